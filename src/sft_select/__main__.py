@@ -1,0 +1,3 @@
+from sft_select.cli import entry
+
+entry()

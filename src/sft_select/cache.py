@@ -1,0 +1,41 @@
+"""Explicit cache keys and the user cache folder.
+
+A key chains the input fingerprint with the step's name, version and non-default parameters (as
+Hugging Face datasets does), so a re-run recomputes only what changed and never hits a stale entry.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import xxhash
+
+
+def user_cache_dir() -> Path:
+    """`$SFT_SELECT_CACHE`, else the platform's user cache folder (models, distilled embedders)."""
+    env = os.environ.get("SFT_SELECT_CACHE")
+    if env:
+        return Path(env)
+    from platformdirs import user_cache_dir as _ucd
+
+    return Path(_ucd("sft-select"))
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stable hex digest of JSON-serializable parts (dict keys sorted)."""
+    h = xxhash.xxh3_128()
+    for part in parts:
+        h.update(json.dumps(part, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        h.update(b"\x1e")
+    return h.hexdigest()[:20]
+
+
+def ids_fingerprint(ids: Iterable[str]) -> str:
+    """Fingerprint of a pool: its ids in order (ids are content hashes, so this covers the content)."""
+    h = xxhash.xxh3_128()
+    for i in ids:
+        h.update(i.encode())
+        h.update(b"\n")
+    return h.hexdigest()[:20]

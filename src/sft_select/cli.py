@@ -1,0 +1,161 @@
+"""The `sft-select` command line. Every flag maps to a config field; errors exit 2 with one message."""
+from __future__ import annotations
+
+import sys
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable, List, Optional
+
+import typer
+
+from sft_select import progress
+from sft_select.errors import ConfigError, SftSelectError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Select the best subset of a supervised fine-tuning dataset.")
+
+
+def guarded(fn: Callable) -> Callable:
+    """Turn user errors into one clear line and exit code 2; Ctrl-C into exit 130."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SftSelectError as exc:
+            progress.console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            progress.console.print("interrupted: finished steps are cached; run the same command to resume")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@app.callback()
+def main(quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+         verbose: bool = typer.Option(False, "--verbose", "-v", help="Print per-step details.")) -> None:
+    progress.configure(quiet=quiet, verbose=verbose)
+
+
+def parse_weights(spec: str | None) -> dict[str, Any]:
+    """`relevance_embedding=0.6,quality_heuristic=0.4` -> views.settings overrides."""
+    out: dict[str, Any] = {}
+    if not spec:
+        return out
+    for part in spec.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = None
+        if not sep or weight is None:
+            raise ConfigError(f"--weights: expected name=number, got '{part}'")
+        out[name.strip()] = {"weight": weight}
+    return out
+
+
+def overrides(*, n: int | None = None, fraction: float | None = None, threshold: float | None = None,
+              fmt: str | None = None, on_error: str | None = None, seed: int | None = None,
+              views: str | None = None, weights: str | None = None, embedder: str | None = None,
+              keep: str | None = None) -> dict[str, Any]:
+    """CLI flags as a nested config dict; only flags the user gave are set."""
+    o: dict[str, Any] = {}
+
+    def put(section: str, key: str, value: Any) -> None:
+        if value is not None:
+            o.setdefault(section, {})[key] = value
+
+    if n is not None or fraction is not None or threshold is not None:
+        # A size given on the command line replaces the config's size rather than adding to it.
+        o["select"] = {"n": n, "fraction": fraction, "threshold": threshold}
+    put("input", "format", fmt)
+    put("input", "on_error", on_error)
+    put("views", "use", [v.strip() for v in views.split(",")] if views else None)
+    put("embedding", "model", embedder)
+    put("preprocess", "keep", keep)
+    if weights:
+        o.setdefault("views", {})["settings"] = parse_weights(weights)
+    if seed is not None:
+        o["seed"] = seed
+    return o
+
+
+# Options shared by `run` and `score`; typer needs them spelled out per command.
+OUT = typer.Option(..., "--out", "-o", help="Run directory to write.")
+CONFIG = typer.Option(None, "--config", "-c", help="YAML config file.")
+TARGET = typer.Option(None, "--target", help="Examples of the target task (relevance views).")
+FMT = typer.Option(None, "--format", help="alpaca | sharegpt | openai | prompt_completion | text_label")
+ON_ERROR = typer.Option(None, "--on-error", help="fail (default) or skip bad rows into rejected.jsonl")
+SEED = typer.Option(None, "--seed")
+VIEWS = typer.Option(None, "--views", help="Comma-separated view names or groups (quality, relevance, …).")
+WEIGHTS = typer.Option(None, "--weights", help="name=weight,… (normalized to sum to 1)")
+EMBEDDER = typer.Option(None, "--embedder", help="static-minilm (default), hashing, or a sentence-transformers path")
+FORCE = typer.Option(False, "--force", help="Replace an existing finished run directory.")
+
+
+def _run(inputs: List[Path], out: Path, config: Optional[Path], target: Optional[Path], force: bool,
+         stop_after: str, **flags: Any) -> None:
+    from sft_select.config import load_config
+    from sft_select.pipeline import run as run_pipeline
+
+    cfg = load_config(config, overrides(**flags))
+    run_pipeline(inputs, out, cfg, target=target, force=force, stop_after=stop_after)
+
+
+@app.command()
+@guarded
+def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json, csv, parquet, datasets folder)."),
+        out: Path = OUT, config: Optional[Path] = CONFIG, target: Optional[Path] = TARGET,
+        n: Optional[int] = typer.Option(None, "-n", help="Keep at most N examples."),
+        fraction: Optional[float] = typer.Option(None, "--fraction", help="Keep this share of the pool."),
+        threshold: Optional[float] = typer.Option(None, "--threshold", help="Keep combined score >= T."),
+        fmt: Optional[str] = FMT, on_error: Optional[str] = ON_ERROR, seed: Optional[int] = SEED,
+        views: Optional[str] = VIEWS, weights: Optional[str] = WEIGHTS, embedder: Optional[str] = EMBEDDER,
+        force: bool = FORCE) -> None:
+    """Run the whole pipeline: load, preprocess, score, combine, select, write RUN_DIR."""
+    _run(inputs, out, config, target, force, "select", n=n, fraction=fraction, threshold=threshold, fmt=fmt,
+         on_error=on_error, seed=seed, views=views, weights=weights, embedder=embedder)
+
+
+@app.command()
+@guarded
+def score(inputs: List[Path] = typer.Argument(...), out: Path = OUT, config: Optional[Path] = CONFIG,
+          target: Optional[Path] = TARGET, fmt: Optional[str] = FMT, on_error: Optional[str] = ON_ERROR,
+          seed: Optional[int] = SEED, views: Optional[str] = VIEWS, weights: Optional[str] = WEIGHTS,
+          embedder: Optional[str] = EMBEDDER, force: bool = FORCE) -> None:
+    """Stop after scoring: writes scores.parquet and the manifest; `select` picks from them later."""
+    _run(inputs, out, config, target, force, "score", fmt=fmt, on_error=on_error, seed=seed, views=views,
+         weights=weights, embedder=embedder)
+
+
+@app.command("select")
+@guarded
+def select_cmd(run_dir: Path = typer.Argument(..., help="A run directory with scores.parquet."),
+               n: Optional[int] = typer.Option(None, "-n"), fraction: Optional[float] = typer.Option(None, "--fraction"),
+               threshold: Optional[float] = typer.Option(None, "--threshold"), weights: Optional[str] = WEIGHTS,
+               seed: Optional[int] = SEED,
+               keep: Optional[str] = typer.Option(None, "--keep", help="best | first member of duplicate clusters")) -> None:
+    """Re-select from a run's cached scores with a new N, τ or weights, without re-scoring."""
+    from sft_select.reselect import reselect
+
+    reselect(run_dir, overrides(n=n, fraction=fraction, threshold=threshold, weights=weights, seed=seed, keep=keep))
+
+
+@app.command()
+@guarded
+def init(path: Path = typer.Argument(Path("sft-select.yaml"), help="Where to write the example config."),
+         force: bool = FORCE) -> None:
+    """Write a commented example config."""
+    from sft_select.init_config import write_example_config
+
+    write_example_config(path, force=force)
+    progress.info(f"Wrote {path}")
+
+
+def entry() -> None:
+    app(prog_name="sft-select")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(entry())

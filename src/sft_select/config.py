@@ -1,0 +1,126 @@
+"""Typed configuration: one section per part, unknown keys are errors, YAML and CLI flags share fields.
+
+The resolved config is saved in every run's manifest, and `sft-select run --config manifest-config.yaml`
+reproduces the run.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sft_select.errors import ConfigError
+from sft_select.preprocess.config import PreprocessConfig
+from sft_select.selection.config import SelectConfig
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class InputConfig(Strict):
+    format: Literal["alpaca", "sharegpt", "openai", "prompt_completion", "text_label"] | None = None
+    fields: dict[str, str] = Field(default_factory=dict, description="canonical field -> input column")
+    on_error: Literal["fail", "skip"] = "fail"
+
+
+class EmbeddingConfig(Strict):
+    model: str = Field("static-minilm", description="static-minilm | hashing | sentence-transformers path")
+
+
+class ViewSettings(Strict):
+    weight: float | None = Field(None, ge=0, description="unset: equal share of what the others leave")
+    normalize: Literal["rank", "minmax", "zscore"] | None = None
+    floor: float | None = Field(None, ge=0, le=1, description="veto: normalized score below it is dropped")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ViewsConfig(Strict):
+    use: list[str] | None = Field(None, description="view names or groups; unset: the defaults for the data")
+    settings: dict[str, ViewSettings] = Field(default_factory=dict)
+
+
+class CombineConfig(Strict):
+    normalize: Literal["rank", "minmax", "zscore"] = "rank"
+    weights: Literal["normalize", "strict"] = Field(
+        "normalize", description="normalize: rescale weights to sum to 1; strict: reject if they do not")
+
+
+class EngineConfig(Strict):
+    name: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    chunk_size: int = Field(50_000, ge=100)
+
+
+class Config(Strict):
+    seed: int = 0
+    input: InputConfig = Field(default_factory=InputConfig)
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
+    embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
+    views: ViewsConfig = Field(default_factory=ViewsConfig)
+    combine: CombineConfig = Field(default_factory=CombineConfig)
+    select: SelectConfig = Field(default_factory=SelectConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+
+    @model_validator(mode="after")
+    def _views_named_exist(self) -> "Config":
+        from sft_select.views.registry import registered
+
+        unknown = set(self.views.settings) - set(registered())
+        if unknown:
+            raise ValueError(f"views.settings: unknown view(s) {sorted(unknown)}")
+        return self
+
+
+def _format_error(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"{source}: {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def build_config(data: dict[str, Any] | None = None, *, source: str = "config") -> Config:
+    try:
+        return Config.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, source)) from None
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read a YAML config (safe_load) and apply CLI overrides given as nested dicts."""
+    data: dict[str, Any] = {}
+    source = "command line"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the config must be a mapping of sections")
+        data = loaded
+    merged = deep_merge(data, overrides or {})
+    return build_config(merged, source=source)
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

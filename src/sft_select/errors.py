@@ -1,0 +1,34 @@
+"""User-facing errors: each names where the problem is, and the CLI turns it into exit code 2."""
+from __future__ import annotations
+
+
+class SftSelectError(Exception):
+    """An error the user can fix; printed as one message, never as a traceback."""
+
+    exit_code = 2
+
+
+class InputError(SftSelectError):
+    """A problem in an input file, located by file, line (or row) and field."""
+
+    def __init__(self, path: str, message: str, *, line: int | None = None, field: str | None = None):
+        self.path, self.line, self.field, self.detail = str(path), line, field, message
+        where = self.path + (f", line {line}" if line is not None else "")
+        what = f"field '{field}': " if field else ""
+        super().__init__(f"{where}: {what}{message}")
+
+
+class ConfigError(SftSelectError):
+    """A configuration problem: unknown key, bad value, inconsistent options."""
+
+
+class RunDirError(SftSelectError):
+    """The run directory cannot be used as asked (exists, incomplete, not ours)."""
+
+
+class MissingDependency(SftSelectError):
+    """An optional dependency a chosen feature needs is not installed."""
+
+    def __init__(self, package: str, feature: str, extra: str | None = None):
+        hint = f"pip install 'sft-select[{extra}]'" if extra else f"pip install {package}"
+        super().__init__(f"{feature} needs the package '{package}': {hint}")

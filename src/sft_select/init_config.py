@@ -1,0 +1,51 @@
+"""`sft-select init`: a commented example config (a test checks it parses into `Config`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sft_select.errors import RunDirError
+from sft_select.io.atomic import atomic_open
+
+EXAMPLE = """\
+# sft-select config. Every key is optional; unknown keys are errors. CLI flags override these values.
+seed: 0                       # all randomness (k-means, tie-breaks, proxy training) derives from it
+
+input:
+  format: null                # alpaca | sharegpt | openai | prompt_completion | text_label; null = detect
+  fields: {}                  # rename fields, e.g. {instruction: question, output: answer}
+  on_error: fail              # fail: stop at the first bad row (exit 2); skip: send it to rejected.jsonl
+
+preprocess:
+  exact_dedup: true           # drop repeats of the same normalized example
+  keep: best                  # which duplicate stays: best (combined score) or first (input order)
+
+embedding:
+  model: static-minilm        # static-minilm (fast, offline) | hashing (no model) | a sentence-transformers path
+
+views:
+  use: null                   # view names or groups (relevance, diversity, difficulty, quality); null = defaults
+  settings:                   # per view: weight, normalize (rank|minmax|zscore), floor (veto), params
+    quality_heuristic:
+      weight: 0.5
+    relevance_embedding:
+      weight: 0.5
+      params: {k: 5}
+
+combine:
+  normalize: rank             # default normalization of raw values to [0, 1]
+  weights: normalize          # normalize: rescale weights to sum to 1; strict: reject if they do not
+
+select:
+  strategy: top
+  n: 1000                     # keep at most N; or fraction: 0.2; threshold: 0.6 (combined score >= τ)
+
+engine:
+  name: local
+"""
+
+
+def write_example_config(path: Path, *, force: bool = False) -> None:
+    if path.exists() and not force:
+        raise RunDirError(f"{path}: exists; pass --force to overwrite")
+    with atomic_open(path) as fh:
+        fh.write(EXAMPLE)

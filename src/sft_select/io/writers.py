@@ -1,0 +1,83 @@
+"""Write original rows back in the input's own container type, atomically.
+
+The selected file must drop straight into TRL, LLaMA-Factory or axolotl, so rows are written exactly as
+they were read: same keys, same values, same order of keys.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from sft_select.io.atomic import atomic_open, atomic_path
+from sft_select.io.load import Rejected
+from sft_select.io.readers import file_type
+
+SUFFIX = {"jsonl": "jsonl", "json": "json", "csv": "csv", "parquet": "parquet", "hf": "hf"}
+
+
+def output_type(sources: Sequence[str]) -> str:
+    """The container type for the selected file: the inputs' own when they agree, else JSONL."""
+    kinds = {file_type(Path(s)) for s in sources}
+    return kinds.pop() if len(kinds) == 1 else "jsonl"
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars from Parquet inputs
+        return obj.tolist()
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "replace")
+    return str(obj)
+
+
+def write_rows(rows: Sequence[dict[str, Any]], target: Path, kind: str) -> Path:
+    """Write `rows` to `target` (suffix added from `kind`) and return the path written."""
+    target = target.with_name(f"{target.name}.{SUFFIX[kind]}")
+    if kind == "jsonl":
+        with atomic_open(target) as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
+    elif kind == "json":
+        with atomic_open(target) as fh:
+            json.dump(list(rows), fh, ensure_ascii=False, indent=1, default=_json_default)
+            fh.write("\n")
+    elif kind == "csv":
+        header: list[str] = []
+        for row in rows:
+            header.extend(k for k in row if k not in header)
+        with atomic_open(target, newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(rows)
+    elif kind == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        with atomic_path(target) as tmp:
+            pq.write_table(pa.Table.from_pylist(list(rows)), tmp)
+    elif kind == "hf":
+        import datasets
+
+        with atomic_path(target, is_dir=True) as tmp:
+            datasets.Dataset.from_list(list(rows)).save_to_disk(str(tmp))
+    else:  # pragma: no cover - kinds come from file_type
+        raise ValueError(kind)
+    return target
+
+
+def write_rejected(rejected: Iterable[Rejected], target: Path) -> int:
+    """rejected.jsonl: one object per line with the original `row` and the `reason` it left."""
+    n = 0
+    with atomic_open(target) as fh:
+        for r in rejected:
+            obj = {"row": r.original, "reason": r.reason, "source": r.source, "row_index": r.row}
+            if r.line is not None:
+                obj["line"] = r.line
+            if r.id is not None:
+                obj["id"] = r.id
+            if r.kept_id is not None:
+                obj["kept_id"] = r.kept_id
+            fh.write(json.dumps(obj, ensure_ascii=False, default=_json_default) + "\n")
+            n += 1
+    return n

@@ -1,0 +1,90 @@
+"""manifest.json: everything needed to trust and reproduce a run. Written last: its presence marks a
+finished run."""
+from __future__ import annotations
+
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+import xxhash
+
+from sft_select.cache import ids_fingerprint
+from sft_select.config import Config, dump_config
+from sft_select.io.atomic import atomic_open, write_json
+
+_VERSIONED = ("sft-select", "numpy", "pandas", "pyarrow", "pydantic", "scikit-learn", "faiss-cpu", "model2vec",
+              "torch", "transformers", "rensa", "cleanlab", "ray")
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def file_fingerprint(path: str | Path) -> dict[str, Any]:
+    """Size and xxh3-128 of the bytes of a file (of every file, for a folder)."""
+    path = Path(path)
+    h = xxhash.xxh3_128()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    size = 0
+    for f in files:
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+                size += len(chunk)
+    return {"path": str(path.resolve()), "bytes": size, "xxh3_128": h.hexdigest()}
+
+
+def counts(table: pd.DataFrame, loaded) -> dict[str, Any]:
+    reasons = table["reason"].dropna().astype(str)
+    kinds = reasons.str.split(":").str[0]
+    return {
+        "rows_read": len(table) + len(loaded.rejected),
+        "unreadable": len(loaded.rejected),
+        "examples": len(table),
+        "filtered": int(table["filter_reason"].notna().sum()),
+        "scored": int(table["score"].notna().sum()),
+        "selected": int(table["selected"].sum()),
+        "by_reason": {k: int(v) for k, v in kinds.value_counts().sort_index().items()},
+    }
+
+
+def build_manifest(cfg: Config, *, inputs: Sequence, target, loaded, table: pd.DataFrame, timer, pre_steps,
+                   scoring, weights: dict[str, float], outputs: dict[str, str], status: str) -> dict[str, Any]:
+    return {
+        "tool": "sft-select",
+        "status": status,
+        "seed": cfg.seed,
+        "inputs": [dict(file_fingerprint(p), format=loaded.formats.get(str(p))) for p in inputs],
+        "target": file_fingerprint(target) if target else None,
+        "pool_fingerprint": ids_fingerprint(table["id"]),
+        "versions": versions(),
+        "platform": {"machine": platform.machine(), "system": platform.system(), "argv": sys.argv[1:]},
+        "views": {
+            "used": [vs.name for vs in scoring.scores],
+            "skipped": scoring.skipped,
+            "weights": weights,
+            "seconds": {vs.name: round(vs.seconds, 4) for vs in scoring.scores},
+            "cached": [vs.name for vs in scoring.scores if vs.cached],
+        },
+        "counts": counts(table, loaded),
+        "steps": [s.as_dict() for s in pre_steps],
+        "timings": timer.seconds,
+        "outputs": outputs,
+        "config": cfg.model_dump(mode="json"),
+    }
+
+
+def write_manifest(out: Path, manifest: dict[str, Any], cfg: Config) -> None:
+    with atomic_open(out / "config.yaml") as fh:
+        fh.write("# The resolved config of this run: `sft-select run ... --config config.yaml` reproduces it.\n")
+        fh.write(dump_config(cfg))
+    write_json(out / "manifest.json", manifest)

@@ -1,0 +1,24 @@
+"""Text normalization for hashing and scoring only: outputs always keep the original text."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# C0/C1 control characters except tab/newline; they break tokenizers and hide duplicates.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SPACE = re.compile(r"\s+")
+# Lone surrogates cannot be encoded as UTF-8; they come from broken JSON escapes.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, control characters removed, whitespace collapsed, stripped."""
+    text = _SURROGATE.sub("\ufffd", text)
+    text = unicodedata.normalize("NFKC", text)
+    text = _CONTROL.sub("", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def normalize_for_dedup(text: str) -> str:
+    """`normalize_text` plus case folding: what exact and near dedup compare."""
+    return normalize_text(text).casefold()

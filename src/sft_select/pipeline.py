@@ -1,0 +1,156 @@
+"""The pipeline: load → preprocess → score → combine → select → write, each step timed.
+
+Every step is a plain function over examples and the score table; the executor is passed in, so the
+local engine and the Ray engine run the same steps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from sft_select.combine import ViewWeight
+from sft_select.config import Config
+from sft_select.errors import ConfigError, InputError
+from sft_select.executors import get_executor
+from sft_select.io.load import Loaded, load
+from sft_select.manifest import build_manifest, file_fingerprint
+from sft_select.outputs import write_outputs
+from sft_select.preprocess.run import run_preprocess
+from sft_select.progress import Timer, info
+from sft_select.record import Example
+from sft_select.rundir import prepare
+from sft_select.scoring import score_all
+from sft_select.table import add_scores, base_table, finalize
+from sft_select.views.base import View
+from sft_select.views.registry import build, registered, resolve_names
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    table: pd.DataFrame
+    manifest: dict
+
+    @property
+    def selected_ids(self) -> list[str]:
+        return self.table.loc[self.table["selected"].fillna(False).astype(bool), "id"].tolist()
+
+
+def gpu_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False
+
+
+def choose_views(cfg: Config, *, gpu: bool | None = None) -> list[View]:
+    """The views the config names, or by default every view that is fast on this machine."""
+    if cfg.views.use is not None:
+        names = resolve_names(cfg.views.use)
+    else:
+        gpu = gpu_available() if gpu is None else gpu
+        names = [n for n, cls in registered().items() if cls.cpu_fast or gpu]
+    views = []
+    for name in names:
+        settings = cfg.views.settings.get(name)
+        params = dict(settings.params) if settings else {}
+        cls = registered()[name]
+        if "model" in cls.param_names() and "model" not in params and cls.param_defaults()["model"] == "static-minilm":
+            params["model"] = cfg.embedding.model  # views that embed share the configured embedder
+        views.append(build(name, params))
+    return views
+
+
+def weight_specs(cfg: Config, names: Sequence[str]) -> list[ViewWeight]:
+    views = registered()
+    specs = []
+    for name in names:
+        s = cfg.views.settings.get(name)
+        specs.append(ViewWeight(name=name, weight=s.weight if s else None,
+                                normalize=(s.normalize if s and s.normalize else cfg.combine.normalize),
+                                higher_is_better=views[name].higher_is_better,
+                                floor=s.floor if s else None))
+    return specs
+
+
+def load_target(path: str | Path | None, cfg: Config) -> list[Example]:
+    if path is None:
+        return []
+    loaded = load([path], fields=cfg.input.fields, on_error="fail")
+    if not loaded.examples:
+        raise InputError(path, "the target file holds no usable examples")
+    return loaded.examples
+
+
+def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None, *,
+        target: str | Path | None = None, force: bool = False, stop_after: str = "select") -> RunResult:
+    """Run the pipeline on `inputs` and write the run directory `out`; `stop_after="score"` skips selection."""
+    cfg = cfg or Config()
+    if not inputs:
+        raise ConfigError("give at least one input file")
+    if stop_after == "select" and cfg.select.n is None and cfg.select.fraction is None and cfg.select.threshold is None:
+        raise ConfigError("say how much to keep: -n N, --fraction F or --threshold T (or select.n in the config)")
+    out = Path(out)
+    timer = Timer()
+    with timer.step("load"):
+        loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error)
+        target_examples = load_target(target, cfg)
+    if not loaded.examples:
+        raise InputError(", ".join(map(str, inputs)), "no usable examples in the input")
+    resumed = prepare(out, force=force)
+    if resumed:
+        info(f"Resuming the unfinished run in {out}")
+    info(f"Loaded {len(loaded.examples)} examples from {len(inputs)} file(s)"
+         + (f", {len(loaded.rejected)} unreadable rows skipped" if loaded.rejected else ""))
+
+    with timer.step("preprocess"):
+        pre = run_preprocess(loaded.examples, cfg.preprocess, target_examples)
+    table = base_table(loaded.examples, pre)
+    alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
+    pool = [loaded.examples[i] for i in alive]
+
+    views = choose_views(cfg)
+    if not views:
+        raise ConfigError("no view selected: name at least one with --views")
+    with timer.step("score"):
+        scoring = score_all(views, pool, target_examples or None, get_executor(cfg.engine), out / "cache")
+    if not scoring.scores:
+        raise ConfigError("every selected view was skipped: " + "; ".join(scoring.skipped.values()))
+    table = add_scores(table, scoring, alive)
+    return _finish(out, table, loaded, cfg, stop_after=stop_after, timer=timer, pre_steps=pre.steps,
+                   scoring=scoring, inputs=inputs, target=target)
+
+
+def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop_after: str, timer: Timer,
+            pre_steps, scoring, inputs, target) -> RunResult:
+    names = [vs.name for vs in scoring.scores]
+    specs = weight_specs(cfg, names)
+    with timer.step("combine_select"):
+        select_cfg = cfg.select
+        if stop_after == "score":
+            select_cfg = select_cfg.model_copy(update={"n": None, "fraction": 1.0, "threshold": None})
+        table, weights = finalize(table, specs, select_cfg, keep=cfg.preprocess.keep,
+                                  weights_policy=cfg.combine.weights, seed=cfg.seed)
+        if stop_after == "score":
+            table["selected"] = False
+            table.loc[table["reason"].isna(), "reason"] = None
+    with timer.step("write"):
+        outputs = write_outputs(out, table, loaded, write_selected=(stop_after == "select"))
+    manifest = build_manifest(cfg, inputs=inputs, target=target, loaded=loaded, table=table, timer=timer,
+                              pre_steps=pre_steps, scoring=scoring, weights=weights, outputs=outputs,
+                              status="complete" if stop_after == "select" else "scored")
+    from sft_select.manifest import write_manifest
+
+    write_manifest(out, manifest, cfg)
+    n_sel = int(table["selected"].sum())
+    info(f"Selected {n_sel} of {len(table)} examples → {out}")
+    return RunResult(out, table, manifest)
+
+
+__all__ = ["RunResult", "run", "choose_views", "weight_specs", "file_fingerprint"]

@@ -1,0 +1,1 @@
+"""Preprocessing steps that run before scoring: heuristic filters, dedup, decontamination."""

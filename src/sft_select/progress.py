@@ -1,0 +1,54 @@
+"""Progress bars and console output, quiet-aware; one place so `--quiet` silences everything."""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from rich.console import Console
+
+_state = {"quiet": False, "verbose": False}
+console = Console(stderr=True, highlight=False)
+
+
+def configure(*, quiet: bool = False, verbose: bool = False) -> None:
+    _state["quiet"], _state["verbose"] = quiet, verbose
+
+
+def info(message: str) -> None:
+    if not _state["quiet"]:
+        console.print(message)
+
+
+def debug(message: str) -> None:
+    if _state["verbose"] and not _state["quiet"]:
+        console.print(f"[dim]{message}[/dim]")
+
+
+@contextmanager
+def progress_bar(desc: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A rich bar for `total` items; silent when quiet, or when the work is too small to watch."""
+    if _state["quiet"] or not desc or total < 2000:
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as prog:
+        task = prog.add_task(desc, total=total)
+        yield lambda n: prog.advance(task, n)
+
+
+class Timer:
+    """Wall time per named step, for the manifest."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 4)

@@ -1,0 +1,1 @@
+"""Selection: choose S from the scored pool. Strategies are a plug point of their own."""

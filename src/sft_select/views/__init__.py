@@ -1,0 +1,6 @@
+"""Built-in views. Importing this package registers them; one module per view."""
+from sft_select.views import quality_heuristic, relevance_embedding  # noqa: F401
+from sft_select.views.base import View, ViewResult
+from sft_select.views.registry import build, register, registered, resolve_names
+
+__all__ = ["View", "ViewResult", "build", "register", "registered", "resolve_names"]

@@ -1,0 +1,60 @@
+"""quality_heuristic: a continuous quality score from cheap text statistics, no model.
+
+Each signal maps to [0, 1] and the score is their geometric mean, so one bad signal (a refusal, a
+truncated answer) pulls the whole score down instead of being averaged away. The reason names the
+weakest signal.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from sft_select import signals
+from sft_select.record import Example
+from sft_select.views.base import View, ViewResult
+from sft_select.views.registry import register
+
+
+@register
+class QualityHeuristic(View):
+    name = "quality_heuristic"
+    group = "quality"
+    version = "1"
+
+    def __init__(self, *, ideal_words: int = 120, min_words: int = 3, max_dup_ngram: float = 0.3):
+        """`ideal_words`: response length (words) from which length stops adding quality; longer is not
+        penalized. `max_dup_ngram`: repeated 3-gram share at which the repetition signal reaches 0."""
+        self.ideal_words = ideal_words
+        self.min_words = min_words
+        self.max_dup_ngram = max_dup_ngram
+
+    def _signals(self, ex: Example) -> dict[str, float]:
+        body = ex.text if ex.text is not None else ex.response
+        toks = signals.words(body[:20_000])
+        n = len(toks)
+        length = 0.0 if n < self.min_words else min(1.0, math.log1p(n) / math.log1p(self.ideal_words))
+        dup = signals.duplicate_ngram_ratio(toks)
+        out = {
+            "length": length,
+            "repetition": max(0.0, 1.0 - dup / self.max_dup_ngram),
+            "text_ratio": min(1.0, signals.alpha_ratio(body[:20_000]) / 0.75),
+        }
+        if ex.text is None:
+            out["not_refusal"] = 0.1 if signals.is_refusal(body) else 1.0
+            out["complete"] = 0.3 if signals.looks_truncated(body) else 1.0
+            out["prompt"] = 0.0 if not ex.prompt.strip() else 1.0
+            # A response that only echoes the prompt teaches nothing.
+            out["not_echo"] = 0.2 if body.strip() and body.strip() == ex.prompt.strip() else 1.0
+        return out
+
+    def score_batch(self, batch: Sequence[Example]) -> ViewResult:
+        raw, reasons = np.empty(len(batch)), []
+        for i, ex in enumerate(batch):
+            sig = self._signals(ex)
+            vals = np.array(list(sig.values()))
+            raw[i] = float(np.exp(np.mean(np.log(np.maximum(vals, 1e-3)))))
+            worst = min(sig, key=sig.get)
+            reasons.append(f"weakest: {worst}={sig[worst]:.2f}" if sig[worst] < 1.0 else "all signals good")
+        return ViewResult(raw, reasons)

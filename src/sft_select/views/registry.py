@@ -1,0 +1,63 @@
+"""Registered views by name; `--views` picks them by name or by group."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from sft_select.errors import ConfigError
+from sft_select.views.base import GROUPS, View
+
+_REGISTRY: dict[str, type[View]] = {}
+
+
+def register(cls: type[View]) -> type[View]:
+    """Class decorator: make a view available by its `name`."""
+    if cls.group not in GROUPS:
+        raise ValueError(f"{cls.__name__}.group must be one of {GROUPS}")
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"two views are named {cls.name!r}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_builtin() -> None:
+    # Importing the package registers the built-in views; done lazily to avoid import cycles.
+    import sft_select.views  # noqa: F401
+
+
+def registered() -> dict[str, type[View]]:
+    _load_builtin()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def resolve_names(selectors: Iterable[str]) -> list[str]:
+    """Expand names and group names (`quality` = every quality scorer) into view names, in order."""
+    views = registered()
+    names: list[str] = []
+    for sel in selectors:
+        sel = sel.strip()
+        if not sel:
+            continue
+        if sel in views:
+            picked = [sel]
+        elif sel in GROUPS:
+            picked = [n for n, cls in views.items() if cls.group == sel]
+        else:
+            raise ConfigError(f"unknown view '{sel}'; known views: {', '.join(views)}; groups: {', '.join(GROUPS)}")
+        names.extend(n for n in picked if n not in names)
+    return names
+
+
+def build(name: str, params: dict[str, Any] | None = None) -> View:
+    """Construct a view from config; an unknown parameter is an error that names it."""
+    cls = registered().get(name)
+    if cls is None:
+        raise ConfigError(f"unknown view '{name}'")
+    params = dict(params or {})
+    unknown = set(params) - set(cls.param_names())
+    if unknown:
+        raise ConfigError(f"views.settings.{name}.params: unknown key(s) {sorted(unknown)}; "
+                          f"{name} takes {cls.param_names()}")
+    try:
+        return cls(**params)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"views.settings.{name}.params: {exc}") from None
