@@ -153,6 +153,10 @@ def init(path: Path = typer.Argument(Path("sft-select.yaml"), help="Where to wri
     progress.info(f"Wrote {path}")
 
 
+# report, explain, inspect: registered by importing their module (kept out of this file).
+import sft_select.cli_report  # noqa: E402,F401
+
+
 def entry() -> None:
     app(prog_name="sft-select")
 

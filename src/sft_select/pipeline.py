@@ -150,6 +150,9 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
     write_manifest(out, manifest, cfg)
     n_sel = int(table["selected"].sum())
     info(f"Selected {n_sel} of {len(table)} examples → {out}")
+    from sft_select.report import report_after_run
+
+    report_after_run(out, cfg.report, loaded.examples)  # never raises: the run's outputs are already saved
     return RunResult(out, table, manifest)
 
 
