@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from sft_select.errors import SftSelectError
@@ -82,7 +83,7 @@ def _load_inputs(data: RunData) -> dict[str, Example] | None:
         data.notes.append(f"The input files could not be read back ({exc}): example texts are left out.")
         return None
     by_id = {ex.id: ex for ex in loaded.examples}
-    known = data.table["id"].isin(by_id).to_numpy()
+    known = np.fromiter((i in by_id for i in data.table["id"]), dtype=bool, count=len(data.table))
     if not known.all():
         data.notes.append(f"The input files changed since the run: {int((~known).sum())} of {len(known)} ids "
                           "are no longer found, so their texts are left out.")

@@ -18,14 +18,16 @@
   var links = {};
   document.querySelectorAll(".toc a[href^='#']").forEach(function (a) { links[a.getAttribute("href").slice(1)] = a; });
   if ("IntersectionObserver" in window) {
+    // The active entry is the first section, in page order, that is in the top part of the window.
+    var sections = Array.from(document.querySelectorAll(".report-section, .view"));
+    var visible = new Set();
     var observer = new IntersectionObserver(function (entries) {
-      entries.forEach(function (entry) {
-        var a = links[entry.target.id];
-        if (!a || !entry.isIntersecting) return;
-        document.querySelectorAll(".toc a.active").forEach(function (x) { x.classList.remove("active"); });
-        a.classList.add("active");
-      });
+      entries.forEach(function (e) { if (e.isIntersecting) visible.add(e.target); else visible.delete(e.target); });
+      var first = sections.find(function (s) { return visible.has(s) && links[s.id]; });
+      if (!first) return;
+      document.querySelectorAll(".toc a.active").forEach(function (x) { x.classList.remove("active"); });
+      links[first.id].classList.add("active");
     }, { rootMargin: "0px 0px -70% 0px" });
-    document.querySelectorAll(".report-section, .view").forEach(function (s) { observer.observe(s); });
+    sections.forEach(function (s) { observer.observe(s); });
   }
 })();

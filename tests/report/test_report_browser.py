@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from .browser import browser, chromium, console_errors, full_screenshot, open_report
-from .test_html import SECTIONS
+from .test_report_html import SECTIONS
 
 pytestmark = pytest.mark.skipif(
     chromium() is None,

@@ -122,3 +122,17 @@ def test_tune_reader_is_tolerant():
     assert t["whole_pool"] == 0.65 and not t["empty"]
     assert read_tune({"sweep": "nonsense"})["empty"]
     assert read_tune(None) is None
+
+
+def test_a_diversity_cluster_column_drives_coverage_and_the_map(demo_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run)
+    table = pd.read_parquet(run / "scores.parquet")
+    table["diversity_cluster"] = [f"c{i % 3}" for i in range(len(table))]
+    table.to_parquet(run / "scores.parquet", index=False)
+    s = build_summary(open_run(run))
+    clusters = s["coverage"]["clusters"]
+    assert clusters["column"] == "diversity_cluster" and clusters["estimated"] is False
+    assert sorted(clusters["categories"]) == ["c0", "c1", "c2"] and sum(clusters["pool"]) == len(table)
+    assert s["map"]["cluster_source"] == "diversity_cluster"
+    assert set(s["map"]["points"]["cluster"]) == {"c0", "c1", "c2"}
