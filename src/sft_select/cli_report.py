@@ -50,12 +50,12 @@ def explain(run_dir: Path = RUN_DIR,
 def inspect(run_dir: Path = RUN_DIR,
             as_json: Optional[bool] = typer.Option(False, "--json", help="Print summary.json's figures instead.")) -> None:
     """The report's summary as tables in the terminal (no map, no browser)."""
-    from sft_select.report.html import _clean
+    from sft_select.report.html import json_safe
     from sft_select.report.rundata import open_run
     from sft_select.report.summary import build_summary
     from sft_select.report.terminal import print_inspect
 
-    summary = _clean(build_summary(open_run(run_dir), with_map=False))
+    summary = json_safe(build_summary(open_run(run_dir), with_map=False))
     if as_json:
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
     else:

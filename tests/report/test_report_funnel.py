@@ -64,3 +64,20 @@ def test_reason_examples_show_kept_duplicate():
     ex = reason_examples(_table())
     assert ex["duplicate_near"] == [{"id": "e4", "reason": "duplicate_near", "kept_id": "e0"}]
     assert [r["id"] for r in ex["too_short"]] == ["e1", "e2"]
+
+
+def test_vectorized_categories_match_the_scalar_rule():
+    from sft_select.report.funnel import categories
+
+    reasons = pd.Series([None, "not_selected: rank 4 > N=3", "floor: quality_heuristic below 0.2",
+                         "duplicate_exact", " spaced : reason ", np.nan, "no colon at all"])
+    assert list(categories(reasons)) == [reason_category(r) for r in reasons]
+
+
+def test_hover_wrap_keeps_every_character_and_the_width():
+    from sft_select.report.figures import wrap
+
+    text = "word " * 30 + "x" * 150 + " tail"
+    lines = wrap(text.strip(), 40)
+    assert all(len(line) <= 40 for line in lines)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")

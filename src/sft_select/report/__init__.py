@@ -15,12 +15,12 @@ def write_report(run_dir: str | Path, *, max_points: int = 5000, with_map: bool 
                  examples: Sequence[Example] | None = None) -> dict[str, Path]:
     """Write RUN_DIR/summary.json and RUN_DIR/report.html atomically; returns their paths."""
     from sft_select.io.atomic import atomic_open, write_json
-    from sft_select.report.html import _clean, render_html
+    from sft_select.report.html import json_safe, render_html
     from sft_select.report.rundata import open_run
     from sft_select.report.summary import build_summary
 
     data = open_run(run_dir, examples=examples)
-    summary = _clean(build_summary(data, max_points=max_points, with_map=with_map))
+    summary = json_safe(build_summary(data, max_points=max_points, with_map=with_map))
     page = render_html(summary, data.text)
     run_dir = Path(run_dir)
     write_json(run_dir / "summary.json", summary)

@@ -14,7 +14,7 @@ import pandas as pd
 from sft_select.errors import InputError
 from sft_select.report.funnel import statuses
 from sft_select.report.rundata import RunData
-from sft_select.report.viewstats import _num
+from sft_select.report.viewstats import num
 from sft_select.table import view_names
 
 
@@ -38,7 +38,7 @@ def find_row(data: RunData, query: str) -> int:
 
 def _verdict(row: pd.Series, status: str, rank: int | None, n_cand: int, cut: float | None, keep: str) -> str:
     reason = None if pd.isna(row.get("reason")) else str(row["reason"])
-    score = _num(row.get("score"))
+    score = num(row.get("score"))
     if status == "selected":
         where = f"rank {rank} of {n_cand} candidates by combined score" if rank else "selected"
         return f"kept: {where}" + (f" (score {score:.3f}, the cut is {cut:.3f})" if score is not None and cut is not None else "")
@@ -67,15 +67,15 @@ def explain(data: RunData, query: str) -> dict[str, Any]:
     order = np.flatnonzero(cand & np.isfinite(scores))
     order = order[np.lexsort((table["id"].to_numpy()[order], -scores[order]))]
     rank = int(np.flatnonzero(order == i)[0]) + 1 if i in set(order.tolist()) else None
-    cut = _num(scores[selected].min()) if selected.any() else None
+    cut = num(scores[selected].min()) if selected.any() else None
 
     views = []
     for name in view_names(table):
         contrib_col = f"{name}_contrib"
-        sel_mean = _num(table.loc[selected, contrib_col].mean()) if contrib_col in table and selected.any() else None
-        contrib = _num(row.get(contrib_col))
-        views.append({"view": name, "raw": _num(row.get(f"{name}_raw")), "normalized": _num(row.get(name)),
-                      "weight": _num(weights.get(name)), "contribution": contrib,
+        sel_mean = num(table.loc[selected, contrib_col].mean()) if contrib_col in table and selected.any() else None
+        contrib = num(row.get(contrib_col))
+        views.append({"view": name, "raw": num(row.get(f"{name}_raw")), "normalized": num(row.get(name)),
+                      "weight": num(weights.get(name)), "contribution": contrib,
                       "vs_selected_mean": round(contrib - sel_mean, 6) if contrib is not None and sel_mean is not None else None,
                       "reason": None if pd.isna(row.get(f"{name}_reason")) else str(row.get(f"{name}_reason"))})
     gaps = [v for v in views if v["vs_selected_mean"] is not None]
@@ -87,7 +87,7 @@ def explain(data: RunData, query: str) -> dict[str, Any]:
         members = np.flatnonzero((table["dup_cluster"] == cluster).to_numpy())
         dup = {"cluster": cluster, "kind": None if pd.isna(row.get("dup_kind")) else str(row.get("dup_kind")),
                "size": int(members.size),
-               "members": [{"id": str(table.at[j, "id"]), "status": str(status[j]), "score": _num(table.at[j, "score"])}
+               "members": [{"id": str(table.at[j, "id"]), "status": str(status[j]), "score": num(table.at[j, "score"])}
                            for j in members[:12]]}
     keep = str(((data.config.get("preprocess") or {}).get("keep")) or "best")
     text = data.text(str(row["id"]))
@@ -98,7 +98,7 @@ def explain(data: RunData, query: str) -> dict[str, Any]:
         "reason": None if pd.isna(row.get("reason")) else str(row["reason"]),
         "filter_reason": None if pd.isna(row.get("filter_reason")) else str(row["filter_reason"]),
         "kept_id": row.get("kept_id") if isinstance(row.get("kept_id"), str) else None,
-        "score": _num(row.get("score")), "rank": rank, "candidates": int(order.size), "cut": cut,
+        "score": num(row.get("score")), "rank": rank, "candidates": int(order.size), "cut": cut,
         "views": views, "held_back_most_by": weakest, "duplicates": dup,
         "text": text[:2000] if text is not None else None,
     }

@@ -56,21 +56,21 @@ def _fmt_num(x: Any, digits: int = 3) -> str:
     return str(x)
 
 
-def _clean(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     """NaN/inf become null: JSON has no NaN and the page treats null as 'not available'."""
     if isinstance(obj, float):
         return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
     if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
+        return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [json_safe(v) for v in obj]
     return obj
 
 
 def render_html(summary: dict[str, Any], text: Callable[[str], str | None]) -> str:
     import yaml
 
-    figures = _clean(build_figures(summary, text))
+    figures = json_safe(build_figures(summary, text))
     config = (summary.get("manifest") or {}).get("config") or {}
     return _env().get_template("report.html").render(
         s=summary, figures=figures, figures_json=safe_json(figures), plotly_js=plotly_js(),

@@ -17,7 +17,7 @@ from sft_select.table import view_names
 REDUNDANT = 0.8  # |Spearman ρ| from which two views are flagged as measuring the same thing
 
 
-def _num(x: Any, digits: int = 6) -> float | None:
+def num(x: Any, digits: int = 6) -> float | None:
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -47,9 +47,9 @@ def _stats(values: np.ndarray, selected: np.ndarray) -> dict[str, Any]:
     if v.size == 0:
         return dict.fromkeys(("min", "max", "mean", "median", "mean_selected", "mean_rest"), None) | {"n": 0}
     sel, rest = v[selected[ok]], v[~selected[ok]]
-    return {"n": int(v.size), "min": _num(v.min()), "max": _num(v.max()), "mean": _num(v.mean()),
-            "median": _num(np.median(v)), "mean_selected": _num(sel.mean()) if sel.size else None,
-            "mean_rest": _num(rest.mean()) if rest.size else None}
+    return {"n": int(v.size), "min": num(v.min()), "max": num(v.max()), "mean": num(v.mean()),
+            "median": num(np.median(v)), "mean_selected": num(sel.mean()) if sel.size else None,
+            "mean_rest": num(rest.mean()) if rest.size else None}
 
 
 def example_row(table: pd.DataFrame, i: int, status: np.ndarray, text: Callable[[str], str | None],
@@ -57,9 +57,9 @@ def example_row(table: pd.DataFrame, i: int, status: np.ndarray, text: Callable[
     row = table.iloc[i]
     out: dict[str, Any] = {"id": str(row["id"]), "status": str(status[i]),
                            "reason": None if pd.isna(row.get("reason")) else str(row["reason"]),
-                           "score": _num(row.get("score")), "snippet": snippet(text(str(row["id"])))}
+                           "score": num(row.get("score")), "snippet": snippet(text(str(row["id"])))}
     if view is not None:
-        out.update(raw=_num(row.get(f"{view}_raw")), norm=_num(row.get(view)), contrib=_num(row.get(f"{view}_contrib")),
+        out.update(raw=num(row.get(f"{view}_raw")), norm=num(row.get(view)), contrib=num(row.get(f"{view}_contrib")),
                    view_reason=None if pd.isna(row.get(f"{view}_reason")) else str(row.get(f"{view}_reason")))
     return out
 
@@ -108,7 +108,7 @@ def view_summaries(table: pd.DataFrame, manifest: dict[str, Any], status: np.nda
         raw = table[f"{name}_raw"].to_numpy(dtype=float)
         order = ranked_positions(table, name, meta["higher_is_better"], distinct)
         out.append({
-            "name": name, **meta, "weight": _num(weights.get(name)), "seconds": _num(seconds.get(name)),
+            "name": name, **meta, "weight": num(weights.get(name)), "seconds": num(seconds.get(name)),
             "cached": name in cached, "stats": _stats(raw, selected), "hist": histogram(raw, selected),
             "top": [example_row(table, int(i), status, text, name) for i in order[:k]],
             "bottom": [example_row(table, int(i), status, text, name) for i in order[::-1][:k]]
@@ -122,7 +122,7 @@ def combined_summary(table: pd.DataFrame) -> dict[str, Any]:
     score = table["score"].to_numpy(dtype=float) if "score" in table else np.full(len(table), np.nan)
     cut = score[selected & np.isfinite(score)]
     return {"stats": _stats(score, selected), "hist": histogram(score, selected),
-            "cut": _num(cut.min()) if cut.size else None}
+            "cut": num(cut.min()) if cut.size else None}
 
 
 def correlation(table: pd.DataFrame) -> dict[str, Any]:
