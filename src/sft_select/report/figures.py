@@ -275,7 +275,8 @@ def tau_figure(t: dict[str, Any]) -> Fig | None:
         lo = min(xs + [b["size"] for b in t["random"]] if by_size else xs)
         hi = max(xs + [b["size"] for b in t["random"]] if by_size else xs)
         data.append(_hline(lo, hi, t["whole_pool"], "whole pool", ACCENT))
-    return {"data": data, "layout": layout(height=360, xaxis={"title": {"text": "subset size |S_τ|" if by_size else "τ"}},
+    return {"data": data, "layout": layout(height=360, legend={"traceorder": "normal"},
+                                           xaxis={"title": {"text": "subset size |S_τ|" if by_size else "τ"}},
                                            yaxis={"title": {"text": esc(t["metric"])}})}
 
 
