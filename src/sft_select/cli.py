@@ -58,7 +58,7 @@ def parse_weights(spec: str | None) -> dict[str, Any]:
 def overrides(*, n: int | None = None, fraction: float | None = None, threshold: float | None = None,
               fmt: str | None = None, on_error: str | None = None, seed: int | None = None,
               views: str | None = None, weights: str | None = None, embedder: str | None = None,
-              keep: str | None = None) -> dict[str, Any]:
+              keep: str | None = None, engine: str | None = None, ray_address: str | None = None) -> dict[str, Any]:
     """CLI flags as a nested config dict; only flags the user gave are set."""
     o: dict[str, Any] = {}
 
@@ -74,6 +74,8 @@ def overrides(*, n: int | None = None, fraction: float | None = None, threshold:
     put("views", "use", [v.strip() for v in views.split(",")] if views else None)
     put("embedding", "model", embedder)
     put("preprocess", "keep", keep)
+    put("engine", "name", engine)
+    put("engine", "ray_address", ray_address)
     if weights:
         o.setdefault("views", {})["settings"] = parse_weights(weights)
     if seed is not None:
@@ -92,6 +94,8 @@ VIEWS = typer.Option(None, "--views", help="Comma-separated view names or groups
 WEIGHTS = typer.Option(None, "--weights", help="name=weight,… (normalized to sum to 1)")
 EMBEDDER = typer.Option(None, "--embedder", help="static-minilm (default), hashing, or a sentence-transformers path")
 FORCE = typer.Option(False, "--force", help="Replace an existing finished run directory.")
+ENGINE = typer.Option(None, "--engine", help="local (default) or ray")
+RAY_ADDRESS = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: a local Ray instance).")
 QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Print per-step details.")
 
@@ -120,11 +124,13 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
         threshold: Optional[float] = typer.Option(None, "--threshold", help="Keep combined score >= T."),
         fmt: Optional[str] = FMT, on_error: Optional[str] = ON_ERROR, seed: Optional[int] = SEED,
         views: Optional[str] = VIEWS, weights: Optional[str] = WEIGHTS, embedder: Optional[str] = EMBEDDER,
-        force: bool = FORCE, quiet: bool = QUIET, verbose: bool = VERBOSE) -> None:
+        force: bool = FORCE, quiet: bool = QUIET, verbose: bool = VERBOSE, engine: Optional[str] = ENGINE,
+        ray_address: Optional[str] = RAY_ADDRESS) -> None:
     """Run the whole pipeline: load, preprocess, score, combine, select, write RUN_DIR."""
     _verbosity(quiet, verbose)
     _run(inputs, out, config, target, force, "select", n=n, fraction=fraction, threshold=threshold, fmt=fmt,
-         on_error=on_error, seed=seed, views=views, weights=weights, embedder=embedder)
+         on_error=on_error, seed=seed, views=views, weights=weights, embedder=embedder, engine=engine,
+         ray_address=ray_address)
 
 
 @app.command()
