@@ -92,6 +92,14 @@ VIEWS = typer.Option(None, "--views", help="Comma-separated view names or groups
 WEIGHTS = typer.Option(None, "--weights", help="name=weight,… (normalized to sum to 1)")
 EMBEDDER = typer.Option(None, "--embedder", help="static-minilm (default), hashing, or a sentence-transformers path")
 FORCE = typer.Option(False, "--force", help="Replace an existing finished run directory.")
+QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
+VERBOSE = typer.Option(False, "--verbose", "-v", help="Print per-step details.")
+
+
+def _verbosity(quiet: bool, verbose: bool) -> None:
+    """Accept -q/-v after the command too (`sft-select run … -q`), not only before it."""
+    if quiet or verbose:
+        progress.configure(quiet=quiet, verbose=verbose)
 
 
 def _run(inputs: List[Path], out: Path, config: Optional[Path], target: Optional[Path], force: bool,
@@ -112,8 +120,9 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
         threshold: Optional[float] = typer.Option(None, "--threshold", help="Keep combined score >= T."),
         fmt: Optional[str] = FMT, on_error: Optional[str] = ON_ERROR, seed: Optional[int] = SEED,
         views: Optional[str] = VIEWS, weights: Optional[str] = WEIGHTS, embedder: Optional[str] = EMBEDDER,
-        force: bool = FORCE) -> None:
+        force: bool = FORCE, quiet: bool = QUIET, verbose: bool = VERBOSE) -> None:
     """Run the whole pipeline: load, preprocess, score, combine, select, write RUN_DIR."""
+    _verbosity(quiet, verbose)
     _run(inputs, out, config, target, force, "select", n=n, fraction=fraction, threshold=threshold, fmt=fmt,
          on_error=on_error, seed=seed, views=views, weights=weights, embedder=embedder)
 
@@ -123,8 +132,10 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
 def score(inputs: List[Path] = typer.Argument(...), out: Path = OUT, config: Optional[Path] = CONFIG,
           target: Optional[Path] = TARGET, fmt: Optional[str] = FMT, on_error: Optional[str] = ON_ERROR,
           seed: Optional[int] = SEED, views: Optional[str] = VIEWS, weights: Optional[str] = WEIGHTS,
-          embedder: Optional[str] = EMBEDDER, force: bool = FORCE) -> None:
+          embedder: Optional[str] = EMBEDDER, force: bool = FORCE, quiet: bool = QUIET,
+          verbose: bool = VERBOSE) -> None:
     """Stop after scoring: writes scores.parquet and the manifest; `select` picks from them later."""
+    _verbosity(quiet, verbose)
     _run(inputs, out, config, target, force, "score", fmt=fmt, on_error=on_error, seed=seed, views=views,
          weights=weights, embedder=embedder)
 
@@ -135,8 +146,10 @@ def select_cmd(run_dir: Path = typer.Argument(..., help="A run directory with sc
                n: Optional[int] = typer.Option(None, "-n"), fraction: Optional[float] = typer.Option(None, "--fraction"),
                threshold: Optional[float] = typer.Option(None, "--threshold"), weights: Optional[str] = WEIGHTS,
                seed: Optional[int] = SEED,
-               keep: Optional[str] = typer.Option(None, "--keep", help="best | first member of duplicate clusters")) -> None:
+               keep: Optional[str] = typer.Option(None, "--keep", help="best | first member of duplicate clusters"),
+               quiet: bool = QUIET, verbose: bool = VERBOSE) -> None:
     """Re-select from a run's cached scores with a new N, τ or weights, without re-scoring."""
+    _verbosity(quiet, verbose)
     from sft_select.reselect import reselect
 
     reselect(run_dir, overrides(n=n, fraction=fraction, threshold=threshold, weights=weights, seed=seed, keep=keep))
