@@ -172,6 +172,11 @@ def init(path: Path = typer.Argument(Path("sft-select.yaml"), help="Where to wri
     progress.info(f"Wrote {path}")
 
 
+from sft_select.cli_quality import register as _register_train_quality  # noqa: E402
+
+_register_train_quality(app, guarded)
+
+
 def entry() -> None:
     app(prog_name="sft-select")
 

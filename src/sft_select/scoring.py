@@ -27,12 +27,16 @@ class ViewScores:
     reasons: list[str | None]
     seconds: float
     cached: bool
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # -> score table columns `<view>_<key>`
 
 
 @dataclass
 class ScoringResult:
     scores: list[ViewScores] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # view -> why it did not run
+
+
+_EXTRA = "extra:"  # prefix of a view's extra columns in its cache file
 
 
 def cache_key(view: View, pool_fp: str, target_fp: str | None) -> str:
@@ -53,7 +57,11 @@ def score_view(view: View, pool: Sequence[Example], target: Sequence[Example] | 
     for p in parts:
         reasons.extend(p.reasons if p.reasons is not None else [None] * len(p.raw))
     raw = np.where(np.isinf(raw), np.nan, raw)
-    return ViewResult(raw, reasons)
+    keys = sorted({k for p in parts for k in (p.extra or {})})
+    if any(set(p.extra or {}) != set(keys) for p in parts):
+        raise RuntimeError(f"view {view.name} returned different extra columns for different batches")
+    extra = {k: np.concatenate([p.extra[k] for p in parts]) for k in keys}
+    return ViewResult(raw, reasons, extra or None)
 
 
 def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[Example] | None,
@@ -73,15 +81,18 @@ def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[E
             cached = pd.read_parquet(path)
             raw = cached["raw"].to_numpy(dtype=float)
             reasons = cached["reason"].tolist()
+            extra = {c[len(_EXTRA):]: cached[c].to_numpy() for c in cached.columns if c.startswith(_EXTRA)}
             debug(f"{view.name}: cached scores from {path.name}")
-            out.scores.append(ViewScores(view.name, raw, reasons, time.perf_counter() - start, True))
+            out.scores.append(ViewScores(view.name, raw, reasons, time.perf_counter() - start, True, extra))
             continue
         result = score_view(view, pool, target, executor)
+        extra = result.extra or {}
         if path is not None:
-            frame = pd.DataFrame({"id": [ex.id for ex in pool], "raw": result.raw, "reason": result.reasons})
+            frame = pd.DataFrame({"id": [ex.id for ex in pool], "raw": result.raw, "reason": result.reasons,
+                                  **{_EXTRA + k: v for k, v in extra.items()}})
             with atomic_path(path) as tmp:
                 frame.to_parquet(tmp, index=False)
         seconds = time.perf_counter() - start
         debug(f"{view.name}: {len(pool)} examples in {seconds:.2f}s")
-        out.scores.append(ViewScores(view.name, result.raw, list(result.reasons or []), seconds, False))
+        out.scores.append(ViewScores(view.name, result.raw, list(result.reasons or []), seconds, False, extra))
     return out
