@@ -128,14 +128,16 @@ def _parquet_bytes(rows: list[Any]) -> bytes:
     import pyarrow.parquet as pq
 
     dicts = [r if isinstance(r, dict) else {"value": r} for r in rows]
-    try:
-        table = pa.Table.from_pylist(dicts)
-    except Exception:
-        # Mixed types per column: store every value as JSON text, the way a careless export does.
-        cleaned = [{_clean(k): _clean(_cell(v)) for k, v in r.items()} for r in dicts]
-        table = pa.Table.from_pylist(cleaned) if cleaned else pa.table({"value": pa.array([], pa.string())})
     buf = io.BytesIO()
-    pq.write_table(table, buf)
+    try:
+        pq.write_table(pa.Table.from_pylist(dicts), buf)
+    except Exception:
+        # Types Parquet cannot hold (mixed per column, empty structs): every value as JSON text, the
+        # way a careless export stores them.
+        cleaned = [{_clean(k): _clean(_cell(v)) for k, v in r.items()} for r in dicts]
+        table = pa.Table.from_pylist(cleaned) if any(cleaned) else pa.table({"value": pa.array([], pa.string())})
+        buf = io.BytesIO()
+        pq.write_table(table, buf)
     return buf.getvalue()
 
 
