@@ -10,7 +10,6 @@ import csv
 import gzip
 import io
 import json
-import re
 import sys
 import zlib
 from dataclasses import dataclass
@@ -18,14 +17,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sft_select.errors import InputError
+from sft_select.io.jsonrows import parse_json, row_problem, suspicious
 
 FILE_TYPES = ("jsonl", "json", "csv", "parquet", "hf")
-# Deeper rows are refused: a legitimate SFT row nests a few levels, and a row that only just parsed
-# could exceed the interpreter's recursion limit later, when it is written back at the end of a run.
-MAX_DEPTH = 200
-# A JSON escape for a lone UTF-16 surrogate (\ud800-\udfff) decodes to a str that cannot be encoded as
-# UTF-8, so the row could be read but never written; it is refused when read, like invalid UTF-8.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _BOM = "\ufeff"
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
@@ -75,55 +69,6 @@ def read_rows(path: str | Path) -> Iterator[RawRow]:
         raise InputError(path, f"cannot read the file: {_one_line(exc)}") from None
 
 
-def row_problem(data: Any, text: str | None = None) -> str | None:
-    """Why a parsed row cannot go through the pipeline and back out, or None.
-
-    `text` is the JSON the row came from: the walk only runs when the text could hide a problem (many
-    brackets, a surrogate escape), so ordinary rows cost two `str.count`s and one regex search.
-    """
-    if text is not None and not _suspicious(text):
-        return None
-    stack: list[tuple[Any, int]] = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, str):
-            if not _encodable(value):
-                return "invalid Unicode: a lone surrogate escape (\\ud800-\\udfff) that UTF-8 cannot hold"
-        elif isinstance(value, (dict, list)):
-            if depth > MAX_DEPTH:
-                return f"nested deeper than {MAX_DEPTH} levels"
-            items = value.items() if isinstance(value, dict) else enumerate(value)
-            for key, item in items:
-                if isinstance(key, str) and not _encodable(key):
-                    return "invalid Unicode: a lone surrogate escape in a key"
-                stack.append((item, depth + 1))
-    return None
-
-
-def _suspicious(text: str) -> bool:
-    return text.count("[") + text.count("{") > MAX_DEPTH or _SURROGATE_ESCAPE.search(text) is not None
-
-
-def _encodable(s: str) -> bool:
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _parse_json(text: str) -> tuple[Any, str | None]:
-    """json.loads with every way it can fail turned into a message (malformed, too deep, huge integer)."""
-    try:
-        return json.loads(text), None
-    except json.JSONDecodeError as exc:
-        return None, f"malformed JSON: {exc.msg} (column {exc.colno})"
-    except RecursionError:
-        return None, "malformed JSON: nested too deeply"
-    except ValueError as exc:  # e.g. an integer literal longer than Python's 4300-digit limit
-        return None, f"malformed JSON: {exc}"
-
-
 def _read_jsonl(path: Path) -> Iterator[RawRow]:
     line_no = 0
     with _open_bytes(path) as fh:
@@ -151,7 +96,7 @@ def _jsonl_row(index: int, line_no: int, raw_line: bytes) -> RawRow:
                       raw_line.decode("utf-8", "replace").rstrip("\r\n"))
     if line_no == 1 and text.startswith(_BOM):  # a byte-order mark some editors put first
         text = text[1:]
-    data, error = _parse_json(text)
+    data, error = parse_json(text)
     if error is None and not isinstance(data, dict):
         error = f"expected a JSON object, got {type(data).__name__}"
     if error is None:
@@ -182,7 +127,7 @@ def _read_json(path: Path) -> Iterator[RawRow]:
         raise InputError(path, "malformed JSON: nested too deeply") from None
     except ValueError as exc:  # an integer literal longer than Python's 4300-digit limit
         raise InputError(path, f"malformed JSON: {exc}") from None
-    walk = _suspicious(text)  # only then is each row walked for depth and lone surrogates
+    walk = suspicious(text)  # only then is each row walked for depth and lone surrogates
     if isinstance(data, dict):
         # Some dumps wrap the list, e.g. {"data": [...]}; accept exactly one list-valued key.
         lists = [v for v in data.values() if isinstance(v, list)]
