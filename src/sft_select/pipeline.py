@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from rich.markup import escape
 
 from sft_select.combine import ViewWeight
 from sft_select.config import Config
@@ -22,7 +23,7 @@ from sft_select.outputs import write_outputs
 from sft_select.preprocess.run import run_preprocess
 from sft_select.progress import Timer, info
 from sft_select.record import Example
-from sft_select.rundir import prepare
+from sft_select.rundir import prepare, release
 from sft_select.scoring import score_all
 from sft_select.table import add_scores, base_table, finalize
 from sft_select.views.base import View
@@ -97,15 +98,18 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
     if stop_after == "select" and cfg.select.n is None and cfg.select.fraction is None and cfg.select.threshold is None:
         raise ConfigError("say how much to keep: -n N, --fraction F or --threshold T (or select.n in the config)")
     out = Path(out)
+    views = choose_views(cfg)  # config errors surface before anything is read or written
+    if not views:
+        raise ConfigError("no view selected: name at least one with --views")
     timer = Timer()
     with timer.step("load"):
         loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error)
         target_examples = load_target(target, cfg)
     if not loaded.examples:
         raise InputError(", ".join(map(str, inputs)), "no usable examples in the input")
-    resumed = prepare(out, force=force)
+    resumed = prepare(out, force=force, protect=[*inputs, *([target] if target else [])])
     if resumed:
-        info(f"Resuming the unfinished run in {out}")
+        info(f"Resuming the unfinished run in {escape(str(out))}")
     info(f"Loaded {len(loaded.examples)} examples from {len(inputs)} file(s)"
          + (f", {len(loaded.rejected)} unreadable rows skipped" if loaded.rejected else ""))
 
@@ -115,9 +119,6 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
     alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
     pool = [loaded.examples[i] for i in alive]
 
-    views = choose_views(cfg)
-    if not views:
-        raise ConfigError("no view selected: name at least one with --views")
     with timer.step("score"):
         scoring = score_all(views, pool, target_examples or None, get_executor(cfg.engine), out / "cache")
     if not scoring.scores:
@@ -148,8 +149,9 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
     from sft_select.manifest import write_manifest
 
     write_manifest(out, manifest, cfg)
+    release(out)
     n_sel = int(table["selected"].sum())
-    info(f"Selected {n_sel} of {len(table)} examples → {out}")
+    info(f"Selected {n_sel} of {len(table)} examples → {escape(str(out))}")
     from sft_select.report import report_after_run
 
     report_after_run(out, cfg.report, loaded.examples)  # never raises: the run's outputs are already saved

@@ -28,9 +28,9 @@ def test_explain_selected_example(demo_run):
     d = json.loads(out)
     assert d["selected"] and d["verdict"].startswith("kept: rank")
     assert 1 <= d["rank"] <= 60 and d["score"] >= d["cut"]
-    assert {v["view"] for v in d["views"]} == {"quality_heuristic", "relevance_embedding"}
+    assert {v["view"] for v in d["views"]} >= {"quality_heuristic", "relevance_embedding"}
     total = sum(v["contribution"] for v in d["views"])
-    assert total == pytest.approx(d["score"])  # the contributions add up to the combined score
+    assert total == pytest.approx(d["score"], abs=1e-5)  # the contributions add up to the combined score (6 decimals each)
     assert d["text"]
 
 
@@ -47,7 +47,7 @@ def test_explain_not_selected_names_the_view_that_held_it_back(demo_run):
     eid = _ids(demo_run, "not_selected")[0]
     d = json.loads(invoke("explain", demo_run, eid, "--json")[1])
     assert d["rank"] > 60 and d["score"] < d["cut"]
-    assert d["held_back_most_by"] in {"quality_heuristic", "relevance_embedding"}
+    assert d["held_back_most_by"] in {v["view"] for v in d["views"]}
     code, out = invoke("explain", demo_run, eid)
     assert code == 0 and "rank" in out and "Per view" in out
 

@@ -19,7 +19,7 @@ def test_summary_json_is_written_and_strict_json(demo_run):
     assert s["funnel"]["selected"] == int(table["selected"].sum()) == 60
     assert s["funnel"]["consistent"]
     assert s["funnel"]["stages"][0]["count"] == len(table)
-    assert {v["name"] for v in s["views"]} == {"quality_heuristic", "relevance_embedding"}
+    assert {v["name"] for v in s["views"]} >= {"quality_heuristic", "relevance_embedding"}
     for section in ("funnel", "views", "correlation", "map", "coverage", "manifest", "score"):
         assert s[section], section
 
@@ -51,7 +51,7 @@ def test_coverage_totals_and_tokens(demo_run):
     assert t["pool"]["examples"] == 400 and t["selected"]["examples"] == 60
     assert t["pool"]["tokens"] > t["candidates"]["tokens"] > t["selected"]["tokens"] > 0
     assert sum(cov["length"]["pool"]) == 400 and sum(cov["length"]["selected"]) == 60
-    # no diversity view ran: clusters come from k-means on the map, and the map holds the whole pool
+    # clusters: the diversity view's column, or k-means on the map (which holds the whole pool here)
     assert cov["clusters"]["estimated"] is False
     assert sum(cov["clusters"]["pool"]) == pytest.approx(400)
 

@@ -3,10 +3,13 @@
 Shared by the label-quality view (confident learning reads them) and the classification difficulty
 view (loss and margin read them). Every example is scored by a model that never saw it, which is what
 makes a flipped label stand out. Memoized per (ids, labels, model, folds, seed) within a process so two
-views on one pool fit the folds once.
+views on one pool fit the folds once. Examples outside the fitted pool (scored later, or by another
+worker) get the probabilities of one more model fit on the whole pool: they were not in its training
+data either, so they are out-of-sample just the same.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -25,7 +28,7 @@ def oof_probabilities(pool: Sequence[Example], *, model: str, folds: int = 5, se
     from sklearn.model_selection import StratifiedKFold
 
     labels = np.array([ex.label if ex.label is not None else "" for ex in pool])
-    key = fingerprint(ids_fingerprint(ex.id for ex in pool), model, folds, seed, C)
+    key = fingerprint(ids_fingerprint(ex.id for ex in pool), labels.tolist(), model, folds, seed, C)
     if key in _MEMO:
         return _MEMO[key]
     classes = sorted(set(labels.tolist()))
@@ -50,3 +53,59 @@ def oof_probabilities(pool: Sequence[Example], *, model: str, folds: int = 5, se
 def label_index(pool: Sequence[Example], classes: list[str]) -> np.ndarray:
     labels = [ex.label if ex.label is not None else "" for ex in pool]
     return np.searchsorted(classes, labels)
+
+
+@dataclass
+class ProxyFit:
+    """What a label-aware view learns at fit time: OOF probabilities of the labelled pool by id, and a
+    whole-pool linear model (plain arrays, so a fitted view pickles) for examples it has not seen."""
+
+    classes: list[str]
+    oof: dict[str, np.ndarray]  # pool id -> out-of-fold probabilities
+    coef: np.ndarray  # (n_classes, dim), or (1, dim) for two classes as scikit-learn stores it
+    intercept: np.ndarray
+    model: str
+
+    @classmethod
+    def fit(cls, pool: Sequence[Example], *, model: str, folds: int, seed: int, C: float) -> "ProxyFit":
+        from sklearn.linear_model import LogisticRegression
+
+        labelled = [ex for ex in pool if ex.label is not None]
+        probs, classes = oof_probabilities(labelled, model=model, folds=folds, seed=seed, C=C)
+        y = label_index(labelled, classes)
+        clf = LogisticRegression(C=C, max_iter=1000).fit(embed_examples(labelled, model), y)
+        return cls(classes, {ex.id: p for ex, p in zip(labelled, probs)}, clf.coef_.copy(),
+                   clf.intercept_.copy(), model)
+
+    def probabilities(self, batch: Sequence[Example]) -> np.ndarray:
+        """(len(batch), n_classes): out-of-fold for pool members, the whole-pool model for the rest."""
+        out = np.zeros((len(batch), len(self.classes)))
+        unseen = [i for i, ex in enumerate(batch) if ex.id not in self.oof]
+        for i, ex in enumerate(batch):
+            if ex.id in self.oof:
+                out[i] = self.oof[ex.id]
+        if unseen:
+            X = embed_examples([batch[i] for i in unseen], self.model).astype(np.float64)
+            logits = X @ self.coef.T + self.intercept
+            if self.coef.shape[0] == 1:  # binary: one logit for the second class
+                logits = np.hstack([np.zeros_like(logits), logits])
+            logits -= logits.max(axis=1, keepdims=True)
+            p = np.exp(logits)
+            out[unseen] = p / p.sum(axis=1, keepdims=True)
+        return out
+
+    def given(self, batch: Sequence[Example]) -> np.ndarray:
+        """Index of each example's label among the classes; −1 for no label or one the pool never had."""
+        pos = {c: i for i, c in enumerate(self.classes)}
+        return np.array([pos.get(ex.label, -1) if ex.label is not None else -1 for ex in batch], dtype=np.int64)
+
+
+def label_skip_reason(name: str, pool: Sequence[Example]) -> str | None:
+    """Why a label-aware view cannot run: it needs at least two classes with two examples each."""
+    labels = [ex.label for ex in pool if ex.label is not None]
+    if not labels:
+        return f"{name} needs labelled data (text/label rows)"
+    values, counts = np.unique(np.array(labels, dtype=object).astype(str), return_counts=True)
+    if (counts >= 2).sum() < 2:
+        return f"{name} needs at least two labels with two examples each (found {dict(zip(values, counts))})"
+    return None
