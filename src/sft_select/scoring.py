@@ -64,6 +64,8 @@ def score_view(view: View, pool: Sequence[Example], target: Sequence[Example] | 
     size = batch_size or view.default_batch_size
     step = chunk_size(size)
     n_chunks = -(-len(pool) // step)
+    if n_chunks < 2:
+        checkpoints = None  # one chunk: the whole-view cache file, written next, is the checkpoint
     raws: list[np.ndarray] = []
     reasons: list[str | None] = []
     reused = 0
