@@ -68,6 +68,8 @@ def score_view(view: View, pool: Sequence[Example], target: Sequence[Example] | 
     size = batch_size or view.default_batch_size
     step = chunk_size(size)
     n_chunks = -(-len(pool) // step)
+    if n_chunks < 2:
+        checkpoints = None  # one chunk: the whole-view cache file, written next, is the checkpoint
     results: list[ViewResult] = []
     reused = 0
     for k, start in enumerate(range(0, len(pool), step)):
