@@ -141,7 +141,7 @@ def tiers(data: Path, embedder: str, seed: int = 0) -> dict:
     bad = [by_tier["davinci"][i] for i in train]
     model = train_quality_model(good, bad, embedder=embedder)
     with tempfile.TemporaryDirectory() as tmp:
-        model.save(tmp)
+        model.store(tmp)
         view = build("quality_model", {"path": tmp}).fit([])
         qm = {t: view.score_batch(ex).raw for t, ex in by_tier.items()}
     out["quality_heuristic_test_half"] = tier_metrics(heur, test)

@@ -39,7 +39,7 @@ def trained(tmp_path_factory):
     good, bad = good_and_bad(60, seed=40)
     folder = tmp_path_factory.mktemp("qm")
     model = train_quality_model(good, bad, embedder="hashing")
-    model.save(folder)
+    model.store(folder)
     return folder, model
 
 

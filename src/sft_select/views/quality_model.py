@@ -60,7 +60,7 @@ class QualityModel:
         X = (features(examples, self.meta["embedder"]) - self.mean) / self.scale
         return 1.0 / (1.0 + np.exp(-(X @ self.coef + self.intercept)))
 
-    def save(self, folder: str | Path) -> Path:
+    def store(self, folder: str | Path) -> Path:
         from sft_select.io.atomic import atomic_path, write_json
 
         folder = Path(folder)
