@@ -56,7 +56,7 @@ def choose_views(cfg: Config, *, gpu: bool | None = None) -> list[View]:
         names = resolve_names(cfg.views.use)
     else:
         gpu = gpu_available() if gpu is None else gpu
-        names = [n for n, cls in registered().items() if cls.cpu_fast or gpu]
+        names = [n for n, cls in registered().items() if cls.default_on and (cls.cpu_fast or gpu)]
     views = []
     for name in names:
         settings = cfg.views.settings.get(name)

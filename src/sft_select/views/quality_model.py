@@ -135,6 +135,7 @@ class QualityModelView(View):
     name = "quality_model"
     group = "quality"
     version = "1"
+    default_on = False  # needs a model path: only when named
     conformance_skip = ("needs a model file from `sft-select train-quality`; "
                         "tests/views/test_quality_model.py runs the shared contract checks on a trained one")
 
