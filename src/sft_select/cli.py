@@ -58,7 +58,8 @@ def parse_weights(spec: str | None) -> dict[str, Any]:
 def overrides(*, n: int | None = None, fraction: float | None = None, threshold: float | None = None,
               fmt: str | None = None, on_error: str | None = None, seed: int | None = None,
               views: str | None = None, weights: str | None = None, embedder: str | None = None,
-              keep: str | None = None) -> dict[str, Any]:
+              keep: str | None = None, lang: str | None = None,
+              decontaminate: list[Path] | None = None) -> dict[str, Any]:
     """CLI flags as a nested config dict; only flags the user gave are set."""
     o: dict[str, Any] = {}
 
@@ -74,6 +75,10 @@ def overrides(*, n: int | None = None, fraction: float | None = None, threshold:
     put("views", "use", [v.strip() for v in views.split(",")] if views else None)
     put("embedding", "model", embedder)
     put("preprocess", "keep", keep)
+    if lang:
+        o.setdefault("preprocess", {})["filters"] = {"lang": [c.strip() for c in lang.split(",") if c.strip()]}
+    if decontaminate:
+        o.setdefault("preprocess", {})["decontaminate"] = {"files": [str(p) for p in decontaminate]}
     if weights:
         o.setdefault("views", {})["settings"] = parse_weights(weights)
     if seed is not None:
@@ -92,6 +97,9 @@ VIEWS = typer.Option(None, "--views", help="Comma-separated view names or groups
 WEIGHTS = typer.Option(None, "--weights", help="name=weight,… (normalized to sum to 1)")
 EMBEDDER = typer.Option(None, "--embedder", help="static-minilm (default), hashing, or a sentence-transformers path")
 FORCE = typer.Option(False, "--force", help="Replace an existing finished run directory.")
+LANG = typer.Option(None, "--lang", help="Keep only examples in these languages, e.g. en or en,de (lingua, offline).")
+DECONTAMINATE = typer.Option(None, "--decontaminate", help="Drop examples sharing a 13-word n-gram with this eval "
+                             "file (repeatable).")
 
 
 def _run(inputs: List[Path], out: Path, config: Optional[Path], target: Optional[Path], force: bool,
@@ -112,10 +120,11 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
         threshold: Optional[float] = typer.Option(None, "--threshold", help="Keep combined score >= T."),
         fmt: Optional[str] = FMT, on_error: Optional[str] = ON_ERROR, seed: Optional[int] = SEED,
         views: Optional[str] = VIEWS, weights: Optional[str] = WEIGHTS, embedder: Optional[str] = EMBEDDER,
-        force: bool = FORCE) -> None:
+        force: bool = FORCE, lang: Optional[str] = LANG, decontaminate: Optional[List[Path]] = DECONTAMINATE) -> None:
     """Run the whole pipeline: load, preprocess, score, combine, select, write RUN_DIR."""
     _run(inputs, out, config, target, force, "select", n=n, fraction=fraction, threshold=threshold, fmt=fmt,
-         on_error=on_error, seed=seed, views=views, weights=weights, embedder=embedder)
+         on_error=on_error, seed=seed, views=views, weights=weights, embedder=embedder, lang=lang,
+         decontaminate=decontaminate)
 
 
 @app.command()
@@ -151,6 +160,12 @@ def init(path: Path = typer.Argument(Path("sft-select.yaml"), help="Where to wri
 
     write_example_config(path, force=force)
     progress.info(f"Wrote {path}")
+
+
+# `sft-select dedup` lives in its own module; registered here so `--help` lists it.
+from sft_select.cli_dedup import dedup as _dedup  # noqa: E402
+
+app.command("dedup")(guarded(_dedup))
 
 
 def entry() -> None:
