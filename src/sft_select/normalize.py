@@ -22,3 +22,8 @@ def normalize_text(text: str) -> str:
 def normalize_for_dedup(text: str) -> str:
     """`normalize_text` plus case folding: what exact and near dedup compare."""
     return normalize_text(text).casefold()
+
+
+def scrub_surrogates(text: str) -> str:
+    """Lone surrogates replaced by U+FFFD: what a C or Rust library (tokenizers, lingua) can encode."""
+    return _SURROGATE.sub("\ufffd", text)

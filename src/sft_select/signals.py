@@ -81,7 +81,8 @@ _DANGLING_WORDS = frozenset("a an the and or but nor of to into onto at by for w
 _NUMBERED = re.compile(r"^\(?\d{1,3}[.)]\s")
 
 
-_BUT_HELPS = re.compile(r"\b(?:but|however)\b[^.!?]{0,40}\b(?:i can|here|you can|i could|i'd be happy)\b", re.I)
+_BUT_HELPS = re.compile(r"\b(?:but|however)\b[^.!?]{0,40}\b(?:i can|here|you can|i could|i'd be happy)\b(?!'t| ?not)",
+                        re.I)
 
 
 def tokens(text: str) -> int:

@@ -34,16 +34,20 @@ class FilterConfig(_Section):
     refusal: bool = Field(True, description="drop boilerplate refusals ('As an AI language model…')")
     truncated: bool = Field(True, description="drop responses cut off mid-sentence or inside a code block")
     repetition_min_words: int = Field(50, ge=1, description="repetition filters only judge longer texts")
+    # Repetition bounds are far looser than Gopher's web-text ones: SFT answers are often templated lists
+    # ("X is a type of bread." x 7) that Gopher's bounds drop. Calibrated on dolly, GPTeacher and
+    # text-davinci-001/2/3 answers (about 1 in 1,000 flagged, each a real loop) against base davinci's
+    # (most flagged): see docs/benchmarks.md.
     max_duplicate_line_chars: float = Field(
-        0.5, ge=0, le=1, description="share of characters in lines that repeat an earlier line (Gopher: 0.2)")
+        0.7, ge=0, le=1, description="share of characters in lines that repeat an earlier line (Gopher: 0.2)")
     max_top_ngram_chars: dict[int, float] = Field(
-        default_factory=lambda: {2: 0.3, 3: 0.25, 4: 0.25},
+        default_factory=lambda: {2: 0.7, 3: 0.7, 4: 0.7},
         description="n -> max share of characters covered by the most frequent word n-gram (Gopher: .2/.18/.16)")
     max_duplicate_ngram_chars: dict[int, float] = Field(
-        default_factory=lambda: {5: 0.5, 10: 0.4},
+        default_factory=lambda: {10: 0.85},
         description="n -> max share of characters in word n-grams that repeat (Gopher: 5: .15 ... 10: .10)")
     min_text_ratio: float = Field(
-        0.25, ge=0, le=1, description="min share of letters, digits and whitespace (symbol soup, binary junk)")
+        0.2, ge=0, le=1, description="min share of letters, digits and whitespace (symbol soup, binary junk)")
     text_ratio_min_chars: int = Field(20, ge=1, description="the text-ratio filter only judges longer texts")
     lang: list[str] | None = Field(
         None, description="ISO 639-1 codes to keep (e.g. [en]); unset: no language filter (lingua, offline)")

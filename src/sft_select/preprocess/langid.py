@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Sequence
 
 from sft_select.errors import ConfigError, MissingDependency
+from sft_select.normalize import scrub_surrogates
 
 _FENCED = re.compile(r"```.*?(?:```|$)", re.DOTALL)
 _INLINE = re.compile(r"`[^`\n]*`")
@@ -44,7 +45,7 @@ def languages(codes: Sequence[str]) -> list:
 
 def prose(text: str) -> str:
     """The text without code blocks and inline code, head only: what carries the language."""
-    return _INLINE.sub(" ", _FENCED.sub(" ", text[: 4 * _HEAD]))[:_HEAD]
+    return scrub_surrogates(_INLINE.sub(" ", _FENCED.sub(" ", text[: 4 * _HEAD]))[:_HEAD])
 
 
 def off_language(texts: Sequence[str], codes: Sequence[str], *, min_confidence: float, min_letters: int) -> list[bool]:

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.preprocess.config import PreprocessConfig
 from sft_select.preprocess.exact import link_exact
+from sft_select.preprocess.fields import field_text
 from sft_select.progress import debug
 from sft_select.record import Example
 
@@ -41,15 +42,6 @@ class PreprocessResult:
     drops: dict[int, str]  # pool position -> reason
     clusters: DuplicateClusters
     steps: list[StepStats] = field(default_factory=list)
-
-
-def field_text(ex: Example, which: str) -> str:
-    """The text a dedup step compares: the content (prompt + response, or the text), or one side."""
-    if which == "prompt" and ex.text is None:
-        return ex.prompt
-    if which == "response":
-        return ex.text if ex.text is not None else ex.response
-    return ex.content
 
 
 def run_preprocess(examples: Sequence[Example], cfg: PreprocessConfig, target: Sequence[Example] | None = None, *,

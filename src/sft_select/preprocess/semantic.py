@@ -22,6 +22,8 @@ import numpy as np
 
 from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.preprocess.config import SemanticConfig
+from sft_select.preprocess.fields import field_text
+from sft_select.normalize import scrub_surrogates
 from sft_select.record import Example
 
 _BLOCK = 2048  # rows per similarity block: a 2048 x cluster-size float32 matrix at a time
@@ -40,13 +42,15 @@ class SemanticResult:
 
 
 def embed_field(examples: Sequence[Example], which: str, model: str) -> np.ndarray:
-    """L2-normalized embeddings of each example's content, prompt or response (memoized by id)."""
-    from sft_select.embed import EmbeddingStore, embed_examples
+    """L2-normalized embeddings of each example's content, prompt or response, memoized by id: content
+    embeddings are stored under the key `embed_examples` uses, so the views reuse them."""
+    from sft_select.embed import EmbeddingStore
 
-    if which == "content":
-        return embed_examples(examples, model)
-    texts = [ex.prompt if which == "prompt" else (ex.text if ex.text is not None else ex.response) for ex in examples]
-    return EmbeddingStore.embed([f"{ex.id}#{which}" for ex in examples], texts, model)
+    texts = [field_text(ex, which) for ex in examples]
+    # Tokenizers cannot encode lone surrogates (broken JSON escapes); they would stop the run.
+    texts = [scrub_surrogates(t) for t in texts]
+    ids = [ex.id if which == "content" else f"{ex.id}#{which}" for ex in examples]
+    return EmbeddingStore.embed(ids, texts, model)
 
 
 def kmeans_assign(x: np.ndarray, k: int, seed: int) -> np.ndarray:
