@@ -79,8 +79,6 @@ _REFUSAL_OPENING = re.compile(
 _DANGLING_WORDS = frozenset("a an the and or but nor of to into onto at by for with from than because while "
                             "if whose your my their our its as".split())
 _NUMBERED = re.compile(r"^\(?\d{1,3}[.)]\s")
-
-
 _BUT_HELPS = re.compile(r"\b(?:but|however)\b[^.!?]{0,40}\b(?:i can|here|you can|i could|i'd be happy)\b(?!'t| ?not)",
                         re.I)
 
@@ -90,7 +88,6 @@ def tokens(text: str) -> int:
     if text.isascii():
         return len(text.encode("ascii").translate(_WORD_BYTES).split())
     return sum(1 for _ in _TOKEN.finditer(text))
-
 
 
 def text_ratio(text: str) -> float:
