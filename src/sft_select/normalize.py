@@ -13,10 +13,12 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 def normalize_text(text: str) -> str:
     """NFKC, control characters removed, whitespace collapsed, stripped."""
-    text = _SURROGATE.sub("\ufffd", text)
-    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():  # ASCII has no surrogates and is its own NFKC form
+        text = _SURROGATE.sub("\ufffd", text)
+        text = unicodedata.normalize("NFKC", text)
     text = _CONTROL.sub("", text)
-    return _SPACE.sub(" ", text).strip()
+    # Same result as _SPACE.sub(" ", text).strip() (both split on str.isspace), ~4x faster.
+    return " ".join(text.split())
 
 
 def normalize_for_dedup(text: str) -> str:

@@ -151,49 +151,40 @@ def duplicate_line_chars(text: str) -> float:
     return dup / total
 
 
-def _ngram_keys(ids: "np.ndarray", n: int) -> "np.ndarray":
-    import numpy as np
-
-    m = len(ids) - n + 1
-    key = ids[:m].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    for k in range(1, n):
-        key = (key ^ ids[k:k + m].astype(np.uint64)) * np.uint64(0xBF58476D1CE4E5B9)
-    return key
+def _covered_chars(toks: list[str], n: int, starts) -> int:
+    covered = [False] * len(toks)
+    for start in starts:
+        covered[start:start + n] = [True] * n
+    return sum(len(t) for t, c in zip(toks, covered) if c)
 
 
-def ngram_repetition(toks: list[str], top_ns: "Iterable[int]", dup_ns: "Iterable[int]") -> dict[str, float]:
+def ngram_repetition(toks: list[str], top_ns: Iterable[int], dup_ns: Iterable[int]) -> dict[str, float]:
     """Gopher's repetition statistics over word tokens, as shares of word characters:
-    `top_<n>`: covered by the most frequent n-gram; `dup_<n>`: covered by n-grams that occur again."""
-    import numpy as np
-
+    `top_<n>`: covered by the most frequent n-gram (if it occurs more than once); `dup_<n>`: covered by
+    n-grams that occur more than once. Coverage (not count x length) keeps every share <= `dup_2`, which
+    `repeated_bigram_share` uses as a cheap upper bound. `Counter` over tuples runs in C; the loops only
+    visit repeated n-grams, which ordinary text hardly has."""
     out: dict[str, float] = {}
-    if not toks:
+    total = sum(map(len, toks))
+    if not total:
         return out
-    ids = np.fromiter(map(hash, toks), dtype=np.int64, count=len(toks)).view(np.uint64)
-    lens = np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))
-    total = float(lens.sum())
-    csum = np.concatenate(([0], np.cumsum(lens)))
-    for n in top_ns:
+    for n in sorted(set(top_ns) | set(dup_ns)):
         if len(toks) < n:
             continue
-        keys = _ngram_keys(ids, n)
-        uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
-        best = int(np.argmax(counts))
-        if counts[best] > 1:
-            i = first[best]
-            # Overlapping occurrences ("a a a a") can cover more than the text: cap at all of it.
-            out[f"top_{n}"] = min(1.0, counts[best] * (csum[i + n] - csum[i]) / total)
-        else:
-            out[f"top_{n}"] = 0.0
-    for n in dup_ns:
-        if len(toks) < n:
-            continue
-        keys = _ngram_keys(ids, n)
-        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-        starts = np.flatnonzero(counts[inverse] > 1)
-        cover = np.zeros(len(toks) + 1, dtype=np.int64)
-        np.add.at(cover, starts, 1)
-        np.add.at(cover, starts + n, -1)
-        covered = np.cumsum(cover[:-1]) > 0
-        out[f"dup_{n}"] = float(lens[covered].sum()) / total
+        grams = list(zip(*(toks[i:] for i in range(n))))
+        counts = Counter(grams)
+        if n in top_ns:
+            top, count = counts.most_common(1)[0]
+            out[f"top_{n}"] = (_covered_chars(toks, n, (i for i, g in enumerate(grams) if g == top)) / total
+                               if count > 1 else 0.0)
+        if n in dup_ns:
+            repeated = len(counts) < len(grams)
+            out[f"dup_{n}"] = (_covered_chars(toks, n, (i for i, g in enumerate(grams) if counts[g] > 1)) / total
+                               if repeated else 0.0)
     return out
+
+
+def repeated_bigram_share(toks: list[str]) -> float:
+    """`dup_2`: an upper bound of every `ngram_repetition` share for n >= 2 (a word covered by a repeated
+    n-gram is covered by one of its repeated bigrams), at the cost of one Counter."""
+    return ngram_repetition(toks, (), (2,)).get("dup_2", 0.0)

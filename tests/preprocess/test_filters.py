@@ -22,6 +22,7 @@ GOOD = [
     ("Explain recursion briefly.", "A function that calls itself on a smaller input until it reaches a base case."),
     ("I feel sad today.", "I'm sorry to hear that. Talking to a friend or going for a walk can help a little."),
     ("Repeat after me: hello", "hello"),
+    ("Convey 'cute cat' with emoji.", " 😻🐱"),
     ("Print a sudoku row pattern.", "\n".join("1 2 3 | 4 5 6 | 7 8 9" for _ in range(3)) + "\nDone."),
 ]
 

@@ -17,6 +17,7 @@ statistic reads a bounded head or tail of the text, so a 1 MB example costs litt
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Sequence
 
@@ -27,6 +28,7 @@ from sft_select.preprocess.shingles import words_of
 from sft_select.record import Example
 
 _HEAD = 20_000
+_EMOJI = re.compile("[\u2600-\u27bf\U0001f000-\U0001faff]")
 
 
 def _bounds(name: str, text: str, min_chars: int, max_chars: int, min_words: int, max_words: int) -> str | None:
@@ -39,7 +41,8 @@ def _bounds(name: str, text: str, min_chars: int, max_chars: int, min_words: int
         return f"filter_too_short_{name}"
     if min_words > 0 or max_words < len(text):  # counting tokens is only needed when a bound can bite
         n = signals.tokens(text)
-        if n < min_words:
+        # Emoji are an answer too ("convey this with emoji: 😻🐱"); punctuation alone ("...") is not.
+        if n < min_words and not (n == 0 and _EMOJI.search(stripped)):
             return f"filter_too_short_{name}"
         if n > max_words:
             return f"filter_too_long_{name}"
@@ -68,6 +71,10 @@ def _repetition(body: str, cfg: FilterConfig) -> str | None:
         return None
     if signals.duplicate_line_chars(body) > cfg.max_duplicate_line_chars:
         return "filter_repeated_lines"
+    bounds = [*cfg.max_top_ngram_chars.values(), *cfg.max_duplicate_ngram_chars.values()]
+    ngram_sizes = [*cfg.max_top_ngram_chars, *cfg.max_duplicate_ngram_chars]
+    if not bounds or (min(ngram_sizes) >= 2 and signals.repeated_bigram_share(toks) <= min(bounds)):
+        return None  # no n-gram statistic can exceed its bound: skip computing them
     stats = signals.ngram_repetition(toks, cfg.max_top_ngram_chars, cfg.max_duplicate_ngram_chars)
     for n, bound in cfg.max_top_ngram_chars.items():
         if stats.get(f"top_{n}", 0.0) > bound:
