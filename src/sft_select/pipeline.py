@@ -90,8 +90,10 @@ def load_target(path: str | Path | None, cfg: Config) -> list[Example]:
 
 
 def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None, *,
-        target: str | Path | None = None, force: bool = False, stop_after: str = "select") -> RunResult:
-    """Run the pipeline on `inputs` and write the run directory `out`; `stop_after="score"` skips selection."""
+        target: str | Path | None = None, force: bool = False, stop_after: str = "select",
+        decontaminate: Sequence[str | Path] = ()) -> RunResult:
+    """Run the pipeline on `inputs` and write the run directory `out`; `stop_after="score"` skips selection.
+    `decontaminate`: evaluation files whose 13-grams must not occur in the selection (added to the config's)."""
     cfg = cfg or Config()
     if not inputs:
         raise ConfigError("give at least one input file")
@@ -114,7 +116,8 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
          + (f", {len(loaded.rejected)} unreadable rows skipped" if loaded.rejected else ""))
 
     with timer.step("preprocess"):
-        pre = run_preprocess(loaded.examples, cfg.preprocess, target_examples)
+        pre = run_preprocess(loaded.examples, cfg.preprocess, target_examples, decontaminate=decontaminate,
+                             embedder=cfg.embedding.model)
     table = base_table(loaded.examples, pre)
     alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
     pool = [loaded.examples[i] for i in alive]
