@@ -123,7 +123,8 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
     pool = [loaded.examples[i] for i in alive]
 
     with timer.step("score"):
-        scoring = score_all(views, pool, target_examples or None, get_executor(cfg.engine), out / "cache")
+        scoring = score_all(views, pool, target_examples or None, get_executor(cfg.engine), out / "cache",
+                             announce_skips=cfg.views.use is not None)
     if not scoring.scores:
         raise ConfigError("every selected view was skipped: " + "; ".join(scoring.skipped.values()))
     table = add_scores(table, scoring, alive)

@@ -137,14 +137,15 @@ def _read_part(path: Path, chunk: Sequence[Example]) -> ViewResult | None:
 
 
 def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[Example] | None,
-              executor, cache_dir: Path | None) -> ScoringResult:
+              executor, cache_dir: Path | None, *, announce_skips: bool = True) -> ScoringResult:
     out = ScoringResult()
     pool_fp = ids_fingerprint(ex.id for ex in pool)
     target_fp = ids_fingerprint(ex.id for ex in target) if target else None
     for view in views:
         why = view.skip_reason(pool, target)
         if why:
-            info(f"[yellow]skipping {view.name}[/yellow]: {why}")
+            # A view the user named deserves a visible note; a default that does not fit the data does not.
+            (info if announce_skips else debug)(f"[yellow]skipping {view.name}[/yellow]: {why}")
             out.skipped[view.name] = why
             continue
         stem = f"{view.name}-{cache_key(view, pool_fp, target_fp)}"
