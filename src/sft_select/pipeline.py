@@ -151,14 +151,15 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
                               pre_steps=pre_steps, scoring=scoring, weights=weights, outputs=outputs,
                               status="complete" if stop_after == "select" else "scored")
     from sft_select.manifest import write_manifest
+    from sft_select.report import report_after_run
 
+    # The report goes before the manifest, which marks a finished run and so is written last; it never
+    # raises, so a report problem cannot keep the run from finishing.
+    report_after_run(out, cfg.report, loaded.examples, manifest=manifest, table=table)
     write_manifest(out, manifest, cfg)
     release(out)
     n_sel = int(table["selected"].sum())
     info(f"Selected {n_sel} of {len(table)} examples → {escape(str(out))}")
-    from sft_select.report import report_after_run
-
-    report_after_run(out, cfg.report, loaded.examples)  # never raises: the run's outputs are already saved
     return RunResult(out, table, manifest)
 
 

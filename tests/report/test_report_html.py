@@ -116,3 +116,15 @@ def test_render_escapes_titles_and_notes(demo_run, text):
     assert str(escape(text)) in page
     if "<" in text:
         assert text not in page
+
+
+def test_the_same_run_renders_the_same_bytes(demo_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run)
+    write_report(run)
+    first = {name: (run / name).read_bytes() for name in ("report.html", "summary.json")}
+    write_report(run)
+    assert {name: (run / name).read_bytes() for name in ("report.html", "summary.json")} == first
+    assert b"Generated" not in first["report.html"]  # no clock time in the page

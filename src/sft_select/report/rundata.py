@@ -46,12 +46,16 @@ class RunData:
         return ex.content if ex is not None else None
 
 
-def open_run(run_dir: str | Path, *, examples: Sequence[Example] | None = None, load_inputs: bool = True) -> RunData:
-    """Read a finished run. `examples` (already loaded, e.g. at the end of a run) skips re-reading inputs."""
-    from sft_select.reselect import read_run  # raises RunDirError naming what is missing
-
+def open_run(run_dir: str | Path, *, examples: Sequence[Example] | None = None, load_inputs: bool = True,
+             manifest: dict[str, Any] | None = None, table: pd.DataFrame | None = None) -> RunData:
+    """Read a finished run. What is passed in (in memory at the end of a run) is not read again."""
     run_dir = Path(run_dir)
-    manifest, table = read_run(run_dir)
+    if manifest is None or table is None:
+        from sft_select.reselect import read_run  # raises RunDirError naming what is missing
+
+        manifest, table = read_run(run_dir)
+    else:  # as manifest.json will hold it (write_json), so both paths give the same report
+        manifest = json.loads(json.dumps(manifest, default=str))
     data = RunData(run_dir, manifest, table.reset_index(drop=True))
     if examples is not None:
         data.examples = {ex.id: ex for ex in examples}
