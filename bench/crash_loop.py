@@ -49,9 +49,11 @@ class Stats:
     resumed_completions: int = 0
     files_checked: int = 0
     temp_files_seen: int = 0
+    aimed_mid_write: int = 0  # kills sent the moment a temp file appeared
     reused_files_verified: int = 0
     identical_final_outputs: int = 0
     phases: Counter = field(default_factory=Counter)
+    cut_writes: Counter = field(default_factory=Counter)  # file -> kills that landed while it was written
     reference_seconds: float = 0.0
     seconds: float = 0.0
 
@@ -175,9 +177,39 @@ def compare_final(out: Path, ref: Path, stats: Stats) -> None:
     stats.identical_final_outputs += 1
 
 
+def write_kind(tmp: Path, out: Path) -> str:
+    """What a temp file was going to become: an output's name, a view's cache file or checkpoint."""
+    target = tmp.name[1:].rsplit(".", 2)[0]  # .<target>.<random>.tmp
+    if tmp.parent == out:
+        return target
+    view = (tmp.parent.name if tmp.parent.suffix == ".parts" else target).rsplit("-", 1)[0]
+    return f"{view} checkpoint" if tmp.parent.suffix == ".parts" else f"{view} cache file"
+
+
+def temps(out: Path) -> set[Path]:
+    return {p for p in out.rglob("*") if is_temp(p)} if out.exists() else set()
+
+
+def wait_for_temp(proc: subprocess.Popen, out: Path, timeout: float, old: set[Path], nth: int) -> bool:
+    """Poll until the `nth` new temp file shows up in the run directory (that write is in progress);
+    False if the run ended first. `old`: temp files an earlier kill left, removed when the run starts."""
+    deadline, seen = time.monotonic() + timeout, set()
+    while time.monotonic() < deadline and proc.poll() is None:
+        current = temps(out) - old
+        seen |= current
+        if len(seen) >= nth and current:
+            return True
+        time.sleep(0.002)
+    return False
+
+
 def crash_loop(pool: Path, target: Path, work: Path, *, kills: int, seed: int = 0, n_select: int = 500,
-               min_frac: float = 0.0, max_frac: float = 1.1, log=print) -> Stats:
-    """SIGKILL runs at delays drawn in [min_frac, max_frac] × the reference run's time until `kills`."""
+               min_frac: float = 0.0, max_frac: float = 1.1, mid_write: float = 0.0, log=print) -> Stats:
+    """SIGKILL runs at delays drawn in [min_frac, max_frac] × the reference run's time until `kills`.
+
+    A share `mid_write` of the invocations is instead killed the moment a temp file appears, i.e. in
+    the middle of writing a checkpoint, a cache file or an output.
+    """
     stats, rng, started = Stats(), random.Random(seed), time.perf_counter()
     ref = work / "reference"
     t0 = time.perf_counter()
@@ -193,14 +225,20 @@ def crash_loop(pool: Path, target: Path, work: Path, *, kills: int, seed: int = 
         watched: dict[str, tuple[int, int]] = {}
         while True:
             unfinished_before = (out / MARKER).exists() and not (out / "manifest.json").exists()
+            old_temps = temps(out)
             err_path = work / "last-stderr.txt"
             with open(err_path, "w") as err:
                 proc = subprocess.Popen(run_args(pool, target, out, n_select), env=cli_env(rng.randrange(2**32)),
                                         stdout=subprocess.DEVNULL, stderr=err)
                 # Once enough kills are done, the episode's last invocation runs to the end.
                 delay = rng.uniform(min_frac, max_frac) * stats.reference_seconds if stats.kills < kills else None
+                aim = delay is not None and rng.random() < mid_write
                 stats.invocations += 1
                 try:
+                    if aim and wait_for_temp(proc, out, 10 * stats.reference_seconds, old_temps,
+                                           nth=rng.randint(1, 6)):
+                        delay = 0.0
+                        stats.aimed_mid_write += 1
                     rc = proc.wait(timeout=delay)
                     killed = False
                 except subprocess.TimeoutExpired:
@@ -211,6 +249,8 @@ def crash_loop(pool: Path, target: Path, work: Path, *, kills: int, seed: int = 
             if killed:
                 stats.kills += 1
                 stats.phases[phase(out)] += 1
+                for tmp in temps(out) - old_temps:  # the writes the kill cut short
+                    stats.cut_writes[write_kind(tmp, out)] += 1
             check_run_dir(out, ref, stats)
             check_not_recomputed(out, watched, stats)
             watched.update(cache_files(out))
@@ -224,7 +264,8 @@ def crash_loop(pool: Path, target: Path, work: Path, *, kills: int, seed: int = 
                 break
             if not killed:
                 raise RuntimeError(f"run exited {rc} without finishing:\n{stderr}")
-            log(f"kill {stats.kills}: after {delay:.1f}s, {phase(out)}")
+            log(f"kill {stats.kills}: " + ("mid-write" if aim and delay == 0.0 else f"after {delay:.1f}s")
+                + f", {phase(out)}")
         log(f"episode {stats.episodes}: completed, outputs identical to the reference")
     stats.seconds = time.perf_counter() - started
     return stats
@@ -236,6 +277,8 @@ def main() -> None:
     ap.add_argument("--kills", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--select", type=int, default=2000, help="-n for the runs")
+    ap.add_argument("--mid-write", type=float, default=0.0,
+                    help="share of invocations killed the moment a temp file appears (mid-write)")
     ap.add_argument("--work", type=Path, default=None, help="working folder (default: a temp folder)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
@@ -243,7 +286,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     pool, target = make_demo(work / "data", args.n, args.seed)
     try:
-        stats = crash_loop(pool, target, work, kills=args.kills, seed=args.seed, n_select=args.select)
+        stats = crash_loop(pool, target, work, kills=args.kills, seed=args.seed, n_select=args.select,
+                           mid_write=args.mid_write)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,18 +33,24 @@ def main() -> None:
     from reliability.fuzz import CASES, total_cases
 
     seconds: dict[str, float] = {}
+    failed: list[str] = []
     for module in (test_fuzz_readers, test_fuzz_pipeline):
         for name in sorted(n for n in dir(module) if n.startswith("test_") and args.only in n):
             start = time.perf_counter()
-            getattr(module, name)()  # a hypothesis test runs all its cases when called
+            try:
+                getattr(module, name)()  # a hypothesis test runs all its cases when called
+            except Exception:  # hypothesis has printed the minimal failing case; go on with the rest
+                traceback.print_exc()
+                failed.append(name)
             seconds[name] = round(time.perf_counter() - start, 1)
-            print(f"{name}: done in {seconds[name]}s", flush=True)
+            print(f"{name}: {'FAILED' if name in failed else 'passed'} in {seconds[name]}s", flush=True)
     figures = {"scale": args.scale, "cases_tried": total_cases(),
                "by_test": {k: dict(v) for k, v in sorted(CASES.items())}, "seconds": seconds,
-               "failures": 0}
+               "failed_tests": failed}
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ def parse_weights(spec: str | None) -> dict[str, Any]:
 def overrides(*, n: int | None = None, fraction: float | None = None, threshold: float | None = None,
               fmt: str | None = None, on_error: str | None = None, seed: int | None = None,
               views: str | None = None, weights: str | None = None, embedder: str | None = None,
-              keep: str | None = None, engine: str | None = None, ray_address: str | None = None) -> dict[str, Any]:
+              keep: str | None = None, engine: str | None = None, ray_address: str | None = None,
+              lang: str | None = None, decontaminate: list[Path] | None = None) -> dict[str, Any]:
     """CLI flags as a nested config dict; only flags the user gave are set."""
     o: dict[str, Any] = {}
 
@@ -81,6 +82,10 @@ def overrides(*, n: int | None = None, fraction: float | None = None, threshold:
     put("preprocess", "keep", keep)
     put("engine", "name", engine)
     put("engine", "ray_address", ray_address)
+    if lang:
+        o.setdefault("preprocess", {})["filters"] = {"lang": [c.strip() for c in lang.split(",") if c.strip()]}
+    if decontaminate:
+        o.setdefault("preprocess", {})["decontaminate"] = {"files": [str(p) for p in decontaminate]}
     if weights:
         o.setdefault("views", {})["settings"] = parse_weights(weights)
     if seed is not None:
@@ -103,6 +108,9 @@ ENGINE = typer.Option(None, "--engine", help="local (default) or ray")
 RAY_ADDRESS = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: a local Ray instance).")
 QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Print per-step details.")
+LANG = typer.Option(None, "--lang", help="Keep only examples in these languages, e.g. en or en,de (lingua, offline).")
+DECONTAMINATE = typer.Option(None, "--decontaminate", help="Drop examples sharing a 13-word n-gram with this eval "
+                             "file (repeatable).")
 
 
 def _verbosity(quiet: bool, verbose: bool) -> None:
@@ -130,12 +138,13 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
         fmt: Optional[str] = FMT, on_error: Optional[str] = ON_ERROR, seed: Optional[int] = SEED,
         views: Optional[str] = VIEWS, weights: Optional[str] = WEIGHTS, embedder: Optional[str] = EMBEDDER,
         force: bool = FORCE, quiet: bool = QUIET, verbose: bool = VERBOSE, engine: Optional[str] = ENGINE,
-        ray_address: Optional[str] = RAY_ADDRESS) -> None:
+        ray_address: Optional[str] = RAY_ADDRESS, lang: Optional[str] = LANG,
+        decontaminate: Optional[List[Path]] = DECONTAMINATE) -> None:
     """Run the whole pipeline: load, preprocess, score, combine, select, write RUN_DIR."""
     _verbosity(quiet, verbose)
     _run(inputs, out, config, target, force, "select", n=n, fraction=fraction, threshold=threshold, fmt=fmt,
          on_error=on_error, seed=seed, views=views, weights=weights, embedder=embedder, engine=engine,
-         ray_address=ray_address)
+         ray_address=ray_address, lang=lang, decontaminate=decontaminate)
 
 
 @app.command()
@@ -182,10 +191,11 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 # Commands that live in their own modules register themselves on the app.
+from sft_select.cli_dedup import dedup as _dedup  # noqa: E402
 from sft_select.cli_quality import register as _register_train_quality  # noqa: E402
-
 from sft_select.cli_report import register as _register_report  # noqa: E402
 
+app.command("dedup")(guarded(_dedup))
 _register_train_quality(app, guarded)
 _register_report(app, guarded)
 

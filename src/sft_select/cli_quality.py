@@ -60,7 +60,7 @@ def train_quality(*, good: Path | None, bad: Path | None, data: Path | None, lab
         good_ex, bad_ex = load([good], fmt=fmt).examples, load([bad], fmt=fmt).examples
     model = train_quality_model(good_ex, bad_ex, embedder=embedder, C=C, seed=seed)
     model.meta["trained_on"] = [str(p) for p in (good, bad, data) if p is not None]
-    model.save(out)
+    model.store(out)
     return model.meta
 
 

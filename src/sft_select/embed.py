@@ -226,14 +226,15 @@ class DiskCache:
         return found
 
     def put(self, ids: Sequence[str], vectors: np.ndarray) -> None:
-        from sft_select.io.atomic import atomic_path
+        from sft_select.io.atomic import atomic_open, atomic_path
 
         if not len(ids):
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         meta = self.dir / "model.txt"
         if not meta.exists():
-            meta.write_text(self.model_fingerprint + "\n", encoding="utf-8")
+            with atomic_open(meta) as fh:
+                fh.write(self.model_fingerprint + "\n")
         name = fingerprint("shard", list(ids))
         with atomic_path(self.dir / f"{name}.npy") as tmp:
             with open(tmp, "wb") as fh:

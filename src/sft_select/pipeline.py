@@ -56,7 +56,7 @@ def choose_views(cfg: Config, *, gpu: bool | None = None) -> list[View]:
         names = resolve_names(cfg.views.use)
     else:
         gpu = gpu_available() if gpu is None else gpu
-        names = [n for n, cls in registered().items() if cls.cpu_fast or gpu]
+        names = [n for n, cls in registered().items() if cls.default_on and (cls.cpu_fast or gpu)]
     views = []
     for name in names:
         settings = cfg.views.settings.get(name)
@@ -90,8 +90,10 @@ def load_target(path: str | Path | None, cfg: Config) -> list[Example]:
 
 
 def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None, *,
-        target: str | Path | None = None, force: bool = False, stop_after: str = "select") -> RunResult:
-    """Run the pipeline on `inputs` and write the run directory `out`; `stop_after="score"` skips selection."""
+        target: str | Path | None = None, force: bool = False, stop_after: str = "select",
+        decontaminate: Sequence[str | Path] = ()) -> RunResult:
+    """Run the pipeline on `inputs` and write the run directory `out`; `stop_after="score"` skips selection.
+    `decontaminate`: evaluation files whose 13-grams must not occur in the selection (added to the config's)."""
     cfg = cfg or Config()
     if not inputs:
         raise ConfigError("give at least one input file")
@@ -114,13 +116,15 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
          + (f", {len(loaded.rejected)} unreadable rows skipped" if loaded.rejected else ""))
 
     with timer.step("preprocess"):
-        pre = run_preprocess(loaded.examples, cfg.preprocess, target_examples)
+        pre = run_preprocess(loaded.examples, cfg.preprocess, target_examples, decontaminate=decontaminate,
+                             embedder=cfg.embedding.model)
     table = base_table(loaded.examples, pre)
     alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
     pool = [loaded.examples[i] for i in alive]
 
     with timer.step("score"):
-        scoring = score_all(views, pool, target_examples or None, get_executor(cfg.engine), out / "cache")
+        scoring = score_all(views, pool, target_examples or None, get_executor(cfg.engine), out / "cache",
+                             announce_skips=cfg.views.use is not None)
     if not scoring.scores:
         raise ConfigError("every selected view was skipped: " + "; ".join(scoring.skipped.values()))
     table = add_scores(table, scoring, alive)

@@ -68,6 +68,8 @@ def score_view(view: View, pool: Sequence[Example], target: Sequence[Example] | 
     size = batch_size or view.default_batch_size
     step = chunk_size(size)
     n_chunks = -(-len(pool) // step)
+    if n_chunks < 2:
+        checkpoints = None  # one chunk: the whole-view cache file, written next, is the checkpoint
     results: list[ViewResult] = []
     reused = 0
     for k, start in enumerate(range(0, len(pool), step)):
@@ -135,14 +137,15 @@ def _read_part(path: Path, chunk: Sequence[Example]) -> ViewResult | None:
 
 
 def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[Example] | None,
-              executor, cache_dir: Path | None) -> ScoringResult:
+              executor, cache_dir: Path | None, *, announce_skips: bool = True) -> ScoringResult:
     out = ScoringResult()
     pool_fp = ids_fingerprint(ex.id for ex in pool)
     target_fp = ids_fingerprint(ex.id for ex in target) if target else None
     for view in views:
         why = view.skip_reason(pool, target)
         if why:
-            info(f"[yellow]skipping {view.name}[/yellow]: {why}")
+            # A view the user named deserves a visible note; a default that does not fit the data does not.
+            (info if announce_skips else debug)(f"[yellow]skipping {view.name}[/yellow]: {why}")
             out.skipped[view.name] = why
             continue
         stem = f"{view.name}-{cache_key(view, pool_fp, target_fp)}"

@@ -6,6 +6,7 @@ run-directory lock, and atomic writes that leave the old file whole when interru
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -190,3 +191,23 @@ def test_outputs_get_normal_permissions(tmp_path: Path) -> None:
     with atomic_open(target) as fh:
         fh.write("{}\n")
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask, "mkstemp's 0600 leaked into an output"
+
+
+WRITE_CALL = re.compile(r"\.(to_parquet|to_csv|to_json|save_to_disk|write_text|write_bytes|savez?|savetxt)\(|"
+                        r"\bnp\.save\w*\(|\bopen\([^)]*['\"][wax]b?\+?['\"]")
+
+
+def test_every_file_the_package_writes_goes_through_an_atomic_temp_path() -> None:
+    """A write straight to its final name could be left half-written by a kill: write to the `tmp` that
+    io.atomic.atomic_path yields (or through atomic_open / write_json) instead."""
+    assert WRITE_CALL.search("out.write_text(x)") and WRITE_CALL.search('open(out, "w")')
+    assert not WRITE_CALL.search('open(path, "rb")')
+    hits = []
+    for path in sorted((SRC / "sft_select").rglob("*.py")):
+        if path.name == "atomic.py" and path.parent.name == "io":
+            continue
+        for no, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+            code = line.split("#", 1)[0]
+            if WRITE_CALL.search(code) and not re.search(r"\b(tmp|fh)\b", code):
+                hits.append(f"{path.relative_to(SRC)}:{no}: {line.strip()}")
+    assert not hits, "non-atomic writes:\n" + "\n".join(hits)

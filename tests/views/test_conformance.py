@@ -10,7 +10,7 @@ import pytest
 
 from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import _REGISTRY, register, registered
-from viewdata import conformance_data, conformance_params
+from views.viewdata import conformance_data, conformance_params
 
 
 @pytest.mark.parametrize("name", sorted(registered()))

@@ -6,7 +6,7 @@ import pandas as pd
 
 from sft_select.views.diversity import cluster_assignments
 from sft_select.views.registry import build
-from viewdata import make_pool, topic_of
+from views.viewdata import make_pool, topic_of
 
 
 def test_tiny_cluster_scores_higher_than_huge_cluster():

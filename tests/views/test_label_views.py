@@ -8,7 +8,7 @@ import pytest
 
 from sft_select.record import Example
 from sft_select.views.registry import build
-from viewdata import make_pool, text, with_ids
+from views.viewdata import make_pool, text, with_ids
 
 TOPICS = ["python", "cooking", "astronomy", "finance"]
 

@@ -9,7 +9,7 @@ import pandas as pd
 from sft_select.config import build_config
 from sft_select.pipeline import choose_views, run
 from sft_select.reselect import reselect
-from viewdata import make_pool
+from views.viewdata import make_pool
 
 
 def _write(path, examples):

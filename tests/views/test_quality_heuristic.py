@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from sft_select.views.registry import build
-from viewdata import chat, with_ids
+from views.viewdata import chat, with_ids
 
 GOOD = ("To reverse a list in Python, use slicing: items[::-1] returns a reversed copy, while "
         "items.reverse() reverses the list in place. Slicing is clearer when you need the original.")

@@ -12,7 +12,7 @@ from sft_select.cli import app
 from sft_select.errors import ConfigError
 from sft_select.views.quality_model import QualityModel, train_quality_model
 from sft_select.views.registry import build
-from viewdata import TOPICS, chat, sentence, with_ids
+from views.viewdata import TOPICS, chat, sentence, with_ids
 
 BAD_KINDS = [
     lambda rng, t: "I'm sorry, but as an AI language model I cannot help with that request.",
@@ -39,7 +39,7 @@ def trained(tmp_path_factory):
     good, bad = good_and_bad(60, seed=40)
     folder = tmp_path_factory.mktemp("qm")
     model = train_quality_model(good, bad, embedder="hashing")
-    model.save(folder)
+    model.store(folder)
     return folder, model
 
 

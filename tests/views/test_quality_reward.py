@@ -13,7 +13,7 @@ import pytest
 
 from sft_select.errors import ConfigError
 from sft_select.views.registry import build
-from viewdata import make_pool
+from views.viewdata import make_pool
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 pytestmark = pytest.mark.slow  # loads MiniLM through transformers (seconds)

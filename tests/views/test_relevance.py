@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sft_select.views.registry import build
-from viewdata import chat, make_pool, topic_of, with_ids
+from views.viewdata import chat, make_pool, topic_of, with_ids
 
 
 def precision_at(order, on_target, k):

@@ -29,9 +29,10 @@ class _ApplyBatch:
         positions = batch["data"]
         result = self.fn([self.items[int(p)] for p in positions])
         reasons = result.reasons if result.reasons is not None else [None] * len(result.raw)
+        extra = {f"extra:{k}": np.asarray(v) for k, v in (result.extra or {}).items()}
         return {"pos": positions, "raw": np.asarray(result.raw, dtype=np.float64),
                 "reason": np.array(["" if r is None else r for r in reasons], dtype=object),
-                "has_reason": np.array([r is not None for r in reasons])}
+                "has_reason": np.array([r is not None for r in reasons]), **extra}
 
 
 def _quiet_ray_data() -> None:
@@ -89,4 +90,5 @@ class RayExecutor:
                              batch_format="numpy")
         rows = out.to_pandas().sort_values("pos", kind="mergesort")
         reasons = [r if h else None for r, h in zip(rows["reason"], rows["has_reason"])]
-        return [ViewResult(rows["raw"].to_numpy(dtype=np.float64), reasons)]
+        extra = {c[len("extra:"):]: rows[c].to_numpy() for c in rows.columns if c.startswith("extra:")}
+        return [ViewResult(rows["raw"].to_numpy(dtype=np.float64), reasons, extra or None)]

@@ -170,7 +170,8 @@ def _read_csv(path: Path) -> Iterator[RawRow]:
                 yield RawRow(index, line, dict(row))
         except UnicodeDecodeError:
             line, offset = _first_bad_utf8(path)
-            raise InputError(path, f"invalid UTF-8 at byte {offset}", line=line) from None
+            at = f" at byte {offset}" if offset is not None else ""
+            raise InputError(path, f"invalid UTF-8{at}", line=line or reader.line_num + 1) from None
         except csv.Error as exc:
             raise InputError(path, f"malformed CSV: {_one_line(exc)}", line=reader.line_num or None) from None
         except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz stream
@@ -183,13 +184,16 @@ def _first_bad_utf8(path: Path) -> tuple[int | None, int | None]:
     Lines can be decoded one by one because a newline byte never occurs inside a UTF-8 sequence.
     """
     offset = 0
-    with _open_bytes(path) as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                return line_no, offset + exc.start
-            offset += len(raw)
+    try:
+        with _open_bytes(path) as fh:
+            for line_no, raw in enumerate(fh, start=1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    return line_no, offset + exc.start
+                offset += len(raw)
+    except (OSError, EOFError, zlib.error):  # a damaged .gz: its readable part held no bad byte
+        pass
     return None, None
 
 

@@ -35,7 +35,7 @@ def distribution(values: pd.Series, selected: np.ndarray, *, top: int = 30,
     `weights` turns a stratified sample into estimates of the full counts.
     """
     w = np.ones(len(values)) if weights is None else np.asarray(weights, dtype=float)
-    keys = values.where(values.notna(), "(none)").astype(str).to_numpy()
+    keys = values.astype(object).where(values.notna(), "(none)").astype(str).to_numpy()
     frame = pd.DataFrame({"k": keys, "w": w, "s": w * selected})
     agg = frame.groupby("k", sort=False)[["w", "s"]].sum().sort_values("w", ascending=False)
     if len(agg) > top:

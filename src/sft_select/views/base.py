@@ -57,6 +57,7 @@ class View:
     higher_is_better: ClassVar[bool] = True  # the normalizer flips views where low raw values are good
     needs: ClassVar[frozenset[str]] = frozenset()  # of "target", "labels", "instruction"
     cpu_fast: ClassVar[bool] = True  # default-on without a GPU; LM views set False
+    default_on: ClassVar[bool] = True  # False: runs only when named (it needs a file the user provides)
     default_batch_size: ClassVar[int] = 1024
     # For the shared conformance test (tests/views/test_conformance.py): parameters that make the view
     # runnable on small generated data, or, for a view that cannot run there at all (it needs a model

@@ -4,8 +4,8 @@ Shared by the label-quality view (confident learning reads them) and the classif
 view (loss and margin read them). Every example is scored by a model that never saw it, which is what
 makes a flipped label stand out. Memoized per (ids, labels, model, folds, seed) within a process so two
 views on one pool fit the folds once. Examples outside the fitted pool (scored later, or by another
-worker) get the probabilities of one more model fit on the whole pool: they were not in its training
-data either, so they are out-of-sample just the same.
+worker) get the mean of the fold models' probabilities: no fold saw them, so they are out-of-sample
+just the same, and no extra whole-pool fit is needed.
 """
 from __future__ import annotations
 
@@ -18,12 +18,30 @@ from sft_select.cache import fingerprint, ids_fingerprint
 from sft_select.embed import embed_examples
 from sft_select.record import Example
 
-_MEMO: dict[str, tuple[np.ndarray, list[str]]] = {}
+@dataclass(frozen=True)
+class FoldModel:
+    """One fold's logistic regression as plain arrays (a fitted view pickles without scikit-learn objects)."""
+
+    coef: np.ndarray  # (n_seen_classes, dim), or (1, dim) for two classes as scikit-learn stores it
+    intercept: np.ndarray
+    seen: np.ndarray  # the class indices this fold's model knows, in its column order
+
+    def predict_proba(self, X: np.ndarray, n_classes: int) -> np.ndarray:
+        logits = X @ self.coef.T + self.intercept
+        if self.coef.shape[0] == 1:  # binary: one logit for the second class
+            logits = np.hstack([np.zeros_like(logits), logits])
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        out = np.zeros((len(X), n_classes))
+        out[:, self.seen] = p / p.sum(axis=1, keepdims=True)
+        return out
 
 
-def oof_probabilities(pool: Sequence[Example], *, model: str, folds: int = 5, seed: int = 0,
-                      C: float = 1.0) -> tuple[np.ndarray, list[str]]:
-    """Probabilities of shape (n, n_classes) and the class names (sorted) for a labelled pool."""
+_MEMO: dict[str, tuple[np.ndarray, list[str], list[FoldModel]]] = {}
+
+
+def _fit_folds(pool: Sequence[Example], model: str, folds: int, seed: int,
+               C: float) -> tuple[np.ndarray, list[str], list[FoldModel]]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
@@ -35,18 +53,28 @@ def oof_probabilities(pool: Sequence[Example], *, model: str, folds: int = 5, se
     probs = np.zeros((len(pool), len(classes)))
     if len(classes) < 2:
         probs[:, 0] = 1.0
-        _MEMO[key] = (probs, classes)
+        _MEMO[key] = (probs, classes, [])
         return _MEMO[key]
-    X = embed_examples(pool, model)
+    X = embed_examples(pool, model).astype(np.float64)
     y = np.searchsorted(classes, labels)
     counts = np.bincount(y, minlength=len(classes))
     k = int(min(folds, max(2, counts[counts > 0].min())))
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    fold_models = []
     for train, test in splitter.split(X, y):
         clf = LogisticRegression(C=C, max_iter=1000)
         clf.fit(X[train], y[train])
-        probs[np.ix_(test, clf.classes_)] = clf.predict_proba(X[test])
-    _MEMO[key] = (probs, classes)
+        fm = FoldModel(clf.coef_.copy(), clf.intercept_.copy(), clf.classes_.copy())
+        probs[test] = fm.predict_proba(X[test], len(classes))
+        fold_models.append(fm)
+    _MEMO[key] = (probs, classes, fold_models)
+    return _MEMO[key]
+
+
+def oof_probabilities(pool: Sequence[Example], *, model: str, folds: int = 5, seed: int = 0,
+                      C: float = 1.0) -> tuple[np.ndarray, list[str]]:
+    """Probabilities of shape (n, n_classes) and the class names (sorted) for a labelled pool."""
+    probs, classes, _ = _fit_folds(pool, model, folds, seed, C)
     return probs, classes
 
 
@@ -57,28 +85,22 @@ def label_index(pool: Sequence[Example], classes: list[str]) -> np.ndarray:
 
 @dataclass
 class ProxyFit:
-    """What a label-aware view learns at fit time: OOF probabilities of the labelled pool by id, and a
-    whole-pool linear model (plain arrays, so a fitted view pickles) for examples it has not seen."""
+    """What a label-aware view learns at fit time: OOF probabilities of the labelled pool by id, and the
+    fold models, whose average scores examples outside the pool (none of them saw those either)."""
 
     classes: list[str]
     oof: dict[str, np.ndarray]  # pool id -> out-of-fold probabilities
-    coef: np.ndarray  # (n_classes, dim), or (1, dim) for two classes as scikit-learn stores it
-    intercept: np.ndarray
+    fold_models: list[FoldModel]
     model: str
 
     @classmethod
     def fit(cls, pool: Sequence[Example], *, model: str, folds: int, seed: int, C: float) -> "ProxyFit":
-        from sklearn.linear_model import LogisticRegression
-
         labelled = [ex for ex in pool if ex.label is not None]
-        probs, classes = oof_probabilities(labelled, model=model, folds=folds, seed=seed, C=C)
-        y = label_index(labelled, classes)
-        clf = LogisticRegression(C=C, max_iter=1000).fit(embed_examples(labelled, model), y)
-        return cls(classes, {ex.id: p for ex, p in zip(labelled, probs)}, clf.coef_.copy(),
-                   clf.intercept_.copy(), model)
+        probs, classes, fold_models = _fit_folds(labelled, model, folds, seed, C)
+        return cls(classes, {ex.id: p for ex, p in zip(labelled, probs)}, fold_models, model)
 
     def probabilities(self, batch: Sequence[Example]) -> np.ndarray:
-        """(len(batch), n_classes): out-of-fold for pool members, the whole-pool model for the rest."""
+        """(len(batch), n_classes): out-of-fold for pool members, the fold models' mean for the rest."""
         out = np.zeros((len(batch), len(self.classes)))
         unseen = [i for i, ex in enumerate(batch) if ex.id not in self.oof]
         for i, ex in enumerate(batch):
@@ -86,12 +108,7 @@ class ProxyFit:
                 out[i] = self.oof[ex.id]
         if unseen:
             X = embed_examples([batch[i] for i in unseen], self.model).astype(np.float64)
-            logits = X @ self.coef.T + self.intercept
-            if self.coef.shape[0] == 1:  # binary: one logit for the second class
-                logits = np.hstack([np.zeros_like(logits), logits])
-            logits -= logits.max(axis=1, keepdims=True)
-            p = np.exp(logits)
-            out[unseen] = p / p.sum(axis=1, keepdims=True)
+            out[unseen] = np.mean([fm.predict_proba(X, len(self.classes)) for fm in self.fold_models], axis=0)
         return out
 
     def given(self, batch: Sequence[Example]) -> np.ndarray:

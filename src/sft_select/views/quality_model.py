@@ -60,7 +60,7 @@ class QualityModel:
         X = (features(examples, self.meta["embedder"]) - self.mean) / self.scale
         return 1.0 / (1.0 + np.exp(-(X @ self.coef + self.intercept)))
 
-    def save(self, folder: str | Path) -> Path:
+    def store(self, folder: str | Path) -> Path:
         from sft_select.io.atomic import atomic_path, write_json
 
         folder = Path(folder)
@@ -135,6 +135,7 @@ class QualityModelView(View):
     name = "quality_model"
     group = "quality"
     version = "1"
+    default_on = False  # needs a model path: only when named
     conformance_skip = ("needs a model file from `sft-select train-quality`; "
                         "tests/views/test_quality_model.py runs the shared contract checks on a trained one")
 

@@ -58,6 +58,7 @@ class QualityReward(View):
     needs = frozenset({"instruction"})
     cpu_fast = False
     default_batch_size = 64
+    default_on = False  # needs a model path: only when named
     conformance_skip = ("needs a Hugging Face reward model folder; tests/views/test_quality_reward.py builds a "
                         "small one from the packaged MiniLM and runs the shared contract checks on it")
 
