@@ -136,3 +136,12 @@ def test_a_diversity_cluster_column_drives_coverage_and_the_map(demo_run, tmp_pa
     assert sorted(clusters["categories"]) == ["c0", "c1", "c2"] and sum(clusters["pool"]) == len(table)
     assert s["map"]["cluster_source"] == "diversity_cluster"
     assert set(s["map"]["points"]["cluster"]) == {"c0", "c1", "c2"}
+
+
+def test_distribution_of_a_nullable_integer_cluster_column():
+    from sft_select.report.coverage import distribution
+
+    clusters = pd.Series(pd.array([0, 1, 1, None, 2], dtype="Int64"))  # as the diversity view writes it
+    d = distribution(clusters, np.array([True, True, False, False, False]))
+    assert dict(zip(d["categories"], d["pool"])) == {"1": 2, "0": 1, "(none)": 1, "2": 1}
+    assert sum(d["selected"]) == 2
