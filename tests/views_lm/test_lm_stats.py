@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from sft_select.lm_stats import length_batches, sequence_losses
+from sft_select.lm_stats import capabilities, length_batches, sequence_losses, shared_prefix_length
 
 
 @pytest.fixture(scope="module", params=["sdpa", "eager"])
@@ -20,12 +20,14 @@ def tiny_llama(request):
     return LlamaForCausalLM(config).eval()
 
 
-def random_seqs(n: int, seed: int = 0) -> list[tuple[list[int], int]]:
+def random_seqs(n: int, seed: int = 0, head: list[int] | None = None) -> list[tuple[list[int], int]]:
+    """(ids, context) pairs of random lengths; every sequence starts with `head` when given."""
     rng = np.random.default_rng(seed)
+    head = head or []
     seqs = []
     for _ in range(n):
         length = int(rng.integers(3, 60))
-        seqs.append((rng.integers(1, 97, length).tolist(), int(rng.integers(1, length))))
+        seqs.append((head + rng.integers(1, 97, length).tolist(), len(head) + int(rng.integers(1, length))))
     return seqs
 
 
@@ -47,6 +49,23 @@ def test_batched_equals_one_by_one(tiny_llama):
     assert len(length_batches([len(s[0]) for s in seqs], 1024)) < len(seqs)  # really batched, with padding
     np.testing.assert_allclose(batched, alone, atol=1e-4, rtol=0)
     np.testing.assert_allclose(batched, reference_losses(tiny_llama, seqs), atol=1e-4, rtol=0)
+
+
+def test_shared_prefix_cache_changes_nothing(tiny_llama):
+    assert capabilities(tiny_llama) == (True, True)  # both fast paths are really taken below
+    seqs = random_seqs(20, seed=2, head=[5, 9, 13, 17, 21, 25, 29, 33, 37, 41])
+    assert shared_prefix_length(seqs) == 10
+    shared = sequence_losses(tiny_llama, seqs, pad_id=0, batch_tokens=512)
+    plain = sequence_losses(tiny_llama, seqs, pad_id=0, batch_tokens=512, share_prefix=False)
+    np.testing.assert_allclose(shared, plain, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(shared, reference_losses(tiny_llama, seqs), atol=1e-4, rtol=0)
+
+
+def test_shared_prefix_stops_before_the_first_scored_token():
+    seqs = [([1, 2, 3, 4, 5, 6, 7, 8], 6), ([1, 2, 3, 4, 5, 6, 9], 7)]
+    assert shared_prefix_length(seqs) == 5  # position 5 predicts token 6 of the first sequence
+    assert shared_prefix_length([([1, 2, 3, 4, 5, 6], 3), ([1, 2, 3, 4, 5, 7], 3)]) == 0  # too short to bother
+    assert shared_prefix_length([([1, 2, 3, 4, 5, 6, 7], 6), ([9, 2, 3, 4, 5, 6, 7], 6)]) == 0
 
 
 def test_pad_token_value_does_not_matter(tiny_llama):
