@@ -1,15 +1,17 @@
 """The `sft-select` command line. Every flag maps to a config field; errors exit 2 with one message."""
 from __future__ import annotations
 
+import signal
 import sys
 from functools import wraps
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
 import typer
+from rich.markup import escape
 
 from sft_select import progress
-from sft_select.errors import ConfigError, SftSelectError
+from sft_select.errors import ConfigError, SftSelectError, Terminated
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Select the best subset of a supervised fine-tuning dataset.")
@@ -23,11 +25,14 @@ def guarded(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except SftSelectError as exc:
-            progress.console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+            # escape: the message quotes the user's file names and field names, which may hold '[...]'
+            progress.console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False,
+                                   soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            progress.console.print("interrupted: finished steps are cached; run the same command to resume")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into `Terminated` by `entry`
+            what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+            progress.console.print(f"{what}: finished steps are cached; run the same command to resume")
+            raise typer.Exit(getattr(exc, "exit_code", 130)) from None
 
     return wrapper
 
@@ -172,7 +177,22 @@ def init(path: Path = typer.Argument(Path("sft-select.yaml"), help="Where to wri
     progress.info(f"Wrote {path}")
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+# Commands that live in their own modules register themselves on the app.
+from sft_select.cli_quality import register as _register_train_quality  # noqa: E402
+
+from sft_select.cli_report import register as _register_report  # noqa: E402
+
+_register_train_quality(app, guarded)
+_register_report(app, guarded)
+
+
 def entry() -> None:
+    # A batch scheduler stops a job with SIGTERM before SIGKILL: stop as cleanly as on Ctrl-C.
+    signal.signal(signal.SIGTERM, _terminate)
     app(prog_name="sft-select")
 
 

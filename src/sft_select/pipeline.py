@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from rich.markup import escape
 
 from sft_select.combine import ViewWeight
 from sft_select.config import Config
@@ -22,7 +23,7 @@ from sft_select.outputs import write_outputs
 from sft_select.preprocess.run import run_preprocess
 from sft_select.progress import Timer, info
 from sft_select.record import Example
-from sft_select.rundir import prepare
+from sft_select.rundir import prepare, release
 from sft_select.scoring import score_all
 from sft_select.table import add_scores, base_table, finalize
 from sft_select.views.base import View
@@ -106,9 +107,9 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
         target_examples = load_target(target, cfg)
     if not loaded.examples:
         raise InputError(", ".join(map(str, inputs)), "no usable examples in the input")
-    resumed = prepare(out, force=force)
+    resumed = prepare(out, force=force, protect=[*inputs, *([target] if target else [])])
     if resumed:
-        info(f"Resuming the unfinished run in {out}")
+        info(f"Resuming the unfinished run in {escape(str(out))}")
     info(f"Loaded {len(loaded.examples)} examples from {len(inputs)} file(s)"
          + (f", {len(loaded.rejected)} unreadable rows skipped" if loaded.rejected else ""))
 
@@ -148,8 +149,12 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
     from sft_select.manifest import write_manifest
 
     write_manifest(out, manifest, cfg)
+    release(out)
     n_sel = int(table["selected"].sum())
-    info(f"Selected {n_sel} of {len(table)} examples → {out}")
+    info(f"Selected {n_sel} of {len(table)} examples → {escape(str(out))}")
+    from sft_select.report import report_after_run
+
+    report_after_run(out, cfg.report, loaded.examples)  # never raises: the run's outputs are already saved
     return RunResult(out, table, manifest)
 
 

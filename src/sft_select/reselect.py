@@ -55,4 +55,7 @@ def reselect(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     manifest["views"]["weights"] = weights
     write_manifest(run_dir, manifest, cfg)
     info(f"Re-selected {int(table['selected'].sum())} of {len(table)} examples → {run_dir}")
+    from sft_select.report import report_after_run
+
+    report_after_run(run_dir, cfg.report, loaded.examples)  # never raises: the run's outputs are already saved
     return RunResult(run_dir, table, manifest)
