@@ -9,6 +9,7 @@ from sft_select.views import (  # noqa: F401
     relevance_dsir,
     relevance_embedding,
 )
+from sft_select.views import lm_difficulty, lm_quality  # noqa: F401  (LM views; torch loads lazily)
 from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import build, register, registered, resolve_names
 
