@@ -24,6 +24,7 @@ from sft_select.progress import Timer, info
 from sft_select.record import Example
 from sft_select.rundir import prepare
 from sft_select.scoring import score_all
+from sft_select.selection.strategies import Context
 from sft_select.table import add_scores, base_table, finalize
 from sft_select.views.base import View
 from sft_select.views.registry import build, registered, resolve_names
@@ -94,8 +95,9 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
     cfg = cfg or Config()
     if not inputs:
         raise ConfigError("give at least one input file")
-    if stop_after == "select" and cfg.select.n is None and cfg.select.fraction is None and cfg.select.threshold is None:
-        raise ConfigError("say how much to keep: -n N, --fraction F or --threshold T (or select.n in the config)")
+    if stop_after == "select" and not cfg.select.has_size():
+        raise ConfigError("say how much to keep: -n N, --fraction F, --threshold T or select.budget_tokens "
+                          "(or select.n in the config)")
     out = Path(out)
     timer = Timer()
     with timer.step("load"):
@@ -134,9 +136,11 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
     with timer.step("combine_select"):
         select_cfg = cfg.select
         if stop_after == "score":
-            select_cfg = select_cfg.model_copy(update={"n": None, "fraction": 1.0, "threshold": None})
+            select_cfg = select_cfg.model_copy(update={"n": None, "fraction": 1.0, "threshold": None,
+                                                       "budget_tokens": None, "strategy": "top"})
         table, weights = finalize(table, specs, select_cfg, keep=cfg.preprocess.keep,
-                                  weights_policy=cfg.combine.weights, seed=cfg.seed)
+                                  weights_policy=cfg.combine.weights, seed=cfg.seed,
+                                  ctx=Context.of(loaded.examples, cfg.embedding.model))
         if stop_after == "score":
             table["selected"] = False
             table.loc[table["reason"].isna(), "reason"] = None
