@@ -95,12 +95,13 @@ FORCE = typer.Option(False, "--force", help="Replace an existing finished run di
 
 
 def _run(inputs: List[Path], out: Path, config: Optional[Path], target: Optional[Path], force: bool,
-         stop_after: str, **flags: Any) -> None:
+         stop_after: str, validation: Optional[Path] = None, no_tune: bool = False, **flags: Any) -> None:
     from sft_select.config import load_config
     from sft_select.pipeline import run as run_pipeline
 
-    cfg = load_config(config, overrides(**flags))
-    run_pipeline(inputs, out, cfg, target=target, force=force, stop_after=stop_after)
+    extra = {"tune": {"enabled": False}} if no_tune else {}
+    cfg = load_config(config, {**overrides(**flags), **extra})
+    run_pipeline(inputs, out, cfg, target=target, force=force, stop_after=stop_after, validation=validation)
 
 
 @app.command()
@@ -112,10 +113,14 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
         threshold: Optional[float] = typer.Option(None, "--threshold", help="Keep combined score >= T."),
         fmt: Optional[str] = FMT, on_error: Optional[str] = ON_ERROR, seed: Optional[int] = SEED,
         views: Optional[str] = VIEWS, weights: Optional[str] = WEIGHTS, embedder: Optional[str] = EMBEDDER,
-        force: bool = FORCE) -> None:
-    """Run the whole pipeline: load, preprocess, score, combine, select, write RUN_DIR."""
-    _run(inputs, out, config, target, force, "select", n=n, fraction=fraction, threshold=threshold, fmt=fmt,
-         on_error=on_error, seed=seed, views=views, weights=weights, embedder=embedder)
+        force: bool = FORCE,
+        validation: Optional[Path] = typer.Option(None, "--validation", help="Held-out examples of the task: "
+                                                  "tune view weights and τ on them before selecting."),
+        no_tune: bool = typer.Option(False, "--no-tune", help="Select with the given weights even with --validation.")) -> None:
+    """Run the whole pipeline: load, preprocess, score, combine, (tune,) select, write RUN_DIR."""
+    _run(inputs, out, config, target, force, "select", validation=validation, no_tune=no_tune, n=n,
+         fraction=fraction, threshold=threshold, fmt=fmt, on_error=on_error, seed=seed, views=views,
+         weights=weights, embedder=embedder)
 
 
 @app.command()
@@ -151,6 +156,12 @@ def init(path: Path = typer.Argument(Path("sft-select.yaml"), help="Where to wri
 
     write_example_config(path, force=force)
     progress.info(f"Wrote {path}")
+
+
+# `tune` and `augment` live in cli_tune.py.
+from sft_select.cli_tune import register as _register_tune  # noqa: E402
+
+_register_tune(app, guarded)
 
 
 def entry() -> None:

@@ -90,8 +90,13 @@ def load_target(path: str | Path | None, cfg: Config) -> list[Example]:
 
 
 def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None, *,
-        target: str | Path | None = None, force: bool = False, stop_after: str = "select") -> RunResult:
-    """Run the pipeline on `inputs` and write the run directory `out`; `stop_after="score"` skips selection."""
+        target: str | Path | None = None, force: bool = False, stop_after: str = "select",
+        validation: str | Path | None = None) -> RunResult:
+    """Run the pipeline on `inputs` and write the run directory `out`; `stop_after="score"` skips selection.
+
+    With a `validation` file (and `tune.enabled`), the tune loop picks the view weights and τ before the
+    final selection (sft_select.tune.loop), and the run is written with the tuned config.
+    """
     cfg = cfg or Config()
     if not inputs:
         raise ConfigError("give at least one input file")
@@ -103,6 +108,11 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
     with timer.step("load"):
         loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error)
         target_examples = load_target(target, cfg)
+        tuning = validation is not None and cfg.tune.enabled and stop_after == "select"
+        if tuning:  # read before scoring, so a bad validation file fails in seconds, not after scoring
+            from sft_select.tune.loop import load_validation, tune_run
+
+            validation_examples = load_validation(validation, cfg)
     if not loaded.examples:
         raise InputError(", ".join(map(str, inputs)), "no usable examples in the input")
     resumed = prepare(out, force=force)
@@ -125,6 +135,10 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
     if not scoring.scores:
         raise ConfigError("every selected view was skipped: " + "; ".join(scoring.skipped.values()))
     table = add_scores(table, scoring, alive)
+    if tuning:
+        with timer.step("tune"):
+            cfg = tune_run(out, table, loaded.examples, cfg, validation, validation_examples,
+                           [vs.name for vs in scoring.scores])
     return _finish(out, table, loaded, cfg, stop_after=stop_after, timer=timer, pre_steps=pre.steps,
                    scoring=scoring, inputs=inputs, target=target)
 

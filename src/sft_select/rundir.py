@@ -17,7 +17,8 @@ from sft_select.errors import RunDirError
 
 MARKER = ".sft-select-run"
 OUTPUTS = ("selected.jsonl", "selected.json", "selected.csv", "selected.parquet", "selected.hf",
-           "rejected.jsonl", "scores.parquet", "manifest.json", "config.yaml", "report.html", "summary.json")
+           "rejected.jsonl", "scores.parquet", "manifest.json", "config.yaml", "report.html", "summary.json",
+           "tune.json", "tuned-config.yaml")
 
 
 def prepare(out: Path, *, force: bool) -> bool:

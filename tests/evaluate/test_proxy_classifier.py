@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from eval_helpers import chat_examples, one_torch_thread  # noqa: F401  (fixture)
 
 from sft_select.evaluate.config import EvaluateConfig
 from sft_select.evaluate.proxy import build_proxy
@@ -64,8 +65,6 @@ def test_class_weights_help_the_minority_macro_f1():
 def test_factory_picks_by_data():
     labelled = topic_examples(5, seed=0)
     assert build_proxy(EvaluateConfig(), labelled, embedder="hashing").name == "logreg"
-    from conftest import chat_examples
-
     assert build_proxy(EvaluateConfig(), chat_examples(3), embedder="hashing").name == "lora_lm"
     from sft_select.errors import ConfigError
 

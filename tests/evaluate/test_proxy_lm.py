@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import chat_examples
+from eval_helpers import chat_examples, one_torch_thread, tiny_lm  # noqa: F401  (fixtures)
 
 from sft_select.evaluate.proxy_lm import IGNORE, LoRAProxy, encode
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from conftest import ArrayContext, clustered
+from sel_helpers import ArrayContext, clustered
 
 from sft_select.record import Example
 from sft_select.selection.config import SelectConfig

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import ArrayContext, clustered, make_pool
+from sel_helpers import ArrayContext, clustered, make_pool
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

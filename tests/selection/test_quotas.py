@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_pool
+from sel_helpers import make_pool
 
 from sft_select.errors import ConfigError
 from sft_select.selection.config import SelectConfig
@@ -82,7 +82,7 @@ def test_label_quota_without_labels_is_a_config_error():
 
 
 def test_quota_with_threshold_and_budget():
-    from conftest import ArrayContext  # noqa: F401  (budget needs the examples)
+    from sel_helpers import ArrayContext  # noqa: F401  (budget needs the examples)
     from sft_select.selection.base import Context
 
     table, examples = make_pool(n=300)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ArrayContext, make_pool
+from sel_helpers import ArrayContext, make_pool
 
 from sft_select.errors import ConfigError
 from sft_select.selection.budget import token_counts

@@ -1,9 +1,9 @@
-"""Toy score tables with their examples, and a Context that serves fixed embeddings."""
+"""Toy score tables with their examples, and a Context that serves fixed embeddings (imported by the tests;
+a uniquely named module, since every test folder's conftest would be `conftest`)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from sft_select.record import Example
 from sft_select.selection.base import Context
@@ -36,11 +36,6 @@ def make_pool(n: int = 200, n_labels: int = 4, seed: int = 0, words: int = 12):
     table.loc[rng.choice(n, size=n // 20, replace=False), "reason"] = "filtered: toy"
     table.loc[table["reason"].notna(), "score"] = np.nan
     return table, examples
-
-
-@pytest.fixture
-def pool():
-    return make_pool()
 
 
 def clustered(n_clusters: int = 10, per: int = 30, dim: int = 32, seed: int = 0, spread: float = 0.15):

@@ -1,4 +1,8 @@
-"""A tiny randomly initialized causal LM saved to disk, for fast tests of the LoRA training loop."""
+"""Fixtures and data for the evaluate tests: a tiny random causal LM on disk, instruction examples.
+
+Kept out of conftest.py on purpose: test folders without __init__.py all name their conftest module
+`conftest`, and tests elsewhere import helpers `from conftest`; test modules import these by name.
+"""
 from __future__ import annotations
 
 import os
