@@ -12,8 +12,9 @@ Models load lazily, once per process, from the spec string: workers receive the 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -101,10 +102,35 @@ def distilled_minilm(pca_dims: int = 256) -> Path:
     from sft_select.io.atomic import atomic_path
 
     info("Distilling the static embedder from all-MiniLM-L6-v2 (once, ~25 s)…")
-    model = distill(model_name=str(minilm_path()), pca_dims=pca_dims)
-    with atomic_path(target, is_dir=True) as tmp:
-        model.save_pretrained(str(tmp))
+    with _quiet_libraries():
+        model = distill(model_name=str(minilm_path()), pca_dims=pca_dims, trust_remote_code=False)
+    try:
+        with atomic_path(target, is_dir=True) as tmp:
+            model.save_pretrained(str(tmp))
+    except OSError:
+        # Another process distilled it at the same time and won the rename: use theirs.
+        if not (target / "config.json").exists():
+            raise
     return target
+
+
+@contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """Silence the progress bars and load reports libraries print while they work for us."""
+    import contextlib
+    import io
+    import logging
+
+    loggers = [logging.getLogger(n) for n in ("transformers", "sentence_transformers", "model2vec")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 _LOADED: dict[str, Embedder] = {}

@@ -104,6 +104,9 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
         raise ConfigError("say how much to keep: -n N, --fraction F, --threshold T or select.budget_tokens "
                           "(or select.n in the config)")
     out = Path(out)
+    views = choose_views(cfg)  # config errors surface before anything is read or written
+    if not views:
+        raise ConfigError("no view selected: name at least one with --views")
     timer = Timer()
     with timer.step("load"):
         loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error)
@@ -127,9 +130,6 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
     alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
     pool = [loaded.examples[i] for i in alive]
 
-    views = choose_views(cfg)
-    if not views:
-        raise ConfigError("no view selected: name at least one with --views")
     with timer.step("score"):
         scoring = score_all(views, pool, target_examples or None, get_executor(cfg.engine), out / "cache")
     if not scoring.scores:
