@@ -120,12 +120,13 @@ def _verbosity(quiet: bool, verbose: bool) -> None:
 
 
 def _run(inputs: List[Path], out: Path, config: Optional[Path], target: Optional[Path], force: bool,
-         stop_after: str, **flags: Any) -> None:
+         stop_after: str, validation: Optional[Path] = None, no_tune: bool = False, **flags: Any) -> None:
     from sft_select.config import load_config
     from sft_select.pipeline import run as run_pipeline
 
-    cfg = load_config(config, overrides(**flags))
-    run_pipeline(inputs, out, cfg, target=target, force=force, stop_after=stop_after)
+    extra = {"tune": {"enabled": False}} if no_tune else {}
+    cfg = load_config(config, {**overrides(**flags), **extra})
+    run_pipeline(inputs, out, cfg, target=target, force=force, stop_after=stop_after, validation=validation)
 
 
 @app.command()
@@ -139,12 +140,16 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
         views: Optional[str] = VIEWS, weights: Optional[str] = WEIGHTS, embedder: Optional[str] = EMBEDDER,
         force: bool = FORCE, quiet: bool = QUIET, verbose: bool = VERBOSE, engine: Optional[str] = ENGINE,
         ray_address: Optional[str] = RAY_ADDRESS, lang: Optional[str] = LANG,
-        decontaminate: Optional[List[Path]] = DECONTAMINATE) -> None:
-    """Run the whole pipeline: load, preprocess, score, combine, select, write RUN_DIR."""
+        decontaminate: Optional[List[Path]] = DECONTAMINATE,
+        validation: Optional[Path] = typer.Option(None, "--validation", help="Held-out examples of the task: "
+                                                  "tune view weights and τ on them before selecting."),
+        no_tune: bool = typer.Option(False, "--no-tune", help="Select with the given weights even with --validation.")) -> None:
+    """Run the whole pipeline: load, preprocess, score, combine, (tune,) select, write RUN_DIR."""
     _verbosity(quiet, verbose)
-    _run(inputs, out, config, target, force, "select", n=n, fraction=fraction, threshold=threshold, fmt=fmt,
-         on_error=on_error, seed=seed, views=views, weights=weights, embedder=embedder, engine=engine,
-         ray_address=ray_address, lang=lang, decontaminate=decontaminate)
+    _run(inputs, out, config, target, force, "select", validation=validation, no_tune=no_tune, n=n,
+         fraction=fraction, threshold=threshold, fmt=fmt, on_error=on_error, seed=seed, views=views,
+         weights=weights, embedder=embedder, engine=engine, ray_address=ray_address, lang=lang,
+         decontaminate=decontaminate)
 
 
 @app.command()
@@ -194,10 +199,12 @@ def _terminate(signum: int, frame: Any) -> None:
 from sft_select.cli_dedup import dedup as _dedup  # noqa: E402
 from sft_select.cli_quality import register as _register_train_quality  # noqa: E402
 from sft_select.cli_report import register as _register_report  # noqa: E402
+from sft_select.cli_tune import register as _register_tune  # noqa: E402
 
 app.command("dedup")(guarded(_dedup))
 _register_train_quality(app, guarded)
 _register_report(app, guarded)
+_register_tune(app, guarded)
 
 
 def entry() -> None:

@@ -12,8 +12,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sft_select.errors import ConfigError
+from sft_select.evaluate.config import EvaluateConfig
 from sft_select.preprocess.config import PreprocessConfig
 from sft_select.selection.config import SelectConfig
+from sft_select.tune.config import TuneConfig
 
 
 class Strict(BaseModel):
@@ -69,6 +71,8 @@ class Config(Strict):
     select: SelectConfig = Field(default_factory=SelectConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)  # the proxy that measures f(S)
+    tune: TuneConfig = Field(default_factory=TuneConfig)  # the loop run with --validation
 
     @model_validator(mode="after")
     def _views_named_exist(self) -> "Config":
