@@ -1,15 +1,17 @@
 """The `sft-select` command line. Every flag maps to a config field; errors exit 2 with one message."""
 from __future__ import annotations
 
+import signal
 import sys
 from functools import wraps
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
 import typer
+from rich.markup import escape
 
 from sft_select import progress
-from sft_select.errors import ConfigError, SftSelectError
+from sft_select.errors import ConfigError, SftSelectError, Terminated
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Select the best subset of a supervised fine-tuning dataset.")
@@ -23,11 +25,14 @@ def guarded(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except SftSelectError as exc:
-            progress.console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+            # escape: the message quotes the user's file names and field names, which may hold '[...]'
+            progress.console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False,
+                                   soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            progress.console.print("interrupted: finished steps are cached; run the same command to resume")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into `Terminated` by `entry`
+            what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+            progress.console.print(f"{what}: finished steps are cached; run the same command to resume")
+            raise typer.Exit(getattr(exc, "exit_code", 130)) from None
 
     return wrapper
 
@@ -58,8 +63,8 @@ def parse_weights(spec: str | None) -> dict[str, Any]:
 def overrides(*, n: int | None = None, fraction: float | None = None, threshold: float | None = None,
               fmt: str | None = None, on_error: str | None = None, seed: int | None = None,
               views: str | None = None, weights: str | None = None, embedder: str | None = None,
-              keep: str | None = None, lang: str | None = None,
-              decontaminate: list[Path] | None = None) -> dict[str, Any]:
+              keep: str | None = None, engine: str | None = None, ray_address: str | None = None,
+              lang: str | None = None, decontaminate: list[Path] | None = None) -> dict[str, Any]:
     """CLI flags as a nested config dict; only flags the user gave are set."""
     o: dict[str, Any] = {}
 
@@ -75,6 +80,8 @@ def overrides(*, n: int | None = None, fraction: float | None = None, threshold:
     put("views", "use", [v.strip() for v in views.split(",")] if views else None)
     put("embedding", "model", embedder)
     put("preprocess", "keep", keep)
+    put("engine", "name", engine)
+    put("engine", "ray_address", ray_address)
     if lang:
         o.setdefault("preprocess", {})["filters"] = {"lang": [c.strip() for c in lang.split(",") if c.strip()]}
     if decontaminate:
@@ -97,9 +104,19 @@ VIEWS = typer.Option(None, "--views", help="Comma-separated view names or groups
 WEIGHTS = typer.Option(None, "--weights", help="name=weight,… (normalized to sum to 1)")
 EMBEDDER = typer.Option(None, "--embedder", help="static-minilm (default), hashing, or a sentence-transformers path")
 FORCE = typer.Option(False, "--force", help="Replace an existing finished run directory.")
+ENGINE = typer.Option(None, "--engine", help="local (default) or ray")
+RAY_ADDRESS = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: a local Ray instance).")
+QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
+VERBOSE = typer.Option(False, "--verbose", "-v", help="Print per-step details.")
 LANG = typer.Option(None, "--lang", help="Keep only examples in these languages, e.g. en or en,de (lingua, offline).")
 DECONTAMINATE = typer.Option(None, "--decontaminate", help="Drop examples sharing a 13-word n-gram with this eval "
                              "file (repeatable).")
+
+
+def _verbosity(quiet: bool, verbose: bool) -> None:
+    """Accept -q/-v after the command too (`sft-select run … -q`), not only before it."""
+    if quiet or verbose:
+        progress.configure(quiet=quiet, verbose=verbose)
 
 
 def _run(inputs: List[Path], out: Path, config: Optional[Path], target: Optional[Path], force: bool,
@@ -120,11 +137,14 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
         threshold: Optional[float] = typer.Option(None, "--threshold", help="Keep combined score >= T."),
         fmt: Optional[str] = FMT, on_error: Optional[str] = ON_ERROR, seed: Optional[int] = SEED,
         views: Optional[str] = VIEWS, weights: Optional[str] = WEIGHTS, embedder: Optional[str] = EMBEDDER,
-        force: bool = FORCE, lang: Optional[str] = LANG, decontaminate: Optional[List[Path]] = DECONTAMINATE) -> None:
+        force: bool = FORCE, quiet: bool = QUIET, verbose: bool = VERBOSE, engine: Optional[str] = ENGINE,
+        ray_address: Optional[str] = RAY_ADDRESS, lang: Optional[str] = LANG,
+        decontaminate: Optional[List[Path]] = DECONTAMINATE) -> None:
     """Run the whole pipeline: load, preprocess, score, combine, select, write RUN_DIR."""
+    _verbosity(quiet, verbose)
     _run(inputs, out, config, target, force, "select", n=n, fraction=fraction, threshold=threshold, fmt=fmt,
-         on_error=on_error, seed=seed, views=views, weights=weights, embedder=embedder, lang=lang,
-         decontaminate=decontaminate)
+         on_error=on_error, seed=seed, views=views, weights=weights, embedder=embedder, engine=engine,
+         ray_address=ray_address, lang=lang, decontaminate=decontaminate)
 
 
 @app.command()
@@ -132,8 +152,10 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
 def score(inputs: List[Path] = typer.Argument(...), out: Path = OUT, config: Optional[Path] = CONFIG,
           target: Optional[Path] = TARGET, fmt: Optional[str] = FMT, on_error: Optional[str] = ON_ERROR,
           seed: Optional[int] = SEED, views: Optional[str] = VIEWS, weights: Optional[str] = WEIGHTS,
-          embedder: Optional[str] = EMBEDDER, force: bool = FORCE) -> None:
+          embedder: Optional[str] = EMBEDDER, force: bool = FORCE, quiet: bool = QUIET,
+          verbose: bool = VERBOSE) -> None:
     """Stop after scoring: writes scores.parquet and the manifest; `select` picks from them later."""
+    _verbosity(quiet, verbose)
     _run(inputs, out, config, target, force, "score", fmt=fmt, on_error=on_error, seed=seed, views=views,
          weights=weights, embedder=embedder)
 
@@ -144,8 +166,10 @@ def select_cmd(run_dir: Path = typer.Argument(..., help="A run directory with sc
                n: Optional[int] = typer.Option(None, "-n"), fraction: Optional[float] = typer.Option(None, "--fraction"),
                threshold: Optional[float] = typer.Option(None, "--threshold"), weights: Optional[str] = WEIGHTS,
                seed: Optional[int] = SEED,
-               keep: Optional[str] = typer.Option(None, "--keep", help="best | first member of duplicate clusters")) -> None:
+               keep: Optional[str] = typer.Option(None, "--keep", help="best | first member of duplicate clusters"),
+               quiet: bool = QUIET, verbose: bool = VERBOSE) -> None:
     """Re-select from a run's cached scores with a new N, τ or weights, without re-scoring."""
+    _verbosity(quiet, verbose)
     from sft_select.reselect import reselect
 
     reselect(run_dir, overrides(n=n, fraction=fraction, threshold=threshold, weights=weights, seed=seed, keep=keep))
@@ -162,13 +186,23 @@ def init(path: Path = typer.Argument(Path("sft-select.yaml"), help="Where to wri
     progress.info(f"Wrote {path}")
 
 
-# `sft-select dedup` lives in its own module; registered here so `--help` lists it.
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+# Commands that live in their own modules register themselves on the app.
 from sft_select.cli_dedup import dedup as _dedup  # noqa: E402
+from sft_select.cli_quality import register as _register_train_quality  # noqa: E402
+from sft_select.cli_report import register as _register_report  # noqa: E402
 
 app.command("dedup")(guarded(_dedup))
+_register_train_quality(app, guarded)
+_register_report(app, guarded)
 
 
 def entry() -> None:
+    # A batch scheduler stops a job with SIGTERM before SIGKILL: stop as cleanly as on Ctrl-C.
+    signal.signal(signal.SIGTERM, _terminate)
     app(prog_name="sft-select")
 
 

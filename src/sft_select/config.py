@@ -54,6 +54,11 @@ class EngineConfig(Strict):
     chunk_size: int = Field(50_000, ge=100)
 
 
+class ReportConfig(Strict):
+    enabled: bool = Field(True, description="write report.html and summary.json at the end of every run")
+    max_points: int = Field(5000, ge=100, description="points on the embedding map (a stratified sample)")
+
+
 class Config(Strict):
     seed: int = 0
     input: InputConfig = Field(default_factory=InputConfig)
@@ -63,6 +68,7 @@ class Config(Strict):
     combine: CombineConfig = Field(default_factory=CombineConfig)
     select: SelectConfig = Field(default_factory=SelectConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
 
     @model_validator(mode="after")
     def _views_named_exist(self) -> "Config":

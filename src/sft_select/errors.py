@@ -32,3 +32,9 @@ class MissingDependency(SftSelectError):
     def __init__(self, package: str, feature: str, extra: str | None = None):
         hint = f"pip install 'sft-select[{extra}]'" if extra else f"pip install {package}"
         super().__init__(f"{feature} needs the package '{package}': {hint}")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler or `timeout` stopping the job), handled like Ctrl-C: a clean, resumable stop."""
+
+    exit_code = 143  # 128 + SIGTERM, what a shell reports for a job ended by SIGTERM

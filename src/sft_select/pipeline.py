@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from rich.markup import escape
 
 from sft_select.combine import ViewWeight
 from sft_select.config import Config
@@ -22,7 +23,7 @@ from sft_select.outputs import write_outputs
 from sft_select.preprocess.run import run_preprocess
 from sft_select.progress import Timer, info
 from sft_select.record import Example
-from sft_select.rundir import prepare
+from sft_select.rundir import prepare, release
 from sft_select.scoring import score_all
 from sft_select.table import add_scores, base_table, finalize
 from sft_select.views.base import View
@@ -55,7 +56,7 @@ def choose_views(cfg: Config, *, gpu: bool | None = None) -> list[View]:
         names = resolve_names(cfg.views.use)
     else:
         gpu = gpu_available() if gpu is None else gpu
-        names = [n for n, cls in registered().items() if cls.cpu_fast or gpu]
+        names = [n for n, cls in registered().items() if cls.default_on and (cls.cpu_fast or gpu)]
     views = []
     for name in names:
         settings = cfg.views.settings.get(name)
@@ -99,15 +100,18 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
     if stop_after == "select" and cfg.select.n is None and cfg.select.fraction is None and cfg.select.threshold is None:
         raise ConfigError("say how much to keep: -n N, --fraction F or --threshold T (or select.n in the config)")
     out = Path(out)
+    views = choose_views(cfg)  # config errors surface before anything is read or written
+    if not views:
+        raise ConfigError("no view selected: name at least one with --views")
     timer = Timer()
     with timer.step("load"):
         loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error)
         target_examples = load_target(target, cfg)
     if not loaded.examples:
         raise InputError(", ".join(map(str, inputs)), "no usable examples in the input")
-    resumed = prepare(out, force=force)
+    resumed = prepare(out, force=force, protect=[*inputs, *([target] if target else [])])
     if resumed:
-        info(f"Resuming the unfinished run in {out}")
+        info(f"Resuming the unfinished run in {escape(str(out))}")
     info(f"Loaded {len(loaded.examples)} examples from {len(inputs)} file(s)"
          + (f", {len(loaded.rejected)} unreadable rows skipped" if loaded.rejected else ""))
 
@@ -118,11 +122,9 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
     alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
     pool = [loaded.examples[i] for i in alive]
 
-    views = choose_views(cfg)
-    if not views:
-        raise ConfigError("no view selected: name at least one with --views")
     with timer.step("score"):
-        scoring = score_all(views, pool, target_examples or None, get_executor(cfg.engine), out / "cache")
+        scoring = score_all(views, pool, target_examples or None, get_executor(cfg.engine), out / "cache",
+                             announce_skips=cfg.views.use is not None)
     if not scoring.scores:
         raise ConfigError("every selected view was skipped: " + "; ".join(scoring.skipped.values()))
     table = add_scores(table, scoring, alive)
@@ -149,10 +151,15 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
                               pre_steps=pre_steps, scoring=scoring, weights=weights, outputs=outputs,
                               status="complete" if stop_after == "select" else "scored")
     from sft_select.manifest import write_manifest
+    from sft_select.report import report_after_run
 
+    # The report goes before the manifest, which marks a finished run and so is written last; it never
+    # raises, so a report problem cannot keep the run from finishing.
+    report_after_run(out, cfg.report, loaded.examples, manifest=manifest, table=table)
     write_manifest(out, manifest, cfg)
+    release(out)
     n_sel = int(table["selected"].sum())
-    info(f"Selected {n_sel} of {len(table)} examples → {out}")
+    info(f"Selected {n_sel} of {len(table)} examples → {escape(str(out))}")
     return RunResult(out, table, manifest)
 
 

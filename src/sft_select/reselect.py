@@ -53,6 +53,9 @@ def reselect(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     manifest.update(status="complete", config=cfg.model_dump(mode="json"), outputs=outputs,
                     counts=counts(table, loaded), reselect_timings=timer.seconds)
     manifest["views"]["weights"] = weights
+    from sft_select.report import report_after_run
+
+    report_after_run(run_dir, cfg.report, loaded.examples, manifest=manifest, table=table)  # never raises
     write_manifest(run_dir, manifest, cfg)
     info(f"Re-selected {int(table['selected'].sum())} of {len(table)} examples → {run_dir}")
     return RunResult(run_dir, table, manifest)

@@ -6,28 +6,43 @@ RUN_DIR/
   scores.parquet     the score table (see table.py)
   manifest.json      resolved config, versions, fingerprints, seed, counts, timings; written last
   config.yaml        the resolved config, runnable as is with --config
-  cache/             per-view score caches keyed by fingerprint (resume and re-runs)
+  cache/             per-view score caches keyed by fingerprint (resume and re-runs), and the
+                     checkpoints of a view being scored (`<view>-<key>.parts/`)
+
+Every file is written atomically, so a killed run leaves complete files and `.*.tmp` leftovers only.
+A folder with the marker but no manifest.json is an interrupted run: the next `run` resumes it, reusing
+every finished view and checkpoint from cache/. One process at a time may write a run directory.
 """
 from __future__ import annotations
 
-import shutil
+import os
 from pathlib import Path
+from typing import Iterable
 
 from sft_select.errors import RunDirError
+from sft_select.io.atomic import remove_path, remove_stale_temps
 
 MARKER = ".sft-select-run"
 OUTPUTS = ("selected.jsonl", "selected.json", "selected.csv", "selected.parquet", "selected.hf",
            "rejected.jsonl", "scores.parquet", "manifest.json", "config.yaml", "report.html", "summary.json")
 
+# Open lock files by run directory: a lock lives as long as this process (or until `release`), and the
+# kernel drops it when the process dies, even by SIGKILL, so a killed run never leaves a stale lock.
+_LOCKS: dict[Path, int] = {}
 
-def prepare(out: Path, *, force: bool) -> bool:
+
+def prepare(out: Path, *, force: bool, protect: Iterable[str | Path] = ()) -> bool:
     """Make `out` ready for a run. Returns True when an interrupted run is being resumed.
 
     A finished run (manifest.json present) is only replaced with --force; a folder that is not a run of
-    ours is never written into unless empty (or --force).
+    ours is never written into unless empty (or --force). `protect` lists the run's input files: a run
+    directory that holds one is refused, since writing the outputs could overwrite it.
     """
+    out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{out}: exists and is not a folder")
+    _refuse_inputs_inside(out, protect)
+    resumed = False
     if out.exists() and any(out.iterdir()):
         ours = (out / MARKER).exists()
         finished = (out / "manifest.json").exists()
@@ -38,21 +53,63 @@ def prepare(out: Path, *, force: bool) -> bool:
             if finished:
                 raise RunDirError(f"{out}: a finished run is already there; pass --force to replace it, or "
                                   f"`sft-select select {out}` to re-select from its scores")
-            return True
-        for name in OUTPUTS:
-            target = out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
-        # The score cache is keyed by content fingerprints, so it stays valid and is kept.
+            resumed = True
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("sft-select run directory\n", encoding="utf-8")
-    return False
+    _lock(out)
+    if force:
+        # manifest.json goes first: if this is killed half-way, the folder reads as unfinished (and is
+        # resumed), never as a finished run with outputs missing.
+        for name in ("manifest.json", *OUTPUTS):
+            remove_path(out / name)
+        # The score cache is keyed by content fingerprints, so it stays valid and is kept.
+    for folder in (out, out / "cache"):
+        remove_stale_temps(folder)
+    if (out / "cache").is_dir():
+        for parts in (out / "cache").glob("*.parts"):
+            remove_stale_temps(parts)
+    return resumed
+
+
+def _refuse_inputs_inside(out: Path, inputs: Iterable[str | Path]) -> None:
+    root = out.resolve()
+    for path in inputs:
+        resolved = Path(path).resolve()
+        if resolved == root or root in resolved.parents:
+            raise RunDirError(f"{out}: the input {path} lies inside this run directory, where outputs are "
+                              "written and replaced; pick another --out")
+
+
+def _lock(out: Path) -> None:
+    """Hold an exclusive lock on the marker file, or fail if another process holds it."""
+    key = out.resolve()
+    if key in _LOCKS:
+        return
+    fd = os.open(out / MARKER, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; the marker is still written
+        fcntl = None
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise RunDirError(f"{out}: another sft-select process is writing this run directory; wait for "
+                              "it to finish or pick another --out") from None
+    if os.fstat(fd).st_size == 0:
+        os.write(fd, b"sft-select run directory\n")
+    _LOCKS[key] = fd
+
+
+def release(out: Path) -> None:
+    """Drop this process's lock on `out` (a finished run no longer needs it)."""
+    fd = _LOCKS.pop(Path(out).resolve(), None)
+    if fd is not None:
+        os.close(fd)
 
 
 def inside(run_dir: Path, name: str) -> Path:
-    """A path for an output, confined to the run directory (no '..', no absolute names)."""
+    """A path for an output, confined to the run directory (no '..', no absolute names, no symlink out)."""
     target = (run_dir / name).resolve()
     if run_dir.resolve() not in target.parents:
         raise RunDirError(f"output path '{name}' would leave the run directory {run_dir}")

@@ -46,7 +46,24 @@ def add_scores(table: pd.DataFrame, scoring: ScoringResult, scored_positions: np
         reasons[scored_positions] = vs.reasons
         table[f"{vs.name}_raw"] = raw
         table[f"{vs.name}_reason"] = reasons
+        for key, values in vs.extra.items():
+            table[f"{vs.name}_{key}"] = _full_column(values, scored_positions, len(table))
     return table
+
+
+def _full_column(values: np.ndarray, positions: np.ndarray, n: int) -> pd.Series:
+    """A view's extra values at `positions`, missing elsewhere; ints and bools stay ints and bools."""
+    if values.dtype.kind in "iub":
+        dtype = "boolean" if values.dtype.kind == "b" else "Int64"
+        col = pd.Series(pd.array([pd.NA] * n, dtype=dtype))
+        col.iloc[positions] = values
+        return col
+    if values.dtype.kind == "f":
+        out = np.full(n, np.nan)
+    else:
+        out = np.full(n, None, dtype=object)
+    out[positions] = values
+    return pd.Series(out)
 
 
 def view_names(table: pd.DataFrame) -> list[str]:

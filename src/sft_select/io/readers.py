@@ -11,13 +11,16 @@ import gzip
 import io
 import json
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from sft_select.errors import InputError
+from sft_select.io.jsonrows import parse_json, row_problem, suspicious
 
 FILE_TYPES = ("jsonl", "json", "csv", "parquet", "hf")
+_BOM = "\ufeff"
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
 
@@ -62,49 +65,69 @@ def read_rows(path: str | Path) -> Iterator[RawRow]:
     kind = file_type(path)
     try:
         yield from _READERS[kind](path)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputError(path, f"cannot read the file: {exc}") from None
+    except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip streams among them
+        raise InputError(path, f"cannot read the file: {_one_line(exc)}") from None
 
 
 def _read_jsonl(path: Path) -> Iterator[RawRow]:
+    line_no = 0
     with _open_bytes(path) as fh:
+        lines = iter(fh)
         index = 0
-        for line_no, raw_line in enumerate(fh, start=1):
+        while True:
+            try:
+                raw_line = next(lines, None)
+            except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz stream
+                raise InputError(path, f"cannot read the file: {_one_line(exc)}", line=line_no + 1) from None
+            if raw_line is None:
+                return
+            line_no += 1
             if not raw_line.strip():
                 continue
-            try:
-                text = raw_line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield RawRow(index, line_no, None, f"invalid UTF-8 at byte {exc.start}",
-                             raw_line.decode("utf-8", "replace").rstrip("\n"))
-                index += 1
-                continue
-            try:
-                data = json.loads(text)
-            except (json.JSONDecodeError, RecursionError) as exc:
-                msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-                yield RawRow(index, line_no, None, f"malformed JSON: {msg}", text.rstrip("\n"))
-                index += 1
-                continue
-            if not isinstance(data, dict):
-                yield RawRow(index, line_no, None, f"expected a JSON object, got {type(data).__name__}",
-                             text.rstrip("\n"))
-            else:
-                yield RawRow(index, line_no, data)
+            yield _jsonl_row(index, line_no, raw_line)
             index += 1
+
+
+def _jsonl_row(index: int, line_no: int, raw_line: bytes) -> RawRow:
+    try:
+        text = raw_line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return RawRow(index, line_no, None, f"invalid UTF-8 at byte {exc.start} of the line",
+                      raw_line.decode("utf-8", "replace").rstrip("\r\n"))
+    if line_no == 1 and text.startswith(_BOM):  # a byte-order mark some editors put first
+        text = text[1:]
+    data, error = parse_json(text)
+    if error is None and not isinstance(data, dict):
+        error = f"expected a JSON object, got {type(data).__name__}"
+    if error is None:
+        error = row_problem(data, text)
+    if error is not None:
+        return RawRow(index, line_no, None, error, text.rstrip("\r\n"))
+    return RawRow(index, line_no, data)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (pyarrow's end with a newline, some span several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _read_json(path: Path) -> Iterator[RawRow]:
     with _open_bytes(path) as fh:
         blob = fh.read()
     try:
-        data = json.loads(blob.decode("utf-8"))
+        text = blob.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(path, f"invalid UTF-8 at byte {exc.start}") from None
+        line = blob.count(b"\n", 0, exc.start) + 1
+        raise InputError(path, f"invalid UTF-8 at byte {exc.start}", line=line) from None
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(path, f"malformed JSON: {exc.msg}", line=exc.lineno) from None
+        raise InputError(path, f"malformed JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from None
     except RecursionError:
         raise InputError(path, "malformed JSON: nested too deeply") from None
+    except ValueError as exc:  # an integer literal longer than Python's 4300-digit limit
+        raise InputError(path, f"malformed JSON: {exc}") from None
+    walk = suspicious(text)  # only then is each row walked for depth and lone surrogates
     if isinstance(data, dict):
         # Some dumps wrap the list, e.g. {"data": [...]}; accept exactly one list-valued key.
         lists = [v for v in data.values() if isinstance(v, list)]
@@ -114,19 +137,30 @@ def _read_json(path: Path) -> Iterator[RawRow]:
     if not isinstance(data, list):
         raise InputError(path, f"expected a JSON list of objects, got {type(data).__name__}")
     for index, item in enumerate(data):
-        if isinstance(item, dict):
+        error = None if isinstance(item, dict) else f"expected a JSON object, got {type(item).__name__}"
+        if error is None and walk:
+            error = row_problem(item)
+        if error is None:
             yield RawRow(index, None, item)
-        else:
-            yield RawRow(index, None, None, f"expected a JSON object, got {type(item).__name__}",
-                         json.dumps(item, ensure_ascii=False)[:10_000])
+        else:  # ensure_ascii: the raw text must be writable even when it holds a lone surrogate
+            yield RawRow(index, None, None, error, _dump_head(item))
+
+
+def _dump_head(item: Any, limit: int = 10_000) -> str:
+    try:
+        return json.dumps(item, ensure_ascii=True)[:limit]
+    except (RecursionError, ValueError):
+        return "<unprintable: nested too deeply>"
 
 
 def _read_csv(path: Path) -> Iterator[RawRow]:
     csv.field_size_limit(sys.maxsize)
     with _open_bytes(path) as fb:
-        text = io.TextIOWrapper(fb, encoding="utf-8", newline="")
+        # utf-8-sig: spreadsheet exports often start with a byte-order mark, which would else end up in
+        # the first column's name.
+        text = io.TextIOWrapper(fb, encoding="utf-8-sig", newline="")
+        reader = csv.DictReader(text)
         try:
-            reader = csv.DictReader(text)
             for index, row in enumerate(reader):
                 line = reader.line_num
                 if None in row:  # more cells than header names
@@ -134,10 +168,33 @@ def _read_csv(path: Path) -> Iterator[RawRow]:
                                  json.dumps(row.get(None), ensure_ascii=False))
                     continue
                 yield RawRow(index, line, dict(row))
-        except UnicodeDecodeError as exc:
-            raise InputError(path, f"invalid UTF-8 at byte {exc.start}") from None
+        except UnicodeDecodeError:
+            line, offset = _first_bad_utf8(path)
+            at = f" at byte {offset}" if offset is not None else ""
+            raise InputError(path, f"invalid UTF-8{at}", line=line or reader.line_num + 1) from None
         except csv.Error as exc:
-            raise InputError(path, f"malformed CSV: {exc}") from None
+            raise InputError(path, f"malformed CSV: {_one_line(exc)}", line=reader.line_num or None) from None
+        except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz stream
+            raise InputError(path, f"cannot read the file: {_one_line(exc)}", line=reader.line_num + 1) from None
+
+
+def _first_bad_utf8(path: Path) -> tuple[int | None, int | None]:
+    """Line and file offset of the first invalid UTF-8 byte (the text decoder only knows its chunk).
+
+    Lines can be decoded one by one because a newline byte never occurs inside a UTF-8 sequence.
+    """
+    offset = 0
+    try:
+        with _open_bytes(path) as fh:
+            for line_no, raw in enumerate(fh, start=1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    return line_no, offset + exc.start
+                offset += len(raw)
+    except (OSError, EOFError, zlib.error):  # a damaged .gz: its readable part held no bad byte
+        pass
+    return None, None
 
 
 def _read_parquet(path: Path) -> Iterator[RawRow]:
@@ -146,10 +203,19 @@ def _read_parquet(path: Path) -> Iterator[RawRow]:
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise InputError(path, f"not a readable Parquet file: {exc}") from None
+        raise InputError(path, f"not a readable Parquet file: {_one_line(exc)}") from None
     index = 0
-    for batch in pf.iter_batches(batch_size=4096):
-        for row in batch.to_pylist():
+    batches = pf.iter_batches(batch_size=4096)
+    while True:
+        # A valid footer does not vouch for the data pages: a damaged page fails only when decoded.
+        try:
+            batch = next(batches, None)
+            rows = batch.to_pylist() if batch is not None else []
+        except Exception as exc:
+            raise InputError(path, f"unreadable Parquet data after row {index}: {_one_line(exc)}") from None
+        if batch is None:
+            return
+        for row in rows:
             yield RawRow(index, None, row)
             index += 1
 
@@ -163,11 +229,20 @@ def _read_hf(path: Path) -> Iterator[RawRow]:
     try:
         ds = datasets.load_from_disk(str(path))
     except Exception as exc:
-        raise InputError(path, f"not a readable datasets folder: {exc}") from None
+        raise InputError(path, f"not a readable datasets folder: {_one_line(exc)}") from None
     if isinstance(ds, datasets.DatasetDict):
         raise InputError(path, f"a DatasetDict with splits {list(ds)}: pass one split's folder")
-    for index, row in enumerate(ds):
+    rows = iter(ds)
+    index = 0
+    while True:
+        try:
+            row = next(rows, None)
+        except Exception as exc:
+            raise InputError(path, f"unreadable datasets data after row {index}: {_one_line(exc)}") from None
+        if row is None:
+            return
         yield RawRow(index, None, dict(row))
+        index += 1
 
 
 _READERS = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "parquet": _read_parquet, "hf": _read_hf}

@@ -1,0 +1,64 @@
+"""Checks on parsed JSON rows that json.loads does not make: every way it can fail becomes a message,
+and a row that parsed but could not go through the pipeline and back out is refused when read.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# Deeper rows are refused: a legitimate SFT row nests a few levels, and a row that only just parsed
+# could exceed the interpreter's recursion limit later, when it is written back at the end of a run.
+MAX_DEPTH = 200
+# A JSON escape for a lone UTF-16 surrogate (\ud800-\udfff) decodes to a str that cannot be encoded as
+# UTF-8, so the row could be read but never written; it is refused when read, like invalid UTF-8.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def row_problem(data: Any, text: str | None = None) -> str | None:
+    """Why a parsed row cannot go through the pipeline and back out, or None.
+
+    `text` is the JSON the row came from: the walk only runs when the text could hide a problem (many
+    brackets, a surrogate escape), so ordinary rows cost two `str.count`s and one regex search.
+    """
+    if text is not None and not suspicious(text):
+        return None
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if not _encodable(value):
+                return "invalid Unicode: a lone surrogate escape (\\ud800-\\udfff) that UTF-8 cannot hold"
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                return f"nested deeper than {MAX_DEPTH} levels"
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and not _encodable(key):
+                    return "invalid Unicode: a lone surrogate escape in a key"
+                stack.append((item, depth + 1))
+    return None
+
+
+def suspicious(text: str) -> bool:
+    return text.count("[") + text.count("{") > MAX_DEPTH or _SURROGATE_ESCAPE.search(text) is not None
+
+
+def _encodable(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_json(text: str) -> tuple[Any, str | None]:
+    """json.loads with every way it can fail turned into a message (malformed, too deep, huge integer)."""
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        return None, f"malformed JSON: {exc.msg} (column {exc.colno})"
+    except RecursionError:
+        return None, "malformed JSON: nested too deeply"
+    except ValueError as exc:  # e.g. an integer literal longer than Python's 4300-digit limit
+        return None, f"malformed JSON: {exc}"
