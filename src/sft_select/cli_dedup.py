@@ -83,20 +83,21 @@ def run_dedup(inputs: Sequence[str | Path], out: str | Path, cfg=None, *, force:
     return manifest
 
 
-def dedup_overrides(*, exact: bool, near: bool, near_threshold: float | None, ngram: int | None,
-                    num_perm: int | None, field: str | None, semantic: bool, semantic_threshold: float | None,
-                    filters: bool, lang: str | None, decontaminate: list[Path] | None) -> dict[str, Any]:
-    """The dedup command's flags as a `preprocess` config section (only what the user gave)."""
-    near_cfg: dict[str, Any] = {"enabled": near}
-    sem: dict[str, Any] = {"enabled": semantic}
-    for key, value in (("threshold", near_threshold), ("ngram", ngram), ("num_perm", num_perm), ("field", field)):
-        if value is not None:
-            near_cfg[key] = value
-    if semantic_threshold is not None:
-        sem["threshold"] = semantic_threshold
-    if field is not None:
-        sem["field"] = field
-    pre: dict[str, Any] = {"exact_dedup": exact, "near": near_cfg, "semantic": sem, "filters": {"enabled": filters}}
+def dedup_overrides(*, exact: bool | None, near: bool | None, near_threshold: float | None, ngram: int | None,
+                    num_perm: int | None, field: str | None, semantic: bool | None,
+                    semantic_threshold: float | None, filters: bool, lang: str | None,
+                    decontaminate: list[Path] | None) -> dict[str, Any]:
+    """The dedup command's flags as a `preprocess` config section: only what the user gave overrides the
+    config file, except the filters, which `dedup` applies only when asked (`--filters` or `--lang`)."""
+    def given(**values: Any) -> dict[str, Any]:
+        return {k: v for k, v in values.items() if v is not None}
+
+    pre: dict[str, Any] = {
+        **given(exact_dedup=exact),
+        "near": given(enabled=near, threshold=near_threshold, ngram=ngram, num_perm=num_perm, field=field),
+        "semantic": given(enabled=semantic, threshold=semantic_threshold, field=field),
+        "filters": {"enabled": filters},
+    }
     if lang:
         pre["filters"]["lang"] = [c.strip() for c in lang.split(",") if c.strip()]
     if decontaminate:
@@ -109,13 +110,14 @@ def dedup(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, jso
           config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config (its preprocess section)."),
           fmt: Optional[str] = typer.Option(None, "--format", help="alpaca | sharegpt | openai | prompt_completion | text_label"),
           on_error: Optional[str] = typer.Option(None, "--on-error", help="fail (default) or skip bad rows"),
-          exact: bool = typer.Option(True, "--exact/--no-exact", help="Exact dedup on normalized text."),
-          near: bool = typer.Option(True, "--near/--no-near", help="MinHash-LSH near-duplicate dedup."),
+          exact: Optional[bool] = typer.Option(None, "--exact/--no-exact", help="Exact dedup (default on)."),
+          near: Optional[bool] = typer.Option(None, "--near/--no-near", help="MinHash-LSH near dedup (default on)."),
           near_threshold: Optional[float] = typer.Option(None, "--near-threshold", help="Jaccard threshold (0.7)."),
           ngram: Optional[int] = typer.Option(None, "--ngram", help="Word n-gram size of the shingles (3)."),
           num_perm: Optional[int] = typer.Option(None, "--num-perm", help="MinHash permutations (128)."),
           field: Optional[str] = typer.Option(None, "--field", help="content (default), prompt or response"),
-          semantic: bool = typer.Option(False, "--semantic/--no-semantic", help="Embedding (SemDeDup) dedup."),
+          semantic: Optional[bool] = typer.Option(None, "--semantic/--no-semantic",
+                                                  help="Embedding (SemDeDup) dedup (default off)."),
           semantic_threshold: Optional[float] = typer.Option(None, "--semantic-threshold", help="Cosine (0.95)."),
           embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder for --semantic."),
           filters: bool = typer.Option(False, "--filters/--no-filters", help="Also apply the heuristic filters."),

@@ -105,7 +105,9 @@ def text_ratio(text: str) -> float:
 def is_boilerplate_refusal(text: str, max_words: int = 80) -> bool:
     """'As an AI language model…' anywhere near the start, or a short answer that opens by declining."""
     head = text[:1500]
-    if _BOILERPLATE.search(head):
+    low = head.lower()
+    # Every boilerplate phrase names the AI or the model: a substring test spares the regex on most texts.
+    if ("an ai" in low or "language model" in low or "artificial" in low) and _BOILERPLATE.search(head):
         return True
     # "I can't browse the web, but here is ..." helps after all: only a short, plain refusal counts.
     return (bool(_REFUSAL_OPENING.search(head[:400])) and len(head.split()) <= max_words
@@ -182,6 +184,14 @@ def ngram_repetition(toks: list[str], top_ns: Iterable[int], dup_ns: Iterable[in
             out[f"dup_{n}"] = (_covered_chars(toks, n, (i for i, g in enumerate(grams) if counts[g] > 1)) / total
                                if repeated else 0.0)
     return out
+
+
+def repetition_tokens(text: str) -> list:
+    """Lowercased word tokens for the repetition statistics (bytes for ASCII text: ~5x faster than the
+    regex of `words`, same tokens; only equality and length matter there)."""
+    if text.isascii():
+        return text.encode("ascii").translate(_WORD_BYTES).lower().split()
+    return words(text)
 
 
 def repeated_bigram_share(toks: list[str]) -> float:

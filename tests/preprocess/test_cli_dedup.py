@@ -91,3 +91,12 @@ def test_demo_run_drops_planted_defects_with_reasons(demo, tmp_path):
     selected = [json.loads(line) for line in (out / "selected.jsonl").read_text().splitlines()]
     assert all(r["output"] and not r["output"].startswith("As an AI") for r in selected)
     assert manifest["config"]["preprocess"]["near"]["threshold"] == 0.7
+
+
+def test_dedup_flags_override_only_what_is_given():
+    from sft_select.cli_dedup import dedup_overrides
+
+    o = dedup_overrides(exact=None, near=False, near_threshold=0.9, ngram=None, num_perm=None, field=None,
+                        semantic=None, semantic_threshold=None, filters=False, lang="en,de", decontaminate=None)
+    assert o == {"preprocess": {"near": {"enabled": False, "threshold": 0.9}, "semantic": {},
+                                "filters": {"enabled": False, "lang": ["en", "de"]}}}

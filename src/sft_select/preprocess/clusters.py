@@ -73,15 +73,14 @@ def resolve(table: pd.DataFrame, keep: str = "best") -> pd.DataFrame:
 
 
 def _kind_to_winner(table: pd.DataFrame, losers: pd.Index, kept: pd.Series) -> pd.Series:
-    """How each loser duplicates the member kept in its place. Its own link kind, except that an exact
-    copy of some member is only an *exact* duplicate of the kept one if it has the same content: when a
-    near duplicate won, its exact copies' relation to the winner is the cluster's looser kind."""
+    """How each loser duplicates the member kept in its place: its own link kind, except that when a
+    near (or semantic) duplicate won, the exact copies of another member are that looser kind of
+    duplicate of the winner, not exact ones."""
     kind = table.loc[losers, "dup_kind"].fillna("exact").astype(str)
-    base = table.loc[losers, "id"].astype(str).str.split("~").str[0]
-    same_content = base.values == kept.astype(str).str.split("~").str[0].values
+    winner_kind = kept.map(table.set_index("id")["dup_kind"]).fillna("exact").astype(str)
     looser = (table[table["dup_kind"].notna() & (table["dup_kind"] != "exact")]
               .groupby("dup_cluster")["dup_kind"].first())
     other = table.loc[losers, "dup_cluster"].map(looser)
-    swap = (kind == "exact").values & ~same_content & other.notna().values
+    swap = (kind == "exact").values & (winner_kind != "exact").values & other.notna().values
     kind[swap] = other[swap].values
     return kind

@@ -66,7 +66,7 @@ def _echoes(response: str, ex: Example) -> bool:
 
 
 def _repetition(body: str, cfg: FilterConfig) -> str | None:
-    toks = signals.words(body[:_HEAD])
+    toks = signals.repetition_tokens(body[:_HEAD])
     if len(toks) < cfg.repetition_min_words:
         return None
     if signals.duplicate_line_chars(body) > cfg.max_duplicate_line_chars:

@@ -24,7 +24,8 @@ def _detector():
     try:
         from lingua import LanguageDetectorBuilder
     except ImportError:
-        raise MissingDependency("lingua-language-detector", "the language filter (preprocess.filters.lang)") from None
+        raise MissingDependency("lingua-language-detector", "the language filter (preprocess.filters.lang)",
+                                extra="lang") from None
     return LanguageDetectorBuilder.from_all_languages().with_low_accuracy_mode().build()
 
 
@@ -33,7 +34,8 @@ def languages(codes: Sequence[str]) -> list:
     try:
         from lingua import IsoCode639_1, Language
     except ImportError:
-        raise MissingDependency("lingua-language-detector", "the language filter (preprocess.filters.lang)") from None
+        raise MissingDependency("lingua-language-detector", "the language filter (preprocess.filters.lang)",
+                                extra="lang") from None
     out = []
     for code in codes:
         try:

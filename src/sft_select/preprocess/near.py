@@ -22,6 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
+from sft_select.errors import MissingDependency
 from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.preprocess.config import NearConfig
 from sft_select.preprocess.shingles import Shingles, mix64, shingle
@@ -54,8 +55,16 @@ class NearResult:
                 "bands": self.bands, "stage_seconds": {k: round(v, 4) for k, v in self.seconds.items()}}
 
 
+def _rensa():
+    try:
+        import rensa
+    except ImportError:
+        raise MissingDependency("rensa", "near-duplicate dedup (preprocess.near)") from None
+    return rensa
+
+
 def _digest_rows(sh: Shingles, num_perm: int, seed: int):
-    from rensa import RMinHash
+    RMinHash = _rensa().RMinHash  # noqa: N806 - the library's class name
 
     return RMinHash.digest_matrix_from_flat_token_hashes(sh.hashes, sh.offsets, num_perm, seed)
 
@@ -90,8 +99,7 @@ def _bucket_pairs(keys: np.ndarray) -> np.ndarray:
 def lsh_candidates(sh: Shingles, num_perm: int, bands: int, threshold: float, seed: int,
                    seconds: dict[str, float] | None = None) -> tuple[np.ndarray, int]:
     """Distinct candidate pairs (a < b, document indices) and the number of flagged documents."""
-    from rensa import RMinHashLSH
-
+    RMinHashLSH = _rensa().RMinHashLSH  # noqa: N806 - the library's class name
     seconds = seconds if seconds is not None else {}
     nonempty = np.flatnonzero(sh.counts > 0)  # a document with no shingle has nothing to compare
     if len(nonempty) < 2:
