@@ -14,6 +14,7 @@ cache folder or `$SFT_SELECT_EMBED_CACHE`), so a second run over the same pool e
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Protocol, Sequence
@@ -26,6 +27,14 @@ from sft_select.progress import info
 
 DEFAULT_MODEL = "static-minilm"
 MAX_CHARS = 4000  # embedders read the head of a text; a 1 MB example must not cost 1 MB of tokenizing
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _head(text: str) -> str:
+    """The part of a text an embedder reads; lone surrogates (broken JSON escapes) would crash tokenizers."""
+    return _SURROGATE.sub("\ufffd", text[:MAX_CHARS])
 
 
 class Embedder(Protocol):
@@ -49,7 +58,7 @@ class HashingEmbedder:
                                       alternate_sign=True, norm="l2")
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self._vec.transform([t[:MAX_CHARS] for t in texts]).toarray().astype(np.float32)
+        return self._vec.transform([_head(t) for t in texts]).toarray().astype(np.float32)
 
 
 class StaticEmbedder:
@@ -64,7 +73,7 @@ class StaticEmbedder:
         self.persist = True
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        vecs = self._model.encode([t[:MAX_CHARS] for t in texts], show_progress_bar=False)
+        vecs = self._model.encode([_head(t) for t in texts], show_progress_bar=False)
         return _l2(np.asarray(vecs, dtype=np.float32))
 
 
@@ -80,7 +89,7 @@ class SentenceTransformerEmbedder:
         self.persist = True
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        vecs = self._model.encode([t[:MAX_CHARS] for t in texts], batch_size=64, show_progress_bar=False)
+        vecs = self._model.encode([_head(t) for t in texts], batch_size=64, show_progress_bar=False)
         return _l2(np.asarray(vecs, dtype=np.float32))
 
 

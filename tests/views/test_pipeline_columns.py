@@ -49,5 +49,9 @@ def test_default_views_are_the_cpu_fast_ones():
     names = [v.name for v in choose_views(build_config({}), gpu=False)]
     assert "quality_reward" not in names  # slow on CPU: opt-in
     assert {"relevance_embedding", "relevance_dsir", "diversity", "difficulty_margin", "quality_heuristic",
-            "quality_label", "quality_model"} <= set(names)
-    assert "quality_reward" in [v.name for v in choose_views(build_config({}), gpu=True)]
+            "quality_label"} <= set(names)
+    assert not {"difficulty_ifd", "difficulty_loss", "quality_fluency"} & set(names), "LM views: GPU or on request"
+    with_gpu = [v.name for v in choose_views(build_config({}), gpu=True)]
+    assert "difficulty_ifd" in with_gpu
+    # Views that need a file the user provides run only when named, with or without a GPU.
+    assert "quality_model" not in with_gpu and "quality_reward" not in with_gpu
