@@ -74,6 +74,28 @@ def stable_manifest(path: Path) -> dict:
     return core
 
 
+# report.html and summary.json show the run's step timings, so they cannot equal the reference's byte for
+# byte: a kill must leave them complete, and summary.json's timing-free part must equal the reference's.
+REPORT_FILES = ("report.html", "summary.json")
+
+
+def check_report_file(path: Path, ref: Path) -> None:
+    if path.name == "report.html":
+        assert path.read_text(encoding="utf-8").rstrip().endswith("</html>"), "report.html is incomplete"
+        return
+
+    def stable(p: Path) -> dict:
+        summary = json.loads(p.read_text(encoding="utf-8"))
+        for key in ("manifest", "run"):  # timings, argv and the run folder's own path
+            summary.pop(key, None)
+        for view in summary.get("views", []):
+            view.pop("seconds", None)
+            view.pop("cached", None)
+        return summary
+
+    assert stable(path) == stable(ref), "summary.json differs from the reference"
+
+
 def phase(out: Path) -> str:
     """Where a kill landed, from what it left."""
     if not (out / MARKER).exists():
@@ -105,6 +127,8 @@ def check_run_dir(out: Path, ref: Path, stats: Stats) -> None:
         stats.files_checked += 1
         if rel.name == "manifest.json":
             assert stable_manifest(path) == stable_manifest(ref / rel), "manifest.json differs from the reference"
+        elif rel.name in REPORT_FILES and (ref / rel).is_file():
+            check_report_file(path, ref / rel)
         elif (ref / rel).is_file():
             assert path.read_bytes() == (ref / rel).read_bytes(), f"{rel} differs from the uninterrupted run"
         elif rel.parent.suffix == ".parts":
@@ -146,6 +170,8 @@ def compare_final(out: Path, ref: Path, stats: Stats) -> None:
     for rel in sorted(listing(ref)):
         if rel == "manifest.json":
             assert stable_manifest(out / rel) == stable_manifest(ref / rel)
+        elif rel in REPORT_FILES:
+            check_report_file(out / rel, ref / rel)
         elif rel != MARKER:
             assert (out / rel).read_bytes() == (ref / rel).read_bytes(), f"final {rel} differs from the reference"
     stats.identical_final_outputs += 1

@@ -63,7 +63,8 @@ def parse_weights(spec: str | None) -> dict[str, Any]:
 def overrides(*, n: int | None = None, fraction: float | None = None, threshold: float | None = None,
               fmt: str | None = None, on_error: str | None = None, seed: int | None = None,
               views: str | None = None, weights: str | None = None, embedder: str | None = None,
-              keep: str | None = None) -> dict[str, Any]:
+              keep: str | None = None, engine: str | None = None, ray_address: str | None = None,
+              lang: str | None = None, decontaminate: list[Path] | None = None) -> dict[str, Any]:
     """CLI flags as a nested config dict; only flags the user gave are set."""
     o: dict[str, Any] = {}
 
@@ -79,6 +80,12 @@ def overrides(*, n: int | None = None, fraction: float | None = None, threshold:
     put("views", "use", [v.strip() for v in views.split(",")] if views else None)
     put("embedding", "model", embedder)
     put("preprocess", "keep", keep)
+    put("engine", "name", engine)
+    put("engine", "ray_address", ray_address)
+    if lang:
+        o.setdefault("preprocess", {})["filters"] = {"lang": [c.strip() for c in lang.split(",") if c.strip()]}
+    if decontaminate:
+        o.setdefault("preprocess", {})["decontaminate"] = {"files": [str(p) for p in decontaminate]}
     if weights:
         o.setdefault("views", {})["settings"] = parse_weights(weights)
     if seed is not None:
@@ -97,15 +104,29 @@ VIEWS = typer.Option(None, "--views", help="Comma-separated view names or groups
 WEIGHTS = typer.Option(None, "--weights", help="name=weight,… (normalized to sum to 1)")
 EMBEDDER = typer.Option(None, "--embedder", help="static-minilm (default), hashing, or a sentence-transformers path")
 FORCE = typer.Option(False, "--force", help="Replace an existing finished run directory.")
+ENGINE = typer.Option(None, "--engine", help="local (default) or ray")
+RAY_ADDRESS = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: a local Ray instance).")
+QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
+VERBOSE = typer.Option(False, "--verbose", "-v", help="Print per-step details.")
+LANG = typer.Option(None, "--lang", help="Keep only examples in these languages, e.g. en or en,de (lingua, offline).")
+DECONTAMINATE = typer.Option(None, "--decontaminate", help="Drop examples sharing a 13-word n-gram with this eval "
+                             "file (repeatable).")
+
+
+def _verbosity(quiet: bool, verbose: bool) -> None:
+    """Accept -q/-v after the command too (`sft-select run … -q`), not only before it."""
+    if quiet or verbose:
+        progress.configure(quiet=quiet, verbose=verbose)
 
 
 def _run(inputs: List[Path], out: Path, config: Optional[Path], target: Optional[Path], force: bool,
-         stop_after: str, **flags: Any) -> None:
+         stop_after: str, validation: Optional[Path] = None, no_tune: bool = False, **flags: Any) -> None:
     from sft_select.config import load_config
     from sft_select.pipeline import run as run_pipeline
 
-    cfg = load_config(config, overrides(**flags))
-    run_pipeline(inputs, out, cfg, target=target, force=force, stop_after=stop_after)
+    extra = {"tune": {"enabled": False}} if no_tune else {}
+    cfg = load_config(config, {**overrides(**flags), **extra})
+    run_pipeline(inputs, out, cfg, target=target, force=force, stop_after=stop_after, validation=validation)
 
 
 @app.command()
@@ -117,10 +138,18 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
         threshold: Optional[float] = typer.Option(None, "--threshold", help="Keep combined score >= T."),
         fmt: Optional[str] = FMT, on_error: Optional[str] = ON_ERROR, seed: Optional[int] = SEED,
         views: Optional[str] = VIEWS, weights: Optional[str] = WEIGHTS, embedder: Optional[str] = EMBEDDER,
-        force: bool = FORCE) -> None:
-    """Run the whole pipeline: load, preprocess, score, combine, select, write RUN_DIR."""
-    _run(inputs, out, config, target, force, "select", n=n, fraction=fraction, threshold=threshold, fmt=fmt,
-         on_error=on_error, seed=seed, views=views, weights=weights, embedder=embedder)
+        force: bool = FORCE, quiet: bool = QUIET, verbose: bool = VERBOSE, engine: Optional[str] = ENGINE,
+        ray_address: Optional[str] = RAY_ADDRESS, lang: Optional[str] = LANG,
+        decontaminate: Optional[List[Path]] = DECONTAMINATE,
+        validation: Optional[Path] = typer.Option(None, "--validation", help="Held-out examples of the task: "
+                                                  "tune view weights and τ on them before selecting."),
+        no_tune: bool = typer.Option(False, "--no-tune", help="Select with the given weights even with --validation.")) -> None:
+    """Run the whole pipeline: load, preprocess, score, combine, (tune,) select, write RUN_DIR."""
+    _verbosity(quiet, verbose)
+    _run(inputs, out, config, target, force, "select", validation=validation, no_tune=no_tune, n=n,
+         fraction=fraction, threshold=threshold, fmt=fmt, on_error=on_error, seed=seed, views=views,
+         weights=weights, embedder=embedder, engine=engine, ray_address=ray_address, lang=lang,
+         decontaminate=decontaminate)
 
 
 @app.command()
@@ -128,8 +157,10 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
 def score(inputs: List[Path] = typer.Argument(...), out: Path = OUT, config: Optional[Path] = CONFIG,
           target: Optional[Path] = TARGET, fmt: Optional[str] = FMT, on_error: Optional[str] = ON_ERROR,
           seed: Optional[int] = SEED, views: Optional[str] = VIEWS, weights: Optional[str] = WEIGHTS,
-          embedder: Optional[str] = EMBEDDER, force: bool = FORCE) -> None:
+          embedder: Optional[str] = EMBEDDER, force: bool = FORCE, quiet: bool = QUIET,
+          verbose: bool = VERBOSE) -> None:
     """Stop after scoring: writes scores.parquet and the manifest; `select` picks from them later."""
+    _verbosity(quiet, verbose)
     _run(inputs, out, config, target, force, "score", fmt=fmt, on_error=on_error, seed=seed, views=views,
          weights=weights, embedder=embedder)
 
@@ -140,8 +171,10 @@ def select_cmd(run_dir: Path = typer.Argument(..., help="A run directory with sc
                n: Optional[int] = typer.Option(None, "-n"), fraction: Optional[float] = typer.Option(None, "--fraction"),
                threshold: Optional[float] = typer.Option(None, "--threshold"), weights: Optional[str] = WEIGHTS,
                seed: Optional[int] = SEED,
-               keep: Optional[str] = typer.Option(None, "--keep", help="best | first member of duplicate clusters")) -> None:
+               keep: Optional[str] = typer.Option(None, "--keep", help="best | first member of duplicate clusters"),
+               quiet: bool = QUIET, verbose: bool = VERBOSE) -> None:
     """Re-select from a run's cached scores with a new N, τ or weights, without re-scoring."""
+    _verbosity(quiet, verbose)
     from sft_select.reselect import reselect
 
     reselect(run_dir, overrides(n=n, fraction=fraction, threshold=threshold, weights=weights, seed=seed, keep=keep))
@@ -160,6 +193,18 @@ def init(path: Path = typer.Argument(Path("sft-select.yaml"), help="Where to wri
 
 def _terminate(signum: int, frame: Any) -> None:
     raise Terminated()
+
+
+# Commands that live in their own modules register themselves on the app.
+from sft_select.cli_dedup import dedup as _dedup  # noqa: E402
+from sft_select.cli_quality import register as _register_train_quality  # noqa: E402
+from sft_select.cli_report import register as _register_report  # noqa: E402
+from sft_select.cli_tune import register as _register_tune  # noqa: E402
+
+app.command("dedup")(guarded(_dedup))
+_register_train_quality(app, guarded)
+_register_report(app, guarded)
+_register_tune(app, guarded)
 
 
 def entry() -> None:

@@ -52,7 +52,8 @@ def resolve_weights(specs: list[ViewWeight], policy: str = "normalize") -> dict[
     explicit = {s.name: s.weight for s in specs if s.weight is not None}
     unset = [s.name for s in specs if s.weight is None]
     total = sum(explicit.values())
-    if policy == "strict" and not unset and not np.isclose(total, 1.0):
+    # Strict: the set weights must sum to 1, or to at most 1 when unset views share the rest.
+    if policy == "strict" and (total > 1.0 + 1e-9 if unset else not np.isclose(total, 1.0)):
         raise ConfigError(f"view weights sum to {total:g}, not 1 (combine.weights: strict); "
                           f"weights: {explicit}")
     if unset:

@@ -12,8 +12,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sft_select.errors import ConfigError
+from sft_select.evaluate.config import EvaluateConfig
 from sft_select.preprocess.config import PreprocessConfig
 from sft_select.selection.config import SelectConfig
+from sft_select.tune.config import TuneConfig
 
 
 class Strict(BaseModel):
@@ -54,6 +56,11 @@ class EngineConfig(Strict):
     chunk_size: int = Field(50_000, ge=100)
 
 
+class ReportConfig(Strict):
+    enabled: bool = Field(True, description="write report.html and summary.json at the end of every run")
+    max_points: int = Field(5000, ge=100, description="points on the embedding map (a stratified sample)")
+
+
 class Config(Strict):
     seed: int = 0
     input: InputConfig = Field(default_factory=InputConfig)
@@ -63,6 +70,9 @@ class Config(Strict):
     combine: CombineConfig = Field(default_factory=CombineConfig)
     select: SelectConfig = Field(default_factory=SelectConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)  # the proxy that measures f(S)
+    tune: TuneConfig = Field(default_factory=TuneConfig)  # the loop run with --validation
 
     @model_validator(mode="after")
     def _views_named_exist(self) -> "Config":

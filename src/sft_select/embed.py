@@ -8,12 +8,15 @@ Models, by spec string:
 - anything else: a sentence-transformers model path or name (GPU when present).
 
 Models load lazily, once per process, from the spec string: workers receive the string, never a live model.
+Vectors are cached by (example id, model fingerprint) in memory and on disk (`DiskCache`, in the user
+cache folder or `$SFT_SELECT_EMBED_CACHE`), so a second run over the same pool embeds nothing.
 """
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -26,8 +29,9 @@ MAX_CHARS = 4000  # embedders read the head of a text; a 1 MB example must not c
 
 
 class Embedder(Protocol):
-    fingerprint: str
+    fingerprint: str  # names the model and its weights: the key of cached embeddings
     dim: int
+    persist: bool  # whether its embeddings are worth caching on disk
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -40,6 +44,7 @@ class HashingEmbedder:
 
         self.dim = dim
         self.fingerprint = f"hashing-char35-{dim}"
+        self.persist = False  # recomputing is faster than reading back
         self._vec = HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), n_features=dim,
                                       alternate_sign=True, norm="l2")
 
@@ -56,6 +61,7 @@ class StaticEmbedder:
         self._model = StaticModel.from_pretrained(str(path))
         self.dim = int(self._model.dim)
         self.fingerprint = name
+        self.persist = True
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         vecs = self._model.encode([t[:MAX_CHARS] for t in texts], show_progress_bar=False)
@@ -64,15 +70,27 @@ class StaticEmbedder:
 
 class SentenceTransformerEmbedder:
     def __init__(self, spec: str):
-        from sentence_transformers import SentenceTransformer
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer  # picks the GPU when there is one
 
         self._model = SentenceTransformer(spec, trust_remote_code=False)
-        self.dim = int(self._model.get_sentence_embedding_dimension())
-        self.fingerprint = f"st:{spec}"
+        dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dim())  # the method was renamed in sentence-transformers 5
+        self.fingerprint = f"st:{spec}:{_folder_fingerprint(Path(spec))}:{MAX_CHARS}"
+        self.persist = True
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         vecs = self._model.encode([t[:MAX_CHARS] for t in texts], batch_size=64, show_progress_bar=False)
         return _l2(np.asarray(vecs, dtype=np.float32))
+
+
+def _folder_fingerprint(path: Path) -> str:
+    """Names and sizes of a local model's files, so replacing the weights at the same path changes the
+    fingerprint (and cached embeddings are not reused); a hub name is its own fingerprint."""
+    if not path.is_dir():
+        return "name"
+    files = sorted((str(p.relative_to(path)), p.stat().st_size) for p in path.rglob("*") if p.is_file())
+    return fingerprint(files)
 
 
 def _l2(x: np.ndarray) -> np.ndarray:
@@ -101,10 +119,35 @@ def distilled_minilm(pca_dims: int = 256) -> Path:
     from sft_select.io.atomic import atomic_path
 
     info("Distilling the static embedder from all-MiniLM-L6-v2 (once, ~25 s)…")
-    model = distill(model_name=str(minilm_path()), pca_dims=pca_dims)
-    with atomic_path(target, is_dir=True) as tmp:
-        model.save_pretrained(str(tmp))
+    with _quiet_libraries():
+        model = distill(model_name=str(minilm_path()), pca_dims=pca_dims, trust_remote_code=False)
+    try:
+        with atomic_path(target, is_dir=True) as tmp:
+            model.save_pretrained(str(tmp))
+    except OSError:
+        # Another process distilled it at the same time and won the rename: use theirs.
+        if not (target / "config.json").exists():
+            raise
     return target
+
+
+@contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """Silence the progress bars and load reports libraries print while they work for us."""
+    import contextlib
+    import io
+    import logging
+
+    loggers = [logging.getLogger(n) for n in ("transformers", "sentence_transformers", "model2vec")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 _LOADED: dict[str, Embedder] = {}
@@ -118,8 +161,11 @@ def get_embedder(spec: str = DEFAULT_MODEL) -> Embedder:
         elif spec == "hashing":
             _LOADED[spec] = HashingEmbedder()
         else:
+            local = spec.startswith(("/", "./", "../", "~")) or spec.count("/") > 1
+            if local and not Path(spec).expanduser().exists():  # fail before the slow import
+                raise ConfigError(f"embedding.model: cannot load '{spec}' offline: no such folder")
             try:
-                _LOADED[spec] = SentenceTransformerEmbedder(spec)
+                _LOADED[spec] = SentenceTransformerEmbedder(str(Path(spec).expanduser()) if local else spec)
             except ImportError:
                 raise MissingDependency("sentence-transformers", f"the embedding model '{spec}'") from None
             except OSError as exc:
@@ -127,55 +173,141 @@ def get_embedder(spec: str = DEFAULT_MODEL) -> Embedder:
     return _LOADED[spec]
 
 
-class EmbeddingStore:
-    """Embeddings by (example id, model fingerprint), in memory for the process and on disk per pool.
+class DiskCache:
+    """Embeddings of one model on disk: shards of `<key>.npy` (float32 vectors) + `<key>.ids.npy` (ids).
 
-    Views ask the store instead of the model, so the pool is embedded once however many views use it.
+    Plain `.npy` read with `allow_pickle=False`, vectors memory-mapped, so a cache file can never run
+    code and a large cache costs no memory until read. A shard is written once and never changed: the
+    vectors first, then the ids file, each atomically, so a shard whose ids file exists is complete and
+    two processes writing at once cannot corrupt each other.
+    """
+
+    def __init__(self, root: Path, model_fingerprint: str):
+        self.dir = root / fingerprint("embeddings", model_fingerprint)
+        self.model_fingerprint = model_fingerprint
+        self._where: dict[str, tuple[int, int]] | None = None  # id -> (shard, row)
+        self._shards: list[np.ndarray] = []
+        self._seen: set[str] = set()
+
+    def _refresh(self) -> None:
+        if self._where is None:
+            self._where = {}
+        if not self.dir.is_dir():
+            return
+        for ids_file in sorted(self.dir.glob("*.ids.npy")):
+            if ids_file.name in self._seen:
+                continue
+            try:
+                ids = np.load(ids_file, allow_pickle=False)
+                vecs = np.load(ids_file.with_name(ids_file.name[: -len(".ids.npy")] + ".npy"),
+                               mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as exc:  # a damaged shard is ignored and recomputed, not fatal
+                info(f"[yellow]ignoring unreadable embedding cache shard {ids_file}[/yellow]: {exc}")
+                self._seen.add(ids_file.name)
+                continue
+            if len(ids) != len(vecs):
+                self._seen.add(ids_file.name)
+                continue
+            shard = len(self._shards)
+            self._shards.append(vecs)
+            for row, key in enumerate(ids.tolist()):
+                self._where.setdefault(key, (shard, row))
+            self._seen.add(ids_file.name)
+
+    def get(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The cached vectors among `ids` (shards written by other processes since the last call included)."""
+        if self._where is None or any(key not in self._where for key in ids):
+            self._refresh()
+        found = {}
+        for key in ids:
+            loc = self._where.get(key) if self._where is not None else None
+            if loc is not None:
+                found[key] = np.array(self._shards[loc[0]][loc[1]])  # copy out of the memory map
+        return found
+
+    def put(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        from sft_select.io.atomic import atomic_open, atomic_path
+
+        if not len(ids):
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        meta = self.dir / "model.txt"
+        if not meta.exists():
+            with atomic_open(meta) as fh:
+                fh.write(self.model_fingerprint + "\n")
+        name = fingerprint("shard", list(ids))
+        with atomic_path(self.dir / f"{name}.npy") as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+        with atomic_path(self.dir / f"{name}.ids.npy") as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.asarray(list(ids), dtype=str), allow_pickle=False)
+
+
+def embedding_cache_dir() -> Path | None:
+    """`$SFT_SELECT_EMBED_CACHE` (a folder, or `off`), else `embeddings/` in the user cache folder."""
+    env = os.environ.get("SFT_SELECT_EMBED_CACHE")
+    if env is not None:
+        return None if env.strip().lower() in ("", "0", "off", "none", "false") else Path(env)
+    return user_cache_dir() / "embeddings"
+
+
+class EmbeddingStore:
+    """Embeddings by (example id, model fingerprint): in memory for the process, and on disk across runs.
+
+    Views ask the store instead of the model, so the pool is embedded once however many views use it,
+    and a second run over the same pool reads the vectors back instead of recomputing them. Ids are
+    content hashes, so an id names its text. Models that are cheaper to recompute than to read back
+    (`persist = False`, the hashing embedder) skip the disk.
     """
 
     _memory: dict[tuple[str, str], np.ndarray] = {}
+    _disk: dict[tuple[Path, str], DiskCache] = {}
+
+    @classmethod
+    def _disk_cache(cls, model: Embedder) -> DiskCache | None:
+        root = embedding_cache_dir()
+        if root is None or not getattr(model, "persist", True):
+            return None
+        key = (root, model.fingerprint)
+        if key not in cls._disk:
+            cls._disk[key] = DiskCache(root, model.fingerprint)
+        return cls._disk[key]
 
     @classmethod
     def embed(cls, ids: Sequence[str], texts: Sequence[str], spec: str = DEFAULT_MODEL,
               batch_size: int = 2048) -> np.ndarray:
         model = get_embedder(spec)
-        missing = [i for i, key in enumerate(ids) if (key, model.fingerprint) not in cls._memory]
+        fp = model.fingerprint
+        missing = [i for i, key in enumerate(ids) if (key, fp) not in cls._memory]
+        disk = cls._disk_cache(model) if missing else None
+        if disk is not None:
+            found = disk.get(list(dict.fromkeys(ids[i] for i in missing)))
+            for key, vec in found.items():
+                cls._memory[(key, fp)] = vec
+            missing = [i for i in missing if ids[i] not in found]
+        todo, queued = [], set()
+        for i in missing:  # a repeated id within the call is embedded once
+            if ids[i] not in queued:
+                queued.add(ids[i])
+                todo.append(i)
+        missing = todo
         for start in range(0, len(missing), batch_size):
             chunk = missing[start:start + batch_size]
-            vecs = model.encode([texts[i] for i in chunk])
+            vecs = np.asarray(model.encode([texts[i] for i in chunk]), dtype=np.float32)
             for i, v in zip(chunk, vecs):
-                cls._memory[(ids[i], model.fingerprint)] = v
+                cls._memory[(ids[i], fp)] = v
+            if disk is not None:
+                disk.put([ids[i] for i in chunk], vecs)
         if not ids:
             return np.zeros((0, model.dim), dtype=np.float32)
-        return np.stack([cls._memory[(key, model.fingerprint)] for key in ids])
-
-    @classmethod
-    def preload(cls, path: Path, spec: str) -> int:
-        """Load embeddings saved by `save` (npz of ids and float32 vectors, no pickle)."""
-        if not path.exists():
-            return 0
-        model = get_embedder(spec)
-        with np.load(path, allow_pickle=False) as data:
-            for key, vec in zip(data["ids"].tolist(), data["vectors"]):
-                cls._memory[(key, model.fingerprint)] = vec
-            return len(data["ids"])
-
-    @classmethod
-    def save(cls, path: Path, ids: Sequence[str], spec: str) -> None:
-        from sft_select.io.atomic import atomic_path
-
-        vecs = cls.embed(ids, [""] * len(ids), spec) if ids else np.zeros((0, 1), np.float32)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, ids=np.asarray(list(ids), dtype=str), vectors=vecs)
-
-    @classmethod
-    def key(cls, spec: str) -> str:
-        return fingerprint("embeddings", get_embedder(spec).fingerprint)
+        return np.stack([cls._memory[(key, fp)] for key in ids])
 
     @classmethod
     def clear(cls) -> None:
+        """Forget the in-process vectors (the disk cache stays)."""
         cls._memory.clear()
+        cls._disk.clear()
 
 
 def embed_examples(examples: Sequence, spec: str = DEFAULT_MODEL) -> np.ndarray:

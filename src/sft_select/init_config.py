@@ -41,6 +41,10 @@ select:
 
 engine:
   name: local
+
+report:
+  enabled: true               # write report.html and summary.json at the end of every run
+  max_points: 5000            # points on the embedding map (a stratified sample of the pool)
 """
 
 

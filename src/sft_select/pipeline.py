@@ -25,6 +25,7 @@ from sft_select.progress import Timer, info
 from sft_select.record import Example
 from sft_select.rundir import prepare, release
 from sft_select.scoring import score_all
+from sft_select.selection.strategies import Context
 from sft_select.table import add_scores, base_table, finalize
 from sft_select.views.base import View
 from sft_select.views.registry import build, registered, resolve_names
@@ -56,7 +57,7 @@ def choose_views(cfg: Config, *, gpu: bool | None = None) -> list[View]:
         names = resolve_names(cfg.views.use)
     else:
         gpu = gpu_available() if gpu is None else gpu
-        names = [n for n, cls in registered().items() if cls.cpu_fast or gpu]
+        names = [n for n, cls in registered().items() if cls.default_on and (cls.cpu_fast or gpu)]
     views = []
     for name in names:
         settings = cfg.views.settings.get(name)
@@ -90,18 +91,33 @@ def load_target(path: str | Path | None, cfg: Config) -> list[Example]:
 
 
 def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None, *,
-        target: str | Path | None = None, force: bool = False, stop_after: str = "select") -> RunResult:
-    """Run the pipeline on `inputs` and write the run directory `out`; `stop_after="score"` skips selection."""
+        target: str | Path | None = None, force: bool = False, stop_after: str = "select",
+        decontaminate: Sequence[str | Path] = (), validation: str | Path | None = None) -> RunResult:
+    """Run the pipeline on `inputs` and write the run directory `out`; `stop_after="score"` skips selection.
+
+    `decontaminate`: evaluation files whose 13-grams must not occur in the selection (added to the
+    config's). With a `validation` file (and `tune.enabled`), the tune loop picks the view weights and τ
+    before the final selection (sft_select.tune.loop), and the run is written with the tuned config.
+    """
     cfg = cfg or Config()
     if not inputs:
         raise ConfigError("give at least one input file")
-    if stop_after == "select" and cfg.select.n is None and cfg.select.fraction is None and cfg.select.threshold is None:
-        raise ConfigError("say how much to keep: -n N, --fraction F or --threshold T (or select.n in the config)")
+    if stop_after == "select" and not cfg.select.has_size():
+        raise ConfigError("say how much to keep: -n N, --fraction F, --threshold T or select.budget_tokens "
+                          "(or select.n in the config)")
     out = Path(out)
+    views = choose_views(cfg)  # config errors surface before anything is read or written
+    if not views:
+        raise ConfigError("no view selected: name at least one with --views")
     timer = Timer()
     with timer.step("load"):
         loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error)
         target_examples = load_target(target, cfg)
+        tuning = validation is not None and cfg.tune.enabled and stop_after == "select"
+        if tuning:  # read before scoring, so a bad validation file fails in seconds, not after scoring
+            from sft_select.tune.loop import load_validation, tune_run
+
+            validation_examples = load_validation(validation, cfg)
     if not loaded.examples:
         raise InputError(", ".join(map(str, inputs)), "no usable examples in the input")
     resumed = prepare(out, force=force, protect=[*inputs, *([target] if target else [])])
@@ -111,19 +127,22 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
          + (f", {len(loaded.rejected)} unreadable rows skipped" if loaded.rejected else ""))
 
     with timer.step("preprocess"):
-        pre = run_preprocess(loaded.examples, cfg.preprocess, target_examples)
+        pre = run_preprocess(loaded.examples, cfg.preprocess, target_examples, decontaminate=decontaminate,
+                             embedder=cfg.embedding.model)
     table = base_table(loaded.examples, pre)
     alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
     pool = [loaded.examples[i] for i in alive]
 
-    views = choose_views(cfg)
-    if not views:
-        raise ConfigError("no view selected: name at least one with --views")
     with timer.step("score"):
-        scoring = score_all(views, pool, target_examples or None, get_executor(cfg.engine), out / "cache")
+        scoring = score_all(views, pool, target_examples or None, get_executor(cfg.engine), out / "cache",
+                             announce_skips=cfg.views.use is not None)
     if not scoring.scores:
         raise ConfigError("every selected view was skipped: " + "; ".join(scoring.skipped.values()))
     table = add_scores(table, scoring, alive)
+    if tuning:
+        with timer.step("tune"):
+            cfg = tune_run(out, table, loaded.examples, cfg, validation, validation_examples,
+                           [vs.name for vs in scoring.scores])
     return _finish(out, table, loaded, cfg, stop_after=stop_after, timer=timer, pre_steps=pre.steps,
                    scoring=scoring, inputs=inputs, target=target)
 
@@ -135,9 +154,11 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
     with timer.step("combine_select"):
         select_cfg = cfg.select
         if stop_after == "score":
-            select_cfg = select_cfg.model_copy(update={"n": None, "fraction": 1.0, "threshold": None})
+            select_cfg = select_cfg.model_copy(update={"n": None, "fraction": 1.0, "threshold": None,
+                                                       "budget_tokens": None, "strategy": "top"})
         table, weights = finalize(table, specs, select_cfg, keep=cfg.preprocess.keep,
-                                  weights_policy=cfg.combine.weights, seed=cfg.seed)
+                                  weights_policy=cfg.combine.weights, seed=cfg.seed,
+                                  ctx=Context.of(loaded.examples, cfg.embedding.model))
         if stop_after == "score":
             table["selected"] = False
             table.loc[table["reason"].isna(), "reason"] = None
@@ -147,7 +168,11 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
                               pre_steps=pre_steps, scoring=scoring, weights=weights, outputs=outputs,
                               status="complete" if stop_after == "select" else "scored")
     from sft_select.manifest import write_manifest
+    from sft_select.report import report_after_run
 
+    # The report goes before the manifest, which marks a finished run and so is written last; it never
+    # raises, so a report problem cannot keep the run from finishing.
+    report_after_run(out, cfg.report, loaded.examples, manifest=manifest, table=table)
     write_manifest(out, manifest, cfg)
     release(out)
     n_sel = int(table["selected"].sum())

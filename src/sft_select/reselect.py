@@ -17,6 +17,7 @@ from sft_select.manifest import write_manifest
 from sft_select.outputs import write_outputs
 from sft_select.pipeline import RunResult, weight_specs
 from sft_select.progress import Timer, info
+from sft_select.selection.strategies import Context
 from sft_select.table import finalize, view_names
 
 
@@ -45,7 +46,8 @@ def reselect(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     names = [n for n in view_names(table) if n in manifest["views"]["used"]]
     with timer.step("combine_select"):
         table, weights = finalize(table, weight_specs(cfg, names), cfg.select, keep=cfg.preprocess.keep,
-                                  weights_policy=cfg.combine.weights, seed=cfg.seed)
+                                  weights_policy=cfg.combine.weights, seed=cfg.seed,
+                                  ctx=Context.of(loaded.examples, cfg.embedding.model))
     with timer.step("write"):
         outputs = write_outputs(run_dir, table, loaded)
     from sft_select.manifest import counts
@@ -53,6 +55,9 @@ def reselect(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     manifest.update(status="complete", config=cfg.model_dump(mode="json"), outputs=outputs,
                     counts=counts(table, loaded), reselect_timings=timer.seconds)
     manifest["views"]["weights"] = weights
+    from sft_select.report import report_after_run
+
+    report_after_run(run_dir, cfg.report, loaded.examples, manifest=manifest, table=table)  # never raises
     write_manifest(run_dir, manifest, cfg)
     info(f"Re-selected {int(table['selected'].sum())} of {len(table)} examples → {run_dir}")
     return RunResult(run_dir, table, manifest)

@@ -27,12 +27,16 @@ class ViewScores:
     reasons: list[str | None]
     seconds: float
     cached: bool
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # -> score table columns `<view>_<key>`
 
 
 @dataclass
 class ScoringResult:
     scores: list[ViewScores] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # view -> why it did not run
+
+
+_EXTRA = "extra:"  # prefix of a view's extra columns in its cache file
 
 
 def cache_key(view: View, pool_fp: str, target_fp: str | None) -> str:
@@ -66,8 +70,7 @@ def score_view(view: View, pool: Sequence[Example], target: Sequence[Example] | 
     n_chunks = -(-len(pool) // step)
     if n_chunks < 2:
         checkpoints = None  # one chunk: the whole-view cache file, written next, is the checkpoint
-    raws: list[np.ndarray] = []
-    reasons: list[str | None] = []
+    results: list[ViewResult] = []
     reused = 0
     for k, start in enumerate(range(0, len(pool), step)):
         chunk = pool[start:start + step]
@@ -77,55 +80,72 @@ def score_view(view: View, pool: Sequence[Example], target: Sequence[Example] | 
             desc = f"scoring {view.name}" + (f" [{k + 1}/{n_chunks}]" if n_chunks > 1 else "")
             saved = _score_chunk(view, chunk, executor, size, desc)
             if part is not None:
-                _write_part(part, chunk, *saved)
+                _write_part(part, chunk, saved)
         else:
             reused += len(chunk)
-        raws.append(saved[0])
-        reasons.extend(saved[1])
+        results.append(saved)
     if reused:
         info(f"{view.name}: resuming, {reused} of {len(pool)} examples already scored")
-    raw = np.concatenate(raws) if raws else np.zeros(0)
-    raw = np.where(np.isinf(raw), np.nan, raw)
-    return ViewResult(raw, reasons)
+    return _concat(view, results)
 
 
-def _score_chunk(view: View, chunk: Sequence[Example], executor, batch_size: int,
-                 desc: str) -> tuple[np.ndarray, list[str | None]]:
-    parts = executor.map_batches(view.score_batch, chunk, batch_size=batch_size, desc=desc)
+def _concat(view: View, parts: Sequence[ViewResult]) -> ViewResult:
+    """One result from consecutive parts; every part must carry the same extra columns."""
     raw = np.concatenate([p.raw for p in parts]) if parts else np.zeros(0)
-    if len(raw) != len(chunk):
-        raise RuntimeError(f"view {view.name} returned {len(raw)} values for {len(chunk)} examples")
+    raw = np.where(np.isinf(raw), np.nan, raw)
     reasons: list[str | None] = []
     for p in parts:
         reasons.extend(p.reasons if p.reasons is not None else [None] * len(p.raw))
-    return raw, reasons
+    keys = sorted({k for p in parts for k in (p.extra or {})})
+    if any(set(p.extra or {}) != set(keys) for p in parts):
+        raise RuntimeError(f"view {view.name} returned different extra columns for different batches")
+    extra = {k: np.concatenate([np.asarray(p.extra[k]) for p in parts]) for k in keys}
+    return ViewResult(raw, reasons, extra or None)
 
 
-def _write_part(path: Path, chunk: Sequence[Example], raw: np.ndarray, reasons: list[str | None]) -> None:
-    frame = pd.DataFrame({"id": [ex.id for ex in chunk], "raw": raw, "reason": reasons})
+def _score_chunk(view: View, chunk: Sequence[Example], executor, batch_size: int, desc: str) -> ViewResult:
+    parts = executor.map_batches(view.score_batch, chunk, batch_size=batch_size, desc=desc)
+    result = _concat(view, parts)
+    if len(result.raw) != len(chunk):
+        raise RuntimeError(f"view {view.name} returned {len(result.raw)} values for {len(chunk)} examples")
+    return result
+
+
+def _frame(ids: list[str], result: ViewResult) -> pd.DataFrame:
+    return pd.DataFrame({"id": ids, "raw": result.raw, "reason": result.reasons,
+                         **{_EXTRA + k: v for k, v in (result.extra or {}).items()}})
+
+
+def _from_frame(frame: pd.DataFrame) -> ViewResult:
+    extra = {c[len(_EXTRA):]: frame[c].to_numpy() for c in frame.columns if c.startswith(_EXTRA)}
+    return ViewResult(frame["raw"].to_numpy(dtype=float), frame["reason"].tolist(), extra or None)
+
+
+def _write_part(path: Path, chunk: Sequence[Example], result: ViewResult) -> None:
     with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
+        _frame([ex.id for ex in chunk], result).to_parquet(tmp, index=False)
 
 
-def _read_part(path: Path, chunk: Sequence[Example]) -> tuple[np.ndarray, list[str | None]] | None:
+def _read_part(path: Path, chunk: Sequence[Example]) -> ViewResult | None:
     """A saved chunk, if it exists and is for exactly these examples (else it is scored again)."""
     if not path.exists():
         return None
     saved = pd.read_parquet(path)
     if saved["id"].tolist() != [ex.id for ex in chunk]:
         return None
-    return saved["raw"].to_numpy(dtype=float), saved["reason"].tolist()
+    return _from_frame(saved)
 
 
 def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[Example] | None,
-              executor, cache_dir: Path | None) -> ScoringResult:
+              executor, cache_dir: Path | None, *, announce_skips: bool = True) -> ScoringResult:
     out = ScoringResult()
     pool_fp = ids_fingerprint(ex.id for ex in pool)
     target_fp = ids_fingerprint(ex.id for ex in target) if target else None
     for view in views:
         why = view.skip_reason(pool, target)
         if why:
-            info(f"[yellow]skipping {view.name}[/yellow]: {why}")
+            # A view the user named deserves a visible note; a default that does not fit the data does not.
+            (info if announce_skips else debug)(f"[yellow]skipping {view.name}[/yellow]: {why}")
             out.skipped[view.name] = why
             continue
         stem = f"{view.name}-{cache_key(view, pool_fp, target_fp)}"
@@ -133,20 +153,19 @@ def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[E
         parts = cache_dir / f"{stem}.parts" if cache_dir else None
         start = time.perf_counter()
         if path is not None and path.exists():
-            cached = pd.read_parquet(path)
-            raw = cached["raw"].to_numpy(dtype=float)
-            reasons = cached["reason"].tolist()
+            cached = _from_frame(pd.read_parquet(path))
             info(f"{view.name}: scores reused from the cache")
             remove_path(parts)  # left behind when a run was killed between the two writes
-            out.scores.append(ViewScores(view.name, raw, reasons, time.perf_counter() - start, True))
+            out.scores.append(ViewScores(view.name, cached.raw, list(cached.reasons or []),
+                                         time.perf_counter() - start, True, cached.extra or {}))
             continue
         result = score_view(view, pool, target, executor, checkpoints=parts)
         if path is not None:
-            frame = pd.DataFrame({"id": [ex.id for ex in pool], "raw": result.raw, "reason": result.reasons})
             with atomic_path(path) as tmp:
-                frame.to_parquet(tmp, index=False)
+                _frame([ex.id for ex in pool], result).to_parquet(tmp, index=False)
             remove_path(parts)  # the whole-view cache now holds every chunk
         seconds = time.perf_counter() - start
         debug(f"{view.name}: {len(pool)} examples in {seconds:.2f}s")
-        out.scores.append(ViewScores(view.name, result.raw, list(result.reasons or []), seconds, False))
+        out.scores.append(ViewScores(view.name, result.raw, list(result.reasons or []), seconds, False,
+                                     result.extra or {}))
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import Iterable
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _REFUSAL = re.compile(
@@ -50,3 +51,140 @@ def looks_truncated(text: str) -> bool:
     last_line = stripped.rsplit("\n", 1)[-1]
     # Lists, code and key: value lines legitimately end without punctuation.
     return not last_line.lstrip().startswith(("-", "*", "#", "|", "`")) and len(last_line.split()) > 3
+
+
+# --- Statistics the heuristic filters cut on (preprocess/filters.py). Each reads a bounded head of the
+# text where the cost grows with length, so a 1 MB example costs no more than a 20k-character one.
+
+_HEAD = 20_000
+# One token per CJK/kana/Thai... character (scripts without spaces); elsewhere runs of word characters.
+_NO_SPACE = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TOKEN = re.compile(f"[{_NO_SPACE}]|[^\\W{_NO_SPACE}]+")
+_WORD_BYTES = bytes(b if (chr(b).isalnum() or chr(b) == "_") else 32 for b in range(256))
+_ASCII_TEXT = bytes(b for b in range(128) if chr(b).isalnum() or chr(b).isspace())
+_NON_TEXT = re.compile(r"[^\w\s\u0300-\u036f\u0900-\u0dff\u0e31\u0e34-\u0e3a\u0e47-\u0e4e\u1ab0-\u1aff\u20d0-\u20ff]")
+_BOILERPLATE = re.compile(
+    r"\bas an? (?:ai|artificial intelligence)(?: (?:language|text-based|text based))?(?: model| assistant| chatbot)\b"
+    r"|\bas a (?:large )?language model\b|\bi(?:'m| am) (?:just |only )?an? (?:ai|language model)\b",
+    re.IGNORECASE)
+_REFUSAL_OPENING = re.compile(
+    r"^\W*(?:(?:i'?m|i am) (?:very |really |so )?sorry|sorry|unfortunately|i apologi[sz]e)?[^.!?\n]{0,60}?"
+    r"\b(?:i|we) (?:cannot|can't|can not|won't|will not|am unable to|'m unable to|am not able to|"
+    r"'m not able to|do not have the ability to|don't have the ability to) "
+    r"(?:help|assist|provide|fulfill|fulfil|comply|answer|do that|complete|generate|create|write|engage|"
+    r"support|perform|browse|access)",
+    re.IGNORECASE)
+# Words a finished sentence almost never ends on (articles, conjunctions, most prepositions). Phrasal
+# verb particles ("log in", "turn on") and pronouns are left out: answers legitimately end on them.
+_DANGLING_WORDS = frozenset("a an the and or but nor of to into onto at by for with from than because while "
+                            "if whose your my their our its as".split())
+_NUMBERED = re.compile(r"^\(?\d{1,3}[.)]\s")
+_BUT_HELPS = re.compile(r"\b(?:but|however)\b[^.!?]{0,40}\b(?:i can|here|you can|i could|i'd be happy)\b(?!'t| ?not)",
+                        re.I)
+
+
+def tokens(text: str) -> int:
+    """Token count for length bounds: words and numbers, and each character of CJK and similar scripts."""
+    if text.isascii():
+        return len(text.encode("ascii").translate(_WORD_BYTES).split())
+    return sum(1 for _ in _TOKEN.finditer(text))
+
+
+def text_ratio(text: str) -> float:
+    """Share of characters that are letters, digits, combining marks or whitespace (of the head)."""
+    head = text[:_HEAD]
+    if not head:
+        return 1.0
+    if head.isascii():
+        other = len(head.encode("ascii").translate(None, _ASCII_TEXT))
+    else:
+        other = len(_NON_TEXT.findall(head))
+    return 1.0 - other / len(head)
+
+
+def is_boilerplate_refusal(text: str, max_words: int = 80) -> bool:
+    """'As an AI language model…' anywhere near the start, or a short answer that opens by declining."""
+    head = text[:1500]
+    if _BOILERPLATE.search(head):
+        return True
+    # "I can't browse the web, but here is ..." helps after all: only a short, plain refusal counts.
+    return (bool(_REFUSAL_OPENING.search(head[:400])) and len(head.split()) <= max_words
+            and not _BUT_HELPS.search(head))
+
+
+def truncation(text: str) -> str | None:
+    """Why a response looks cut off, or None: an unclosed code block or inline code span, or a last line
+    of more than three words without final punctuation that ends on a comma, colon, semicolon, hyphen
+    or a word a sentence does not end on ('and', 'the', 'of', ...). Judged on the last 2000 characters."""
+    tail = text[-2000:].rstrip()
+    if text.count("```") % 2 == 1:
+        return "unclosed code block"
+    if len(tail) < 40 or tail[-1] in _TERMINAL:
+        return None
+    last_line = tail.rsplit("\n", 1)[-1].strip()
+    if last_line.replace("```", "").count("`") % 2 == 1:
+        return "unclosed inline code"
+    if last_line.startswith(("-", "*", "#", "|", ">", "•")) or _NUMBERED.match(last_line) or len(last_line.split()) <= 3:
+        return None  # lists, headings, tables and short lines legitimately end without punctuation
+    if tail[-1] in ",:;-–(":
+        return "ends on '" + tail[-1] + "'"
+    last_word = last_line.split()[-1].lower()
+    if last_word in _DANGLING_WORDS:
+        return f"ends on '{last_word}'"
+    return None
+
+
+def duplicate_line_chars(text: str) -> float:
+    """Gopher: share of characters in non-blank lines that repeat an earlier line."""
+    lines = [ln.strip() for ln in text[:_HEAD].split("\n")]
+    lines = [ln for ln in lines if ln]
+    total = sum(map(len, lines))
+    if total == 0:
+        return 0.0
+    seen: set[str] = set()
+    dup = 0
+    for ln in lines:
+        if ln in seen:
+            dup += len(ln)
+        else:
+            seen.add(ln)
+    return dup / total
+
+
+def _covered_chars(toks: list[str], n: int, starts) -> int:
+    covered = [False] * len(toks)
+    for start in starts:
+        covered[start:start + n] = [True] * n
+    return sum(len(t) for t, c in zip(toks, covered) if c)
+
+
+def ngram_repetition(toks: list[str], top_ns: Iterable[int], dup_ns: Iterable[int]) -> dict[str, float]:
+    """Gopher's repetition statistics over word tokens, as shares of word characters:
+    `top_<n>`: covered by the most frequent n-gram (if it occurs more than once); `dup_<n>`: covered by
+    n-grams that occur more than once. Coverage (not count x length) keeps every share <= `dup_2`, which
+    `repeated_bigram_share` uses as a cheap upper bound. `Counter` over tuples runs in C; the loops only
+    visit repeated n-grams, which ordinary text hardly has."""
+    out: dict[str, float] = {}
+    total = sum(map(len, toks))
+    if not total:
+        return out
+    for n in sorted(set(top_ns) | set(dup_ns)):
+        if len(toks) < n:
+            continue
+        grams = list(zip(*(toks[i:] for i in range(n))))
+        counts = Counter(grams)
+        if n in top_ns:
+            top, count = counts.most_common(1)[0]
+            out[f"top_{n}"] = (_covered_chars(toks, n, (i for i, g in enumerate(grams) if g == top)) / total
+                               if count > 1 else 0.0)
+        if n in dup_ns:
+            repeated = len(counts) < len(grams)
+            out[f"dup_{n}"] = (_covered_chars(toks, n, (i for i, g in enumerate(grams) if counts[g] > 1)) / total
+                               if repeated else 0.0)
+    return out
+
+
+def repeated_bigram_share(toks: list[str]) -> float:
+    """`dup_2`: an upper bound of every `ngram_repetition` share for n >= 2 (a word covered by a repeated
+    n-gram is covered by one of its repeated bigrams), at the cost of one Counter."""
+    return ngram_repetition(toks, (), (2,)).get("dup_2", 0.0)

@@ -18,7 +18,7 @@ from sft_select.preprocess.run import PreprocessResult
 from sft_select.record import Example
 from sft_select.scoring import ScoringResult
 from sft_select.selection.config import SelectConfig
-from sft_select.selection.strategies import select
+from sft_select.selection.strategies import Context, select
 
 
 def base_table(examples: Sequence[Example], pre: PreprocessResult) -> pd.DataFrame:
@@ -46,7 +46,24 @@ def add_scores(table: pd.DataFrame, scoring: ScoringResult, scored_positions: np
         reasons[scored_positions] = vs.reasons
         table[f"{vs.name}_raw"] = raw
         table[f"{vs.name}_reason"] = reasons
+        for key, values in vs.extra.items():
+            table[f"{vs.name}_{key}"] = _full_column(values, scored_positions, len(table))
     return table
+
+
+def _full_column(values: np.ndarray, positions: np.ndarray, n: int) -> pd.Series:
+    """A view's extra values at `positions`, missing elsewhere; ints and bools stay ints and bools."""
+    if values.dtype.kind in "iub":
+        dtype = "boolean" if values.dtype.kind == "b" else "Int64"
+        col = pd.Series(pd.array([pd.NA] * n, dtype=dtype))
+        col.iloc[positions] = values
+        return col
+    if values.dtype.kind == "f":
+        out = np.full(n, np.nan)
+    else:
+        out = np.full(n, None, dtype=object)
+    out[positions] = values
+    return pd.Series(out)
 
 
 def view_names(table: pd.DataFrame) -> list[str]:
@@ -54,7 +71,7 @@ def view_names(table: pd.DataFrame) -> list[str]:
 
 
 def finalize(table: pd.DataFrame, specs: list[ViewWeight], select_cfg: SelectConfig, *, keep: str,
-             weights_policy: str, seed: int) -> tuple[pd.DataFrame, dict[str, float]]:
+             weights_policy: str, seed: int, ctx: Context | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
     """Combine → resolve duplicate clusters → select. Re-runnable from a saved table with new settings."""
     drop = [c for c in ("score", "selected", "reason", "kept_id") if c in table]
     drop += [c for s in specs for c in (s.name, f"{s.name}_contrib") if c in table]
@@ -63,7 +80,7 @@ def finalize(table: pd.DataFrame, specs: list[ViewWeight], select_cfg: SelectCon
     table["kept_id"] = None
     table, weights = combine(table, specs, weights_policy)
     table = resolve(table, keep)
-    chosen = select(table, select_cfg, seed)
+    chosen = select(table, select_cfg, seed, ctx)  # ctx: the examples, for strategies that embed or count tokens
     table["selected"] = chosen.keep
     table["reason"] = chosen.reasons
     return table, weights

@@ -6,6 +6,8 @@ views added later are held to the same cases.
 from __future__ import annotations
 
 import json
+
+import pandas as pd
 from pathlib import Path
 
 import pytest
@@ -60,7 +62,11 @@ def test_a_10_mb_example_goes_through(tmp_path: Path) -> None:
     assert len(json.dumps(big)) > 10_000_000
     pool = _write(tmp_path / "pool.jsonl", rows)
     result = run([pool], tmp_path / "run", _config(n=3), target=_target(tmp_path))
-    assert result.table["score"].notna().all()
+    table = result.table
+    # The 10 MB row either is scored or leaves through a named filter (too long, repetitive): never an error.
+    big_row = table.iloc[0]
+    assert pd.notna(big_row["score"]) or str(big_row["filter_reason"]).startswith("filter_"), big_row["filter_reason"]
+    assert table["score"].iloc[1:].notna().all()
     _accounted(tmp_path / "run", rows)
 
 

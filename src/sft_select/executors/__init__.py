@@ -4,10 +4,10 @@ from __future__ import annotations
 from sft_select.executors.local import LocalExecutor
 
 
-def get_executor(engine_cfg) -> LocalExecutor:
-    """The executor for the `engine` config section."""
-    if engine_cfg.name == "local":
-        return LocalExecutor()
-    from sft_select.errors import ConfigError
+def get_executor(engine_cfg):
+    """The executor for the `engine` config section: local (this process) or ray (Ray Data actors)."""
+    if engine_cfg.name == "ray":
+        from sft_select.executors.ray import RayExecutor
 
-    raise ConfigError(f"engine '{engine_cfg.name}' is not available in this build")
+        return RayExecutor(address=engine_cfg.ray_address)
+    return LocalExecutor()

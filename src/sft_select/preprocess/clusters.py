@@ -15,7 +15,8 @@ class DuplicateClusters:
     """Union-find over example positions; remembers which step first linked each merged example."""
 
     def __init__(self, n: int):
-        self.parent = np.arange(n)
+        # A list, not an array: find() runs once per candidate pair, and numpy scalar indexing costs ~5x.
+        self.parent: list[int] = list(range(n))
         self.kind: dict[int, str] = {}
 
     def find(self, i: int) -> int:
@@ -24,7 +25,7 @@ class DuplicateClusters:
             root = self.parent[root]
         while self.parent[i] != root:  # path compression
             self.parent[i], i = root, self.parent[i]
-        return int(root)
+        return root
 
     def link(self, pairs: Iterable[tuple[int, int]], kind: str) -> int:
         """Merge each pair's clusters; returns how many merges happened."""
@@ -65,6 +66,22 @@ def resolve(table: pd.DataFrame, keep: str = "best") -> pd.DataFrame:
         order = order.sort_values(["score", "_pos"], ascending=[False, True], kind="mergesort")
     winners = order.groupby("dup_cluster", sort=False).head(1).set_index("dup_cluster")["id"]
     losers = cand.index[~cand["id"].isin(winners.values)]
-    table.loc[losers, "kept_id"] = table.loc[losers, "dup_cluster"].map(winners).values
-    table.loc[losers, "reason"] = "duplicate_" + table.loc[losers, "dup_kind"].fillna("exact").astype(str)
+    kept = table.loc[losers, "dup_cluster"].map(winners)
+    table.loc[losers, "kept_id"] = kept.values
+    table.loc[losers, "reason"] = "duplicate_" + _kind_to_winner(table, losers, kept)
     return table
+
+
+def _kind_to_winner(table: pd.DataFrame, losers: pd.Index, kept: pd.Series) -> pd.Series:
+    """How each loser duplicates the member kept in its place. Its own link kind, except that an exact
+    copy of some member is only an *exact* duplicate of the kept one if it has the same content: when a
+    near duplicate won, its exact copies' relation to the winner is the cluster's looser kind."""
+    kind = table.loc[losers, "dup_kind"].fillna("exact").astype(str)
+    base = table.loc[losers, "id"].astype(str).str.split("~").str[0]
+    same_content = base.values == kept.astype(str).str.split("~").str[0].values
+    looser = (table[table["dup_kind"].notna() & (table["dup_kind"] != "exact")]
+              .groupby("dup_cluster")["dup_kind"].first())
+    other = table.loc[losers, "dup_cluster"].map(looser)
+    swap = (kind == "exact").values & ~same_content & other.notna().values
+    kind[swap] = other[swap].values
+    return kind

@@ -1,17 +1,24 @@
 """Run the preprocessing steps in order; each reports counts in and out and its time for the manifest.
 
-Filters drop examples with a named reason. Dedup steps link duplicates into clusters; which member
-stays is decided after scoring (`clusters.resolve`).
+  filters → decontaminate → exact_dedup → near_dedup → semantic_dedup
+
+Filters and decontamination drop examples with a named reason; a dropped example is not seen by any
+later step (nor scored). Dedup steps only link duplicates into clusters; which member stays is decided
+after scoring (`clusters.resolve`). Near and semantic dedup compare one member per exact-duplicate
+cluster: identical contents add nothing but work.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.preprocess.config import PreprocessConfig
 from sft_select.preprocess.exact import link_exact
+from sft_select.preprocess.fields import field_text
+from sft_select.progress import debug
 from sft_select.record import Example
 
 
@@ -21,9 +28,13 @@ class StepStats:
     count_in: int
     count_out: int
     seconds: float
+    details: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"step": self.step, "in": self.count_in, "out": self.count_out, "seconds": round(self.seconds, 4)}
+        out = {"step": self.step, "in": self.count_in, "out": self.count_out, "seconds": round(self.seconds, 4)}
+        if self.details:
+            out["details"] = self.details
+        return out
 
 
 @dataclass
@@ -33,14 +44,59 @@ class PreprocessResult:
     steps: list[StepStats] = field(default_factory=list)
 
 
-def run_preprocess(examples: Sequence[Example], cfg: PreprocessConfig,
-                   target: Sequence[Example] | None = None) -> PreprocessResult:
+def run_preprocess(examples: Sequence[Example], cfg: PreprocessConfig, target: Sequence[Example] | None = None, *,
+                   decontaminate: Sequence[str | Path] = (), embedder: str = "static-minilm") -> PreprocessResult:
+    """`decontaminate` adds evaluation files to `cfg.decontaminate.files`; `embedder` is the run's
+    embedding model, used by semantic dedup unless its section names another."""
     result = PreprocessResult(drops={}, clusters=DuplicateClusters(len(examples)))
     alive = list(range(len(examples)))
 
+    def record(step: str, count_in: int, count_out: int, start: float, **details: Any) -> None:
+        result.steps.append(StepStats(step, count_in, count_out, time.perf_counter() - start, details))
+        debug(f"preprocess {step}: {count_in} → {count_out} in {time.perf_counter() - start:.2f}s")
+
+    if cfg.filters.enabled:
+        from sft_select.preprocess.filters import apply_filters, reason_counts
+
+        start = time.perf_counter()
+        drops = apply_filters(examples, alive, cfg.filters)
+        result.drops.update(drops)
+        before, alive = len(alive), [p for p in alive if p not in drops]
+        record("filters", before, len(alive), start, dropped=reason_counts(drops))
+
+    files = [Path(f) for f in (*cfg.decontaminate.files, *decontaminate)]
+    if files:
+        from sft_select.preprocess.decontam import decontaminate as run_decontam
+
+        start = time.perf_counter()
+        reasons, stats = run_decontam([examples[p].content for p in alive], files, cfg.decontaminate)
+        dropped = {p: r for p, r in zip(alive, reasons) if r}
+        result.drops.update(dropped)
+        before, alive = len(alive), [p for p in alive if p not in dropped]
+        record("decontaminate", before, len(alive), start, ngram=cfg.decontaminate.ngram, **stats)
+
+    distinct = alive
     if cfg.exact_dedup:
         start = time.perf_counter()
         link_exact(examples, result.clusters, alive)
-        roots = {result.clusters.find(i) for i in alive}
-        result.steps.append(StepStats("exact_dedup", len(alive), len(roots), time.perf_counter() - start))
+        distinct = [p for p in alive if result.clusters.find(p) == p]
+        record("exact_dedup", len(alive), len(distinct), start)
+
+    if cfg.near.enabled and len(distinct) > 1:
+        from sft_select.preprocess.near import link_near
+
+        start = time.perf_counter()
+        near = link_near([field_text(examples[p], cfg.near.field) for p in distinct], distinct, result.clusters, cfg.near)
+        roots = len({result.clusters.find(p) for p in alive})
+        record("near_dedup", len(alive), roots, start, threshold=cfg.near.threshold, ngram=cfg.near.ngram,
+               num_perm=cfg.near.num_perm, **near.stats())
+
+    if cfg.semantic.enabled and len(distinct) > 1:
+        from sft_select.preprocess.semantic import link_semantic
+
+        start = time.perf_counter()
+        sem = link_semantic(examples, distinct, result.clusters, cfg.semantic, embedder)
+        roots = len({result.clusters.find(p) for p in alive})
+        record("semantic_dedup", len(alive), roots, start, threshold=cfg.semantic.threshold,
+               model=cfg.semantic.model or embedder, **sem.stats())
     return result

@@ -1,4 +1,8 @@
-"""The `select` config section: how many to keep, and by which strategy."""
+"""The `select` config section: how much to keep, and by which strategy.
+
+Size limits (`n`, `fraction`, `threshold`, `budget_tokens`) apply to every strategy; the strategy decides
+the order in which candidates are offered and which ones it refuses (too similar, quota full).
+"""
 from __future__ import annotations
 
 from typing import Literal
@@ -9,13 +13,36 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class SelectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    strategy: Literal["top"] = Field("top", description="top: highest combined score first")
+    strategy: Literal["top", "random", "quota", "greedy", "facility"] = Field(
+        "top", description="top: highest combined score first; random: seeded uniform sample (a baseline); "
+        "quota: per-group shares (quota_by); greedy: score order, skipping near-duplicates of taken ones "
+        "(tau_div); facility: facility-location coverage over embeddings, mixed with the score (fl_mix)")
     n: int | None = Field(None, ge=1, description="keep at most N examples")
     fraction: float | None = Field(None, gt=0, le=1, description="keep this share of the scored pool")
     threshold: float | None = Field(None, ge=0, le=1, description="keep examples with combined score >= τ")
+    budget_tokens: int | None = Field(
+        None, ge=1, description="keep at most this many tokens of prompt+response (counted with `tokenizer`)")
+    tokenizer: str = Field(
+        "smollm2", description="token counter for budget_tokens: smollm2 (the proxy LM's tokenizer), regex "
+        "(words and punctuation, no model), or a transformers tokenizer path")
+
+    quota_by: Literal["label", "cluster"] = Field(
+        "label", description="quota groups: the class label, or the diversity view's `diversity_cluster`")
+    quota: Literal["proportional", "equal"] = Field(
+        "proportional", description="proportional keeps the pool's group shares; equal balances the groups")
+    min_per_group: int = Field(0, ge=0, description="quota: every group gets at least this many (or all it has)")
+
+    tau_div: float = Field(0.9, ge=-1, le=1, description="greedy: skip an example whose cosine similarity to "
+                           "one already taken exceeds this")
+    fl_mix: float = Field(0.5, ge=0, le=1, description="facility: 0 = pure coverage, 1 = pure combined score")
+    knn: int = Field(20, ge=1, le=1000, description="facility: neighbours per example in the sparse similarity "
+                     "graph (memory grows as pool size × knn)")
 
     @model_validator(mode="after")
     def _one_size(self) -> "SelectConfig":
         if self.n is not None and self.fraction is not None:
             raise ValueError("give either n or fraction, not both")
         return self
+
+    def has_size(self) -> bool:
+        return any(v is not None for v in (self.n, self.fraction, self.threshold, self.budget_tokens))

@@ -1,7 +1,8 @@
-"""Selection strategies. Each takes the score table and returns a keep mask plus a reason per dropped row.
+"""Selection strategies by name. Each takes the score table and returns a keep mask plus a reason per row.
 
-Only rows still in the pool (no preprocessing `reason`) are candidates. Ties are broken by id, so a
-selection is deterministic for the same scores.
+Only rows still in the pool (no preprocessing `reason`) are candidates. Ties are broken by id and any
+randomness comes from the seed, so a selection is deterministic for the same scores, config and seed.
+A strategy that reads the examples (embeddings, tokens) gets them through the `Context`.
 """
 from __future__ import annotations
 
@@ -10,54 +11,52 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from sft_select.errors import ConfigError
+from sft_select.selection.base import Context, Selection, Walk, ranked, size_limit
 from sft_select.selection.config import SelectConfig
+from sft_select.selection.facility import select_facility
+from sft_select.selection.greedy import select_greedy
+from sft_select.selection.quotas import select_quota
 
-Strategy = Callable[[pd.DataFrame, SelectConfig, int], "Selection"]
-
-
-class Selection:
-    def __init__(self, keep: np.ndarray, reasons: list[str | None]):
-        self.keep = keep
-        self.reasons = reasons
+Strategy = Callable[[pd.DataFrame, SelectConfig, int, Context], Selection]
 
 
-def _size(cfg: SelectConfig, n_candidates: int) -> int | None:
-    if cfg.n is not None:
-        return min(cfg.n, n_candidates)
-    if cfg.fraction is not None:
-        return max(1, int(round(cfg.fraction * n_candidates))) if n_candidates else 0
-    return None
+def select_top(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context | None = None) -> Selection:
+    """Highest combined score first, until N or the token budget is spent."""
+    walk = Walk(table, cfg, ctx)
+    for rank, pos in enumerate(walk.order):
+        walk.offer(pos, rank)
+    return walk.result()
 
 
-def ranked(table: pd.DataFrame) -> np.ndarray:
-    """Candidate row positions in descending combined score, ties by id."""
-    cand = table.index[table["reason"].isna() & table["score"].notna()]
-    sub = table.loc[cand, ["score", "id"]]
-    order = sub.sort_values(["score", "id"], ascending=[False, True], kind="mergesort").index
-    return table.index.get_indexer(order)
+def select_random(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context | None = None) -> Selection:
+    """A seeded uniform sample of the candidates above τ: the baseline every selection is measured against.
 
-
-def select_top(table: pd.DataFrame, cfg: SelectConfig, seed: int) -> Selection:
-    order = ranked(table)
-    keep = np.zeros(len(table), dtype=bool)
-    reasons: list[str | None] = list(table["reason"])
-    scores = table["score"].to_numpy()
-    size = _size(cfg, len(order))
-    if size is None and cfg.threshold is None:
-        raise ConfigError("select: give a size (-n, --fraction) or a threshold (--threshold)")
+    The permutation is drawn over candidates sorted by id, so it does not depend on the table's row order.
+    """
+    walk = Walk(table, cfg, ctx)
+    ids = table["id"].to_numpy()[walk.order]
+    by_id = walk.order[np.argsort(ids, kind="mergesort")]
+    order = by_id[np.random.default_rng(seed).permutation(len(by_id))]
     for rank, pos in enumerate(order):
-        if cfg.threshold is not None and scores[pos] < cfg.threshold:
-            reasons[pos] = f"below_threshold: score {scores[pos]:.3f} < τ={cfg.threshold}"
-        elif size is not None and rank >= size:
-            reasons[pos] = f"not_selected: rank {rank + 1} > N={size}"
-        else:
-            keep[pos] = True
-    return Selection(keep, reasons)
+        if walk.full:
+            for rest in order[rank:]:
+                walk.refuse(rest, f"not_selected: outside the seed-{seed} random sample of N={walk.size}")
+            break
+        walk.offer(pos, rank)
+    return walk.result()
 
 
-STRATEGIES: dict[str, Strategy] = {"top": select_top}
+STRATEGIES: dict[str, Strategy] = {
+    "top": select_top,
+    "random": select_random,
+    "quota": select_quota,
+    "greedy": select_greedy,
+    "facility": select_facility,
+}
 
 
-def select(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0) -> Selection:
-    return STRATEGIES[cfg.strategy](table, cfg, seed)
+def select(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context | None = None) -> Selection:
+    return STRATEGIES[cfg.strategy](table, cfg, seed, ctx or Context())
+
+
+__all__ = ["STRATEGIES", "Context", "Selection", "select", "select_top", "select_random", "ranked", "size_limit"]

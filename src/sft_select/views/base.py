@@ -18,12 +18,20 @@ from sft_select.record import Example
 GROUPS = ("relevance", "diversity", "difficulty", "quality")
 
 
+RESERVED_EXTRA = frozenset({"raw", "reason", "contrib"})  # suffixes the score table already uses
+
+
 @dataclass
 class ViewResult:
-    """One raw value per example (higher or lower is better as the view declares) and optional reasons."""
+    """One raw value per example (higher or lower is better as the view declares) and optional reasons.
+
+    `extra` holds further per-example columns a later step reads (a cluster id, an issue flag); the score
+    table stores each as `<view>_<key>`. They are kept as data, never folded into the score.
+    """
 
     raw: np.ndarray
     reasons: list[str | None] | None = None
+    extra: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self.raw = np.asarray(self.raw, dtype=np.float64)
@@ -31,6 +39,13 @@ class ViewResult:
             raise ValueError("a view must return one value per example")
         if self.reasons is not None and len(self.reasons) != len(self.raw):
             raise ValueError("reasons must match the values one to one")
+        if self.extra is not None:
+            self.extra = {k: np.asarray(v) for k, v in self.extra.items()}
+            for key, values in self.extra.items():
+                if key in RESERVED_EXTRA or not key.isidentifier():
+                    raise ValueError(f"extra column name {key!r} is reserved or not an identifier")
+                if values.shape != self.raw.shape:
+                    raise ValueError(f"extra column {key!r} must have one value per example")
 
 
 class View:
@@ -42,7 +57,13 @@ class View:
     higher_is_better: ClassVar[bool] = True  # the normalizer flips views where low raw values are good
     needs: ClassVar[frozenset[str]] = frozenset()  # of "target", "labels", "instruction"
     cpu_fast: ClassVar[bool] = True  # default-on without a GPU; LM views set False
+    default_on: ClassVar[bool] = True  # False: runs only when named (it needs a file the user provides)
     default_batch_size: ClassVar[int] = 1024
+    # For the shared conformance test (tests/views/test_conformance.py): parameters that make the view
+    # runnable on small generated data, or, for a view that cannot run there at all (it needs a model
+    # file), the reason it is skipped and where its contract is tested instead.
+    conformance_params: ClassVar[dict[str, Any]] = {}
+    conformance_skip: ClassVar[str | None] = None
 
     # -- estimator contract -------------------------------------------------------------------------
     @classmethod

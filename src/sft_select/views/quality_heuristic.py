@@ -30,7 +30,8 @@ class QualityHeuristic(View):
         self.min_words = min_words
         self.max_dup_ngram = max_dup_ngram
 
-    def _signals(self, ex: Example) -> dict[str, float]:
+    def signals_of(self, ex: Example) -> dict[str, float]:
+        """Each signal of one example in [0, 1] (1 = good); also the heuristic features of quality_model."""
         body = ex.text if ex.text is not None else ex.response
         toks = signals.words(body[:20_000])
         n = len(toks)
@@ -52,7 +53,7 @@ class QualityHeuristic(View):
     def score_batch(self, batch: Sequence[Example]) -> ViewResult:
         raw, reasons = np.empty(len(batch)), []
         for i, ex in enumerate(batch):
-            sig = self._signals(ex)
+            sig = self.signals_of(ex)
             vals = np.array(list(sig.values()))
             raw[i] = float(np.exp(np.mean(np.log(np.maximum(vals, 1e-3)))))
             worst = min(sig, key=sig.get)

@@ -1,0 +1,184 @@
+"""LM views benchmark (not a test): throughput of the batched LM statistics against a naive loop, and
+how quality_fluency / difficulty_ifd / difficulty_loss order the Self-Instruct model tiers.
+
+1. Speed, CPU: `n` Dolly examples (seeded sample) scored twice with SmolLM2-135M-Instruct:
+   - naive: one example at a time, the two forward passes a textbook IFD script runs (response after
+     the prompt, response alone), full logits, no batching;
+   - ours: `sft_select.lm_stats.compute_stats` (length-bucketed batches, shared chat-frame prefix
+     computed once, vocabulary projection only at response positions).
+   Both read exactly the same token ids (from `encode`), so tokens/s counts the same tokens for both:
+   both contexts plus the response twice. They run alternately on chunks, so a change in machine load
+   hits both alike, and their losses are compared (they must agree to ~1e-4).
+2. Tiers: the same `k` Self-Instruct user-oriented instructions answered by 8 GPT-3 variants, scored
+   with the three LM views; mean per tier and the Spearman correlation between tier order and that
+   mean. Tier order, weakest to strongest, follows the Self-Instruct paper (Wang et al. 2023, Fig. 6);
+   per-response human ratings were not released, so this is a weak proxy (see its SOURCE.txt).
+
+    python bench/lm_bench.py --n 200 --k 40 [--chunk 100] [--out bench/out/lm_bench.json]
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from sft_select.io.formats import parse_row  # noqa: E402
+from sft_select.io.load import load  # noqa: E402
+from sft_select.paths import shared_data  # noqa: E402
+from sft_select.record import Example, content_hash  # noqa: E402
+
+TIERS = ["davinci", "davinci-t0-ft", "davinci-superni-ft", "davinci-self-instruct",
+         "davinci-self-instruct-and-superni-ft", "text-davinci-001", "text-davinci-002", "text-davinci-003"]
+
+
+def naive_stats(lm, examples, max_tokens: int) -> np.ndarray:
+    """Loss of the response with and without the prompt, one sequence per forward pass."""
+    import torch
+    import torch.nn.functional as F
+
+    from sft_select.lm_stats import encode
+
+    out = np.full((len(examples), 2), np.nan)
+    for i, e in enumerate(encode(lm, examples, max_tokens)):
+        if e is None:
+            continue
+        for col, context in enumerate((e.with_prompt, e.without_prompt)):
+            ids = torch.tensor([context + e.response])
+            with torch.inference_mode():
+                logits = lm.model(input_ids=ids).logits[0]
+            out[i, col] = F.cross_entropy(logits[len(context) - 1:-1], ids[0, len(context):]).item()
+    return out
+
+
+def speed(lm, examples, chunk: int, max_tokens: int, batch_tokens: int) -> dict:
+    from sft_select.lm_stats import compute_stats, encode, token_count
+
+    tokens = token_count(encode(lm, examples, max_tokens))
+    seconds = {"naive": 0.0, "ours": 0.0}
+    diffs = []
+    for c, start in enumerate(range(0, len(examples), chunk)):
+        part = examples[start:start + chunk]
+        order = ["naive", "ours"] if c % 2 == 0 else ["ours", "naive"]  # alternate: load drift hits both
+        results = {}
+        for method in order:
+            t0 = time.perf_counter()
+            if method == "naive":
+                results[method] = naive_stats(lm, part, max_tokens)
+            else:
+                results[method] = compute_stats(lm, part, max_tokens=max_tokens, batch_tokens=batch_tokens)[:, :2]
+            seconds[method] += time.perf_counter() - t0
+        diffs.append(np.nanmax(np.abs(results["naive"] - results["ours"])))
+        print(f"  chunk {c}: naive {seconds['naive']:.1f}s, ours {seconds['ours']:.1f}s (cumulative), "
+              f"load {os.getloadavg()[0]:.2f}", flush=True)
+    return {
+        "examples": len(examples), "tokens": tokens,
+        "naive_s": round(seconds["naive"], 2), "ours_s": round(seconds["ours"], 2),
+        "naive_tokens_per_s": round(tokens / seconds["naive"]), "ours_tokens_per_s": round(tokens / seconds["ours"]),
+        "speedup": round(seconds["naive"] / seconds["ours"], 2), "max_abs_loss_diff": float(max(diffs)),
+    }
+
+
+def tier_examples(folder: Path, k: int, seed: int) -> tuple[list[Example], list[int]]:
+    rows = {}
+    for t in TIERS:
+        with gzip.open(folder / "predictions" / f"{t}_predictions.jsonl.gz", "rt", encoding="utf-8") as fh:
+            rows[t] = [json.loads(line) for line in fh]
+    picked = sorted(random.Random(seed).sample(range(len(rows[TIERS[0]])), k))
+    examples, tiers = [], []
+    for rank, t in enumerate(TIERS):
+        for i in picked:
+            r = rows[t][i]
+            turns = parse_row({"instruction": r["instruction"].strip(), "input": r.get("input") or "",
+                               "output": r.get("response") or ""}, "alpaca").turns
+            examples.append(Example(id=content_hash(turns, None, None) + f"-{t}", source=t, row=i, format="alpaca",
+                                    original=r, turns=turns))
+            tiers.append(rank)
+    return examples, tiers
+
+
+def tier_order(examples, tiers, batch_tokens: int) -> dict:
+    from scipy.stats import spearmanr
+
+    from sft_select.combine import normalize
+    from sft_select.views import build
+
+    tiers = np.asarray(tiers)
+    out = {}
+    for name in ("quality_fluency", "difficulty_ifd", "difficulty_loss"):
+        view = build(name, {"batch_tokens": batch_tokens, "device": "cpu"}).fit(examples)
+        raw = view.score_batch(examples).raw
+        g = np.nan_to_num(normalize(raw, "rank", view.higher_is_better), nan=0.0)  # what enters the combined score
+        means = [float(np.nanmean(raw[tiers == t])) for t in range(len(TIERS))]
+        g_means = [float(g[tiers == t].mean()) for t in range(len(TIERS))]
+        out[name] = {
+            "higher_is_better": view.higher_is_better,
+            "mean_raw_per_tier": {t: round(m, 3) for t, m in zip(TIERS, means)},
+            "nan_per_tier": {t: int(np.isnan(raw[tiers == i]).sum()) for i, t in enumerate(TIERS)},
+            "spearman_tier_vs_mean_raw": round(float(spearmanr(range(len(TIERS)), means).statistic), 3),
+            "mean_normalized_per_tier": {t: round(m, 3) for t, m in zip(TIERS, g_means)},
+            "spearman_tier_vs_mean_normalized": round(float(spearmanr(range(len(TIERS)), g_means).statistic), 3),
+        }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=200, help="Dolly examples for the speed comparison")
+    ap.add_argument("--chunk", type=int, default=100, help="examples per alternating naive/ours chunk")
+    ap.add_argument("--k", type=int, default=40, help="Self-Instruct instructions per tier (x8 responses)")
+    ap.add_argument("--max-tokens", type=int, default=512)
+    ap.add_argument("--batch-tokens", type=int, default=4096)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip", choices=["speed", "tiers"], action="append", default=[])
+    ap.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
+    args = ap.parse_args()
+
+    data = shared_data()
+    if data is None:
+        print("shared data not found (../shared/data or $SFT_SELECT_DATA): nothing to benchmark")
+        return
+    import torch
+
+    from sft_select.lm import get_lm
+
+    import tempfile
+
+    from sft_select.lm_stats import LMStatsStore
+
+    LMStatsStore.root = Path(tempfile.mkdtemp(prefix="lm_bench_"))  # time real forward passes, not the cache
+    lm = get_lm("smollm2-135m", device="cpu")
+    results: dict = {"threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+                     "load_before": [round(x, 2) for x in os.getloadavg()]}
+    if "speed" not in args.skip:
+        pool = load([data / "dolly_3k_categories" / "dolly_3k.json.gz"]).examples
+        sample = random.Random(args.seed).sample(pool, args.n)
+        print(f"speed: {args.n} Dolly examples, naive vs ours, chunks of {args.chunk}", flush=True)
+        results["speed"] = speed(lm, sample, args.chunk, args.max_tokens, args.batch_tokens)
+        print(json.dumps(results["speed"], indent=2), flush=True)
+    if "tiers" not in args.skip:
+        examples, tiers = tier_examples(data / "self_instruct_model_tiers", args.k, args.seed)
+        print(f"tiers: {args.k} instructions x {len(TIERS)} models", flush=True)
+        t0 = time.perf_counter()
+        results["tiers"] = tier_order(examples, tiers, args.batch_tokens)
+        results["tiers_seconds"] = round(time.perf_counter() - t0, 1)
+        print(json.dumps(results["tiers"], indent=2), flush=True)
+    results["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average before {results['load_before']}, after {results['load_after']}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""`sft-select tune` and `sft-select augment`: the commands that work on a finished (or scored) run directory."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+
+from sft_select import progress
+
+
+def _tune_overrides(n, fraction, seed, proxy, rounds, trials, search, holdout) -> dict[str, Any]:
+    o: dict[str, Any] = {}
+    if n is not None or fraction is not None:
+        o["select"] = {"n": n, "fraction": fraction}
+    if seed is not None:
+        o["seed"] = seed
+    if proxy is not None:
+        o["evaluate"] = {"proxy": proxy}
+    t = {k: v for k, v in {"rounds": rounds, "trials": trials, "search": search, "holdout": holdout}.items()
+         if v is not None}
+    if t:
+        o["tune"] = t
+    return o
+
+
+def tune(run_dir: Path = typer.Argument(..., help="A run directory with scores.parquet (run or score)."),
+         validation: Path = typer.Option(..., "--validation", help="Held-out examples of the task."),
+         n: Optional[int] = typer.Option(None, "-n", help="Cap |S| ≤ N (default: the run's)."),
+         fraction: Optional[float] = typer.Option(None, "--fraction"),
+         proxy: Optional[str] = typer.Option(None, "--proxy", help="auto | classifier | lm"),
+         rounds: Optional[int] = typer.Option(None, "--rounds"),
+         trials: Optional[int] = typer.Option(None, "--trials", help="Weight candidates per round."),
+         search: Optional[str] = typer.Option(None, "--search", help="dirichlet | optuna"),
+         holdout: Optional[float] = typer.Option(None, "--holdout", help="Share of the validation file kept out."),
+         seed: Optional[int] = typer.Option(None, "--seed"),
+         apply: bool = typer.Option(False, "--apply", help="Re-select the run with the tuned config.")) -> None:
+    """Search view weights and τ for the best proxy score on a validation file (no re-scoring).
+
+    Writes RUN_DIR/tune.json (the τ curve, the search trace, random and whole-pool baselines, holdout
+    scores) and RUN_DIR/tuned-config.yaml, which `sft-select run --config` accepts as is.
+    """
+    from sft_select.config import build_config, deep_merge
+    from sft_select.errors import RunDirError
+    from sft_select.io.load import load
+    from sft_select.reselect import read_run, reselect
+    from sft_select.tune.loop import load_validation, tune_table, write_tune_outputs
+
+    manifest, table = read_run(run_dir)
+    cfg = build_config(deep_merge(manifest["config"], _tune_overrides(n, fraction, seed, proxy, rounds, trials,
+                                                                      search, holdout)),
+                       source=f"{run_dir}/manifest.json")
+    loaded = load([e["path"] for e in manifest["inputs"]], fmt=cfg.input.format, fields=cfg.input.fields,
+                  on_error=cfg.input.on_error)
+    if set(table["id"]) != {ex.id for ex in loaded.examples}:
+        raise RunDirError(f"{run_dir}: the input files changed since the run; run `sft-select run` again")
+    names = [v for v in manifest["views"]["used"] if f"{v}_raw" in table]
+    result, tuned = tune_table(table, loaded.examples, cfg, load_validation(validation, cfg), names,
+                               validation_path=validation)
+    write_tune_outputs(run_dir, result, tuned)
+    b, base = result.report["best"], result.report["baselines"]
+    progress.info(f"best f={b['f']:.4f} (holdout {b['f_holdout']}) |S|={b['size']} τ={b['threshold']} "
+                  f"weights={b['weights']}")
+    progress.info(f"random same size: {base['random_mean']}; whole pool: f={base['whole_pool']['f']} "
+                  f"(holdout {base['whole_pool']['f_holdout']})")
+    progress.info(f"Wrote {run_dir / 'tune.json'} and {run_dir / 'tuned-config.yaml'}")
+    if apply:
+        reselect(run_dir, tuned.model_dump(mode="json"))
+
+
+def augment(run_dir: Path = typer.Argument(..., help="A finished run directory."),
+            per_example: int = typer.Option(1, "--per-example", min=1, help="Copies per labelled example."),
+            rate: float = typer.Option(0.1, "--rate", min=0.01, max=0.5, help="Share of words edited."),
+            max_change: float = typer.Option(0.3, "--max-change", min=0.01, max=1.0,
+                                             help="Back off above this word-level change ratio."),
+            paraphrase: bool = typer.Option(False, "--paraphrase", help="Instruction data: LM rewrites of requests."),
+            seed: int = typer.Option(0, "--seed")) -> None:
+    """Write RUN_DIR/augmented.<fmt>: the selected rows plus marked augmented copies."""
+    from sft_select.augment import augment_classification, paraphrase_instructions
+    from sft_select.errors import ConfigError
+    from sft_select.io.load import load
+    from sft_select.io.writers import output_type, write_rows
+    from sft_select.reselect import read_run
+
+    manifest, table = read_run(run_dir)
+    cfg = manifest["config"]["input"]
+    loaded = load([e["path"] for e in manifest["inputs"]], fmt=cfg["format"], fields=cfg["fields"],
+                  on_error=cfg["on_error"])
+    by_id = {ex.id: ex for ex in loaded.examples}
+    chosen = [by_id[i] for i in table.loc[table["selected"].astype(bool), "id"] if i in by_id]
+    if not chosen:
+        raise ConfigError(f"{run_dir}: no selected examples to augment")
+    if chosen[0].text is not None:
+        extra, stats = augment_classification(chosen, per_example=per_example, p=rate, max_change=max_change,
+                                              seed=seed, vocab_from=loaded.examples)
+    elif paraphrase:
+        extra, stats = paraphrase_instructions(chosen, seed=seed)
+    else:
+        raise ConfigError("instruction data is augmented by LM paraphrase: pass --paraphrase")
+    path = write_rows([ex.original for ex in chosen] + [ex.original for ex in extra], run_dir / "augmented",
+                      output_type(list(loaded.formats)))
+    progress.info(f"Wrote {path}: {len(chosen)} selected + {stats.made} augmented rows "
+                  f"({stats.backed_off} backed off)")
+
+
+def register(app: typer.Typer, guarded: Callable) -> None:
+    app.command("tune")(guarded(tune))
+    app.command("augment")(guarded(augment))

@@ -1,0 +1,46 @@
+"""The `evaluate` config section: which proxy model measures f(S), with its own settings."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ClassifierProxyConfig(_Strict):
+    model: Literal["logreg", "encoder"] = Field(
+        "logreg", description="logreg: logistic regression on the configured embeddings (seconds); "
+        "encoder: fine-tune a transformers encoder (minutes on CPU)")
+    metric: Literal["accuracy", "macro_f1"] = Field("accuracy", description="which of the two is f(S)")
+    class_weight: Literal["balanced"] | None = Field(
+        None, description="balanced: weigh classes by inverse frequency in S (see sft_select.balance)")
+    C: float = Field(1.0, gt=0, description="logreg inverse regularization")
+    encoder: str | None = Field(None, description="encoder folder; unset: the packaged all-MiniLM-L6-v2")
+    epochs: int = Field(2, ge=1)
+    lr: float = Field(5e-5, gt=0)
+    batch_size: int = Field(16, ge=1)
+    max_length: int = Field(128, ge=8)
+
+
+class LMProxyConfig(_Strict):
+    model: str = Field("smollm2-135m", description="smollm2-135m (packaged GGUF) or a causal LM folder")
+    token_budget: int = Field(16_384, ge=64, description="train on this many tokens whatever |S| is, so every "
+                              "S costs the same and only its content differs")
+    max_length: int = Field(256, ge=16, description="tokens per example (longer prompts are cut from the left)")
+    batch_size: int = Field(8, ge=1)
+    lr: float = Field(1e-3, gt=0, description="LoRA learning rate (constant, AdamW)")
+    lora_r: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"])
+    max_validation: int = Field(256, ge=1, description="validation examples read (seeded sample beyond this)")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: the GPU when there is one")
+
+
+class EvaluateConfig(_Strict):
+    proxy: Literal["auto", "classifier", "lm"] = Field(
+        "auto", description="auto: classifier for text/label data, lm for instruction data")
+    classifier: ClassifierProxyConfig = Field(default_factory=ClassifierProxyConfig)
+    lm: LMProxyConfig = Field(default_factory=LMProxyConfig)

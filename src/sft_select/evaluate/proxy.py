@@ -1,0 +1,58 @@
+"""The proxy contract and the factory that picks one from the `evaluate` config section."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Protocol, Sequence
+
+from sft_select.errors import ConfigError
+from sft_select.evaluate.config import EvaluateConfig
+from sft_select.record import Example
+
+
+@dataclass
+class ProxyScore:
+    """f(S) (`value`, higher is better) and the metrics it came from."""
+
+    value: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    n_train: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+class Proxy(Protocol):
+    name: str
+    metric: str  # what `value` is, e.g. "accuracy" or "-loss"
+
+    def evaluate(self, train: Sequence[Example], validation: Sequence[Example], seed: int = 0) -> ProxyScore: ...
+
+    def describe(self) -> dict: ...
+
+
+def proxy_kind(cfg: EvaluateConfig, pool: Sequence[Example]) -> str:
+    if cfg.proxy != "auto":
+        return cfg.proxy
+    return "classifier" if any(ex.label is not None for ex in pool) else "lm"
+
+
+def build_proxy(cfg: EvaluateConfig, pool: Sequence[Example], *, embedder: str) -> Proxy:
+    """The proxy for this data; a classifier needs labels, and says so."""
+    kind = proxy_kind(cfg, pool)
+    if kind == "classifier":
+        if not any(ex.label is not None for ex in pool):
+            raise ConfigError("evaluate.proxy: classifier needs labelled data (text/label rows); use lm")
+        if cfg.classifier.model == "encoder":
+            from sft_select.evaluate.proxy_encoder import EncoderProxy
+
+            c = cfg.classifier
+            return EncoderProxy(model=c.encoder, metric=c.metric, class_weight=c.class_weight, epochs=c.epochs,
+                                lr=c.lr, batch_size=c.batch_size, max_length=c.max_length)
+        from sft_select.evaluate.proxy_classifier import LogRegProxy
+
+        c = cfg.classifier
+        return LogRegProxy(embedder=embedder, metric=c.metric, class_weight=c.class_weight, C=c.C)
+    from sft_select.evaluate.proxy_lm import LoRAProxy
+
+    return LoRAProxy(**cfg.lm.model_dump())

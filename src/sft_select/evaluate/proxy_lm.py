@@ -1,0 +1,173 @@
+"""LM proxy: LoRA supervised fine-tuning of a small causal LM on S, then the response loss on validation.
+
+f(S) = − mean response-token loss on the validation file (perplexity = exp(loss) is reported too).
+Training reads a fixed number of tokens (`token_budget`) whatever |S| is, cycling through S in a seeded
+order, so two subsets cost the same and differ only in what they teach. Only response tokens carry
+loss (the prompt is context), as in TRL's completion-only SFT. The base model is loaded once per process
+and copied for each fit, so fits never leak into each other; the GPU is used when present.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from typing import Sequence
+
+import numpy as np
+
+from sft_select.errors import MissingDependency
+from sft_select.evaluate.proxy import ProxyScore
+from sft_select.record import Example
+
+IGNORE = -100
+
+
+def encode(ex: Example, tok, max_length: int) -> tuple[list[int], list[int]]:
+    """(input ids, labels) for one example; labels are IGNORE on the prompt part.
+
+    The prompt goes through the tokenizer's chat template when it has one (SmolLM2 does), else a plain
+    "User:/Assistant:" layout; the response ends with the template's end-of-turn (or EOS). A prompt too
+    long for `max_length` is cut from the left, so the response keeps at least half the window.
+    """
+    if ex.turns:
+        msgs = [{"role": t.role, "content": t.content} for t in ex.prompt_turns]
+        response = ex.response
+    else:  # labelled text read as plain language modelling: all of it is "response"
+        msgs, response = [], ex.content
+    if getattr(tok, "chat_template", None) and (msgs or ex.turns):
+        prompt_text = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        full_text = tok.apply_chat_template(msgs + [{"role": "assistant", "content": response}], tokenize=False)
+        if not full_text.startswith(prompt_text):  # a template that rewrites earlier turns: fall back
+            full_text = prompt_text + response + (tok.eos_token or "")
+        resp_text = full_text[len(prompt_text):]
+    else:
+        prompt_text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in msgs)
+        prompt_text += "Assistant: " if msgs else ""
+        resp_text = response + (tok.eos_token or "")
+    p = tok(prompt_text, add_special_tokens=False)["input_ids"] if prompt_text else []
+    r = tok(resp_text, add_special_tokens=False)["input_ids"]
+    keep_r = min(len(r), max(max_length // 2, max_length - len(p)))
+    r = r[:keep_r]
+    p = p[max(0, len(p) - (max_length - len(r))):] if max_length - len(r) > 0 else []
+    return p + r, [IGNORE] * len(p) + r
+
+
+def collate(rows: list[tuple[list[int], list[int]]], pad_id: int, torch):
+    width = max(len(ids) for ids, _ in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (x, y) in enumerate(rows):
+        ids[i, : len(x)] = torch.tensor(x)
+        labels[i, : len(y)] = torch.tensor(y)
+        mask[i, : len(x)] = 1
+    return ids, labels, mask
+
+
+class LoRAProxy:
+    name = "lora_lm"
+    metric = "-loss"
+
+    def __init__(self, *, model: str = "smollm2-135m", token_budget: int = 16_384, max_length: int = 256,
+                 batch_size: int = 8, lr: float = 1e-3, lora_r: int = 8, lora_alpha: int = 16,
+                 target_modules: Sequence[str] = ("q_proj", "v_proj"), max_validation: int = 256,
+                 device: str = "auto"):
+        self.model = model
+        self.token_budget = token_budget
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.lr = lr
+        self.lora_r = lora_r
+        self.lora_alpha = lora_alpha
+        self.target_modules = list(target_modules)
+        self.max_validation = max_validation
+        self.device = device
+
+    def describe(self) -> dict:
+        return {"name": self.name, "metric": self.metric, "model": self.model, "token_budget": self.token_budget,
+                "max_length": self.max_length, "batch_size": self.batch_size, "lr": self.lr,
+                "lora_r": self.lora_r, "lora_alpha": self.lora_alpha}
+
+    def _device(self, torch) -> str:
+        return "cuda" if self.device != "cpu" and torch.cuda.is_available() else "cpu"
+
+    def _validation(self, validation: Sequence[Example], seed: int) -> list[Example]:
+        if len(validation) <= self.max_validation:
+            return list(validation)
+        idx = np.sort(np.random.default_rng(seed).choice(len(validation), self.max_validation, replace=False))
+        return [validation[i] for i in idx]
+
+    def loss(self, model, tok, examples: Sequence[Example], device: str) -> float:
+        """Mean response-token loss (token-weighted) of `model` on `examples`."""
+        import torch
+
+        rows = [encode(ex, tok, self.max_length) for ex in examples]
+        rows = [r for r in rows if any(y != IGNORE for y in r[1][1:])]
+        total, count = 0.0, 0
+        model.eval()
+        with torch.no_grad():
+            for s in range(0, len(rows), self.batch_size):
+                ids, labels, mask = collate(rows[s:s + self.batch_size], tok.pad_token_id, torch)
+                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+                shift = labels[:, 1:].to(device)
+                nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)),
+                                                        shift.reshape(-1), ignore_index=IGNORE, reduction="sum")
+                total += float(nll)
+                count += int((shift != IGNORE).sum())
+        return total / max(count, 1)
+
+    def evaluate(self, train: Sequence[Example], validation: Sequence[Example], seed: int = 0) -> ProxyScore:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            import torch
+            from peft import LoraConfig, get_peft_model
+        except ImportError:
+            raise MissingDependency("peft", "the LM proxy (LoRA fine-tune)") from None
+        from sft_select.evaluate.lm_loader import load_lm
+
+        start = time.perf_counter()
+        base, tok = load_lm(self.model)
+        device = self._device(torch)
+        torch.manual_seed(seed)
+        model = get_peft_model(copy.deepcopy(base), LoraConfig(
+            r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=0.0, target_modules=self.target_modules,
+            task_type="CAUSAL_LM")).to(device)
+        rows = [encode(ex, tok, self.max_length) for ex in train]
+        rows = [r for r in rows if any(y != IGNORE for y in r[1][1:])]
+        if not rows:
+            raise ValueError("no training example has a response to learn")
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=self.lr)
+        rng = np.random.default_rng(seed)
+        seen, steps, train_loss = 0, 0, []
+        model.train()
+        while seen < self.token_budget:
+            order = rng.permutation(len(rows))
+            for s in range(0, len(order), self.batch_size):
+                batch = [rows[i] for i in order[s:s + self.batch_size]]
+                ids, labels, mask = collate(batch, tok.pad_token_id, torch)
+                out = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device))
+                opt.zero_grad()
+                out.loss.backward()
+                opt.step()
+                train_loss.append(out.loss.item())
+                seen += int(mask.sum())
+                steps += 1
+                if seen >= self.token_budget:
+                    break
+        val = self._validation(validation, seed)
+        loss = self.loss(model, tok, val, device)
+        metrics = {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "steps": float(steps),
+                   "train_tokens": float(seen), "train_loss_last": float(np.mean(train_loss[-5:]))}
+        del model, opt
+        return ProxyScore(-loss, metrics, len(train), time.perf_counter() - start)
+
+    def base_loss(self, validation: Sequence[Example], seed: int = 0) -> float:
+        """The untrained model's loss on the same validation examples: the floor any S must beat."""
+        import torch
+
+        from sft_select.evaluate.lm_loader import load_lm
+
+        base, tok = load_lm(self.model)
+        device = self._device(torch)
+        return self.loss(base.to(device), tok, self._validation(validation, seed), device)

@@ -1,0 +1,144 @@
+"""Heuristic filters: each drops an example with a named reason (datatrove style) and a configurable bound.
+
+Checks run cheapest first and the first failing one names the reason:
+
+  filter_empty_prompt, filter_too_short_prompt, filter_too_long_prompt     (chars, then words)
+  filter_empty_response, filter_too_short_response, filter_too_long_response
+  filter_empty_text, filter_too_short_text, filter_too_long_text          (labelled text data)
+  filter_response_repeats_prompt   the response is the prompt (or the last user turn) again
+  filter_refusal                   "As an AI language model…", or a short answer that only declines
+  filter_truncated                 unclosed code, or a last sentence that stops on "and", "the", ","…
+  filter_symbols_prompt, filter_symbols_response / _text   symbol soup, binary junk
+  filter_repeated_lines, filter_repeated_ngram, filter_duplicate_ngrams   Gopher-style repetition
+  filter_language                  none of `lang` (off by default; lingua, offline, batched)
+
+The statistics come from `sft_select.signals`, which the quality_heuristic view also reads. Every
+statistic reads a bounded head or tail of the text, so a 1 MB example costs little more than a small one.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Sequence
+
+from sft_select import signals
+from sft_select.preprocess.config import FilterConfig
+from sft_select.preprocess.langid import languages, off_language
+from sft_select.preprocess.shingles import words_of
+from sft_select.record import Example
+
+_HEAD = 20_000
+_EMOJI = re.compile("[\u2600-\u27bf\U0001f000-\U0001faff]")
+
+
+def _bounds(name: str, text: str, min_chars: int, max_chars: int, min_words: int, max_words: int) -> str | None:
+    if len(text) > max_chars:
+        return f"filter_too_long_{name}"
+    stripped = text.strip()
+    if not stripped:
+        return f"filter_empty_{name}" if (min_chars > 0 or min_words > 0) else None
+    if len(stripped) < min_chars:
+        return f"filter_too_short_{name}"
+    if min_words > 0 or max_words < len(text):  # counting tokens is only needed when a bound can bite
+        n = signals.tokens(text)
+        # Emoji are an answer too ("convey this with emoji: 😻🐱"); punctuation alone ("...") is not.
+        if n < min_words and not (n == 0 and _EMOJI.search(stripped)):
+            return f"filter_too_short_{name}"
+        if n > max_words:
+            return f"filter_too_long_{name}"
+    return None
+
+
+def _echoes(response: str, ex: Example) -> bool:
+    """The response's tokens equal the prompt's, or the last user turn's (system prompt aside)."""
+    if not response.strip():
+        return False
+    prompt = ex.prompt
+    if len(response) > 2 * len(prompt) + 16:  # cheap exit: far longer than anything it could echo
+        return False
+    mine = words_of(response)
+    if not mine:
+        return False
+    if mine == words_of(prompt):
+        return True
+    users = [t.content for t in ex.prompt_turns if t.role == "user"]
+    return bool(users) and mine == words_of(users[-1])
+
+
+def _repetition(body: str, cfg: FilterConfig) -> str | None:
+    toks = signals.words(body[:_HEAD])
+    if len(toks) < cfg.repetition_min_words:
+        return None
+    if signals.duplicate_line_chars(body) > cfg.max_duplicate_line_chars:
+        return "filter_repeated_lines"
+    bounds = [*cfg.max_top_ngram_chars.values(), *cfg.max_duplicate_ngram_chars.values()]
+    ngram_sizes = [*cfg.max_top_ngram_chars, *cfg.max_duplicate_ngram_chars]
+    if not bounds or (min(ngram_sizes) >= 2 and signals.repeated_bigram_share(toks) <= min(bounds)):
+        return None  # no n-gram statistic can exceed its bound: skip computing them
+    stats = signals.ngram_repetition(toks, cfg.max_top_ngram_chars, cfg.max_duplicate_ngram_chars)
+    for n, bound in cfg.max_top_ngram_chars.items():
+        if stats.get(f"top_{n}", 0.0) > bound:
+            return "filter_repeated_ngram"
+    for n, bound in cfg.max_duplicate_ngram_chars.items():
+        if stats.get(f"dup_{n}", 0.0) > bound:
+            return "filter_duplicate_ngrams"
+    return None
+
+
+def _symbols(name: str, text: str, cfg: FilterConfig) -> str | None:
+    if len(text.strip()) >= cfg.text_ratio_min_chars and signals.text_ratio(text) < cfg.min_text_ratio:
+        return f"filter_symbols_{name}"
+    return None
+
+
+def filter_reason(ex: Example, cfg: FilterConfig) -> str | None:
+    """The first filter `ex` fails, or None (the language filter runs separately, in batches)."""
+    if ex.text is not None:
+        body, name = ex.text, "text"
+        reason = _bounds("text", body, cfg.min_response_chars, cfg.max_response_chars,
+                         cfg.min_response_words, cfg.max_response_words)
+    else:
+        body, name = ex.response, "response"
+        prompt = ex.prompt
+        reason = (_bounds("prompt", prompt, cfg.min_prompt_chars, cfg.max_prompt_chars,
+                          cfg.min_prompt_words, cfg.max_prompt_words)
+                  or _bounds("response", body, cfg.min_response_chars, cfg.max_response_chars,
+                             cfg.min_response_words, cfg.max_response_words))
+        if reason is None and cfg.echo and _echoes(body, ex):
+            reason = "filter_response_repeats_prompt"
+        if reason is None and cfg.refusal and signals.is_boilerplate_refusal(body):
+            reason = "filter_refusal"
+        if reason is None and cfg.truncated and signals.truncation(body):
+            reason = "filter_truncated"
+        if reason is None:
+            reason = _symbols("prompt", prompt, cfg)
+    return reason or _symbols(name, body, cfg) or _repetition(body, cfg)
+
+
+def _safe_reason(ex: Example, cfg: FilterConfig) -> str | None:
+    """A filter that raises on some odd example must not stop the run: the example leaves, with a reason."""
+    try:
+        return filter_reason(ex, cfg)
+    except Exception as exc:  # noqa: BLE001 - deliberately broad: one bad row never stops a run
+        return f"filter_error: {type(exc).__name__}"
+
+
+def apply_filters(examples: Sequence[Example], positions: Sequence[int], cfg: FilterConfig) -> dict[int, str]:
+    """Pool position -> reason, for every example at `positions` that a filter drops."""
+    if cfg.lang:
+        languages(cfg.lang)  # an unknown language code fails before any work
+    drops: dict[int, str] = {}
+    for pos in positions:
+        reason = _safe_reason(examples[pos], cfg)
+        if reason:
+            drops[pos] = reason
+    if cfg.lang:
+        rest = [p for p in positions if p not in drops]
+        flags = off_language([examples[p].content for p in rest], cfg.lang,
+                             min_confidence=cfg.lang_min_confidence, min_letters=cfg.lang_min_letters)
+        drops.update({p: "filter_language" for p, off in zip(rest, flags) if off})
+    return drops
+
+
+def reason_counts(drops: dict[int, str]) -> dict[str, int]:
+    return dict(sorted(Counter(drops.values()).items()))

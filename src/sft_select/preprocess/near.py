@@ -1,0 +1,184 @@
+"""Near-duplicate dedup: MinHash-LSH over word n-gram shingles (rensa), candidates verified by exact Jaccard.
+
+Stages, each timed:
+1. shingle: word n-gram hashes for every document (`shingles.shingle`, vectorized).
+2. sketch: rensa's R-MinHash digests for all documents at once, from the flat hash buffer.
+3. flag: rensa's native LSH marks documents that share a band with any other document; only those can be
+   in a candidate pair, so the digests of flagged documents alone are copied out to numpy (copying all of
+   them costs more than sketching them).
+4. bucket: the flagged digests are banded in numpy and documents sharing a band bucket become candidates.
+5. verify: each candidate pair's exact Jaccard on the shingle sets (vectorized, `pair_jaccard`); pairs
+   at or over the threshold link, and clusters form by union-find (`DuplicateClusters`).
+
+LSH can miss a pair (probability 1-(1-J^r)^b); verification removes every false candidate, so the bands
+are chosen for recall (`choose_bands`).
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from sft_select.preprocess.clusters import DuplicateClusters
+from sft_select.preprocess.config import NearConfig
+from sft_select.preprocess.shingles import Shingles, mix64, shingle
+
+_ALL_PAIRS_MAX = 32  # a bucket up to this size yields all its pairs; a larger one a star and a chain
+
+
+def choose_bands(threshold: float, num_perm: int, min_recall: float = 0.9) -> int:
+    """The fewest bands (fewest false candidates) that still catch a pair exactly at the threshold with
+    probability >= `min_recall`; bands must divide num_perm (rensa's layout)."""
+    divisors = [b for b in range(1, num_perm + 1) if num_perm % b == 0]
+    for b in divisors:
+        r = num_perm // b
+        if 1.0 - (1.0 - threshold ** r) ** b >= min_recall:
+            return b
+    return divisors[-1]
+
+
+@dataclass
+class NearResult:
+    pairs: np.ndarray  # (k, 2) local indices of verified pairs (a < b), sorted
+    jaccard: np.ndarray  # exact Jaccard of each verified pair
+    candidates: int  # distinct candidate pairs LSH proposed
+    flagged: int  # documents sharing at least one band bucket
+    bands: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def stats(self) -> dict:
+        return {"candidate_pairs": self.candidates, "flagged_docs": self.flagged, "verified_pairs": len(self.pairs),
+                "bands": self.bands, "stage_seconds": {k: round(v, 4) for k, v in self.seconds.items()}}
+
+
+def _digest_rows(sh: Shingles, num_perm: int, seed: int):
+    from rensa import RMinHash
+
+    return RMinHash.digest_matrix_from_flat_token_hashes(sh.hashes, sh.offsets, num_perm, seed)
+
+
+def _to_numpy(matrix, n: int, num_perm: int) -> np.ndarray:
+    flat = itertools.chain.from_iterable(matrix.to_rows())
+    return np.fromiter(flat, dtype=np.uint32, count=n * num_perm).reshape(n, num_perm)
+
+
+def _bucket_pairs(keys: np.ndarray) -> np.ndarray:
+    """Candidate pairs (as rows of indices into `keys`) among entries with equal keys."""
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    edges = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1], True])
+    starts, sizes = edges[:-1], np.diff(edges)
+    out = []
+    for size in np.unique(sizes[sizes >= 2]):
+        run_starts = starts[sizes == size]
+        if size <= _ALL_PAIRS_MAX:
+            i, j = np.triu_indices(size, k=1)
+            out.append(np.stack([order[run_starts[:, None] + i], order[run_starts[:, None] + j]], -1).reshape(-1, 2))
+        else:  # star from the first member plus a chain: linear in the bucket size
+            for s in run_starts:
+                members = order[s:s + size]
+                out.append(np.stack([np.full(size - 1, members[0]), members[1:]], -1))
+                out.append(np.stack([members[1:-1], members[2:]], -1))
+    if not out:
+        return np.zeros((0, 2), dtype=np.int64)
+    return np.concatenate(out).astype(np.int64)
+
+
+def lsh_candidates(sh: Shingles, num_perm: int, bands: int, threshold: float, seed: int,
+                   seconds: dict[str, float] | None = None) -> tuple[np.ndarray, int]:
+    """Distinct candidate pairs (a < b, document indices) and the number of flagged documents."""
+    from rensa import RMinHashLSH
+
+    seconds = seconds if seconds is not None else {}
+    nonempty = np.flatnonzero(sh.counts > 0)  # a document with no shingle has nothing to compare
+    if len(nonempty) < 2:
+        return np.zeros((0, 2), dtype=np.int64), 0
+    t = time.perf_counter()
+    sub = sh if len(nonempty) == len(sh.counts) else sh.subset(nonempty)
+    matrix = _digest_rows(sub, num_perm, seed)
+    seconds["sketch"] = time.perf_counter() - t
+    t = time.perf_counter()
+    flags = np.asarray(RMinHashLSH(threshold, num_perm, bands).query_duplicate_flags_matrix_one_shot(matrix), bool)
+    flagged = nonempty[flags]
+    seconds["flag"] = time.perf_counter() - t
+    if len(flagged) < 2:
+        return np.zeros((0, 2), dtype=np.int64), len(flagged)
+    t = time.perf_counter()
+    digests = _to_numpy(_digest_rows(sh.subset(flagged), num_perm, seed), len(flagged), num_perm)
+    rows = num_perm // bands
+    pairs = []
+    for b in range(bands):
+        band = digests[:, b * rows:(b + 1) * rows].astype(np.uint64)
+        key = band[:, 0] * np.uint64(0x9E3779B97F4A7C15)
+        for j in range(1, rows):
+            key = mix64(key + band[:, j])
+        key = mix64(key ^ np.uint64(b))
+        pairs.append(_bucket_pairs(key))
+    local = np.concatenate(pairs)
+    local = np.sort(local, axis=1)
+    code = np.unique(local[:, 0] * len(flagged) + local[:, 1])
+    cand = np.stack([flagged[code // len(flagged)], flagged[code % len(flagged)]], -1)
+    seconds["bucket"] = time.perf_counter() - t
+    return cand, len(flagged)
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact Jaccard of two sorted arrays of distinct values (the reference `pair_jaccard` is checked against)."""
+    if len(a) == 0 or len(b) == 0:
+        return 0.0
+    if len(a) > len(b):
+        a, b = b, a
+    idx = np.searchsorted(b, a)
+    inter = int(np.count_nonzero(b[np.minimum(idx, len(b) - 1)] == a))
+    return inter / (len(a) + len(b) - inter)
+
+
+def pair_jaccard(sh: Shingles, pairs: np.ndarray, chunk: int = 50_000) -> np.ndarray:
+    """Exact Jaccard of many document pairs at once: the documents' shingle sets as rows of a sparse 0/1
+    matrix, intersections as row-wise products (C++), ~5x faster than a numpy call per pair."""
+    import scipy.sparse as sp
+
+    if len(pairs) == 0:
+        return np.zeros(0)
+    docs = np.unique(pairs)
+    sub = sh.subset(docs)
+    vocab, inverse = np.unique(sub.hashes, return_inverse=True)
+    x = sp.csr_matrix((np.ones(len(inverse), np.float32), inverse.astype(np.int64), sub.offsets.astype(np.int64)),
+                      shape=(len(docs), len(vocab)))
+    x.sum_duplicates()  # a shingle repeated within a document counts once
+    x.data[:] = 1
+    sizes = np.diff(x.indptr)
+    la, lb = np.searchsorted(docs, pairs[:, 0]), np.searchsorted(docs, pairs[:, 1])
+    out = np.empty(len(pairs))
+    for s in range(0, len(pairs), chunk):
+        a, b = la[s:s + chunk], lb[s:s + chunk]
+        inter = np.asarray(x[a].multiply(x[b]).sum(axis=1)).ravel()
+        union = sizes[a] + sizes[b] - inter
+        out[s:s + chunk] = np.divide(inter, union, out=np.zeros(len(a)), where=union > 0)
+    return out
+
+
+def find_near_duplicates(texts: Sequence[str] | None, cfg: NearConfig, *, shingles: Shingles | None = None) -> NearResult:
+    """Verified near-duplicate pairs among `texts` (or precomputed `shingles`), by local index."""
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    sh = shingles if shingles is not None else shingle(texts or [], cfg.ngram)
+    seconds["shingle"] = time.perf_counter() - t
+    bands = cfg.bands or choose_bands(cfg.threshold, cfg.num_perm)
+    cand, flagged = lsh_candidates(sh, cfg.num_perm, bands, cfg.threshold, cfg.seed, seconds)
+    t = time.perf_counter()
+    sims = pair_jaccard(sh, cand)
+    ok = sims >= cfg.threshold
+    seconds["verify"] = time.perf_counter() - t
+    return NearResult(cand[ok], sims[ok], len(cand), flagged, bands, seconds)
+
+
+def link_near(texts: Sequence[str], positions: Sequence[int], clusters: DuplicateClusters, cfg: NearConfig) -> NearResult:
+    """Link near-duplicates among `texts` (the contents at pool `positions`) into `clusters`."""
+    result = find_near_duplicates(texts, cfg)
+    pos = np.asarray(positions, dtype=np.int64)
+    clusters.link(((int(pos[a]), int(pos[b])) for a, b in result.pairs), "near")
+    return result

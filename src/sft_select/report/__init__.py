@@ -1,0 +1,56 @@
+"""The run report: summary.json (every figure as numbers) and report.html (one self-contained page).
+
+`write_report(run_dir)` reads a finished run directory; `report_after_run` is the hook the pipeline calls
+at the end of every run, and never lets a report problem cost the run its outputs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from sft_select.record import Example
+
+
+def write_report(run_dir: str | Path, *, max_points: int = 5000, with_map: bool = True,
+                 examples: Sequence[Example] | None = None, manifest: dict[str, Any] | None = None,
+                 table: pd.DataFrame | None = None) -> dict[str, Path]:
+    """Write RUN_DIR/summary.json and RUN_DIR/report.html atomically; returns their paths.
+
+    `examples`, `manifest` and `table` (all in memory at the end of a run) spare re-reading them.
+    """
+    from sft_select.io.atomic import atomic_open, write_json
+    from sft_select.report.html import json_safe, render_html
+    from sft_select.report.rundata import open_run
+    from sft_select.report.summary import build_summary
+
+    data = open_run(run_dir, examples=examples, manifest=manifest, table=table)
+    summary = json_safe(build_summary(data, max_points=max_points, with_map=with_map))
+    page = render_html(summary, data.text)
+    run_dir = Path(run_dir)
+    write_json(run_dir / "summary.json", summary)
+    with atomic_open(run_dir / "report.html") as fh:
+        fh.write(page)
+    return {"summary": run_dir / "summary.json", "report": run_dir / "report.html"}
+
+
+def report_after_run(out: Path, report_cfg: Any, examples: Sequence[Example] | None = None, *,
+                     manifest: dict[str, Any] | None = None, table: pd.DataFrame | None = None) -> Path | None:
+    """Write the report at the end of a run; on any failure warn and carry on (the outputs are saved)."""
+    from sft_select.progress import info
+
+    if not getattr(report_cfg, "enabled", True):
+        return None
+    try:
+        paths = write_report(out, max_points=int(getattr(report_cfg, "max_points", 5000)), examples=examples,
+                             manifest=manifest, table=table)
+    except Exception as exc:  # noqa: BLE001 - a report must never lose the run's outputs
+        info(f"[yellow]warning:[/yellow] the report could not be written ({type(exc).__name__}: {exc}); "
+             f"the run's outputs are complete. Retry with `sft-select report {out}`.")
+        return None
+    info(f"Report → {paths['report']}")
+    return paths["report"]
+
+
+__all__ = ["write_report", "report_after_run"]

@@ -1,0 +1,101 @@
+"""Coverage before and after selection: what the selection did to the data's mix.
+
+Three populations: the pool as read, the candidates left after preprocessing (filters and dedup), and
+the selection. Distributions compare pool and selection as shares, so a class or cluster the selection
+starves is visible at a glance; totals list all three.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+TOKEN = re.compile(r"\w+|[^\w\s]")
+TOKEN_METHOD = r"regex \w+|[^\w\s] over prompt and response (a word-piece estimate, not a model tokenizer)"
+CLUSTER_COLUMNS = ("diversity_cluster",)
+
+
+def cluster_column(table: pd.DataFrame) -> str | None:
+    """The semantic cluster column a diversity view wrote, if any (`dup_cluster` is duplicates, not topics)."""
+    for name in CLUSTER_COLUMNS:
+        if name in table and table[name].notna().any():
+            return name
+    for name in table.columns:
+        if name.endswith("_cluster") and name != "dup_cluster" and table[name].notna().any():
+            return name
+    return None
+
+
+def distribution(values: pd.Series, selected: np.ndarray, *, top: int = 30,
+                 weights: np.ndarray | None = None) -> dict[str, Any]:
+    """Counts per category for the pool and the selection (largest `top` in the pool, the rest as 'other').
+
+    `weights` turns a stratified sample into estimates of the full counts.
+    """
+    w = np.ones(len(values)) if weights is None else np.asarray(weights, dtype=float)
+    keys = values.astype(object).where(values.notna(), "(none)").astype(str).to_numpy()
+    frame = pd.DataFrame({"k": keys, "w": w, "s": w * selected})
+    agg = frame.groupby("k", sort=False)[["w", "s"]].sum().sort_values("w", ascending=False)
+    if len(agg) > top:
+        head, tail = agg.iloc[:top], agg.iloc[top:]
+        agg = pd.concat([head, pd.DataFrame({"w": [tail["w"].sum()], "s": [tail["s"].sum()]},
+                                            index=[f"other ({len(tail)})"])])
+    return {"categories": [str(k) for k in agg.index], "pool": [round(float(x), 2) for x in agg["w"]],
+            "selected": [round(float(x), 2) for x in agg["s"]], "n_categories": int(frame["k"].nunique())}
+
+
+def length_histogram(chars: np.ndarray, selected: np.ndarray, bins: int = 30) -> dict[str, Any]:
+    """Shares per log-spaced length bin (lengths are heavy-tailed); the last bin takes the top 0.5%."""
+    chars = np.asarray(chars, dtype=float)
+    if chars.size == 0:
+        return {"edges": [], "pool": [], "selected": []}
+    lo = max(1.0, float(chars.min()))
+    hi = max(lo * 1.01, float(np.quantile(chars, 0.995)))
+    edges = np.unique(np.round(np.geomspace(lo, hi, bins + 1)))
+    clipped = np.clip(chars, edges[0], edges[-1])
+    pool, _ = np.histogram(clipped, bins=edges)
+    sel, _ = np.histogram(clipped[selected], bins=edges)
+    return {"edges": edges.tolist(), "pool": pool.tolist(), "selected": sel.tolist()}
+
+
+def token_counts(ids: pd.Series, text: Callable[[str], str | None]) -> np.ndarray | None:
+    texts = [text(i) for i in ids]
+    if any(t is None for t in texts):
+        return None
+    return pd.Series(texts, dtype=object).str.count(TOKEN.pattern).to_numpy(dtype=np.int64)
+
+
+def _totals(mask: np.ndarray, chars: np.ndarray, tokens: np.ndarray | None) -> dict[str, Any]:
+    n = int(mask.sum())
+    out: dict[str, Any] = {"examples": n, "chars": int(chars[mask].sum()),
+                           "mean_chars": round(float(chars[mask].mean()), 1) if n else None}
+    if tokens is not None:
+        out.update(tokens=int(tokens[mask].sum()), mean_tokens=round(float(tokens[mask].mean()), 1) if n else None)
+    return out
+
+
+def coverage(table: pd.DataFrame, status: np.ndarray, text: Callable[[str], str | None],
+             map_clusters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    selected = table["selected"].fillna(False).astype(bool).to_numpy()
+    candidates = ~np.isin(status, ["duplicate", "filtered", "decontaminated"])
+    chars = table["chars"].to_numpy(dtype=np.int64) if "chars" in table else np.zeros(len(table), np.int64)
+    tokens = token_counts(table["id"], text)
+    out: dict[str, Any] = {
+        "totals": {"pool": _totals(np.ones(len(table), bool), chars, tokens),
+                   "candidates": _totals(candidates, chars, tokens),
+                   "selected": _totals(selected, chars, tokens)},
+        "token_method": TOKEN_METHOD if tokens is not None else None,
+        "length": length_histogram(chars, selected),
+    }
+    if "label" in table and table["label"].notna().any():
+        out["labels"] = distribution(table["label"], selected)
+    if "source" in table and table["source"].nunique() > 1:
+        out["sources"] = distribution(table["source"], selected)
+    col = cluster_column(table)
+    if col is not None:
+        out["clusters"] = {**distribution(table[col], selected), "column": col, "estimated": False}
+    elif map_clusters is not None:
+        out["clusters"] = dict(map_clusters)
+    return out

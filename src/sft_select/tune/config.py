@@ -1,0 +1,31 @@
+"""The `tune` config section: how the closed loop searches view weights and the threshold τ."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class TuneConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    enabled: bool = Field(True, description="`run --validation FILE` tunes first; false (or --no-tune) skips it")
+    rounds: int = Field(2, ge=1, le=10, description="alternations of weight search and τ sweep")
+    trials: int = Field(12, ge=0, le=1000, description="weight candidates per round, besides the single views "
+                        "and the equal mix tried in round one")
+    search: Literal["dirichlet", "optuna"] = Field(
+        "dirichlet", description="dirichlet: seeded random search on the simplex, narrowing around the best "
+        "each round; optuna: TPE sampler (seeded)")
+    concentration: float = Field(1.0, gt=0, description="Dirichlet α of round one (1 = uniform on the simplex)")
+    sweep: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0],
+                               description="τ sweep points as shares of N: τ is set where S_τ has that size")
+    holdout: float = Field(0.3, ge=0, lt=1, description="share of the validation file kept out of tuning, "
+                           "used only to report f on data the search never saw")
+    random_seeds: int = Field(3, ge=1, le=20, description="random subsets of the same size, for the baseline")
+
+    @field_validator("sweep")
+    @classmethod
+    def _shares(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0 < x <= 1 for x in v):
+            raise ValueError("sweep: give shares of N in (0, 1]")
+        return sorted(set(v))

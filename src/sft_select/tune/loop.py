@@ -1,0 +1,230 @@
+"""The closed loop: pick S maximizing f(S) (a proxy model's validation score) under |S| ≤ N.
+
+Each round searches the view weights at the current τ, then sweeps τ at the best weights. The
+validation file is split first: the search sees only its `tune` part; the `holdout` part is read once at
+the end, to report f of the chosen S, of random subsets of the same size and of the whole pool on data
+the search never saw (the guard against overfitting the validation file).
+
+tune.json (schema version 1; every `f` is higher-is-better: accuracy, macro-F1 or −loss):
+  version: 1
+  proxy: {name, metric, ...settings}            metric names what f is ("accuracy", "macro_f1", "-loss")
+  validation: {path, tune, holdout, seed}       sizes of the two parts
+  pool: {candidates, cap}                       candidates after preprocessing; cap = N
+  views: [view names searched over]
+  initial: {weights, threshold, size, f, f_holdout, metrics_holdout}   the config as given, untuned
+  trace: [point]                                every configuration evaluated, in order
+  curve: [point]                                the τ sweep points of the last round (the f vs |S| plot)
+  curves: {round: [point]}                      the τ sweep of every round
+  best: {weights, threshold, size, f, metrics, f_holdout, metrics_holdout}
+  baselines: {random: [{seed, size, f, f_holdout, metrics_holdout}], random_mean: {f, f_holdout},
+              whole_pool: {size, f, f_holdout, metrics_holdout}, base_model: {f_holdout} (lm proxy only)}
+  balance: {pool: report, selected: report}     labelled data only (sft_select.balance.imbalance_report)
+  evaluations: proxy fits run; seconds: wall time
+  point = {round, phase ("weights"|"sweep"), label, weights, threshold, size, f, metrics, seconds}
+
+tuned-config.yaml is the run's config with the best weights, `select.threshold: τ*` (N stays as the
+cap) and `tune.enabled: false`, so `sft-select run … --config tuned-config.yaml` gives the tuned
+selection as is, without tuning again.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from sft_select.balance import imbalance_report
+from sft_select.combine import resolve_weights
+from sft_select.config import Config, dump_config
+from sft_select.errors import ConfigError, InputError
+from sft_select.evaluate.proxy import build_proxy
+from sft_select.io.atomic import atomic_open, write_json
+from sft_select.progress import info
+from sft_select.record import Example
+from sft_select.selection.base import size_limit
+from sft_select.selection.strategies import Context
+from sft_select.tune.objective import Objective, Point
+from sft_select.tune.sweep import best, sweep
+from sft_select.tune.weights import search
+
+
+@dataclass
+class TuneResult:
+    weights: dict[str, float]
+    threshold: float | None
+    report: dict
+
+
+def split_validation(examples: Sequence[Example], holdout: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Seeded tune/holdout split, stratified by label when every class has two examples or more."""
+    examples = list(examples)
+    n_hold = int(round(holdout * len(examples)))
+    if holdout <= 0 or n_hold < 1 or len(examples) - n_hold < 1:
+        return examples, []
+    idx = np.arange(len(examples))
+    labels = [ex.label for ex in examples]
+    strat = None
+    if all(lab is not None for lab in labels):
+        counts = pd.Series(labels).value_counts()
+        if counts.min() >= 2 and n_hold >= len(counts) and len(examples) - n_hold >= len(counts):
+            strat = labels
+    from sklearn.model_selection import train_test_split
+
+    tune_idx, hold_idx = train_test_split(idx, test_size=n_hold, random_state=seed, stratify=strat)
+    return [examples[i] for i in sorted(tune_idx)], [examples[i] for i in sorted(hold_idx)]
+
+
+def _cap(objective: Objective) -> int:
+    n_cand = int((objective.table["filter_reason"].isna()).sum())
+    cap = size_limit(objective.select, n_cand)
+    if cap is None:
+        raise ConfigError("tune: the loop searches under |S| ≤ N; give -n or --fraction (a threshold alone "
+                          "is what the loop sets)")
+    return cap
+
+
+def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weights: dict[str, float],
+             initial_threshold: float | None, rounds: int, trials: int, method: str, alpha: float,
+             shares: list[float], random_seeds: int, seed: int) -> TuneResult:
+    start = time.perf_counter()
+    cap = _cap(objective)
+    rng = np.random.default_rng(seed)
+    trace: list[Point] = []
+    curves: dict[int, list[Point]] = {}
+    initial = objective(initial_weights, initial_threshold, label="initial", phase="initial")
+    current = initial
+    centre: dict[str, float] | None = None
+    for r in range(rounds):
+        info(f"tune round {r + 1}/{rounds}: weight search over {', '.join(objective.names)}")
+        top, points = search(objective, current.threshold, method=method, round=r, trials=trials, alpha=alpha,
+                             centre=centre, rng=rng, seed=seed)
+        trace += points
+        info(f"tune round {r + 1}/{rounds}: τ sweep at the best weights")
+        curve = sweep(objective, top.weights, shares, cap, round=r)
+        curves[r] = curve
+        trace += curve
+        current = best([current, top, *curve])
+        centre = current.weights
+        info(f"  best so far: f={current.f:.4f} with |S|={current.size}, τ={current.threshold}")
+
+    pool_ids = objective.table.loc[objective.table["filter_reason"].isna(), "id"].tolist()
+    random_sets = []
+    for k in range(random_seeds):
+        ids = sorted(pool_ids)
+        pick = np.random.default_rng(seed + 1 + k).choice(len(ids), size=min(current.size, len(ids)), replace=False)
+        random_sets.append((seed + 1 + k, [ids[i] for i in sorted(pick)]))
+    random_f = [objective.fit(ids).value for _, ids in random_sets]
+    whole = objective.fit(pool_ids)
+
+    # The holdout part is read only from here on, once per subset, after every choice has been made.
+    def on_holdout(ids: Sequence[str]) -> dict:
+        if not holdout or not ids:
+            return {"f_holdout": None, "metrics_holdout": {}}
+        s = objective.proxy.evaluate([objective.examples[i] for i in ids], holdout, objective.seed)
+        return {"f_holdout": round(s.value, 6), "metrics_holdout": {k: round(v, 6) for k, v in s.metrics.items()}}
+
+    randoms = [{"seed": sd, "size": len(ids), "f": round(f, 6), **on_holdout(ids)}
+               for (sd, ids), f in zip(random_sets, random_f)]
+    baselines = {
+        "random": randoms,
+        "random_mean": {"f": _mean([r["f"] for r in randoms]), "f_holdout": _mean([r["f_holdout"] for r in randoms])},
+        "whole_pool": {"size": len(pool_ids), "f": round(whole.value, 6), **on_holdout(pool_ids)},
+    }
+    if holdout and hasattr(objective.proxy, "base_loss"):
+        baselines["base_model"] = {"f_holdout": round(-objective.proxy.base_loss(holdout, objective.seed), 6)}
+    report = {
+        "version": 1,
+        "proxy": objective.proxy.describe(),
+        "pool": {"candidates": len(pool_ids), "cap": cap},
+        "views": objective.names,
+        "initial": {**_summary(initial), **on_holdout(initial.ids)},
+        "trace": [p.as_dict() for p in trace],
+        "curve": [p.as_dict() for p in curves[rounds - 1]],
+        "curves": {str(r): [p.as_dict() for p in c] for r, c in curves.items()},
+        "best": {**_summary(current), "metrics": current.metrics, **on_holdout(current.ids)},
+        "baselines": baselines,
+    }
+    labels = objective.table.set_index("id")["label"]
+    if labels.notna().any():
+        report["balance"] = {"pool": imbalance_report(labels.loc[pool_ids].tolist()),
+                             "selected": imbalance_report(labels.loc[current.ids].tolist())}
+    report["evaluations"] = objective.evaluations
+    report["seconds"] = round(time.perf_counter() - start, 2)
+    return TuneResult(current.weights, current.threshold, report)
+
+
+def _mean(values: list) -> float | None:
+    vals = [v for v in values if v is not None]
+    return round(float(np.mean(vals)), 6) if vals else None
+
+
+def _summary(p: Point) -> dict:
+    return {"weights": {k: round(v, 6) for k, v in p.weights.items()},
+            "threshold": None if p.threshold is None else round(p.threshold, 6), "size": p.size, "f": round(p.f, 6)}
+
+
+def load_validation(path: str | Path, cfg: Config) -> list[Example]:
+    from sft_select.io.load import load
+
+    loaded = load([path], fields=cfg.input.fields, on_error="fail")
+    if not loaded.examples:
+        raise InputError(path, "the validation file holds no usable examples")
+    return loaded.examples
+
+
+def tuned_config(cfg: Config, names: Sequence[str], result: TuneResult) -> Config:
+    data = cfg.model_dump(mode="json")
+    data["views"]["use"] = list(names)
+    settings = data["views"].setdefault("settings", {})
+    for name in names:
+        settings.setdefault(name, {})["weight"] = round(result.weights.get(name, 0.0), 6)
+    data["select"]["threshold"] = None if result.threshold is None else round(result.threshold, 6)
+    data.setdefault("tune", {})["enabled"] = False
+    return Config.model_validate(data)
+
+
+def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, validation: Sequence[Example],
+               names: Sequence[str], *, validation_path: str | Path | None = None) -> tuple[TuneResult, Config]:
+    """Tune on a scored table; returns the result and the tuned config (weights, τ)."""
+    from sft_select.pipeline import weight_specs
+
+    if not cfg.select.has_size():
+        raise ConfigError("tune: say how much to keep (-n or --fraction)")
+    specs = weight_specs(cfg, names)
+    by_id = {ex.id: ex for ex in examples}
+    pool = [by_id[i] for i in table.loc[table["filter_reason"].isna(), "id"]]
+    proxy = build_proxy(cfg.evaluate, pool, embedder=cfg.embedding.model)
+    tune_part, holdout = split_validation(validation, cfg.tune.holdout, cfg.seed)
+    objective = Objective(table=table, specs=specs, select=cfg.select, proxy=proxy, examples=by_id,
+                          validation=tune_part, ctx=Context(by_id, cfg.embedding.model), keep=cfg.preprocess.keep,
+                          weights_policy=cfg.combine.weights, seed=cfg.seed)
+    t = cfg.tune
+    result = run_loop(objective, holdout, initial_weights=resolve_weights(specs, cfg.combine.weights),
+                      initial_threshold=cfg.select.threshold, rounds=t.rounds, trials=t.trials, method=t.search,
+                      alpha=t.concentration, shares=t.sweep, random_seeds=t.random_seeds, seed=cfg.seed)
+    result.report = {**result.report, "validation": {"path": str(validation_path) if validation_path else None,
+                                                     "tune": len(tune_part), "holdout": len(holdout),
+                                                     "seed": cfg.seed}}
+    return result, tuned_config(cfg, names, result)
+
+
+def write_tune_outputs(out: Path, result: TuneResult, tuned: Config) -> None:
+    write_json(out / "tune.json", result.report)
+    with atomic_open(out / "tuned-config.yaml") as fh:
+        fh.write("# Written by `sft-select tune`: the best view weights and threshold found on the validation\n"
+                 "# file. `sft-select run INPUTS --config tuned-config.yaml --out DIR` selects with them as is.\n")
+        fh.write(dump_config(tuned))
+
+
+def tune_run(out: Path, table: pd.DataFrame, examples: Sequence[Example], cfg: Config,
+             validation_path: str | Path, validation: Sequence[Example], names: Sequence[str]) -> Config:
+    """The step `sft-select run --validation FILE` runs before the final selection; returns the tuned config."""
+    result, tuned = tune_table(table, examples, cfg, validation, names, validation_path=validation_path)
+    write_tune_outputs(out, result, tuned)
+    b = result.report["best"]
+    info(f"Tuned: f={b['f']:.4f} (holdout {b['f_holdout']}) with |S|={b['size']}, τ={b['threshold']}, "
+         f"weights {b['weights']}; tune.json and tuned-config.yaml in {out}")
+    return tuned

@@ -1,0 +1,99 @@
+"""f(weights, τ): combine the cached view scores with `weights`, select under the cap N with threshold τ,
+train the proxy on S and score it on the tuning part of the validation file.
+
+Nothing is re-scored: combine and select run on the score table in milliseconds; only the proxy fit
+costs time, and a subset already evaluated (same ids) is not trained again.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from sft_select.cache import ids_fingerprint
+from sft_select.combine import ViewWeight, combine
+from sft_select.evaluate.proxy import Proxy, ProxyScore
+from sft_select.preprocess.clusters import resolve
+from sft_select.record import Example
+from sft_select.selection.config import SelectConfig
+from sft_select.selection.strategies import Context
+from sft_select.table import finalize
+
+
+@dataclass
+class Point:
+    """One evaluated configuration: a point of the τ curve or of the weight search trace."""
+
+    weights: dict[str, float]
+    threshold: float | None
+    size: int
+    f: float
+    metrics: dict[str, float]
+    label: str = ""
+    round: int = 0
+    phase: str = ""
+    seconds: float = 0.0
+    ids: list[str] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict:
+        return {"round": self.round, "phase": self.phase, "label": self.label,
+                "weights": {k: round(v, 6) for k, v in self.weights.items()},
+                "threshold": None if self.threshold is None else round(self.threshold, 6),
+                "size": self.size, "f": round(self.f, 6),
+                "metrics": {k: round(v, 6) for k, v in self.metrics.items()}, "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class Objective:
+    table: pd.DataFrame  # the scored table (with <view>_raw columns), before combine
+    specs: list[ViewWeight]
+    select: SelectConfig  # strategy and the cap N; the threshold is what the sweep sets
+    proxy: Proxy
+    examples: dict[str, Example]
+    validation: Sequence[Example]
+    ctx: Context
+    keep: str = "best"
+    weights_policy: str = "normalize"
+    seed: int = 0
+    memo: dict[str, ProxyScore] = field(default_factory=dict)
+    evaluations: int = 0
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.specs]
+
+    def _specs(self, weights: dict[str, float]) -> list[ViewWeight]:
+        return [replace(s, weight=float(weights.get(s.name, 0.0))) for s in self.specs]
+
+    def ranked_scores(self, weights: dict[str, float]) -> np.ndarray:
+        """Combined scores of the candidates under `weights`, best first (where a τ can be placed)."""
+        t = self.table.drop(columns=[c for c in ("score", "selected", "kept_id") if c in self.table]).copy()
+        t["reason"] = t["filter_reason"]
+        t, _ = combine(t, self._specs(weights), self.weights_policy)
+        t = resolve(t, self.keep)
+        s = t.loc[t["reason"].isna(), "score"].dropna().to_numpy()
+        return np.sort(s)[::-1]
+
+    def subset(self, weights: dict[str, float], threshold: float | None) -> list[str]:
+        cfg = self.select.model_copy(update={"threshold": threshold})
+        t, _ = finalize(self.table, self._specs(weights), cfg, keep=self.keep, weights_policy=self.weights_policy,
+                        seed=self.seed, ctx=self.ctx)
+        return t.loc[t["selected"].astype(bool), "id"].tolist()
+
+    def fit(self, ids: Sequence[str]) -> ProxyScore:
+        key = ids_fingerprint(sorted(ids))
+        if key not in self.memo:
+            self.evaluations += 1
+            self.memo[key] = self.proxy.evaluate([self.examples[i] for i in ids], self.validation, self.seed)
+        return self.memo[key]
+
+    def __call__(self, weights: dict[str, float], threshold: float | None, *, label: str = "", round: int = 0,
+                 phase: str = "") -> Point:
+        start = time.perf_counter()
+        ids = self.subset(weights, threshold)
+        score = self.fit(ids) if ids else ProxyScore(float("-inf"), {}, 0)
+        return Point(dict(weights), threshold, len(ids), score.value, score.metrics, label, round, phase,
+                     time.perf_counter() - start, ids)

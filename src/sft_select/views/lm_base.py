@@ -1,0 +1,81 @@
+"""The shared base of the LM views: parameters, validation, the CPU time estimate and the statistics.
+
+difficulty_ifd, difficulty_loss and quality_fluency read the same per-example statistics
+(`sft_select.lm_stats`), so whichever runs first pays for the forward passes and the others reuse them.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from sft_select.errors import ConfigError
+from sft_select.lm import DEFAULT_LM, DEVICES, DTYPES, resolve_device
+from sft_select.lm_stats import CPU_TOKENS_PER_S, lm_stats, pending_tokens
+from sft_select.progress import info
+from sft_select.record import Example
+from sft_select.views.base import View, ViewResult
+
+
+class LMView(View):
+    """Not registered: subclasses set `name`/`group` and implement `_value` on one statistics row."""
+
+    needs = frozenset({"instruction"})
+    cpu_fast = False  # ~2,000 tokens/s on 2 CPU cores: default-on only with a GPU, else on request
+    default_batch_size = 512  # examples per call: enough for length bucketing to leave little padding
+    # The shared conformance test gives every view with a `model` parameter the hashing embedder; an LM
+    # view needs a causal LM, so it runs there on the real default model with short sequences.
+    conformance_params = {"model": DEFAULT_LM, "max_tokens": 64}
+
+    def __init__(self, *, model: str = DEFAULT_LM, max_tokens: int = 512, batch_tokens: int = 4096,
+                 device: str = "auto", dtype: str = "auto"):
+        """`model`: "smollm2-135m" or a Hugging Face causal LM (local folder or cached hub name).
+        `max_tokens`: cap on prompt tokens and on response tokens each; longer texts are cut (the prompt
+        keeps its end, the response its start) and the reason says so. Memory and time grow with it.
+        `batch_tokens`: padded tokens per forward pass; larger batches run faster per token until
+        memory runs out (on CPU, gains stop around 4,096). `device`: auto (cuda when present), cpu or
+        cuda. `dtype`: auto (float32 on CPU, bfloat16 on a GPU that has it), float32, bfloat16, float16."""
+        self.model = model
+        self.max_tokens = max_tokens
+        self.batch_tokens = batch_tokens
+        self.device = device
+        self.dtype = dtype
+
+    def _check(self) -> None:
+        for key in ("max_tokens", "batch_tokens"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"views.settings.{self.name}.params.{key}: must be a positive integer, got {value!r}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"views.settings.{self.name}.params.device: one of {DEVICES}, got {self.device!r}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"views.settings.{self.name}.params.dtype: one of {DTYPES}, got {self.dtype!r}")
+
+    def _stats_params(self) -> dict:
+        return {"model": self.model, "max_tokens": self.max_tokens, "device": self.device, "dtype": self.dtype}
+
+    def fit(self, pool: Sequence[Example], target: Sequence[Example] | None = None) -> "LMView":
+        """Learns nothing; on CPU it says how long the forward passes will take before starting them."""
+        self._check()
+        if resolve_device(self.device) == "cpu":
+            todo, tokens = pending_tokens(pool, **self._stats_params())
+            if todo:
+                minutes = tokens / CPU_TOKENS_PER_S / 60
+                info(f"{self.name}: {todo} examples ({tokens:,} tokens) through {self.model} on CPU: "
+                     f"about {minutes:.1f} min at ~{CPU_TOKENS_PER_S:,} tokens/s (a GPU makes this fast)")
+        return self
+
+    def score_batch(self, batch: Sequence[Example]) -> ViewResult:
+        self._check()
+        stats = lm_stats(batch, batch_tokens=self.batch_tokens, **self._stats_params())
+        raw, reasons = np.full(len(batch), np.nan), []
+        for i, (ex, row) in enumerate(zip(batch, stats)):
+            if row[2] == 0:  # n_response: nothing to score
+                reasons.append("empty response" if ex.turns else "not an instruction example")
+                continue
+            raw[i], reason = self._value(row)
+            reasons.append(reason + ("; truncated to max_tokens" if row[4] else ""))
+        return ViewResult(raw, reasons)
+
+    def _value(self, row: np.ndarray) -> tuple[float, str]:  # pragma: no cover - abstract
+        raise NotImplementedError

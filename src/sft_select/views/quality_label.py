@@ -1,0 +1,107 @@
+"""quality_label: how likely each example's label is right, by confident learning (cleanlab).
+
+Out-of-fold probabilities from the proxy classifier (views/oof.py) go to cleanlab: a per-example label
+quality score (`cleanlab.rank.get_label_quality_scores`, the raw value, higher = more trustworthy) and a
+flag for likely label errors (`cleanlab.filter.find_label_issues`, the `quality_label_issue` column and
+the reason). Northcutt et al. (2021) found 82 such errors in the 20 Newsgroups test set this way.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from sft_select.embed import DEFAULT_MODEL
+from sft_select.errors import MissingDependency
+from sft_select.record import Example
+from sft_select.views.base import View, ViewResult
+from sft_select.views.oof import ProxyFit, label_skip_reason
+from sft_select.views.registry import register
+
+METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
+FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
+
+
+def _cleanlab():
+    try:
+        import cleanlab.filter
+        import cleanlab.rank
+    except ImportError:
+        raise MissingDependency("cleanlab", "the quality_label view") from None
+    return cleanlab
+
+
+@register
+class QualityLabel(View):
+    name = "quality_label"
+    group = "quality"
+    version = "1"
+    needs = frozenset({"labels"})
+
+    def __init__(self, *, method: str = "self_confidence", filter_by: str = "prune_by_noise_rate",
+                 folds: int = 5, C: float = 1.0, seed: int = 0, model: str = DEFAULT_MODEL):
+        """`method`: cleanlab's label-quality score (self_confidence = p(given label); normalized_margin
+        also weighs the strongest rival). `filter_by`: cleanlab's rule for flagging an error;
+        prune_by_noise_rate flags as many as the estimated noise rate per class, confident_learning
+        every confident disagreement (more recall, less precision)."""
+        self.method = method
+        self.filter_by = filter_by
+        self.folds = folds
+        self.C = C
+        self.seed = seed
+        self.model = model
+
+    def skip_reason(self, pool: Sequence[Example], target: Sequence[Example] | None) -> str | None:
+        return label_skip_reason(self.name, pool)
+
+    def fit(self, pool: Sequence[Example], target: Sequence[Example] | None = None) -> "QualityLabel":
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}")
+        if self.filter_by not in FILTERS:
+            raise ValueError(f"filter_by must be one of {FILTERS}")
+        if self.folds < 2 or self.C <= 0:
+            raise ValueError("folds must be >= 2 and C > 0")
+        cl = _cleanlab()
+        self.proxy_ = ProxyFit.fit(pool, model=self.model, folds=self.folds, seed=self.seed, C=self.C)
+        labelled = [ex for ex in pool if ex.label is not None]
+        probs = np.stack([self.proxy_.oof[ex.id] for ex in labelled])
+        given = self.proxy_.given(labelled)
+        issues = cl.filter.find_label_issues(given, probs, filter_by=self.filter_by, n_jobs=1)
+        self.issue_ids_ = frozenset(ex.id for ex, bad in zip(labelled, issues) if bad)
+        # Confident-learning thresholds: the mean probability of class j among examples labelled j.
+        # Examples outside the pool are flagged with them (cleanlab's "confident_learning" rule), since
+        # the noise-rate pruning is defined over the whole pool only.
+        k = len(self.proxy_.classes)
+        self.thresholds_ = np.array([probs[given == j, j].mean() if (given == j).any() else 1.0 for j in range(k)])
+        return self
+
+    def _unseen_issue(self, p: np.ndarray, g: int) -> bool:
+        confident = np.flatnonzero(p >= self.thresholds_)
+        if confident.size == 0:
+            return False
+        return int(confident[np.argmax(p[confident])]) != g
+
+    def score_batch(self, batch: Sequence[Example]) -> ViewResult:
+        cl = _cleanlab()
+        probs = self.proxy_.probabilities(batch)
+        given = self.proxy_.given(batch)
+        ok = given >= 0
+        raw = np.full(len(batch), np.nan)
+        if ok.any():
+            raw[ok] = cl.rank.get_label_quality_scores(given[ok], probs[ok], method=self.method)
+        issue = np.zeros(len(batch), dtype=bool)
+        classes = self.proxy_.classes
+        reasons: list[str | None] = []
+        for i, ex in enumerate(batch):
+            g = int(given[i])
+            if g < 0:
+                reasons.append("no label" if ex.label is None else f"label '{ex.label}' does not occur in the pool")
+                continue
+            issue[i] = ex.id in self.issue_ids_ if ex.id in self.proxy_.oof else self._unseen_issue(probs[i], g)
+            best = int(np.argmax(probs[i]))
+            if issue[i]:
+                reasons.append(f"likely label error: given '{classes[g]}', proxy says '{classes[best]}' "
+                               f"(p={probs[i, best]:.2f})")
+            else:
+                reasons.append(f"label quality {raw[i]:.2f} (given '{classes[g]}')")
+        return ViewResult(raw, reasons, extra={"issue": issue})

@@ -1,0 +1,56 @@
+"""Vectorized shingles equal the naive Python n-grams; the ASCII fast path equals the Unicode path."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from sft_select.preprocess.shingles import shingle, token_text, words_of
+
+
+def naive(text: str, n: int) -> set[tuple[str, ...]]:
+    w = token_text(text).split()
+    if not w:
+        return set()
+    if len(w) < n:
+        return {tuple(w)}
+    return {tuple(w[i:i + n]) for i in range(len(w) - n + 1)}
+
+
+def test_token_text_normalizes_case_punctuation_and_scripts():
+    assert token_text("Hello,  WORLD!\tfoo_bar") == "hello world foo_bar"
+    assert token_text("中文测试") == "中 文 测 试"
+    assert token_text("naïve café") == "naïve café"  # combining marks stay inside words
+    assert token_text("ｆｕｌｌ-width") == "full width"  # NFKC
+    assert token_text("🙂 emoji only 🙂") == "emoji only"
+
+
+def test_ascii_fast_path_gives_the_same_tokens():
+    for t in ["Hello,\x00 World!\x0b\tfoo_bar", "a--b  c", "tab\there\r\nnewline", "x\x7fy", "it's 3.5%"]:
+        assert [w.decode() for w in words_of(t)] == token_text(t).split()
+
+
+def test_shingle_sets_match_naive_ngrams():
+    rng = random.Random(0)
+    vocab = [f"w{i}" for i in range(40)] + ["Ünï", "中", "café"]
+    texts = [" ".join(rng.choice(vocab) for _ in range(rng.randint(0, 25))) for _ in range(200)]
+    for n in (1, 3, 5):
+        sh = shingle(texts, n)
+        for i in range(0, 200, 7):
+            for j in range(i + 1, min(200, i + 15)):
+                a, b = naive(texts[i], n), naive(texts[j], n)
+                ha, hb = set(sh.doc(i).tolist()), set(sh.doc(j).tolist())
+                assert len(ha) == len(a) and len(hb) == len(b)
+                assert len(ha & hb) == len(a & b)
+
+
+def test_short_documents_whole_or_skipped():
+    sh = shingle(["one two", "", "one two three four"], 3)
+    assert list(sh.counts) == [1, 0, 2]
+    assert list(shingle(["one two", "a b c"], 3, short="skip").counts) == [0, 1]
+
+
+def test_subset_gathers_rows_in_order():
+    sh = shingle(["a b c d", "e f g", "h i j k l"], 2)
+    sub = sh.subset(np.array([2, 0]))
+    assert np.array_equal(sub.doc(0), sh.doc(2)) and np.array_equal(sub.doc(1), sh.doc(0))

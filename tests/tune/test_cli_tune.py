@@ -1,0 +1,89 @@
+"""`sft-select run --validation` tunes before selecting; `tune` works on a run dir; `--no-tune` skips."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import yaml
+from tune_helpers import examples
+from typer.testing import CliRunner
+
+from sft_select.cli import app
+
+
+def write_jsonl(rows, path):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def data(tmp_path):
+    pool, _ = examples(160, seed=1, flip=0.3)
+    val, _ = examples(80, seed=2, prefix="v")
+    target, _ = examples(20, seed=3, prefix="t")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({"embedding": {"model": "hashing"},
+                                   "views": {"use": ["quality_heuristic", "relevance_embedding"]},
+                                   "tune": {"rounds": 1, "trials": 2, "sweep": [0.5, 1.0], "random_seeds": 2}}))
+    return (write_jsonl([ex.original for ex in pool], tmp_path / "pool.jsonl"),
+            write_jsonl([ex.original for ex in val], tmp_path / "val.jsonl"),
+            write_jsonl([ex.original for ex in target], tmp_path / "target.jsonl"), cfg)
+
+
+def invoke(*args):
+    r = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    return r.exit_code, r.output
+
+
+def test_run_with_validation_tunes_then_selects(tmp_path):
+    pool, val, target, cfg = data(tmp_path)
+    out = tmp_path / "run"
+    code, output = invoke("run", pool, "--target", target, "--validation", val, "-n", 50, "--config", cfg,
+                          "--out", out)
+    assert code == 0, output
+    rep = json.loads((out / "tune.json").read_text())
+    assert rep["views"] == ["quality_heuristic", "relevance_embedding"]
+    assert rep["validation"]["tune"] + rep["validation"]["holdout"] == 80
+    tuned = yaml.safe_load((out / "tuned-config.yaml").read_text())
+    assert tuned["tune"]["enabled"] is False
+    assert tuned["views"]["settings"]["quality_heuristic"]["weight"] == rep["best"]["weights"]["quality_heuristic"]
+    assert tuned["select"]["threshold"] == rep["best"]["threshold"] and tuned["select"]["n"] == 50
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert int(scores["selected"].sum()) == rep["best"]["size"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "tune" in manifest["timings"]
+    assert manifest["config"]["views"]["settings"]["relevance_embedding"]["weight"] == \
+        tuned["views"]["settings"]["relevance_embedding"]["weight"]
+
+    # The tuned config reproduces the tuned selection as is, without tuning again.
+    out2 = tmp_path / "again"
+    code, output = invoke("run", pool, "--target", target, "--validation", val, "--config", out / "tuned-config.yaml",
+                          "--out", out2)
+    assert code == 0, output
+    assert not (out2 / "tune.json").exists()
+    again = pd.read_parquet(out2 / "scores.parquet")
+    assert set(again.loc[again["selected"], "id"]) == set(scores.loc[scores["selected"], "id"])
+
+
+def test_no_tune_and_the_tune_command(tmp_path):
+    pool, val, target, cfg = data(tmp_path)
+    out = tmp_path / "run"
+    code, output = invoke("run", pool, "--target", target, "--validation", val, "--no-tune", "-n", 50,
+                          "--config", cfg, "--out", out)
+    assert code == 0, output
+    assert not (out / "tune.json").exists()
+    code, output = invoke("tune", out, "--validation", val, "--trials", 1, "--apply")
+    assert code == 0, output
+    rep = json.loads((out / "tune.json").read_text())
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert int(scores["selected"].sum()) == rep["best"]["size"], "--apply re-selected with the tuned config"
+
+
+def test_bad_validation_file_is_a_clean_error(tmp_path):
+    pool, val, target, cfg = data(tmp_path)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "x", "label": "a"}\n{oops\n')
+    code, output = invoke("run", pool, "--validation", bad, "-n", 20, "--config", cfg, "--views",
+                          "quality_heuristic", "--out", tmp_path / "r")
+    assert code == 2 and "bad.jsonl" in output and "line 2" in output
+    code, output = invoke("tune", tmp_path / "nowhere", "--validation", val)
+    assert code == 2 and "not a finished sft-select run" in output

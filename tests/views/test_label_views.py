@@ -1,0 +1,80 @@
+"""Label-aware views on labelled text with planted label flips (the right answer is known)."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from sft_select.record import Example
+from sft_select.views.registry import build
+from views.viewdata import make_pool, text, with_ids
+
+TOPICS = ["python", "cooking", "astronomy", "finance"]
+
+
+@pytest.fixture(scope="module")
+def flipped_pool() -> tuple[list[Example], np.ndarray]:
+    """160 labelled examples, 12 of them with their label flipped to another topic."""
+    pool = make_pool({t: 40 for t in TOPICS}, kind="text", seed=30)
+    rng = random.Random(31)
+    flip = set(rng.sample(range(len(pool)), 12))
+    rows = [text(ex.text, rng.choice([t for t in TOPICS if t != ex.label]) if i in flip else ex.label, row=i)
+            for i, ex in enumerate(pool)]
+    return with_ids(rows), np.array([i in flip for i in range(len(pool))])
+
+
+def auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """P(a positive outranks a negative): 1 = every planted flip scores above every clean example."""
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(positive, scores))
+
+
+def test_quality_label_flags_planted_flips(flipped_pool):
+    pool, flipped = flipped_pool
+    res = build("quality_label", {"model": "hashing"}).fit(pool).score_batch(pool)
+    issue = res.extra["issue"]
+    assert issue[flipped].mean() >= 0.7  # recall of the planted flips (9 of 12 here)
+    assert flipped[issue].mean() >= 0.9  # precision of the flags
+    assert auc(-res.raw, flipped) >= 0.95  # low label quality = flipped
+    flagged = int(np.flatnonzero(issue & flipped)[0])
+    assert res.reasons[flagged].startswith("likely label error: given")
+
+
+def test_difficulty_margin_is_highest_for_flipped_labels(flipped_pool):
+    pool, flipped = flipped_pool
+    res = build("difficulty_margin", {"model": "hashing"}).fit(pool).score_batch(pool)
+    assert auc(res.raw, flipped) >= 0.95  # raw = OOF loss of the given label
+    assert (res.extra["margin"][flipped] < 0).mean() >= 0.8
+    assert np.all(res.raw >= 0) and "margin" in res.reasons[0]
+
+
+def test_examples_outside_the_pool_are_scored_out_of_sample(flipped_pool):
+    pool, flipped = flipped_pool
+    view = build("quality_label", {"model": "hashing"}).fit(pool)
+    probe = make_pool({"cooking": 3}, kind="text", seed=32)
+    wrong = with_ids([text(probe[0].text, "finance", row=0)])
+    right = with_ids([text(probe[1].text, "cooking", row=1)])
+    bad, good = view.score_batch(wrong), view.score_batch(right)
+    assert bad.extra["issue"][0] and not good.extra["issue"][0]
+    assert bad.raw[0] < good.raw[0]
+    unknown = view.score_batch(with_ids([text(probe[2].text, "gardening")]))
+    assert np.isnan(unknown.raw[0]) and "does not occur" in unknown.reasons[0]
+
+
+def test_label_views_skip_without_labels_or_with_one_class():
+    chat_pool = make_pool({"python": 5}, kind="chat")
+    one_class = make_pool({"python": 6}, kind="text")
+    for name in ("quality_label", "difficulty_margin"):
+        view = build(name, {"model": "hashing"})
+        assert "labelled" in view.skip_reason(chat_pool, None)
+        assert "two labels" in view.skip_reason(one_class, None)
+
+
+def test_unlabelled_rows_in_a_labelled_pool_get_no_score(flipped_pool):
+    pool, _ = flipped_pool
+    mixed = pool[:40] + with_ids([text("an unlabelled python function loop", None, row=99)])
+    res = build("difficulty_margin", {"model": "hashing"}).fit(mixed).score_batch(mixed)
+    assert np.isnan(res.raw[-1]) and res.reasons[-1] == "no label"
+    assert np.isfinite(res.raw[:-1]).all()
