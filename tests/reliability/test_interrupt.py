@@ -26,7 +26,7 @@ def _wait_for(path: Path, text: str, proc: subprocess.Popen, timeout: float = 18
 
 
 def test_ctrl_c_and_sigterm_stop_cleanly_and_the_run_resumes(tmp_path: Path) -> None:
-    pool, target = make_demo(tmp_path / "data", 8000)
+    pool, target = make_demo(tmp_path / "data", 5000)
     out = tmp_path / "run"
     args = ["run", pool, "--target", target, "-n", "500", "--views", "quality_heuristic,relevance_embedding",
             "--embedder", "hashing", "--out", out]
