@@ -18,7 +18,8 @@ from sft_select.errors import RunDirError
 MARKER = ".sft-select-run"
 OUTPUTS = ("selected.jsonl", "selected.json", "selected.csv", "selected.parquet", "selected.hf",
            "rejected.jsonl", "scores.parquet", "manifest.json", "config.yaml", "report.html", "summary.json",
-           "tune.json", "tuned-config.yaml")
+           "tune.json", "tuned-config.yaml", "augmented.jsonl", "augmented.json", "augmented.csv",
+           "augmented.parquet", "augmented.hf")
 
 
 def prepare(out: Path, *, force: bool) -> bool:
