@@ -178,6 +178,7 @@ def run_dataset(name: str, args, data: Path) -> dict:
         t = time.perf_counter()
         result = run_pipeline([pool_file], work / "run", cfg, target=val_file, validation=val_file, force=True)
         tune = json.loads((work / "run" / "tune.json").read_text())
+        (work / f"tune-{key[:-1]}pct.json").write_text(json.dumps(tune, indent=1))  # the next run replaces run/
         m.setdefault(f"ours tuned ({args.strategy})", {})[key] = {
             **ev(result.selected_ids), "weights": tune["best"]["weights"], "threshold": tune["best"]["threshold"],
             "f_tune": tune["best"]["f"], "f_holdout": tune["best"]["f_holdout"],

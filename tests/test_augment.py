@@ -75,3 +75,31 @@ def test_request_field_is_found_in_the_original_row(row, turns, field):
     new = marked_row(ex, path, "Add 2 to 3", "paraphrase")
     assert new["augmented"] and new["augmented_from"] == "c"
     assert row != new and "Add 2 to 3" in str(new) and "Sum 2 and 3" in str(row), "the original is untouched"
+
+
+def test_augment_command_writes_marked_rows(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from sft_select.cli import app
+
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps(ex.original) + "\n" for ex in labelled(30)))
+    run = tmp_path / "run"
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("input: {format: text_label, fields: {text: review}}\n")  # the text sits in a renamed field
+    r = CliRunner().invoke(app, ["run", str(pool), "-n", "10", "--views", "quality_heuristic", "--embedder",
+                                 "hashing", "--config", str(cfg), "--out", str(run)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["augment", str(run), "--per-example", "2", "--max-change", "0.5"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in (run / "augmented.jsonl").read_text().splitlines()]
+    plain = [r for r in rows if not r.get("augmented")]
+    marked = [r for r in rows if r.get("augmented")]
+    assert len(plain) == 10 and 0 < len(marked) <= 20
+    assert all(set(r) == {"review", "label", "extra", "augmented", "augmented_from", "augmentation"} for r in marked)
+    again = (run / "augmented.jsonl").read_text()
+    CliRunner().invoke(app, ["augment", str(run), "--per-example", "2", "--max-change", "0.5"])
+    assert (run / "augmented.jsonl").read_text() == again, "seeded: the same rows again"

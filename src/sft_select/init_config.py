@@ -36,8 +36,25 @@ combine:
   weights: normalize          # normalize: rescale weights to sum to 1; strict: reject if they do not
 
 select:
-  strategy: top
+  strategy: top               # top | random | quota (per label/cluster) | greedy (skip near-duplicates) | facility
   n: 1000                     # keep at most N; or fraction: 0.2; threshold: 0.6 (combined score >= τ)
+  budget_tokens: null         # cap the tokens of prompt+response (tokenizer: smollm2 | regex | a path)
+  quota_by: label             # quota: label or cluster (the diversity view's clusters)
+  quota: proportional         # quota: proportional (keep the pool's mix) or equal (balanced)
+  min_per_group: 0            # quota: at least this many per group
+  tau_div: 0.9                # greedy: skip an example with cosine > tau_div to one already taken
+  fl_mix: 0.5                 # facility: 0 = pure coverage, 1 = pure combined score
+
+evaluate:                     # the proxy that measures f(S) when tuning (run --validation, sft-select tune)
+  proxy: auto                 # auto: classifier for text/label data, lm (LoRA on SmolLM2-135M) for instructions
+  classifier: {model: logreg, metric: accuracy, class_weight: null}
+  lm: {token_budget: 16384, max_length: 256, lr: 0.001, lora_r: 8}
+
+tune:
+  rounds: 2                   # weight search then τ sweep, this many times
+  trials: 12                  # weight candidates per round (dirichlet | optuna search)
+  sweep: [0.25, 0.5, 0.75, 1.0]   # τ placed where S holds these shares of N
+  holdout: 0.3                # share of the validation file never used for tuning: f is reported on it
 
 engine:
   name: local

@@ -25,7 +25,8 @@ from sft_select.io.atomic import remove_path, remove_stale_temps
 MARKER = ".sft-select-run"
 OUTPUTS = ("selected.jsonl", "selected.json", "selected.csv", "selected.parquet", "selected.hf",
            "rejected.jsonl", "scores.parquet", "manifest.json", "config.yaml", "report.html", "summary.json",
-           "tune.json", "tuned-config.yaml")
+           "tune.json", "tuned-config.yaml", "augmented.jsonl", "augmented.json", "augmented.csv",
+           "augmented.parquet", "augmented.hf")
 
 # Open lock files by run directory: a lock lives as long as this process (or until `release`), and the
 # kernel drops it when the process dies, even by SIGKILL, so a killed run never leaves a stale lock.

@@ -82,3 +82,20 @@ def test_real_smollm2_small_run():
     s = p.evaluate(train, val)
     assert s.metrics["steps"] >= 3
     assert s.metrics["loss"] < base
+
+
+@pytest.mark.slow
+def test_real_smollm2_tokenizer_is_sane():
+    """Guards the GGUF tokenizer rebuild: text round-trips, and a plain fact costs few nats."""
+    from sft_select.evaluate.lm_loader import converted_path, load_lm
+    from sft_select.record import Example, Turn
+
+    if not (converted_path() / "config.json").exists():
+        pytest.skip("SmolLM2 not converted yet")
+    model, tok = load_lm()
+    text = "Prices rose 12% in 2023, didn't they?\n  Yes."
+    assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
+    fact = Example(id="f", source="t", row=0, format="openai", original={},
+                   turns=(Turn("user", "What is the capital of France?"),
+                          Turn("assistant", "The capital of France is Paris.")))
+    assert LoRAProxy(device="cpu").loss(model, tok, [fact], "cpu") < 2.0

@@ -202,6 +202,14 @@ def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, va
                           validation=tune_part, ctx=Context(by_id, cfg.embedding.model), keep=cfg.preprocess.keep,
                           weights_policy=cfg.combine.weights, seed=cfg.seed)
     t = cfg.tune
+    k = len(names)
+    fits = (k + 1 if k > 1 else 1) + (t.trials if k > 1 else 0) + len(t.sweep) \
+        + (t.rounds - 1) * (1 + (t.trials if k > 1 else 0) + len(t.sweep)) + 2 * t.random_seeds + 3
+    info(f"tune: up to {fits} fits of the {proxy.name} proxy on {len(tune_part)} validation examples "
+         f"({len(holdout)} held out)")
+    if proxy.name == "lora_lm" and not _cuda():
+        info("  LoRA fits on CPU take minutes each; for a quick loop lower tune.trials, tune.rounds or "
+             "evaluate.lm.token_budget")
     result = run_loop(objective, holdout, initial_weights=resolve_weights(specs, cfg.combine.weights),
                       initial_threshold=cfg.select.threshold, rounds=t.rounds, trials=t.trials, method=t.search,
                       alpha=t.concentration, shares=t.sweep, random_seeds=t.random_seeds, seed=cfg.seed)
@@ -209,6 +217,15 @@ def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, va
                                                      "tune": len(tune_part), "holdout": len(holdout),
                                                      "seed": cfg.seed}}
     return result, tuned_config(cfg, names, result)
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False
 
 
 def write_tune_outputs(out: Path, result: TuneResult, tuned: Config) -> None:
