@@ -13,15 +13,10 @@ from rich.text import Text
 
 
 def _n(x: Any, digits: int = 3) -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, int):
-        return f"{x:,}"
-    if isinstance(x, float):
-        return f"{x:,.{digits}f}"
-    return str(x)
+    """Numbers as the HTML report prints them, so the terminal and the page agree."""
+    from sft_select.report.html import _fmt_num
+
+    return _fmt_num(x, digits)
 
 
 def _table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]], numeric_from: int = 1) -> Table:
