@@ -21,7 +21,7 @@ class LMView(View):
     """Not registered: subclasses set `name`/`group` and implement `_value` on one statistics row."""
 
     needs = frozenset({"instruction"})
-    cpu_fast = False  # ~2,000 tokens/s on 2 CPU cores: default-on only with a GPU, else on request
+    cpu_fast = False  # a few hundred tokens/s on 2 CPU cores: default-on only with a GPU, else on request
     default_batch_size = 512  # examples per call: enough for length bucketing to leave little padding
     # The shared conformance test gives every view with a `model` parameter the hashing embedder; an LM
     # view needs a causal LM, so it runs there on the real default model with short sequences.
@@ -62,7 +62,7 @@ class LMView(View):
             if todo:
                 minutes = tokens / CPU_TOKENS_PER_S / 60
                 info(f"{self.name}: {todo} examples ({tokens:,} tokens) through {self.model} on CPU: "
-                     f"about {minutes:.1f} min at ~{CPU_TOKENS_PER_S:,} tokens/s (a GPU makes this fast)")
+                     f"at least {minutes:.1f} min at an assumed {CPU_TOKENS_PER_S:,} tokens/s (a GPU makes this fast)")
         return self
 
     def score_batch(self, batch: Sequence[Example]) -> ViewResult:
