@@ -141,7 +141,7 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=100, help="examples per alternating naive/ours chunk")
     ap.add_argument("--k", type=int, default=40, help="Self-Instruct instructions per tier (x8 responses)")
     ap.add_argument("--max-tokens", type=int, default=512)
-    ap.add_argument("--batch-tokens", type=int, default=4096)
+    ap.add_argument("--batch-tokens", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default: torch's own choice, one per core)")
