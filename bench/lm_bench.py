@@ -119,13 +119,16 @@ def tier_order(examples, tiers, batch_tokens: int) -> dict:
         view = build(name, {"batch_tokens": batch_tokens, "device": "cpu"}).fit(examples)
         raw = view.score_batch(examples).raw
         g = np.nan_to_num(normalize(raw, "rank", view.higher_is_better), nan=0.0)  # what enters the combined score
-        means = [float(np.nanmean(raw[tiers == t])) for t in range(len(TIERS))]
+        finite = np.isfinite(raw)
+        means = [float(raw[(tiers == t) & finite].mean()) if (finite & (tiers == t)).any() else float("nan")
+                 for t in range(len(TIERS))]
         g_means = [float(g[tiers == t].mean()) for t in range(len(TIERS))]
+        scored = [t for t in range(len(TIERS)) if np.isfinite(means[t])]  # a tier with no finite score has no mean
         out[name] = {
             "higher_is_better": view.higher_is_better,
             "mean_raw_per_tier": {t: round(m, 3) for t, m in zip(TIERS, means)},
             "nan_per_tier": {t: int(np.isnan(raw[tiers == i]).sum()) for i, t in enumerate(TIERS)},
-            "spearman_tier_vs_mean_raw": round(float(spearmanr(range(len(TIERS)), means).statistic), 3),
+            "spearman_tier_vs_mean_raw": round(float(spearmanr(scored, [means[t] for t in scored]).statistic), 3),
             "mean_normalized_per_tier": {t: round(m, 3) for t, m in zip(TIERS, g_means)},
             "spearman_tier_vs_mean_normalized": round(float(spearmanr(range(len(TIERS)), g_means).statistic), 3),
         }
@@ -138,10 +141,13 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=100, help="examples per alternating naive/ours chunk")
     ap.add_argument("--k", type=int, default=40, help="Self-Instruct instructions per tier (x8 responses)")
     ap.add_argument("--max-tokens", type=int, default=512)
-    ap.add_argument("--batch-tokens", type=int, default=4096)
+    ap.add_argument("--batch-tokens", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (default: torch's own choice, one per core)")
     ap.add_argument("--skip", choices=["speed", "tiers"], action="append", default=[])
-    ap.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "lm_bench.json",
+                    help="also write the results as JSON here")
     args = ap.parse_args()
 
     data = shared_data()
@@ -151,6 +157,9 @@ def main() -> None:
     import torch
 
     from sft_select.lm import get_lm
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     import tempfile
 
@@ -175,9 +184,9 @@ def main() -> None:
         print(json.dumps(results["tiers"], indent=2), flush=True)
     results["load_after"] = [round(x, 2) for x in os.getloadavg()]
     print(f"load average before {results['load_before']}, after {results['load_after']}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results written to {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,11 @@
-"""Per-example causal-LM statistics shared by the LM views, computed in length-bucketed batches.
+"""Per-example causal-LM statistics shared by the LM views: encoding, computing, caching.
 
 For each instruction example we score the response tokens twice: after its prompt in the model's chat
 template, and after the same template with an empty user turn ("the response alone"). The two mean
 losses and the token counts serve difficulty_ifd, difficulty_loss and quality_fluency, so they are
 cached by (example id, model fingerprint, max_tokens) in process and on disk: one forward pass per
-example and context, whichever of the three views asks first.
-
-Batching: sequences are sorted by length and packed so that a batch holds at most `batch_tokens`
-padded tokens, which keeps padding waste small; the vocabulary projection runs only at positions that
-predict a response token. Padding goes on the right, with an attention mask: in a causal model a real
-token never attends to the padding after it and keeps its positions 0..n-1, so a batched score equals
-the one-by-one score (tests/views_lm checks this to 1e-4 in float32).
+example and context, whichever of the three views asks first. The batched forward passes themselves
+are in `sft_select.lm_forward`.
 """
 from __future__ import annotations
 
@@ -22,16 +17,17 @@ import numpy as np
 
 from sft_select.cache import fingerprint, ids_fingerprint, user_cache_dir
 from sft_select.lm import LoadedLM, get_lm
+from sft_select.lm_forward import sequence_losses
 from sft_select.progress import debug
 from sft_select.record import Example, Turn
 
 COLUMNS = ("loss_cond", "loss_resp", "n_response", "n_context", "truncated", "has_prompt")
 STATS_VERSION = "1"  # bump when the statistics change for the same model: it is in the cache key
 CHARS_PER_TOKEN = 12  # read at most this many characters per allowed token: a 1 MB text is cut before tokenizing
-# Throughput of `lm_stats` with SmolLM2-135M on 2 CPU cores, from bench/lm_bench.py (docs/benchmarks.md);
-# only used for the time estimate printed before a CPU run.
-CPU_TOKENS_PER_S = 2000
-HEAD_CHUNK = 1024  # positions per vocabulary projection: bounds the logits tensor to ~200 MB at 49k vocab
+# Assumed throughput of SmolLM2-135M on 2 idle CPU cores (~500 tokens/s: a one-by-one loop is already
+# near the cores' float32 peak, see docs/benchmarks.md "LM views"); only used for the time estimate
+# printed before a CPU run. A loaded machine is slower: the estimate is a lower bound.
+CPU_TOKENS_PER_S = 500
 
 
 @dataclass
@@ -104,122 +100,6 @@ def encode(lm: LoadedLM, examples: Sequence[Example], max_tokens: int) -> list[E
 def token_count(encoded: Sequence[Encoded | None]) -> int:
     """Tokens the forward passes will read: both contexts plus the response twice."""
     return sum(len(e.with_prompt) + len(e.without_prompt) + 2 * len(e.response) for e in encoded if e)
-
-
-def length_batches(lengths: Sequence[int], batch_tokens: int, max_rows: int = 256) -> list[list[int]]:
-    """Indices grouped longest first so that rows x longest length stays within `batch_tokens`."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches: list[list[int]] = []
-    current: list[int] = []
-    for i in order:
-        if current and ((len(current) + 1) * lengths[current[0]] > batch_tokens or len(current) >= max_rows):
-            batches.append(current)
-            current = []
-        current.append(i)
-    if current:
-        batches.append(current)
-    return batches
-
-
-_CAPABILITIES: dict[int, tuple[bool, bool]] = {}
-MIN_SHARED = 4  # shorter common prefixes are not worth a cache copy per batch
-
-
-def capabilities(model) -> tuple[bool, bool]:
-    """(split head, prefix cache): whether the decoder followed by the output projection at chosen
-    positions, and a reused key/value cache of a shared prefix, give the model's own logits. Checked
-    once per model on a short input; false for models that post-process logits or cache differently."""
-    import torch
-
-    if id(model) not in _CAPABILITIES:
-        ids = torch.arange(1, 9, device=model.device)[None]
-        with torch.inference_mode():
-            full = model(input_ids=ids).logits.float()
-
-            def same(other) -> bool:
-                return other.shape == full.shape and bool(torch.allclose(other.float(), full, rtol=1e-3, atol=1e-3))
-
-            try:
-                split = same(model.get_output_embeddings()(model.get_decoder()(input_ids=ids)[0]))
-            except Exception:  # no separable decoder/head: use the plain forward
-                split = False
-            try:
-                cache = model(input_ids=ids[:, :4], use_cache=True).past_key_values
-                cache.batch_repeat_interleave(2)
-                rest = model(input_ids=ids[:, 4:].repeat(2, 1), attention_mask=torch.ones_like(ids).repeat(2, 1),
-                             past_key_values=cache).logits
-                cached = all(same(torch.cat([full[:, :4], rest[i:i + 1]], dim=1)) for i in range(2))
-            except Exception:  # a cache without batch expansion: recompute prefixes
-                cached = False
-        _CAPABILITIES[id(model)] = (split, cached)
-    return _CAPABILITIES[id(model)]
-
-
-def shared_prefix_length(seqs: Sequence[tuple[list[int], int]]) -> int:
-    """Tokens every sequence starts with (the chat frame's system turn, typically), stopping before the
-    first scored position, so they can be run once and their key/value cache reused by every batch."""
-    first = seqs[0][0]
-    n = min(context for _, context in seqs) - 1
-    for ids, _ in seqs:
-        n = min(n, len(ids))
-        while n > 0 and ids[:n] != first[:n]:
-            n -= 1
-    return n if n >= MIN_SHARED else 0
-
-
-def sequence_losses(model, seqs: Sequence[tuple[list[int], int]], *, pad_id: int, batch_tokens: int,
-                    share_prefix: bool = True) -> np.ndarray:
-    """Mean next-token loss over each sequence's tokens from `context` on, for (ids, context) pairs."""
-    import copy
-
-    import torch
-    import torch.nn.functional as F
-
-    out = np.full(len(seqs), np.nan)
-    if not seqs:
-        return out
-    split, cacheable = capabilities(model)
-    shared = shared_prefix_length(seqs) if share_prefix and cacheable else 0
-    device = model.device
-    with torch.inference_mode():
-        prefix = model(input_ids=torch.tensor([seqs[0][0][:shared]], device=device),
-                       use_cache=True).past_key_values if shared else None
-    for batch in length_batches([len(s[0]) - shared for s in seqs], batch_tokens):
-        width = len(seqs[batch[0]][0]) - shared
-        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), shared + width), dtype=torch.long)
-        mask[:, :shared] = 1
-        rows, cols = [], []
-        for r, k in enumerate(batch):
-            seq, context = seqs[k]
-            ids[r, : len(seq) - shared] = torch.tensor(seq[shared:])
-            mask[r, shared:len(seq)] = 1
-            cols.extend(range(context - 1 - shared, len(seq) - 1 - shared))  # position p predicts token p + 1
-            rows.extend([r] * (len(seq) - context))
-        if not rows:
-            continue
-        ids, mask = ids.to(device), mask.to(device)
-        rows_t, cols_t = torch.tensor(rows, device=device), torch.tensor(cols, device=device)
-        targets = ids[rows_t, cols_t + 1]
-        with torch.inference_mode():
-            extra = {}
-            if prefix is not None:
-                extra["past_key_values"] = copy.deepcopy(prefix)
-                extra["past_key_values"].batch_repeat_interleave(len(batch))
-            if split:  # the vocabulary projection only where a response token is predicted
-                hidden = model.get_decoder()(input_ids=ids, attention_mask=mask, **extra)[0][rows_t, cols_t]
-                head = model.get_output_embeddings()
-                logits_at = lambda a, b: head(hidden[a:b])  # noqa: E731
-            else:
-                logits = model(input_ids=ids, attention_mask=mask, **extra).logits[rows_t, cols_t]
-                logits_at = lambda a, b: logits[a:b]  # noqa: E731
-            nll = torch.cat([F.cross_entropy(logits_at(a, a + HEAD_CHUNK).float(), targets[a:a + HEAD_CHUNK],
-                                             reduction="none") for a in range(0, len(rows), HEAD_CHUNK)])
-        sums = np.bincount(rows, weights=nll.double().cpu().numpy(), minlength=len(batch))
-        counts = np.bincount(rows, minlength=len(batch))
-        for r, k in enumerate(batch):
-            out[k] = sums[r] / counts[r] if counts[r] else np.nan
-    return out
 
 
 def compute_stats(lm: LoadedLM, examples: Sequence[Example], *, max_tokens: int, batch_tokens: int) -> np.ndarray:

@@ -21,19 +21,20 @@ class LMView(View):
     """Not registered: subclasses set `name`/`group` and implement `_value` on one statistics row."""
 
     needs = frozenset({"instruction"})
-    cpu_fast = False  # ~2,000 tokens/s on 2 CPU cores: default-on only with a GPU, else on request
+    cpu_fast = False  # a few hundred tokens/s on 2 CPU cores: default-on only with a GPU, else on request
     default_batch_size = 512  # examples per call: enough for length bucketing to leave little padding
     # The shared conformance test gives every view with a `model` parameter the hashing embedder; an LM
     # view needs a causal LM, so it runs there on the real default model with short sequences.
     conformance_params = {"model": DEFAULT_LM, "max_tokens": 64}
 
-    def __init__(self, *, model: str = DEFAULT_LM, max_tokens: int = 512, batch_tokens: int = 4096,
+    def __init__(self, *, model: str = DEFAULT_LM, max_tokens: int = 512, batch_tokens: int | None = None,
                  device: str = "auto", dtype: str = "auto"):
         """`model`: "smollm2-135m" or a Hugging Face causal LM (local folder or cached hub name).
         `max_tokens`: cap on prompt tokens and on response tokens each; longer texts are cut (the prompt
         keeps its end, the response its start) and the reason says so. Memory and time grow with it.
-        `batch_tokens`: padded tokens per forward pass; larger batches run faster per token until
-        memory runs out (on CPU, gains stop around 4,096). `device`: auto (cuda when present), cpu or
+        `batch_tokens`: padded tokens per forward pass; None picks 1,024 on CPU (larger CPU batches
+        measured slower: bench/lm_bench.py) and 16,384 on a GPU, where larger batches fill the device.
+        `device`: auto (cuda when present), cpu or
         cuda. `dtype`: auto (float32 on CPU, bfloat16 on a GPU that has it), float32, bfloat16, float16."""
         self.model = model
         self.max_tokens = max_tokens
@@ -44,6 +45,8 @@ class LMView(View):
     def _check(self) -> None:
         for key in ("max_tokens", "batch_tokens"):
             value = getattr(self, key)
+            if value is None and key == "batch_tokens":
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"views.settings.{self.name}.params.{key}: must be a positive integer, got {value!r}")
         if self.device not in DEVICES:
@@ -62,12 +65,13 @@ class LMView(View):
             if todo:
                 minutes = tokens / CPU_TOKENS_PER_S / 60
                 info(f"{self.name}: {todo} examples ({tokens:,} tokens) through {self.model} on CPU: "
-                     f"about {minutes:.1f} min at ~{CPU_TOKENS_PER_S:,} tokens/s (a GPU makes this fast)")
+                     f"about {minutes:.1f} min on idle cores at an assumed {CPU_TOKENS_PER_S:,} tokens/s, longer under load (a GPU makes this fast)")
         return self
 
     def score_batch(self, batch: Sequence[Example]) -> ViewResult:
         self._check()
-        stats = lm_stats(batch, batch_tokens=self.batch_tokens, **self._stats_params())
+        batch_tokens = self.batch_tokens or (1024 if resolve_device(self.device) == "cpu" else 16384)
+        stats = lm_stats(batch, batch_tokens=batch_tokens, **self._stats_params())
         raw, reasons = np.full(len(batch), np.nan), []
         for i, (ex, row) in enumerate(zip(batch, stats)):
             if row[2] == 0:  # n_response: nothing to score
