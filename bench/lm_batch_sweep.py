@@ -33,7 +33,8 @@ def main() -> None:
     pool = load([data / "dolly_3k_categories" / "dolly_3k.json.gz"]).examples
     seqs = []
     for e in filter(None, encode(lm, random.Random(1).sample(pool, 20), 512)):
-        seqs += [(e.with_prompt + e.response, len(e.with_prompt)), (e.without_prompt + e.response, len(e.without_prompt))]
+        seqs += [(e.with_prompt + e.response, len(e.with_prompt)),
+                 (e.without_prompt + e.response, len(e.without_prompt))]
     tokens = sum(len(s[0]) for s in seqs)
     print(f"{len(seqs)} sequences, {tokens} tokens, threads {torch.get_num_threads()}")
 

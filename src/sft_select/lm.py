@@ -55,7 +55,8 @@ def tokenizer_from_gguf(path: Path):
         return fields[key].contents()
 
     if field("tokenizer.ggml.model") != "gpt2":
-        raise ConfigError(f"{path}: expected a byte-level BPE (gpt2) tokenizer, found {field('tokenizer.ggml.model')!r}")
+        raise ConfigError(f"{path}: expected a byte-level BPE (gpt2) tokenizer, "
+                          f"found {field('tokenizer.ggml.model')!r}")
     tokens = field("tokenizer.ggml.tokens")
     kinds = field("tokenizer.ggml.token_type")
     merges = [tuple(m.split(" ", 1)) for m in field("tokenizer.ggml.merges")]

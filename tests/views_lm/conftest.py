@@ -25,5 +25,6 @@ def stats_cache(tmp_path, monkeypatch):
 
 
 def chat(prompt: str, response: str | None, i: int = 0) -> Example:
-    turns = ((Turn("user", prompt),) if prompt else ()) + ((Turn("assistant", response),) if response is not None else ())
+    turns = (Turn("user", prompt),) if prompt else ()
+    turns += (Turn("assistant", response),) if response is not None else ()
     return Example(id=content_hash(turns, None, None), source="test", row=i, format="chat", original={}, turns=turns)

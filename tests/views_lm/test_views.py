@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sft_select.errors import ConfigError
-from sft_select.lm_stats import compute_stats
+from sft_select.lm_stats import compute_stats, lm_stats
 from sft_select.record import Example
 from sft_select.views import build, registered
 from sft_select.views.lm_difficulty import DifficultyIFD, DifficultyLoss
@@ -45,7 +45,7 @@ def test_garbage_text_has_higher_perplexity_than_fluent(smollm):
 
 def test_ifd_is_lower_when_the_prompt_helps(smollm):
     result = DifficultyIFD(device="cpu").score_batch([HELPFUL, UNRELATED])
-    stats = compute_stats(smollm, [HELPFUL, UNRELATED], max_tokens=512, batch_tokens=4096)
+    stats = lm_stats([HELPFUL, UNRELATED], model="smollm2-135m", max_tokens=512, batch_tokens=1024, device="cpu")
     ifd = np.exp(stats[:, 0] - stats[:, 1])
     assert ifd[0] < 0.5 * ifd[1]
     assert result.raw[0] == pytest.approx(ifd[0])
@@ -54,7 +54,7 @@ def test_ifd_is_lower_when_the_prompt_helps(smollm):
 
 
 def test_batch_equals_one_by_one(smollm):
-    batch = FLUENT + GARBAGE + [HELPFUL, UNRELATED]
+    batch = [FLUENT[0], GARBAGE[1], HELPFUL, UNRELATED]  # different lengths: padding in every batch
     together = compute_stats(smollm, batch, max_tokens=512, batch_tokens=4096)
     alone = np.vstack([compute_stats(smollm, [ex], max_tokens=512, batch_tokens=4096) for ex in batch])
     np.testing.assert_allclose(together, alone, atol=1e-4, rtol=0)

@@ -65,7 +65,8 @@ class LMView(View):
             if todo:
                 minutes = tokens / CPU_TOKENS_PER_S / 60
                 info(f"{self.name}: {todo} examples ({tokens:,} tokens) through {self.model} on CPU: "
-                     f"about {minutes:.1f} min on idle cores at an assumed {CPU_TOKENS_PER_S:,} tokens/s, longer under load (a GPU makes this fast)")
+                     f"about {minutes:.1f} min on idle cores at an assumed {CPU_TOKENS_PER_S:,} tokens/s, "
+                     "longer under load (a GPU makes this fast)")
         return self
 
     def score_batch(self, batch: Sequence[Example]) -> ViewResult:
