@@ -42,8 +42,6 @@ class DifficultyMargin(View):
         return label_skip_reason(self.name, pool)
 
     def fit(self, pool: Sequence[Example], target: Sequence[Example] | None = None) -> "DifficultyMargin":
-        if self.folds < 2 or self.C <= 0:
-            raise ValueError("folds must be >= 2 and C > 0")
         self.proxy_ = ProxyFit.fit(pool, model=self.model, folds=self.folds, seed=self.seed, C=self.C)
         return self
 

@@ -95,6 +95,8 @@ class ProxyFit:
 
     @classmethod
     def fit(cls, pool: Sequence[Example], *, model: str, folds: int, seed: int, C: float) -> "ProxyFit":
+        if folds < 2 or C <= 0:  # checked here once for every view that fits the proxy
+            raise ValueError("folds must be >= 2 and C > 0")
         labelled = [ex for ex in pool if ex.label is not None]
         probs, classes, fold_models = _fit_folds(labelled, model, folds, seed, C)
         return cls(classes, {ex.id: p for ex, p in zip(labelled, probs)}, fold_models, model)

@@ -59,8 +59,6 @@ class QualityLabel(View):
             raise ValueError(f"method must be one of {METHODS}")
         if self.filter_by not in FILTERS:
             raise ValueError(f"filter_by must be one of {FILTERS}")
-        if self.folds < 2 or self.C <= 0:
-            raise ValueError("folds must be >= 2 and C > 0")
         cl = _cleanlab()
         self.proxy_ = ProxyFit.fit(pool, model=self.model, folds=self.folds, seed=self.seed, C=self.C)
         labelled = [ex for ex in pool if ex.label is not None]
