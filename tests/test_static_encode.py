@@ -34,7 +34,9 @@ def test_fast_encoder_matches_model2vec(static):
 def test_batch_equals_one_by_one(static):
     batch = static.encode(TEXTS)
     single = np.vstack([static.encode([t]) for t in TEXTS])
-    np.testing.assert_allclose(batch, single, atol=1e-6)
+    assert np.array_equal(batch, single)  # bit-identical: a text's vector never depends on its batch
+    shuffled = static.encode(TEXTS[::-1])[::-1]
+    assert np.array_equal(batch, shuffled)
 
 
 def test_cache_is_bounded(static, monkeypatch):

@@ -316,6 +316,11 @@ class EmbeddingStore:
         return np.stack([cls._memory[(key, fp)] for key in ids])
 
     @classmethod
+    def forget_memory(cls) -> None:
+        """Drop the in-process vectors, keep the disk cache handles: a streaming run holds one chunk's."""
+        cls._memory.clear()
+
+    @classmethod
     def clear(cls) -> None:
         """Forget the in-process vectors (the disk cache stays)."""
         cls._memory.clear()

@@ -79,7 +79,11 @@ class StaticEncoder:
                                          shape=(len(ids), vocab))
         text_rows = np.repeat(np.arange(n), lengths)
         text_chunks = sparse.csr_matrix((np.ones(len(codes), np.float32), (text_rows, codes)), shape=(n, len(ids)))
-        token_counts = text_chunks @ chunk_tokens  # text x vocabulary
+        token_counts = (text_chunks @ chunk_tokens).tocsr()  # text x vocabulary
+        # Sum each text's token vectors in vocabulary order, whatever else is in the batch: a text's
+        # vector is then bit-identical in any batch (batch = one-by-one; the same ids on every engine).
+        token_counts.sum_duplicates()
+        token_counts.sort_indices()
         totals = np.asarray(token_counts.sum(axis=1)).ravel()
         out[:] = token_counts @ self.embedding
         nonzero = totals > 0
