@@ -32,9 +32,9 @@ class RelevanceEmbedding(View):
         return self
 
     def score_batch(self, batch: Sequence[Example]) -> ViewResult:
-        # float64: a float32 product's rounding depends on the batch's size (BLAS blocking), and ties at
-        # the top must not flip between engines that batch differently
-        sims = embed_examples(batch, self.model).astype(np.float64) @ self.target_.T
+        # einsum's own loop, not BLAS: a BLAS product's rounding depends on the batch's size (blocking),
+        # so equal examples in different batches could differ in the last bit and swap rank ties
+        sims = np.einsum("ij,kj->ik", embed_examples(batch, self.model).astype(np.float64), self.target_)
         top = -np.sort(-sims, axis=1)[:, : self.k_]
         best = sims.argmax(axis=1)
         reasons = [f"closest target #{int(b)} (cos {sims[i, b]:.2f})" for i, b in enumerate(best)]
