@@ -79,10 +79,14 @@ def write_pool(path: Path, n: int) -> None:
     tmp.rename(path)
 
 
-def run_once(pool: Path, target: Path, out: Path, n_select: int, engine: str) -> dict:
+def run_once(pool: Path, target: Path, out: Path, n_select: int, engine: str, streaming: str) -> dict:
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)  # no score cache from an earlier run
     cmd = [sys.executable, "-m", "sft_select", "-q", "run", str(pool), "--target", str(target), "-n", str(n_select),
-           "--out", str(out), "--force", "--engine", engine]
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), HF_HUB_OFFLINE="1")
+           "--out", str(out), "--force", "--engine", engine, "--streaming", streaming]
+    # Cold runs: no embedding read back from the user cache of an earlier run.
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), HF_HUB_OFFLINE="1", SFT_SELECT_EMBED_CACHE="off")
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -99,6 +103,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--engine", nargs="+", default=["local"])
+    ap.add_argument("--streaming", default="auto", choices=["auto", "on", "off"],
+                    help="engine.streaming for every run (auto streams inputs over 256 MB, ~500k rows)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "scale")
     args = ap.parse_args()
     target = args.out / "target.jsonl"
@@ -111,16 +117,14 @@ def main() -> None:
         for n in args.sizes:
             pool = args.out / f"pool-{n}.jsonl"
             write_pool(pool, n)
-            # Warm caches that are not part of the measured work (the distilled embedder).
-            r = run_once(pool, target, args.out / f"run-{engine}-{n}", max(1, n // 10), engine)
-            r.update(engine=engine, n=n, examples_per_s=round(n / r["wall_s"], 1))
+            r = run_once(pool, target, args.out / f"run-{engine}-{n}", max(1, n // 10), engine, args.streaming)
+            r.update(engine=engine, n=n, examples_per_s=round(n / r["wall_s"], 1), load=os.getloadavg())
             results.append(r)
             print(json.dumps(r), flush=True)
     local = [r for r in results if r["engine"] == "local"]
-    if len(local) >= 2:
-        a, b = local[0], local[-1]
+    for a, b in zip(local, local[1:]):
         exponent = math.log(b["wall_s"] / a["wall_s"]) / math.log(b["n"] / a["n"])
-        print(json.dumps({"growth_exponent_time_vs_size": round(exponent, 3)}))
+        print(json.dumps({"growth_exponent_time_vs_size": round(exponent, 3), "from": a["n"], "to": b["n"]}))
     print(f"load average: {os.getloadavg()}")
 
 
