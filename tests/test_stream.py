@@ -14,7 +14,7 @@ WORDS = ("alpha beta gamma delta epsilon zeta theta iota kappa lambda sigma omeg
          "market garden engine signal vector matrix planet ocean forest").split()
 
 
-def make_pool(path, n=240, seed=3):
+def make_pool(path, n=240, seed=3, bad_rows=True):
     rng = random.Random(seed)
     rows = []
     for i in range(n):
@@ -29,12 +29,17 @@ def make_pool(path, n=240, seed=3):
         rows.append({"instruction": " ".join(rng.choices(WORDS, k=rng.randint(4, 12))) + "?",
                      "input": "",
                      "output": " ".join(rng.choices(WORDS, k=rng.randint(15, 60))) + "."})
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    lines = [json.dumps(r) + "\n" for r in rows]
+    if bad_rows:
+        lines.insert(len(lines) // 2, '{"instruction": "broken json\n')  # an unreadable row mid-file
+        lines.insert(len(lines) // 3, json.dumps({"instruction": 5, "output": "x"}) + "\n")  # an invalid one
+    path.write_text("".join(lines))
     return path
 
 
 def cfg_for(streaming, **select):
     return build_config({
+        "input": {"on_error": "skip"},
         "embedding": {"model": "hashing"},
         "engine": {"streaming": streaming, "chunk_size": 37, "fit_sample": 10_000},
         "select": {"n": 40, **select},
@@ -45,7 +50,7 @@ def cfg_for(streaming, **select):
 @pytest.fixture()
 def pool(tmp_path):
     target = tmp_path / "target.jsonl"
-    make_pool(target, n=12, seed=9)
+    make_pool(target, n=12, seed=9, bad_rows=False)
     return make_pool(tmp_path / "pool.jsonl"), target
 
 

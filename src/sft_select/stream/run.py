@@ -242,32 +242,47 @@ class StreamContext:
 def write_stream_outputs(out: Path, table: pd.DataFrame, stream: Stream, *, write_selected: bool,
                          report_ids: set[str]) -> tuple[dict[str, str], Loaded]:
     """Step 4: a last read writes the selected rows and rejected.jsonl in input order; returns the
-    outputs and a `Loaded` holding only the examples the report shows (by id)."""
+    outputs and a `Loaded` holding only the examples the report shows.
+
+    This read takes the raw rows as stored (no parsing, no hashing): table rows are matched to them by
+    (source, row), and only the few rows the report shows are parsed back into examples.
+    """
     from sft_select.io.atomic import atomic_path
+    from sft_select.io.formats import parse_row
     from sft_select.io.load import Rejected
+    from sft_select.io.readers import read_rows
     from sft_select.io.writers import output_type, write_rejected, write_rows
+    from sft_select.record import Example
 
     selected = table["selected"].fillna(False).to_numpy(dtype=bool)
     reasons = table["reason"].to_numpy()
     kept = table["kept_id"].to_numpy() if "kept_id" in table else np.full(len(table), None)
     dropped_mask = ~selected if write_selected else pd.notna(reasons)
-    shown: list = []
+    ids, sources, rownos = table["id"].to_numpy(), table["source"].to_numpy(), table["row"].to_numpy()
+    shown: list[Example] = []
     rows: list = []
 
     def rejected_rows():
-        nonlocal rows
-        for i, ex in enumerate(stream.examples()):
-            if ex.id != table["id"].iat[i]:
-                raise InputError(ex.source, "the input changed while the run was reading it", line=ex.row + 1)
-            if ex.id in report_ids:
-                shown.append(ex)
-            if selected[i] and write_selected:
-                rows.append(ex.original)
-            elif dropped_mask[i]:
-                k = kept[i]
-                yield Rejected(ex.source, ex.row, None, ex.original, str(reasons[i]), id=ex.id,
-                               kept_id=k if isinstance(k, str) else None)
-        yield from stream.rejected
+        yield from stream.rejected  # unreadable rows first, as the in-memory run writes them
+        i = 0
+        for path in stream.paths:
+            for raw in read_rows(path):
+                if i >= len(ids) or sources[i] != str(path) or rownos[i] != raw.index:
+                    continue  # a row that was unreadable or invalid: it is in stream.rejected
+                if ids[i] in report_ids:
+                    fmt = stream.formats.get(str(path))
+                    parsed = parse_row(raw.data, fmt, stream.fields)
+                    shown.append(Example(id=ids[i], source=str(path), row=raw.index, format=fmt, original=raw.data,
+                                         turns=parsed.turns, text=parsed.text, label=parsed.label))
+                if selected[i] and write_selected:
+                    rows.append(raw.data)
+                elif dropped_mask[i]:
+                    k = kept[i]
+                    yield Rejected(str(path), raw.index, None, raw.data, str(reasons[i]), id=ids[i],
+                                   kept_id=k if isinstance(k, str) else None)
+                i += 1
+        if i != len(ids):
+            raise InputError(", ".join(map(str, stream.paths)), "the input changed while the run was reading it")
 
     outputs: dict[str, str] = {}
     write_rejected(rejected_rows(), out / "rejected.jsonl")
