@@ -44,16 +44,17 @@ def band_keys(sh: Shingles, cfg, bands: int) -> np.ndarray:
     return out
 
 
-def candidate_pairs(keys: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Distinct pairs (a < b, row indices of `keys`) of valid documents sharing a key in some band."""
+def candidate_pairs(band_column, bands: int, valid: np.ndarray) -> np.ndarray:
+    """Distinct pairs (a < b, row indices) of valid documents sharing a key in some band;
+    `band_column(b)` gives band b's keys of every row (one band in memory at a time)."""
     rows = np.flatnonzero(valid)
     if len(rows) < 2:
         return np.zeros((0, 2), dtype=np.int64)
-    pairs = [rows[_bucket_pairs(np.ascontiguousarray(keys[rows, b]))] for b in range(keys.shape[1])]
+    pairs = [rows[_bucket_pairs(np.ascontiguousarray(band_column(b)[rows]))] for b in range(bands)]
     local = np.sort(np.concatenate(pairs), axis=1)
     if len(local) == 0:
         return np.zeros((0, 2), dtype=np.int64)
-    n = np.int64(len(keys))
+    n = np.int64(len(valid))
     code = np.unique(local[:, 0] * n + local[:, 1])
     return np.stack([code // n, code % n], -1)
 

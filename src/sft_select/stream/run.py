@@ -133,11 +133,13 @@ def _dedup(table: pd.DataFrame, arrays: list[dict[str, np.ndarray]], cfg: Config
         distinct_rows = np.arange(len(alive))
     near = cfg.preprocess.near
     if near.enabled and len(distinct) > 1:
-        bands = np.concatenate([a["bands"] for a in arrays])
+        def band_column(b: int) -> np.ndarray:
+            return np.concatenate([np.asarray(a["bands"][:, b]) for a in arrays])
+
         valid = np.zeros(len(alive), dtype=bool)
         valid[distinct_rows] = True
-        valid &= bands[:, 0] != 0  # documents without shingles
-        cand = candidate_pairs(bands, valid)
+        valid &= band_column(0) != 0  # documents without shingles
+        cand = candidate_pairs(band_column, arrays[0]["bands"].shape[1], valid)
         pairs, sims = verified(cand, _shingle_reader(arrays), near.threshold)
         clusters.link(zip(alive[pairs[:, 0]].tolist(), alive[pairs[:, 1]].tolist()), "near")
         roots = len({clusters.find(int(p)) for p in alive})
