@@ -20,25 +20,50 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def word_tokens(text: str) -> list:
+    """The tokens of `words(text)`, as bytes for ASCII text (one `bytes.translate` + split, ~5x faster
+    than the regex, same tokens); for counting and comparing only."""
+    return repetition_tokens(text)
+
+
+# ASCII letters and whitespace (str.isspace also counts the separators \x1c-\x1f), deleted by one
+# bytes.translate: the length of what is left counts the other characters in C.
+_ASCII_ALPHA_SPACE = bytes(b for b in range(128) if chr(b).isalpha() or chr(b).isspace())
+
+
 def alpha_ratio(text: str) -> float:
-    """Share of characters that are letters or whitespace (low for symbol soup and binary junk)."""
+    """Share of characters that are letters or whitespace (low for symbol soup and binary junk).
+
+    No Python frame per character: ASCII text is counted by `bytes.translate`, other text by `map` over
+    `str.isalpha` and `str.isspace` (disjoint classes, so the two counts add up exactly)."""
     if not text:
         return 0.0
-    good = sum(1 for c in text if c.isalpha() or c.isspace())
-    return good / len(text)
+    if text.isascii():
+        return (len(text) - len(text.encode("ascii").translate(None, _ASCII_ALPHA_SPACE))) / len(text)
+    return (sum(map(str.isalpha, text)) + sum(map(str.isspace, text))) / len(text)
 
 
-def duplicate_ngram_ratio(tokens: list[str], n: int = 3) -> float:
-    """Gopher-style: share of n-gram occurrences that repeat an earlier n-gram."""
+def duplicate_ngram_ratio(tokens: list, n: int = 3) -> float:
+    """Gopher-style: share of n-gram occurrences that repeat an earlier n-gram (tokens may be str or
+    bytes: only equality matters). A set of the n-grams counts the distinct ones in C."""
     if len(tokens) < n + 1:
         return 0.0
-    grams = Counter(zip(*(tokens[i:] for i in range(n))))
-    total = sum(grams.values())
-    return (total - len(grams)) / total
+    total = len(tokens) - n + 1
+    return (total - len(set(zip(*[tokens[i:] for i in range(n)])))) / total
+
+
+# Each alternative of _REFUSAL contains one of these (lowercased). Only for ASCII text: with IGNORECASE
+# the regex also matches 'İ', 'ı' and 'ſ', which a lowercase substring test would miss.
+_REFUSAL_HINTS = ("as an ai", "sorry", "unable", "i can", "i do not have", "as a language model")
 
 
 def is_refusal(text: str) -> bool:
-    return bool(_REFUSAL.search(text[:2000]))
+    head = text[:2000]
+    if head.isascii():
+        low = head.lower()
+        if not any(hint in low for hint in _REFUSAL_HINTS):
+            return False
+    return bool(_REFUSAL.search(head))
 
 
 def looks_truncated(text: str) -> bool:
