@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from itertools import islice
 from typing import Iterable
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -103,6 +104,9 @@ _REFUSAL_OPENING = re.compile(
 # verb particles ("log in", "turn on") and pronouns are left out: answers legitimately end on them.
 _DANGLING_WORDS = frozenset("a an the and or but nor of to into onto at by for with from than because while "
                             "if whose your my their our its as".split())
+# Every match of _REFUSAL_OPENING contains one of these (lowercased); a substring test of ASCII text spares
+# the regex (with IGNORECASE the regex would also match non-ASCII 'ı', 'ſ' or 'K').
+_DECLINING = ("cannot", "can't", "can not", "won't", "will not", "unable to", "not able to", "the ability to")
 _NUMBERED = re.compile(r"^\(?\d{1,3}[.)]\s")
 _BUT_HELPS = re.compile(r"\b(?:but|however)\b[^.!?]{0,40}\b(?:i can|here|you can|i could|i'd be happy)\b(?!'t| ?not)",
                         re.I)
@@ -113,6 +117,12 @@ def tokens(text: str) -> int:
     if text.isascii():
         return len(text.encode("ascii").translate(_WORD_BYTES).split())
     return sum(1 for _ in _TOKEN.finditer(text))
+
+
+def tokens_up_to(text: str, k: int) -> int:
+    """min(tokens(text), k), reading only as far as the k-th token (a minimum-length bound of one word
+    is decided by the first token, not by counting them all)."""
+    return sum(1 for _ in islice(_TOKEN.finditer(text), k))
 
 
 def text_ratio(text: str) -> float:
@@ -135,6 +145,8 @@ def is_boilerplate_refusal(text: str, max_words: int = 80) -> bool:
     if ("an ai" in low or "language model" in low or "artificial" in low) and _BOILERPLATE.search(head):
         return True
     # "I can't browse the web, but here is ..." helps after all: only a short, plain refusal counts.
+    if head.isascii() and not any(verb in low[:400] for verb in _DECLINING):
+        return False  # no declining verb phrase, so _REFUSAL_OPENING cannot match (ASCII: see _DECLINING)
     return (bool(_REFUSAL_OPENING.search(head[:400])) and len(head.split()) <= max_words
             and not _BUT_HELPS.search(head))
 
