@@ -103,3 +103,19 @@ def test_fast_signals_equal_their_definitions_on_random_text():
         test_fast_signals_equal_their_definitions(text)
 
     check()
+
+
+@pytest.mark.parametrize("text", _ODD_TEXTS + ["I cannot help with that.", "Sorry, I can't do that", "We won't comply",
+                                               "I'm not able to browse the web.", "ı cannot help", "\x00ctrl\x7f  \x0b x"])
+def test_more_fast_paths_equal_their_definitions(text):
+    from sft_select.normalize import normalize_for_dedup
+    from sft_select.preprocess.exact import normalized_bytes
+
+    head = text[:1500]
+    plain = (signals._BOILERPLATE.search(head) is not None
+             or (bool(signals._REFUSAL_OPENING.search(head[:400])) and len(head.split()) <= 80
+                 and not signals._BUT_HELPS.search(head)))
+    assert signals.is_boilerplate_refusal(text) == plain
+    for k in (0, 1, 3, 1000):
+        assert signals.tokens_up_to(text, k) == min(k, signals.tokens(text))
+    assert normalized_bytes(text) == normalize_for_dedup(text).encode("utf-8", "surrogatepass")
