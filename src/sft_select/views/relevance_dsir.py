@@ -3,7 +3,8 @@
 Xie et al. (2023), "Data Selection for Language Models via Importance Resampling": each text is a bag of
 hashed unigrams and bigrams; one multinomial over the hash buckets is fit on the target and one on the
 pool, and an example's weight is how much likelier its n-grams are under the target model. Lexical, cheap
-(no model, ~35k texts/s per pass on one core) and complementary to the embedding view, which matches meaning rather than words.
+(no model, ~35k texts/s per pass on one core) and complementary to the embedding view, which matches
+meaning rather than words.
 """
 from __future__ import annotations
 
