@@ -21,6 +21,10 @@ class TuneConfig(BaseModel):
                                description="τ sweep points as shares of N: τ is set where S_τ has that size")
     holdout: float = Field(0.3, ge=0, lt=1, description="share of the validation file kept out of tuning, "
                            "used only to report f on data the search never saw")
+    choose: Literal["best", "one_se"] = Field(
+        "best", description="best: the highest f on the tune part; one_se: among the points within one standard "
+        "error of the best f (binomial, accuracy-like metrics only), the largest S, then the weights closest to "
+        "the equal mix: a guard against picking noise when the tune part is small")
     random_seeds: int = Field(3, ge=1, le=20, description="random subsets of the same size, for the baseline")
 
     @field_validator("sweep")

@@ -47,7 +47,7 @@ from sft_select.record import Example
 from sft_select.selection.base import size_limit
 from sft_select.selection.strategies import Context
 from sft_select.tune.objective import Objective, Point
-from sft_select.tune.sweep import best, sweep
+from sft_select.tune.sweep import best, one_se, sweep
 from sft_select.tune.weights import search
 
 
@@ -88,7 +88,7 @@ def _cap(objective: Objective) -> int:
 
 def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weights: dict[str, float],
              initial_threshold: float | None, rounds: int, trials: int, method: str, alpha: float,
-             shares: list[float], random_seeds: int, seed: int) -> TuneResult:
+             shares: list[float], random_seeds: int, seed: int, choose: str = "best") -> TuneResult:
     start = time.perf_counter()
     cap = _cap(objective)
     rng = np.random.default_rng(seed)
@@ -109,6 +109,11 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
         current = best([current, top, *curve])
         centre = current.weights
         info(f"  best so far: f={current.f:.4f} with |S|={current.size}, τ={current.threshold}")
+    top = current
+    if choose == "one_se":
+        equal = {n: 1.0 / len(objective.names) for n in objective.names}
+        current = one_se([initial, *trace], len(objective.validation), equal)
+        info(f"  1-SE rule: f={current.f:.4f} with |S|={current.size} (best f was {top.f:.4f})")
 
     pool_ids = objective.table.loc[objective.table["filter_reason"].isna(), "id"].tolist()
     random_sets = []
@@ -145,6 +150,8 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
         "curve": [p.as_dict() for p in curves[rounds - 1]],
         "curves": {str(r): [p.as_dict() for p in c] for r, c in curves.items()},
         "best": {**_summary(current), "metrics": current.metrics, **on_holdout(current.ids)},
+        "choose": choose,
+        "highest_f": _summary(top),
         "baselines": baselines,
     }
     labels = objective.table.set_index("id")["label"]
@@ -212,7 +219,8 @@ def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, va
              "evaluate.lm.token_budget")
     result = run_loop(objective, holdout, initial_weights=resolve_weights(specs, cfg.combine.weights),
                       initial_threshold=cfg.select.threshold, rounds=t.rounds, trials=t.trials, method=t.search,
-                      alpha=t.concentration, shares=t.sweep, random_seeds=t.random_seeds, seed=cfg.seed)
+                      alpha=t.concentration, shares=t.sweep, random_seeds=t.random_seeds, seed=cfg.seed,
+                      choose=t.choose)
     result.report = {**result.report, "validation": {"path": str(validation_path) if validation_path else None,
                                                      "tune": len(tune_part), "holdout": len(holdout),
                                                      "seed": cfg.seed}}
