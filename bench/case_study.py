@@ -129,13 +129,17 @@ class EvalModel:
     """Logistic regression on fixed features of the pool and test texts: the same model for every method.
 
     `C` is given, or chosen once per dataset among C_GRID by validation accuracy of the whole pool, so the
-    choice depends on no method's subset; the test split is only predicted.
+    choice depends on no method's subset; the test split is only predicted. With `per_subset`, C is chosen
+    again for every subset S (validation accuracy of the model trained on S), as a user tuning their own
+    final model would: a clean small S may want less regularization than the noisy whole pool.
     """
 
     C_GRID = (1.0, 10.0, 100.0)
 
-    def __init__(self, name: str, X_pool, X_val, X_test, y_pool, y_val, y_test, C: float | None = None):
+    def __init__(self, name: str, X_pool, X_val, X_test, y_pool, y_val, y_test, C: float | None = None,
+                 per_subset: bool = False):
         self.name = name
+        self.per_subset = per_subset
         self.Xp, self.Xv, self.Xt = X_pool, X_val, X_test
         self.yp = np.asarray(y_pool, dtype=object)
         self.yv, self.yt = np.asarray(y_val, dtype=object), np.asarray(y_test, dtype=object)
@@ -160,12 +164,17 @@ class EvalModel:
             clf.fit(self.Xp[idx], self.yp[idx])
         return float((clf.predict(X) == y).mean())
 
-    def test_accuracy(self, idx) -> float:
-        return self._acc(idx, self.C, self.Xt, self.yt)
+    def test_accuracy(self, idx) -> tuple[float, float]:
+        """(test accuracy, the C it was trained with)."""
+        C = self.C
+        if self.per_subset:
+            on_val = {c: self._acc(idx, c, self.Xv, self.yv) for c in self.C_GRID}
+            C = max(on_val, key=lambda c: (on_val[c], -c))
+        return self._acc(idx, C, self.Xt, self.yt), C
 
 
 def eval_models(names: list[str], pool_texts, val_texts, test_texts, y_pool, y_val, y_test, static,
-                cache_dir: Path) -> list[EvalModel]:
+                cache_dir: Path, per_subset: bool = False) -> list[EvalModel]:
     """static: the tune loop's proxy as is (static-minilm, C=1); tfidf: word TF-IDF fit on the pool's texts
     (no labels); minilm: full all-MiniLM-L6-v2 embeddings, first 128 tokens."""
     out = []
@@ -179,11 +188,11 @@ def eval_models(names: list[str], pool_texts, val_texts, test_texts, y_pool, y_v
 
             vec = TfidfVectorizer(sublinear_tf=True, min_df=2, max_df=0.5, dtype=np.float32).fit(pool_texts)
             out.append(EvalModel(name, vec.transform(pool_texts), vec.transform(val_texts), vec.transform(test_texts),
-                                 y_pool, y_val, y_test))
+                                 y_pool, y_val, y_test, per_subset=per_subset))
         elif name == "minilm":
             X = minilm_features(list(pool_texts) + list(val_texts) + list(test_texts), cache_dir)
             a, b = len(pool_texts), len(pool_texts) + len(val_texts)
-            out.append(EvalModel(name, X[:a], X[a:b], X[b:], y_pool, y_val, y_test))
+            out.append(EvalModel(name, X[:a], X[a:b], X[b:], y_pool, y_val, y_test, per_subset=per_subset))
         else:
             raise SystemExit(f"unknown eval model {name} (static, tfidf, minilm)")
         m = out[-1]
@@ -206,7 +215,10 @@ class Evaluator:
         idx = np.array([self.pos[i] for i in ids], dtype=np.int64)
         out: dict = {"size": len(idx)}
         for m in self.models:
-            out[m.name] = round(m.test_accuracy(idx), 4)
+            acc, C = m.test_accuracy(idx)
+            out[m.name] = round(acc, 4)
+            if m.per_subset:
+                out[f"{m.name}_C"] = C
         if self.track_noise:
             out["noisy_share"] = round(float(self.noisy[idx].mean()) if len(idx) else 0.0, 4)
         return out
@@ -297,8 +309,10 @@ def run_dataset(name: str, args, data: Path) -> dict:
     labels = lambda rows: [r["label"] for r in rows]  # noqa: E731
     static = tuple(embed_examples(x, "static-minilm") for x in (pool, val, test))
     models = eval_models(args.eval_models, texts(pool_rows), texts(val_rows), texts(test_rows), labels(pool_rows),
-                         labels(val_rows), labels(test_rows), static, Path(args.work) / "embeddings")
-    res["eval_models"] = {m.name: {"C": m.C, "validation_acc_by_C": m.C_scores} for m in models}
+                         labels(val_rows), labels(test_rows), static, Path(args.work) / "embeddings",
+                         per_subset=args.per_subset_C)
+    res["eval_models"] = {m.name: {"C": "per subset" if m.per_subset else m.C, "validation_acc_by_C": m.C_scores}
+                          for m in models}
     ev = Evaluator(pool, models, noisy)
     names = [m.name for m in models]
     m = res["methods"]
@@ -351,7 +365,7 @@ def run_dataset(name: str, args, data: Path) -> dict:
                 m.setdefault(label, {})[key] = ev(pick({"quality_label": 1.0}, base))
                 show(f"{label} {key}", m[label][key])
         top_cfg = build_config({"select": {"fraction": frac, "strategy": "top"}}).select
-        for v in views:
+        for v in views if not args.no_top_n else []:
             m.setdefault(f"top-N by {v}", {})[key] = ev(pick({v: 1.0}, top_cfg))
             show(f"top-N by {v} {key}", m[f"top-N by {v}"][key])
     res["seconds"] = round(time.perf_counter() - t0, 1)
@@ -365,7 +379,7 @@ def markdown(results: list[dict], fractions: list[float]) -> str:
     for res in results:
         noisy = res["noise_tracked"] > 0
         models = list(res["eval_models"])
-        cs = ", ".join(f"{k} C={v['C']:g}" for k, v in res["eval_models"].items())
+        cs = ", ".join(f"{k} C={v['C']}" for k, v in res["eval_models"].items())
         lines.append(f"\n**{res['dataset']}** — pool {res['pool']}, validation {res['validation']}, "
                      f"test {res['test']}; eval models: {cs}; {res['seconds']} s, load "
                      f"{res['load_start']:.1f} → {res['load_end']:.1f}\n")
@@ -382,7 +396,8 @@ def markdown(results: list[dict], fractions: list[float]) -> str:
                     cells += [""] * (1 + len(models) + noisy)
                     continue
                 cells.append(str(r["size"]))
-                cells += [f"{r[mn]:.4f}" + (f" ± {r[mn + '_sd']:.4f}" if f"{mn}_sd" in r else "") for mn in models]
+                cells += [f"{r[mn]:.4f}" + (f" ± {r[mn + '_sd']:.4f}" if f"{mn}_sd" in r else "")
+                          + (f" (C={r[mn + '_C']:g})" if f"{mn}_C" in r else "") for mn in models]
                 if noisy:
                     cells.append(f"{r.get('noisy_share', 0):.3f}")
             lines.append("| " + " | ".join(cells) + " |")
@@ -400,6 +415,9 @@ def main() -> None:
                     "tfidf (LR on word TF-IDF), minilm (LR on full all-MiniLM-L6-v2 embeddings; ~60 texts/s to embed)")
     ap.add_argument("--group-trim", type=float, default=0.3, help="coverage: share of each class trimmed by score")
     ap.add_argument("--holdout", type=float, default=0.3, help="tune: share of the validation split held out")
+    ap.add_argument("--per-subset-C", action="store_true",
+                    help="tfidf/minilm: choose the eval model's C for every subset on the validation split")
+    ap.add_argument("--no-top-n", action="store_true", help="skip the top-N-by-one-view baselines")
     ap.add_argument("--choose", default="best", help="tune: best (highest f) or one_se (1-standard-error rule)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--trials", type=int, default=10)
