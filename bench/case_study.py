@@ -261,7 +261,8 @@ def ours_config(args, views: list[str], frac: float, strategy: str) -> dict:
         "seed": args.seed, "embedding": {"model": "static-minilm"}, "views": {"use": views},
         "select": select, "evaluate": {"proxy": "classifier"},
         "tune": {"rounds": args.rounds, "trials": args.trials, "sweep": [0.5, 0.75, 1.0], "holdout": args.holdout,
-                 "random_seeds": 3, "choose": args.choose},
+                 "random_seeds": 3, "choose": args.choose,
+                 **({"trims": args.trims} if strategy == "coverage" and args.trims else {})},
     }
 
 
@@ -352,7 +353,7 @@ def run_dataset(name: str, args, data: Path) -> dict:
             label = f"ours tuned ({strategy})"
             m.setdefault(label, {})[key] = {
                 **ev(pick(w, tuned_cfg.select)), "weights": rep["best"]["weights"],
-                "threshold": rep["best"]["threshold"], "f_tune": rep["best"]["f"],
+                "threshold": rep["best"]["threshold"], "f_tune": rep["best"]["f"], "group_trim": rep.get("group_trim"),
                 "f_holdout": rep["best"]["f_holdout"], "random_f_holdout": rep["baselines"]["random_mean"]["f_holdout"],
                 "whole_f_holdout": rep["baselines"]["whole_pool"]["f_holdout"],
                 "seconds_tune": round(time.perf_counter() - t, 1)}
@@ -414,6 +415,7 @@ def main() -> None:
                     help="eval models, each trained on every subset: static (the tune proxy: LR on static-minilm), "
                     "tfidf (LR on word TF-IDF), minilm (LR on full all-MiniLM-L6-v2 embeddings; ~60 texts/s to embed)")
     ap.add_argument("--group-trim", type=float, default=0.3, help="coverage: share of each class trimmed by score")
+    ap.add_argument("--trims", default="", help="coverage: group_trim values the tune loop tries, e.g. 0,0.15,0.3")
     ap.add_argument("--holdout", type=float, default=0.3, help="tune: share of the validation split held out")
     ap.add_argument("--per-subset-C", action="store_true",
                     help="tfidf/minilm: choose the eval model's C for every subset on the validation split")
@@ -428,6 +430,7 @@ def main() -> None:
     args = ap.parse_args()
     args.fractions = [float(x) for x in args.fractions.split(",")]
     args.strategies = [x for x in args.strategies.split(",") if x]
+    args.trims = [float(x) for x in args.trims.split(",") if x]
     args.eval_models = [x for x in args.eval_models.split(",") if x]
     data = shared_data()
     if data is None:

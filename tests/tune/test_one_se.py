@@ -45,3 +45,24 @@ def test_loop_reports_the_rule_and_the_highest_f():
     assert rep["best"]["f"] >= rep["highest_f"]["f"] - (rep["highest_f"]["f"] * (1 - rep["highest_f"]["f"])
                                                          / len(tune_part)) ** 0.5 - 1e-9
     assert rep["best"]["size"] >= rep["highest_f"]["size"]
+
+
+def test_coverage_trim_is_chosen_and_written_to_the_tuned_config():
+    from sft_select.config import build_config
+    from sft_select.tune.loop import tuned_config
+
+    pool, table, specs, val, cap = noisy_problem()
+    table = table.assign(quality_label_issue=False)
+    tune_part, holdout = split_validation(val, 0.4, seed=0)
+    obj = make_objective(pool, table, specs, tune_part, cap, strategy="coverage")
+    equal = {s.name: 1 / len(specs) for s in specs}
+    res = run_loop(obj, holdout, initial_weights=equal, initial_threshold=None, rounds=1, trials=2,
+                   method="dirichlet", alpha=1.0, shares=[1.0], random_seeds=1, seed=0, trims=[0.0, 0.5])
+    trim_points = [p for p in res.report["trace"] if p["phase"] == "trim"]
+    assert {p["label"] for p in trim_points} <= {"group_trim=0.0", "group_trim=0.5"} and trim_points
+    assert res.group_trim in (0.0, 0.3, 0.5)
+    f_by = {p["label"]: p["f"] for p in trim_points}
+    # "best" picks the highest f: nothing tried scores above the chosen point.
+    assert all(f <= res.report["best"]["f"] + 1e-12 for f in f_by.values())
+    cfg = build_config({"views": {"use": ["quality_label"]}, "select": {"fraction": 0.3, "strategy": "coverage"}})
+    assert tuned_config(cfg, ["quality_label"], res).select.group_trim == res.group_trim
