@@ -1,13 +1,20 @@
 """Selection case study on real noisy labelled data: does multi-view selection beat random and top-N?
 
-For each dataset, a labelled pool is reduced to 20% and 50% by several methods; a classifier (logistic
-regression on static-minilm embeddings, the tune loop's default proxy) is trained on each subset and
-its accuracy is measured on a test split that no method ever sees:
+For each dataset, a labelled pool is reduced to 20% and 50% by several methods; every eval model is
+trained the same way on each subset and its accuracy is measured on a test split that no selection or
+tuning step ever sees. Eval models (`--eval-models`): `static` (logistic regression on static-minilm,
+the tune loop's default proxy), `tfidf` (logistic regression on word TF-IDF), `minilm` (logistic
+regression on full all-MiniLM-L6-v2 embeddings, cached under --work; slow on CPU). The C of tfidf and
+minilm is chosen once per dataset on the validation split with the whole pool, or per subset with
+`--per-subset-C`.
 
-  random (3 seeds) · whole pool · cleanlab's filter (find_label_issues on 5-fold out-of-fold
-  probabilities, every flagged row dropped) · top-N by one view (each view alone) · ours untuned
-  (equal weights) · ours tuned (`sft_select.pipeline.run(..., validation=...)`: the closed loop picks
-  the view weights and τ on the validation split, then selects with per-label quotas)
+Methods: random (3 seeds) · whole pool · cleanlab's filter (find_label_issues on 5-fold out-of-fold
+probabilities, every flagged row dropped) · top-N by one view (each view alone) · for each strategy in
+`--strategies`: ours untuned (equal weights) and ours tuned (`sft_select.tune.loop.tune_table`: the
+closed loop picks the view weights and τ — and coverage's group_trim with `--trims` — on the tune part of
+the validation split, then selects with that strategy); for coverage also "coverage by quality_label
+alone". The pool is scored once per dataset (views cached in --work/<dataset>/run); every method
+re-combines and re-selects from that one table.
 
 Datasets (from ../shared/data, see its README): `20news` (train 11,314 as the pool, test split into
 1,500 validation + 6,032 test), `20news-noisy` (the same with 20% of the pool's labels flipped at
@@ -17,7 +24,7 @@ reported too.
 
 Views are taken from the registry by name; views not registered in this build are listed and skipped.
 
-    python bench/case_study.py --datasets 20news,20news-noisy,imdb --out case_study.json
+    python bench/case_study.py --datasets 20news-noisy,imdb --choose one_se --work /tmp/case --out case_study.json
 
 Scratch files go to --work (default: a temp folder), never into the repository.
 """
@@ -39,7 +46,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import numpy as np  # noqa: E402
 
 from sft_select.config import build_config  # noqa: E402
-from sft_select.evaluate.proxy_classifier import LogRegProxy  # noqa: E402
 from sft_select.io.load import load  # noqa: E402
 from sft_select.paths import shared_data  # noqa: E402
 from sft_select.views.registry import registered  # noqa: E402
@@ -410,7 +416,8 @@ def main() -> None:
     ap.add_argument("--datasets", default="20news,20news-noisy,imdb")
     ap.add_argument("--fractions", default="0.2,0.5")
     ap.add_argument("--strategies", default="coverage,quota",
-                    help="selection strategies for ours, each tuned on its own (coverage, quota, top, greedy, facility)")
+                    help="selection strategies for ours, each tuned on its own "
+                    "(coverage, quota, top, greedy, facility)")
     ap.add_argument("--eval-models", default="static,tfidf",
                     help="eval models, each trained on every subset: static (the tune proxy: LR on static-minilm), "
                     "tfidf (LR on word TF-IDF), minilm (LR on full all-MiniLM-L6-v2 embeddings; ~60 texts/s to embed)")
