@@ -1,13 +1,20 @@
 """Selection case study on real noisy labelled data: does multi-view selection beat random and top-N?
 
-For each dataset, a labelled pool is reduced to 20% and 50% by several methods; a classifier (logistic
-regression on static-minilm embeddings, the tune loop's default proxy) is trained on each subset and
-its accuracy is measured on a test split that no method ever sees:
+For each dataset, a labelled pool is reduced to 20% and 50% by several methods; every eval model is
+trained the same way on each subset and its accuracy is measured on a test split that no selection or
+tuning step ever sees. Eval models (`--eval-models`): `static` (logistic regression on static-minilm,
+the tune loop's default proxy), `tfidf` (logistic regression on word TF-IDF), `minilm` (logistic
+regression on full all-MiniLM-L6-v2 embeddings, cached under --work; slow on CPU). The C of tfidf and
+minilm is chosen once per dataset on the validation split with the whole pool, or per subset with
+`--per-subset-C`.
 
-  random (3 seeds) · whole pool · cleanlab's filter (find_label_issues on 5-fold out-of-fold
-  probabilities, every flagged row dropped) · top-N by one view (each view alone) · ours untuned
-  (equal weights) · ours tuned (`sft_select.pipeline.run(..., validation=...)`: the closed loop picks
-  the view weights and τ on the validation split, then selects with per-label quotas)
+Methods: random (3 seeds) · whole pool · cleanlab's filter (find_label_issues on 5-fold out-of-fold
+probabilities, every flagged row dropped) · top-N by one view (each view alone) · for each strategy in
+`--strategies`: ours untuned (equal weights) and ours tuned (`sft_select.tune.loop.tune_table`: the
+closed loop picks the view weights and τ — and coverage's group_trim with `--trims` — on the tune part of
+the validation split, then selects with that strategy); for coverage also "coverage by quality_label
+alone". The pool is scored once per dataset (views cached in --work/<dataset>/run); every method
+re-combines and re-selects from that one table.
 
 Datasets (from ../shared/data, see its README): `20news` (train 11,314 as the pool, test split into
 1,500 validation + 6,032 test), `20news-noisy` (the same with 20% of the pool's labels flipped at
@@ -17,7 +24,7 @@ reported too.
 
 Views are taken from the registry by name; views not registered in this build are listed and skipped.
 
-    python bench/case_study.py --datasets 20news,20news-noisy,imdb --out case_study.json
+    python bench/case_study.py --datasets 20news-noisy,imdb --choose one_se --work /tmp/case --out case_study.json
 
 Scratch files go to --work (default: a temp folder), never into the repository.
 """
@@ -39,7 +46,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import numpy as np  # noqa: E402
 
 from sft_select.config import build_config  # noqa: E402
-from sft_select.evaluate.proxy_classifier import LogRegProxy  # noqa: E402
 from sft_select.io.load import load  # noqa: E402
 from sft_select.paths import shared_data  # noqa: E402
 from sft_select.views.registry import registered  # noqa: E402
@@ -90,22 +96,137 @@ def splits(name: str, data: Path, seed: int) -> tuple[list[dict], list[dict], li
     raise SystemExit(f"unknown dataset {name}")
 
 
-class Evaluator:
-    """Train the proxy on a subset of the pool, report test accuracy and macro-F1 (and noise inside S)."""
+def minilm_features(texts: list[str], cache_dir: Path, max_seq_length: int = 128, batch: int = 256) -> np.ndarray:
+    """Full all-MiniLM-L6-v2 sentence embeddings (first `max_seq_length` tokens), cached on disk.
 
-    def __init__(self, pool_examples, test_examples, noisy_rows: set[int]):
-        self.pool = pool_examples
-        self.by_id = {ex.id: ex for ex in pool_examples}
-        self.test = test_examples
-        self.noisy = {pool_examples[i].id for i in noisy_rows}
-        self.proxy = LogRegProxy(embedder="static-minilm")
+    ~60 texts/s on 2 cores, so the vectors are written to `cache_dir` as they come (a killed run resumes)
+    under a name hashing the model, the length and every text; the same texts are never embedded twice.
+    """
+    import hashlib
+
+    from sft_select.embed import minilm_path
+
+    h = hashlib.sha256(f"all-MiniLM-L6-v2|{max_seq_length}".encode())
+    for t in texts:
+        h.update(t.encode("utf-8", "replace") + b"\0")
+    path = Path(cache_dir) / f"minilm{max_seq_length}-{h.hexdigest()[:16]}.npy"
+    if path.exists():
+        return np.load(path)
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(minilm_path()), device="cpu")
+    model.max_seq_length = max_seq_length
+    part = path.with_suffix(".part.npy")
+    out = [np.load(part)] if part.exists() else [np.zeros((0, 384), np.float32)]
+    t0 = time.perf_counter()
+    for s in range(len(out[0]), len(texts), batch):
+        out.append(model.encode([t[:4000] for t in texts[s:s + batch]], batch_size=64, normalize_embeddings=True,
+                                show_progress_bar=False).astype(np.float32))
+        np.save(part, np.vstack(out))
+        print(f"  minilm {min(s + batch, len(texts))}/{len(texts)} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    X = np.vstack(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, X)
+    part.unlink(missing_ok=True)
+    return X
+
+
+class EvalModel:
+    """Logistic regression on fixed features of the pool and test texts: the same model for every method.
+
+    `C` is given, or chosen once per dataset among C_GRID by validation accuracy of the whole pool, so the
+    choice depends on no method's subset; the test split is only predicted. With `per_subset`, C is chosen
+    again for every subset S (validation accuracy of the model trained on S), as a user tuning their own
+    final model would: a clean small S may want less regularization than the noisy whole pool.
+    """
+
+    C_GRID = (1.0, 10.0, 100.0)
+
+    def __init__(self, name: str, X_pool, X_val, X_test, y_pool, y_val, y_test, C: float | None = None,
+                 per_subset: bool = False):
+        self.name = name
+        self.per_subset = per_subset
+        self.Xp, self.Xv, self.Xt = X_pool, X_val, X_test
+        self.yp = np.asarray(y_pool, dtype=object)
+        self.yv, self.yt = np.asarray(y_val, dtype=object), np.asarray(y_test, dtype=object)
+        self.C_scores: dict[float, float] = {}
+        if C is None:
+            every = np.arange(len(self.yp))
+            self.C_scores = {c: self._acc(every, c, self.Xv, self.yv) for c in self.C_GRID}
+            C = max(self.C_scores, key=lambda c: (self.C_scores[c], -c))
+        self.C = C
+
+    def _acc(self, idx, C, X, y) -> float:
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
+
+        idx = np.sort(np.asarray(idx, dtype=np.int64))
+        clf = LogisticRegression(C=C, max_iter=1000, random_state=0)
+        with warnings.catch_warnings(), threadpool_limits(limits=1):
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(self.Xp[idx], self.yp[idx])
+        return float((clf.predict(X) == y).mean())
+
+    def test_accuracy(self, idx) -> tuple[float, float]:
+        """(test accuracy, the C it was trained with)."""
+        C = self.C
+        if self.per_subset:
+            on_val = {c: self._acc(idx, c, self.Xv, self.yv) for c in self.C_GRID}
+            C = max(on_val, key=lambda c: (on_val[c], -c))
+        return self._acc(idx, C, self.Xt, self.yt), C
+
+
+def eval_models(names: list[str], pool_texts, val_texts, test_texts, y_pool, y_val, y_test, static,
+                cache_dir: Path, per_subset: bool = False) -> list[EvalModel]:
+    """static: the tune loop's proxy as is (static-minilm, C=1); tfidf: word TF-IDF fit on the pool's texts
+    (no labels); minilm: full all-MiniLM-L6-v2 embeddings, first 128 tokens."""
+    out = []
+    for name in names:
+        t = time.perf_counter()
+        if name == "static":
+            Xp, Xv, Xt = static
+            out.append(EvalModel(name, Xp, Xv, Xt, y_pool, y_val, y_test, C=1.0))
+        elif name == "tfidf":
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            vec = TfidfVectorizer(sublinear_tf=True, min_df=2, max_df=0.5, dtype=np.float32).fit(pool_texts)
+            out.append(EvalModel(name, vec.transform(pool_texts), vec.transform(val_texts), vec.transform(test_texts),
+                                 y_pool, y_val, y_test, per_subset=per_subset))
+        elif name == "minilm":
+            X = minilm_features(list(pool_texts) + list(val_texts) + list(test_texts), cache_dir)
+            a, b = len(pool_texts), len(pool_texts) + len(val_texts)
+            out.append(EvalModel(name, X[:a], X[a:b], X[b:], y_pool, y_val, y_test, per_subset=per_subset))
+        else:
+            raise SystemExit(f"unknown eval model {name} (static, tfidf, minilm)")
+        m = out[-1]
+        print(f"  eval model {name}: C={m.C}" + (f" (validation acc by C: {m.C_scores})" if m.C_scores else "")
+              + f", {time.perf_counter() - t:.0f} s", flush=True)
+    return out
+
+
+class Evaluator:
+    """Train every eval model on a subset of the pool; test accuracy per model (and noise inside S)."""
+
+    def __init__(self, pool_examples, models: list[EvalModel], noisy_rows: set[int]):
+        self.pos = {ex.id: k for k, ex in enumerate(pool_examples)}
+        self.models = models
+        self.noisy = np.zeros(len(pool_examples), dtype=bool)
+        self.noisy[sorted(noisy_rows)] = True
+        self.track_noise = bool(noisy_rows)
 
     def __call__(self, ids) -> dict:
-        ids = list(ids)
-        s = self.proxy.evaluate([self.by_id[i] for i in ids], self.test, seed=0)
-        out = {"size": len(ids), "accuracy": round(s.metrics["accuracy"], 4), "macro_f1": round(s.metrics["macro_f1"], 4)}
-        if self.noisy:
-            out["noisy_share"] = round(len(self.noisy & set(ids)) / max(1, len(ids)), 4)
+        idx = np.array([self.pos[i] for i in ids], dtype=np.int64)
+        out: dict = {"size": len(idx)}
+        for m in self.models:
+            acc, C = m.test_accuracy(idx)
+            out[m.name] = round(acc, 4)
+            if m.per_subset:
+                out[f"{m.name}_C"] = C
+        if self.track_noise:
+            out["noisy_share"] = round(float(self.noisy[idx].mean()) if len(idx) else 0.0, 4)
         return out
 
 
@@ -128,9 +249,36 @@ def cleanlab_filter(pool_examples, seed: int) -> list[str]:
     return [ex.id for ex, bad in zip(pool_examples, issues) if not bad]
 
 
+def mean_runs(runs: list[dict], models: list[str]) -> dict:
+    out = {"size": runs[0]["size"], "runs": runs}
+    for m in models:
+        vals = [r[m] for r in runs]
+        out[m], out[f"{m}_sd"] = round(float(np.mean(vals)), 4), round(float(np.std(vals)), 4)
+    if "noisy_share" in runs[0]:
+        out["noisy_share"] = round(float(np.mean([r["noisy_share"] for r in runs])), 4)
+    return out
+
+
+def ours_config(args, views: list[str], frac: float, strategy: str) -> dict:
+    select = {"fraction": frac, "strategy": strategy, "quota_by": "label"}
+    if strategy == "coverage":
+        select.update({"group_trim": args.group_trim, "cover_mix": 0.0})
+    return {
+        "seed": args.seed, "embedding": {"model": "static-minilm"}, "views": {"use": views},
+        "select": select, "evaluate": {"proxy": "classifier"},
+        "tune": {"rounds": args.rounds, "trials": args.trials, "sweep": [0.5, 0.75, 1.0], "holdout": args.holdout,
+                 "random_seeds": 3, "choose": args.choose,
+                 **({"trims": args.trims} if strategy == "coverage" and args.trims else {})},
+    }
+
+
 def run_dataset(name: str, args, data: Path) -> dict:
+    from sft_select.embed import embed_examples
     from sft_select.pipeline import run as run_pipeline
+    from sft_select.pipeline import weight_specs
+    from sft_select.selection.strategies import Context
     from sft_select.table import finalize
+    from sft_select.tune.loop import load_validation, tune_table
 
     t0 = time.perf_counter()
     work = Path(args.work) / name
@@ -143,66 +291,92 @@ def run_dataset(name: str, args, data: Path) -> dict:
     val_file = write_jsonl(val_rows, work / "validation.jsonl")
     test_file = write_jsonl(test_rows, work / "test.jsonl")
     pool = load([pool_file]).examples
+    val = load([val_file]).examples
     test = load([test_file]).examples
+    if not (len(pool), len(val), len(test)) == (len(pool_rows), len(val_rows), len(test_rows)):
+        raise SystemExit("a split lost rows on loading; positions would not match")
     noisy = set(facts.get("flipped", [])) | set(facts.get("confirmed_errors", []))
-    ev = Evaluator(pool, test, noisy)
     views = [v for v in WANTED_VIEWS if v in registered()]
     missing = [v for v in WANTED_VIEWS if v not in registered()]
     res: dict = {"dataset": name, "pool": len(pool), "validation": len(val_rows), "test": len(test),
-                 "views": views, "views_missing": missing, "noise_tracked": len(noisy), "methods": {}}
+                 "views": views, "views_missing": missing, "noise_tracked": len(noisy), "methods": {},
+                 "eval_models": {}, "load_start": os.getloadavg()[0]}
     print(f"[{name}] pool {len(pool)}, validation {len(val_rows)}, test {len(test)}; views {views}"
           + (f"; not in this build: {missing}" if missing else ""), flush=True)
+
+    # Score once: every method below re-combines and re-selects from this one table (views cached in run/).
+    t = time.perf_counter()
+    cfg0 = build_config({"seed": args.seed, "embedding": {"model": "static-minilm"}, "views": {"use": views}})
+    table = run_pipeline([pool_file], work / "run", cfg0, target=val_file, stop_after="score", force=True).table
+    table = table.drop(columns=[c for c in ("score", "selected", "reason", "kept_id") if c in table])
+    res["seconds_scoring"] = round(time.perf_counter() - t, 1)
+    print(f"[{name}] scored in {res['seconds_scoring']} s", flush=True)
+
+    texts = lambda rows: [r["text"] for r in rows]  # noqa: E731
+    labels = lambda rows: [r["label"] for r in rows]  # noqa: E731
+    static = tuple(embed_examples(x, "static-minilm") for x in (pool, val, test))
+    models = eval_models(args.eval_models, texts(pool_rows), texts(val_rows), texts(test_rows), labels(pool_rows),
+                         labels(val_rows), labels(test_rows), static, Path(args.work) / "embeddings",
+                         per_subset=args.per_subset_C)
+    res["eval_models"] = {m.name: {"C": "per subset" if m.per_subset else m.C, "validation_acc_by_C": m.C_scores}
+                          for m in models}
+    ev = Evaluator(pool, models, noisy)
+    names = [m.name for m in models]
     m = res["methods"]
+
+    def show(method: str, r: dict) -> None:
+        print(f"[{name}] {method:44s} n={r['size']:5d} " + " ".join(f"{k} {r[k]:.4f}" for k in names)
+              + (f" noisy {r['noisy_share']:.3f}" if "noisy_share" in r else ""), flush=True)
+
     m["whole pool"] = {"all": ev([ex.id for ex in pool])}
-    kept = cleanlab_filter(pool, args.seed)
-    m["cleanlab filter"] = {"all": ev(kept)}
-    print(f"[{name}] whole {m['whole pool']['all']}  cleanlab {m['cleanlab filter']['all']}", flush=True)
+    show("whole pool", m["whole pool"]["all"])
+    m["cleanlab filter"] = {"all": ev(cleanlab_filter(pool, args.seed))}
+    show("cleanlab filter", m["cleanlab filter"]["all"])
     ids_sorted = sorted(ex.id for ex in pool)
+    ctx = Context.of(pool, "static-minilm")
+    specs = weight_specs(build_config({"views": {"use": views}}), views)
+
+    def pick(weights: dict[str, float], select_cfg) -> list[str]:
+        sp = [replace(s_, weight=float(weights.get(s_.name, 0.0))) for s_ in specs]
+        t_, _ = finalize(table, sp, select_cfg, keep="best", weights_policy="normalize", seed=args.seed, ctx=ctx)
+        return t_.loc[t_["selected"].astype(bool), "id"].tolist()
+
+    validation = load_validation(val_file, cfg0)
     for frac in args.fractions:
         key = f"{int(frac * 100)}%"
         n = int(round(frac * len(pool)))
-        rnd = [ev([ids_sorted[i] for i in np.random.default_rng(s).choice(len(pool), n, replace=False)])
-               for s in range(args.seed + 1, args.seed + 4)]
-        m.setdefault("random (3 seeds)", {})[key] = {
-            "size": n, "accuracy": round(float(np.mean([r["accuracy"] for r in rnd])), 4),
-            "accuracy_sd": round(float(np.std([r["accuracy"] for r in rnd])), 4),
-            "macro_f1": round(float(np.mean([r["macro_f1"] for r in rnd])), 4), "runs": rnd,
-            **({"noisy_share": round(float(np.mean([r["noisy_share"] for r in rnd])), 4)} if noisy else {})}
-        cfg = build_config({
-            "seed": args.seed, "embedding": {"model": "static-minilm"}, "views": {"use": views},
-            "select": {"fraction": frac, "strategy": args.strategy, "quota_by": "label"},
-            "evaluate": {"proxy": "classifier"},
-            "tune": {"rounds": args.rounds, "trials": args.trials, "sweep": [0.5, 0.75, 1.0], "holdout": 0.3,
-                     "random_seeds": 3},
-        })
-        t = time.perf_counter()
-        result = run_pipeline([pool_file], work / "run", cfg, target=val_file, validation=val_file, force=True)
-        tune = json.loads((work / "run" / "tune.json").read_text())
-        (work / f"tune-{key[:-1]}pct.json").write_text(json.dumps(tune, indent=1))  # the next run replaces run/
-        m.setdefault(f"ours tuned ({args.strategy})", {})[key] = {
-            **ev(result.selected_ids), "weights": tune["best"]["weights"], "threshold": tune["best"]["threshold"],
-            "f_tune": tune["best"]["f"], "f_holdout": tune["best"]["f_holdout"],
-            "random_f_holdout": tune["baselines"]["random_mean"]["f_holdout"],
-            "seconds_pipeline": round(time.perf_counter() - t, 1)}
-        # From the same cached scores: the untuned mix, and each view alone (top-N), no re-scoring.
-        from sft_select.pipeline import weight_specs
-        from sft_select.selection.strategies import Context
-
-        table = result.table
-        ctx = Context.of(pool, "static-minilm")
-        base_cfg = cfg.select.model_copy(update={"threshold": None})
-        specs = weight_specs(build_config({"views": {"use": views}}), views)
-        t_eq, _ = finalize(table, specs, base_cfg, keep="best", weights_policy="normalize", seed=args.seed, ctx=ctx)
-        m.setdefault(f"ours untuned ({args.strategy}, equal weights)", {})[key] = ev(t_eq.loc[t_eq["selected"], "id"])
-        top_cfg = base_cfg.model_copy(update={"strategy": "top"})
-        for v in views:
-            one = [replace(s, weight=float(s.name == v)) for s in specs]
-            t_v, _ = finalize(table, one, top_cfg, keep="best", weights_policy="normalize", seed=args.seed, ctx=ctx)
-            m.setdefault(f"top-N by {v}", {})[key] = ev(t_v.loc[t_v["selected"], "id"])
-        print(f"[{name}] {key}: random {m['random (3 seeds)'][key]['accuracy']}  "
-              f"ours {m[f'ours tuned ({args.strategy})'][key]['accuracy']}  "
-              + "  ".join(f"{v} {m[f'top-N by {v}'][key]['accuracy']}" for v in views), flush=True)
+        rnd = [ev([ids_sorted[i] for i in np.random.default_rng(s_).choice(len(pool), n, replace=False)])
+               for s_ in range(args.seed + 1, args.seed + 4)]
+        m.setdefault("random (3 seeds)", {})[key] = mean_runs(rnd, names)
+        show(f"random {key}", m["random (3 seeds)"][key])
+        for strategy in args.strategies:
+            cfg = build_config(ours_config(args, views, frac, strategy))
+            t = time.perf_counter()
+            tuned_result, tuned_cfg = tune_table(table, pool, cfg, validation, views, validation_path=val_file)
+            rep = tuned_result.report
+            (work / f"tune-{strategy}-{key[:-1]}pct.json").write_text(json.dumps(rep, indent=1))
+            w = {k: v for k, v in tuned_result.weights.items()}
+            label = f"ours tuned ({strategy})"
+            m.setdefault(label, {})[key] = {
+                **ev(pick(w, tuned_cfg.select)), "weights": rep["best"]["weights"],
+                "threshold": rep["best"]["threshold"], "f_tune": rep["best"]["f"], "group_trim": rep.get("group_trim"),
+                "f_holdout": rep["best"]["f_holdout"], "random_f_holdout": rep["baselines"]["random_mean"]["f_holdout"],
+                "whole_f_holdout": rep["baselines"]["whole_pool"]["f_holdout"],
+                "seconds_tune": round(time.perf_counter() - t, 1)}
+            show(f"{label} {key}", m[label][key])
+            base = cfg.select.model_copy(update={"threshold": None})
+            m.setdefault(f"ours untuned ({strategy}, equal weights)", {})[key] = ev(pick({v: 1.0 for v in views}, base))
+            show(f"untuned {strategy} {key}", m[f"ours untuned ({strategy}, equal weights)"][key])
+            if strategy == "coverage" and "quality_label" in views:
+                label = "coverage by quality_label alone (untuned)"
+                m.setdefault(label, {})[key] = ev(pick({"quality_label": 1.0}, base))
+                show(f"{label} {key}", m[label][key])
+        top_cfg = build_config({"select": {"fraction": frac, "strategy": "top"}}).select
+        for v in views if not args.no_top_n else []:
+            m.setdefault(f"top-N by {v}", {})[key] = ev(pick({v: 1.0}, top_cfg))
+            show(f"top-N by {v} {key}", m[f"top-N by {v}"][key])
     res["seconds"] = round(time.perf_counter() - t0, 1)
+    res["load_end"] = os.getloadavg()[0]
     return res
 
 
@@ -211,19 +385,29 @@ def markdown(results: list[dict], fractions: list[float]) -> str:
     lines = []
     for res in results:
         noisy = res["noise_tracked"] > 0
+        models = list(res["eval_models"])
+        cs = ", ".join(f"{k} C={v['C']}" for k, v in res["eval_models"].items())
         lines.append(f"\n**{res['dataset']}** — pool {res['pool']}, validation {res['validation']}, "
-                     f"test {res['test']}; views: {', '.join(res['views'])}; {res['seconds']} s\n")
-        head = "| method | " + " | ".join(f"{k}: size | {k}: test acc" + (f" | {k}: noisy in S" if noisy else "")
-                                          for k in keys) + " |"
-        lines.append(head)
-        lines.append("|" + "---|" * (1 + len(keys) * (3 if noisy else 2)))
+                     f"test {res['test']}; eval models: {cs}; {res['seconds']} s, load "
+                     f"{res['load_start']:.1f} → {res['load_end']:.1f}\n")
+        head = ["method"]
+        for k in keys:
+            head += [f"{k}: size"] + [f"{k}: {mn}" for mn in models] + ([f"{k}: noisy in S"] if noisy else [])
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|" + "---|" * len(head))
         for method, by in res["methods"].items():
-            cells = []
+            cells = [method]
             for k in keys:
                 r = by.get(k) or by.get("all")
-                acc = f"{r['accuracy']:.4f}" + (f" ± {r['accuracy_sd']:.4f}" if "accuracy_sd" in r else "")
-                cells += [str(r["size"]), acc] + ([f"{r.get('noisy_share', 0):.3f}"] if noisy else [])
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+                if r is None:
+                    cells += [""] * (1 + len(models) + noisy)
+                    continue
+                cells.append(str(r["size"]))
+                cells += [f"{r[mn]:.4f}" + (f" ± {r[mn + '_sd']:.4f}" if f"{mn}_sd" in r else "")
+                          + (f" (C={r[mn + '_C']:g})" if f"{mn}_C" in r else "") for mn in models]
+                if noisy:
+                    cells.append(f"{r.get('noisy_share', 0):.3f}")
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -231,7 +415,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default="20news,20news-noisy,imdb")
     ap.add_argument("--fractions", default="0.2,0.5")
-    ap.add_argument("--strategy", default="quota", help="selection strategy for ours (quota, top, greedy, facility)")
+    ap.add_argument("--strategies", default="coverage,quota",
+                    help="selection strategies for ours, each tuned on its own "
+                    "(coverage, quota, top, greedy, facility)")
+    ap.add_argument("--eval-models", default="static,tfidf",
+                    help="eval models, each trained on every subset: static (the tune proxy: LR on static-minilm), "
+                    "tfidf (LR on word TF-IDF), minilm (LR on full all-MiniLM-L6-v2 embeddings; ~60 texts/s to embed)")
+    ap.add_argument("--group-trim", type=float, default=0.3, help="coverage: share of each class trimmed by score")
+    ap.add_argument("--trims", default="", help="coverage: group_trim values the tune loop tries, e.g. 0,0.15,0.3")
+    ap.add_argument("--holdout", type=float, default=0.3, help="tune: share of the validation split held out")
+    ap.add_argument("--per-subset-C", action="store_true",
+                    help="tfidf/minilm: choose the eval model's C for every subset on the validation split")
+    ap.add_argument("--no-top-n", action="store_true", help="skip the top-N-by-one-view baselines")
+    ap.add_argument("--choose", default="best", help="tune: best (highest f) or one_se (1-standard-error rule)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
@@ -240,6 +436,9 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="smoke test: only the first rows of each split")
     args = ap.parse_args()
     args.fractions = [float(x) for x in args.fractions.split(",")]
+    args.strategies = [x for x in args.strategies.split(",") if x]
+    args.trims = [float(x) for x in args.trims.split(",") if x]
+    args.eval_models = [x for x in args.eval_models.split(",") if x]
     data = shared_data()
     if data is None:
         print("shared data not found (../shared/data or $SFT_SELECT_DATA); nothing to do")

@@ -13,10 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class SelectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    strategy: Literal["top", "random", "quota", "greedy", "facility"] = Field(
+    strategy: Literal["top", "random", "quota", "greedy", "facility", "coverage"] = Field(
         "top", description="top: highest combined score first; random: seeded uniform sample (a baseline); "
         "quota: per-group shares (quota_by); greedy: score order, skipping near-duplicates of taken ones "
-        "(tau_div); facility: facility-location coverage over embeddings, mixed with the score (fl_mix)")
+        "(tau_div); facility: facility-location coverage over embeddings, mixed with the score (fl_mix); "
+        "coverage: per-group quotas after dropping flagged label errors and each group's lowest scores "
+        "(group_trim), facility location within each group")
     n: int | None = Field(None, ge=1, description="keep at most N examples")
     fraction: float | None = Field(None, gt=0, le=1, description="keep this share of the scored pool")
     threshold: float | None = Field(None, ge=0, le=1, description="keep examples with combined score >= τ")
@@ -35,6 +37,13 @@ class SelectConfig(BaseModel):
     tau_div: float = Field(0.9, ge=-1, le=1, description="greedy: skip an example whose cosine similarity to "
                            "one already taken exceeds this")
     fl_mix: float = Field(0.5, ge=0, le=1, description="facility: 0 = pure coverage, 1 = pure combined score")
+    cover_mix: float = Field(0.0, ge=0, le=1, description="coverage: like fl_mix, within each group (0: the "
+                             "score only decides what group_trim leaves out; on 20news-noisy 0.2 already "
+                             "traded coverage for easy examples and lost accuracy)")
+    drop_flagged: bool = Field(True, description="coverage: leave out rows a view flagged as a likely error "
+                               "(`<view>_issue`, e.g. quality_label's cleanlab flag)")
+    group_trim: float = Field(0.3, ge=0, lt=1, description="coverage: within each group, leave out this share "
+                              "of the lowest combined scores (after flagged rows) before covering it")
     knn: int = Field(20, ge=1, le=1000, description="facility: neighbours per example in the sparse similarity "
                      "graph (memory grows as pool size × knn)")
 

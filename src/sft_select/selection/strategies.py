@@ -13,6 +13,7 @@ import pandas as pd
 
 from sft_select.selection.base import Context, Selection, Walk, ranked, size_limit
 from sft_select.selection.config import SelectConfig
+from sft_select.selection.coverage import select_coverage
 from sft_select.selection.facility import select_facility
 from sft_select.selection.greedy import select_greedy
 from sft_select.selection.quotas import select_quota
@@ -52,6 +53,7 @@ STRATEGIES: dict[str, Strategy] = {
     "quota": select_quota,
     "greedy": select_greedy,
     "facility": select_facility,
+    "coverage": select_coverage,
 }
 
 

@@ -21,6 +21,14 @@ class TuneConfig(BaseModel):
                                description="τ sweep points as shares of N: τ is set where S_τ has that size")
     holdout: float = Field(0.3, ge=0, lt=1, description="share of the validation file kept out of tuning, "
                            "used only to report f on data the search never saw")
+    choose: Literal["best", "one_se"] = Field(
+        "best", description="best: the highest f on the tune part; one_se: among the points within one standard "
+        "error of the best f (binomial, accuracy-like metrics only), the largest S, then the weights closest to "
+        "the equal mix: a guard against picking noise when the tune part is small")
+    trims: list[float] = Field(default_factory=list, description="select.strategy coverage: group_trim values "
+                               "tried at the tuned weights and τ (e.g. [0, 0.15, 0.3]); how much of each class "
+                               "to leave out depends on how noisy the labels are, which only the validation "
+                               "file can tell. Empty: the configured group_trim stays")
     random_seeds: int = Field(3, ge=1, le=20, description="random subsets of the same size, for the baseline")
 
     @field_validator("sweep")
@@ -28,4 +36,11 @@ class TuneConfig(BaseModel):
     def _shares(cls, v: list[float]) -> list[float]:
         if not v or any(not 0 < x <= 1 for x in v):
             raise ValueError("sweep: give shares of N in (0, 1]")
+        return sorted(set(v))
+
+    @field_validator("trims")
+    @classmethod
+    def _trims(cls, v: list[float]) -> list[float]:
+        if any(not 0 <= x < 1 for x in v):
+            raise ValueError("trims: give shares in [0, 1)")
         return sorted(set(v))

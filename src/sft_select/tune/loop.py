@@ -29,7 +29,7 @@ selection as is, without tuning again.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -47,7 +47,7 @@ from sft_select.record import Example
 from sft_select.selection.base import size_limit
 from sft_select.selection.strategies import Context
 from sft_select.tune.objective import Objective, Point
-from sft_select.tune.sweep import best, sweep
+from sft_select.tune.sweep import best, one_se, sweep
 from sft_select.tune.weights import search
 
 
@@ -56,6 +56,7 @@ class TuneResult:
     weights: dict[str, float]
     threshold: float | None
     report: dict
+    group_trim: float | None = None  # the coverage strategy's trim, when the loop chose it
 
 
 def split_validation(examples: Sequence[Example], holdout: float, seed: int) -> tuple[list[Example], list[Example]]:
@@ -88,7 +89,8 @@ def _cap(objective: Objective) -> int:
 
 def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weights: dict[str, float],
              initial_threshold: float | None, rounds: int, trials: int, method: str, alpha: float,
-             shares: list[float], random_seeds: int, seed: int) -> TuneResult:
+             shares: list[float], random_seeds: int, seed: int, choose: str = "best",
+             trims: Sequence[float] = ()) -> TuneResult:
     start = time.perf_counter()
     cap = _cap(objective)
     rng = np.random.default_rng(seed)
@@ -109,6 +111,32 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
         current = best([current, top, *curve])
         centre = current.weights
         info(f"  best so far: f={current.f:.4f} with |S|={current.size}, τ={current.threshold}")
+    top = current
+    equal = {n: 1.0 / len(objective.names) for n in objective.names}
+    if choose == "one_se":
+        current = one_se([initial, *trace], len(objective.validation), equal)
+        info(f"  1-SE rule: f={current.f:.4f} with |S|={current.size} (best f was {top.f:.4f})")
+    group_trim = None
+    if trims and objective.select.strategy == "coverage":
+        # The trim is a setting of the strategy, not a weight: tried last, at the chosen weights and τ. The
+        # memo is shared, so a trim that gives the same S as before costs no fit.
+        given = objective.select.group_trim
+        by_trim: dict[float, Point] = {given: current}
+        for trim in trims:
+            if trim not in by_trim:
+                variant = replace(objective, select=objective.select.model_copy(update={"group_trim": trim}))
+                by_trim[trim] = variant(current.weights, current.threshold, label=f"group_trim={trim}",
+                                        round=rounds, phase="trim")
+                objective.evaluations = variant.evaluations
+                trace.append(by_trim[trim])
+        # The smallest trim whose f is within the band (one_se) or equal to the best f (best): the least
+        # filtering that does as well.
+        pts = sorted(by_trim.items())
+        top_f = max(p.f for _, p in pts)
+        band = top_f - (_se(top_f, len(objective.validation)) if choose == "one_se" else 0.0)
+        group_trim, chosen = next((t, p) for t, p in pts if p.f >= band)
+        current = chosen
+        info(f"  group_trim: {group_trim} (f by trim: " + ", ".join(f"{t}: {p.f:.4f}" for t, p in pts) + ")")
 
     pool_ids = objective.table.loc[objective.table["filter_reason"].isna(), "id"].tolist()
     random_sets = []
@@ -145,6 +173,9 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
         "curve": [p.as_dict() for p in curves[rounds - 1]],
         "curves": {str(r): [p.as_dict() for p in c] for r, c in curves.items()},
         "best": {**_summary(current), "metrics": current.metrics, **on_holdout(current.ids)},
+        "choose": choose,
+        "group_trim": group_trim,
+        "highest_f": _summary(top),
         "baselines": baselines,
     }
     labels = objective.table.set_index("id")["label"]
@@ -153,7 +184,12 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
                              "selected": imbalance_report(labels.loc[current.ids].tolist())}
     report["evaluations"] = objective.evaluations
     report["seconds"] = round(time.perf_counter() - start, 2)
-    return TuneResult(current.weights, current.threshold, report)
+    return TuneResult(current.weights, current.threshold, report, group_trim)
+
+
+def _se(f: float, n: int) -> float:
+    """Binomial standard error of a share f measured on n rows (0 when f is not a share or n is 0)."""
+    return (f * (1.0 - f) / n) ** 0.5 if n > 0 and 0.0 <= f <= 1.0 else 0.0
 
 
 def _mean(values: list) -> float | None:
@@ -182,6 +218,8 @@ def tuned_config(cfg: Config, names: Sequence[str], result: TuneResult) -> Confi
     for name in names:
         settings.setdefault(name, {})["weight"] = round(result.weights.get(name, 0.0), 6)
     data["select"]["threshold"] = None if result.threshold is None else round(result.threshold, 6)
+    if result.group_trim is not None:
+        data["select"]["group_trim"] = result.group_trim
     data.setdefault("tune", {})["enabled"] = False
     return Config.model_validate(data)
 
@@ -212,7 +250,8 @@ def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, va
              "evaluate.lm.token_budget")
     result = run_loop(objective, holdout, initial_weights=resolve_weights(specs, cfg.combine.weights),
                       initial_threshold=cfg.select.threshold, rounds=t.rounds, trials=t.trials, method=t.search,
-                      alpha=t.concentration, shares=t.sweep, random_seeds=t.random_seeds, seed=cfg.seed)
+                      alpha=t.concentration, shares=t.sweep, random_seeds=t.random_seeds, seed=cfg.seed,
+                      choose=t.choose, trims=t.trims)
     result.report = {**result.report, "validation": {"path": str(validation_path) if validation_path else None,
                                                      "tune": len(tune_part), "holdout": len(holdout),
                                                      "seed": cfg.seed}}

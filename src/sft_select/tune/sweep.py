@@ -33,3 +33,23 @@ def sweep(objective: Objective, weights: dict[str, float], shares: list[float], 
 def best(points: list[Point]) -> Point:
     """Highest f; a tie goes to the larger S (more data is the safer bet at equal validation score)."""
     return max(points, key=lambda p: (p.f, p.size))
+
+
+def one_se(points: list[Point], n_validation: int, equal: dict[str, float]) -> Point:
+    """The 1-standard-error rule: the simplest point whose f is within one SE of the best.
+
+    SE is the binomial standard error sqrt(f(1 − f)/n) of the best f, so it applies when f is a share in
+    [0, 1] (accuracy, macro-F1 as an approximation); otherwise, or with no validation rows, the best point
+    is returned. "Simplest" is the largest S (least filtering), then the weights nearest the equal mix
+    (least tuned), then the higher f.
+    """
+    top = best(points)
+    if n_validation < 1 or not 0.0 <= top.f <= 1.0:
+        return top
+    se = (top.f * (1.0 - top.f) / n_validation) ** 0.5
+    near = [p for p in points if p.f >= top.f - se]
+
+    def distance(p: Point) -> float:
+        return sum(abs(p.weights.get(k, 0.0) - v) for k, v in equal.items())
+
+    return min(near, key=lambda p: (-p.size, round(distance(p), 9), -p.f))

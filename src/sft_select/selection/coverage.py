@@ -1,0 +1,118 @@
+"""Coverage within quotas: drop likely label errors and each group's weakest scores, then cover each group.
+
+The recipe that makes a small labelled subset train as well as a large noisy one (measured in
+docs/benchmarks.md, "Selection case study"): top-N by a quality score alone keeps the easiest, most
+uniform examples, and random keeps the noise. Here, per group (class label or diversity cluster):
+
+1. rows a view flagged as a likely error (`<view>_issue` True, e.g. quality_label's cleanlab flag) are
+   left out (`drop_flagged`), since a flipped label is worse than no example;
+2. the lowest `group_trim` share of the group's remaining candidates by combined score are left out:
+   cleanlab's flag misses some errors, and they gather at the bottom of the quality score;
+3. the rest is covered by facility location (facility.py) on embeddings within the group, mixed with
+   the combined score by `cover_mix`, so S spans the group's variety instead of its densest part.
+
+Groups take turns by the Sainte-Laguë rule as in quotas.py (weights = the group's candidate count before
+steps 1-2, so a class with many flagged rows keeps its share of S), so every prefix of the order is a fair
+apportionment whichever limit (N, token budget) stops the walk. Coverage is computed within a group,
+so its cost is the sum of per-group kNN searches, never the whole pool squared.
+"""
+from __future__ import annotations
+
+import heapq
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from sft_select.selection.base import Context, Selection, Walk
+from sft_select.selection.config import SelectConfig
+from sft_select.selection.facility import knn_graph
+from sft_select.selection.quotas import group_keys
+
+
+def flagged_rows(table: pd.DataFrame) -> tuple[np.ndarray, list[str | None]]:
+    """Rows any view flagged (`<view>_issue` True), and the first flagging view of each row."""
+    flag = np.zeros(len(table), dtype=bool)
+    by: list[str | None] = [None] * len(table)
+    for col in [c for c in table.columns if c.endswith("_issue")]:
+        hit = table[col].fillna(False).to_numpy(dtype=bool)
+        for pos in np.flatnonzero(hit & ~flag):
+            by[pos] = col[: -len("_issue")]
+        flag |= hit
+    return flag, by
+
+
+def _cover(X: np.ndarray, score: np.ndarray, mix: float, knn: int) -> Iterator[int]:
+    """Lazy-greedy facility location over one group, yielding local indices in pick order."""
+    W = knn_graph(X, knn)
+    indptr, indices, data = W.indptr, W.indices, W.data
+    cover = np.zeros(len(X))
+    col_mass = np.asarray(W.sum(axis=0)).ravel()
+    scale = float(col_mass.mean()) or 1.0
+
+    def gain(j: int) -> float:
+        rows = indices[indptr[j]:indptr[j + 1]]
+        fl = float(np.maximum(data[indptr[j]:indptr[j + 1]] - cover[rows], 0.0).sum())
+        return (1 - mix) * fl / scale + mix * score[j]
+
+    # Local index j is the place in score order, so ties go to the better-scored candidate.
+    heap = [(-((1 - mix) * col_mass[j] / scale + mix * score[j]), j) for j in range(len(X))]
+    heapq.heapify(heap)
+    while heap:
+        _, j = heapq.heappop(heap)
+        g = gain(j)
+        if heap and g < -heap[0][0] - 1e-12:
+            heapq.heappush(heap, (-g, j))
+            continue
+        rows = indices[indptr[j]:indptr[j + 1]]
+        cover[rows] = np.maximum(cover[rows], data[indptr[j]:indptr[j + 1]])
+        yield j
+
+
+def select_coverage(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context | None = None) -> Selection:
+    ctx = ctx or Context()
+    walk = Walk(table, cfg, ctx)
+    keys = group_keys(table, cfg.quota_by)
+    flag, flagged_by = flagged_rows(table) if cfg.drop_flagged else (np.zeros(len(table), bool), [])
+    members: dict[str, list[int]] = {}
+    for pos in walk.order:  # score order, best first
+        members.setdefault(keys[pos], []).append(int(pos))
+    weight = {g: (len(m) if cfg.quota == "proportional" else 1.0) for g, m in members.items()}
+    ids = table["id"].to_numpy()
+    pickers: dict[str, tuple[list[int], Iterator[int]]] = {}
+    for g, m in members.items():
+        clean = []
+        for pos in m:
+            if flag[pos]:
+                walk.refuse(pos, f"label_issue: flagged by {flagged_by[pos]}")
+            else:
+                clean.append(pos)
+        n_trim = int(np.floor(cfg.group_trim * len(clean)))
+        for pos in clean[len(clean) - n_trim:] if n_trim else []:
+            walk.refuse(pos, f"low_in_group: among the lowest {cfg.group_trim:.0%} of {cfg.quota_by} '{g}' "
+                        f"by score")
+        keep = clean[:len(clean) - n_trim]
+        if keep:
+            X = ctx.embeddings(ids[keep].tolist(), "strategy coverage")
+            score = np.nan_to_num(walk.scores[keep], nan=0.0)
+            pickers[g] = (keep, _cover(X, score, cfg.cover_mix, cfg.knn))
+    seats = {g: 0 for g in pickers}
+    left = {g: len(pickers[g][0]) for g in pickers}
+    heap = [(-weight[g], g) for g in sorted(pickers)]
+    heapq.heapify(heap)
+    rank = 0
+    while heap and not walk.full:
+        _, g = heapq.heappop(heap)
+        keep, it = pickers[g]
+        pos = keep[next(it)]
+        left[g] -= 1
+        if walk.offer(pos, rank):
+            seats[g] += 1
+        rank += 1
+        if left[g]:
+            heapq.heappush(heap, (-weight[g] / (2 * seats[g] + 1), g))
+    for g, (keep, _) in pickers.items():
+        for pos in keep:
+            if not walk.keep[pos] and walk.reasons[pos] is None:
+                walk.refuse(pos, f"not_selected: {cfg.quota_by} '{g}' has its {seats[g]} of N={walk.size}")
+    return walk.result()
