@@ -36,7 +36,7 @@ combine:
   weights: normalize          # normalize: rescale weights to sum to 1; strict: reject if they do not
 
 select:
-  strategy: top               # top | random | quota (per label/cluster) | greedy (skip near-duplicates) | facility
+  strategy: top               # top | random | quota (per label/cluster) | greedy (skip near-duplicates) | facility | coverage (drop label errors, trim, facility location per class)
   n: 1000                     # keep at most N; or fraction: 0.2; threshold: 0.6 (combined score >= τ)
   budget_tokens: null         # cap the tokens of prompt+response (tokenizer: smollm2 | regex | a path)
   quota_by: label             # quota: label or cluster (the diversity view's clusters)
