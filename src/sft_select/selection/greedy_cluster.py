@@ -26,17 +26,16 @@ BLOCK = 512
 
 
 def greedy_in_cluster(cols: dict[str, np.ndarray], shared: dict[str, Any]) -> dict[str, np.ndarray]:
-    """One cluster's greedy: `cols["rank"]` are its candidates' places in the global score order (rows
-    arrive in that order). Returns per row whether it was refused, its best cosine to an earlier pick and
-    that pick's rank. After `cap` picks nothing more is checked (no later row of the cluster can be kept)."""
-    from sft_select.embed import embed_examples
-
+    """One cluster's greedy: `cols["rank"]` are its candidates' places in the global score order, which
+    index `shared["ids"]`; `shared["ctx"]` embeds them. Returns per row whether it was refused, its best
+    cosine to an earlier pick and that pick's rank. After `cap` picks nothing more is checked: no later
+    row of the cluster can be kept."""
     rank = np.asarray(cols["rank"], dtype=np.int64)
     order = np.argsort(rank, kind="stable")
     refused = np.zeros(len(rank), dtype=bool)
     sim_out = np.full(len(rank), np.nan)
     near_out = np.full(len(rank), -1, dtype=np.int64)
-    X = embed_examples([shared["examples"][int(r)] for r in rank[order]], shared["embedder"])
+    X = shared["ctx"].embeddings(shared["ids"][rank[order]].tolist(), "strategy greedy")
     tau, cap = shared["tau"], shared["cap"]
     taken: list[int] = []  # indices into `order`
     for start in range(0, len(order), BLOCK):
@@ -84,8 +83,9 @@ def select_greedy_clusters(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0
     else:
         executor = ctx.executor
     cap = walk.size if cfg.budget_tokens is None else None
-    shared = {"examples": ctx.examples_for(ids.tolist(), "strategy greedy") if len(order) else [],
-              "embedder": ctx.embedder, "tau": cfg.tau_div, "cap": cap}
+    # the Context travels to the workers (Ray: once, through the object store) and embeds each cluster
+    # there, from the embedding cache when the diversity view has filled it
+    shared = {"ctx": ctx, "ids": ids, "tau": cfg.tau_div, "cap": cap}
     found = executor.apply_by_group(greedy_in_cluster, groups, {"rank": np.arange(len(order), dtype=np.int64)},
                                     shared)
     for rank, pos in enumerate(order):
