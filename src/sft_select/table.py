@@ -7,7 +7,7 @@ kept in its place).
 """
 from __future__ import annotations
 
-import dataclasses
+import copy
 from typing import Sequence
 
 import numpy as np
@@ -84,7 +84,8 @@ def finalize(table: pd.DataFrame, specs: list[ViewWeight], select_cfg: SelectCon
     table, weights = combine(table, specs, weights_policy)
     table = resolve(table, keep)
     if executor is not None:
-        ctx = dataclasses.replace(ctx or Context(), executor=executor)
+        ctx = copy.copy(ctx or Context())  # a shallow copy: the caller's context keeps its own executor
+        ctx.executor = executor
     chosen = select(table, select_cfg, seed, ctx)  # ctx: the examples, for strategies that embed or count tokens
     table["selected"] = chosen.keep
     table["reason"] = chosen.reasons

@@ -78,3 +78,21 @@ def test_needs_the_diversity_cluster_column():
     table, examples, ctx, X, cl = clustered_pool(5)
     with pytest.raises(ConfigError, match="diversity_cluster"):
         select(table.drop(columns="diversity_cluster"), cfg(n=10), ctx=ctx)
+
+
+def test_global_greedy_on_another_engine_says_it_runs_on_the_driver(monkeypatch):
+    """Only the ranking goes to the executor; the global walk stays here and an info line says so."""
+    from sft_select.executors.local import LocalExecutor
+    from sft_select.selection import strategies
+
+    class OtherEngine(LocalExecutor):
+        name = "ray"
+
+    said = []
+    monkeypatch.setattr(strategies, "info", said.append)
+    table, examples, ctx, X, cl = clustered_pool(6)
+    plain = select(table, SelectConfig(strategy="greedy", n=30, tau_div=0.7), ctx=ctx)
+    ctx.executor = OtherEngine()
+    other = select(table, SelectConfig(strategy="greedy", n=30, tau_div=0.7), ctx=ctx)
+    assert np.array_equal(plain.keep, other.keep) and plain.reasons == other.reasons
+    assert len(said) == 1 and "greedy_scope: cluster" in said[0]
