@@ -59,7 +59,8 @@ def _dataset(columns: Mapping[str, np.ndarray], blocks: int):
 
     n = len(next(iter(columns.values())))
     cuts = np.linspace(0, n, max(1, min(blocks, n)) + 1).astype(int)
-    tables = [pa.table({c: pa.array(np.asarray(v)[s:e]) for c, v in columns.items()}) for s, e in zip(cuts[:-1], cuts[1:])]
+    tables = [pa.table({c: pa.array(np.asarray(v)[s:e]) for c, v in columns.items()})
+              for s, e in zip(cuts[:-1], cuts[1:])]
     return ray.data.from_arrow(tables)
 
 
@@ -133,7 +134,8 @@ def band_pairs(band_keys: np.ndarray, shards: int) -> np.ndarray:
     shard = kernels.shard_of(np.stack([key, band.astype(np.uint64)], axis=1), shards).astype(np.int64)
     cols = {"band": band, "key": key, "row": np.repeat(np.arange(n, dtype=np.int64), bands), "shard": shard}
     ds = (_dataset(cols, shards)
-          .groupby("shard", num_partitions=shards).map_groups(_pairs_in_group, fn_args=(max(1, shards),), batch_format="numpy")
+          .groupby("shard", num_partitions=shards).map_groups(_pairs_in_group, fn_args=(max(1, shards),),
+                                                              batch_format="numpy")
           .groupby("shard", num_partitions=shards).map_groups(_distinct_in_group, batch_format="numpy"))
     found = _collect(ds, ["a", "b"])
     if not found or len(found["a"]) == 0:

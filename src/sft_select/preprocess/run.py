@@ -88,8 +88,8 @@ def run_preprocess(examples: Sequence[Example], cfg: PreprocessConfig, target: S
         from sft_select.preprocess.near import link_near
 
         start = time.perf_counter()
-        near = link_near([field_text(examples[p], cfg.near.field) for p in distinct], distinct, result.clusters, cfg.near,
-                         executor)
+        texts = [field_text(examples[p], cfg.near.field) for p in distinct]
+        near = link_near(texts, distinct, result.clusters, cfg.near, executor)
         roots = len({result.clusters.find(p) for p in alive})
         record("near_dedup", len(alive), roots, start, threshold=cfg.near.threshold, ngram=cfg.near.ngram,
                num_perm=cfg.near.num_perm, **near.stats())
