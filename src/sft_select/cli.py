@@ -64,7 +64,8 @@ def overrides(*, n: int | None = None, fraction: float | None = None, threshold:
               fmt: str | None = None, on_error: str | None = None, seed: int | None = None,
               views: str | None = None, weights: str | None = None, embedder: str | None = None,
               keep: str | None = None, engine: str | None = None, ray_address: str | None = None,
-              lang: str | None = None, decontaminate: list[Path] | None = None) -> dict[str, Any]:
+              lang: str | None = None, decontaminate: list[Path] | None = None,
+              streaming: str | None = None) -> dict[str, Any]:
     """CLI flags as a nested config dict; only flags the user gave are set."""
     o: dict[str, Any] = {}
 
@@ -82,6 +83,7 @@ def overrides(*, n: int | None = None, fraction: float | None = None, threshold:
     put("preprocess", "keep", keep)
     put("engine", "name", engine)
     put("engine", "ray_address", ray_address)
+    put("engine", "streaming", streaming)
     if lang:
         o.setdefault("preprocess", {})["filters"] = {"lang": [c.strip() for c in lang.split(",") if c.strip()]}
     if decontaminate:
@@ -105,6 +107,8 @@ WEIGHTS = typer.Option(None, "--weights", help="name=weight,… (normalized to s
 EMBEDDER = typer.Option(None, "--embedder", help="static-minilm (default), hashing, or a sentence-transformers path")
 FORCE = typer.Option(False, "--force", help="Replace an existing finished run directory.")
 ENGINE = typer.Option(None, "--engine", help="local (default) or ray")
+STREAMING = typer.Option(None, "--streaming", help="auto (default: by input size), on or off: read the pool "
+                         "chunk by chunk, for pools larger than memory.")
 RAY_ADDRESS = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: a local Ray instance).")
 QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Print per-step details.")
@@ -140,7 +144,7 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
         views: Optional[str] = VIEWS, weights: Optional[str] = WEIGHTS, embedder: Optional[str] = EMBEDDER,
         force: bool = FORCE, quiet: bool = QUIET, verbose: bool = VERBOSE, engine: Optional[str] = ENGINE,
         ray_address: Optional[str] = RAY_ADDRESS, lang: Optional[str] = LANG,
-        decontaminate: Optional[List[Path]] = DECONTAMINATE,
+        decontaminate: Optional[List[Path]] = DECONTAMINATE, streaming: Optional[str] = STREAMING,
         validation: Optional[Path] = typer.Option(None, "--validation", help="Held-out examples of the task: "
                                                   "tune view weights and τ on them before selecting."),
         no_tune: bool = typer.Option(False, "--no-tune", help="Select with the given weights even with --validation.")) -> None:
@@ -149,7 +153,7 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
     _run(inputs, out, config, target, force, "select", validation=validation, no_tune=no_tune, n=n,
          fraction=fraction, threshold=threshold, fmt=fmt, on_error=on_error, seed=seed, views=views,
          weights=weights, embedder=embedder, engine=engine, ray_address=ray_address, lang=lang,
-         decontaminate=decontaminate)
+         decontaminate=decontaminate, streaming=streaming)
 
 
 @app.command()

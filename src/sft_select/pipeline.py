@@ -109,6 +109,9 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
     views = choose_views(cfg)  # config errors surface before anything is read or written
     if not views:
         raise ConfigError("no view selected: name at least one with --views")
+    if streams(cfg, inputs):
+        return _run_streaming(inputs, out, cfg, views, target=target, force=force, stop_after=stop_after,
+                              decontaminate=decontaminate, tuning=validation is not None and cfg.tune.enabled)
     timer = Timer()
     with timer.step("load"):
         loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error)
@@ -148,8 +151,38 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
                    scoring=scoring, inputs=inputs, target=target, executor=executor)
 
 
+def streams(cfg: Config, inputs: Sequence[str | Path]) -> bool:
+    """Whether this run reads the pool chunk by chunk (`engine.streaming`; auto: by the inputs' size)."""
+    mode = cfg.engine.streaming
+    if mode != "auto" or cfg.engine.name != "local":
+        return mode == "on"
+    size = sum(Path(p).stat().st_size for p in inputs if Path(p).is_file())
+    return size > cfg.engine.stream_above_mb * 1e6
+
+
+def _run_streaming(inputs, out: Path, cfg: Config, views: list[View], *, target, force: bool, stop_after: str,
+                   decontaminate, tuning: bool) -> RunResult:
+    """The streaming local engine (sft_select.stream.run): same outputs, one chunk in memory at a time."""
+    from sft_select.stream.run import refuse_unsupported, stream_pass
+    from sft_select.stream.source import Stream
+
+    refuse_unsupported(cfg, tuning and stop_after == "select")
+    timer = Timer()
+    target_examples = load_target(target, cfg)
+    stream = Stream(inputs, cfg.input.format, cfg.input.fields, cfg.input.on_error)
+    resumed = prepare(out, force=force, protect=[*inputs, *([target] if target else [])])
+    if resumed:
+        info(f"Resuming the unfinished run in {escape(str(out))}")
+    table, steps, scoring, ctx = stream_pass(stream, cfg, views, target_examples or None, get_executor(cfg.engine),
+                                             out, timer, decontaminate)
+    if not scoring.scores:
+        raise ConfigError("every selected view was skipped: " + "; ".join(scoring.skipped.values()))
+    return _finish(out, table, Loaded(formats=stream.formats), cfg, stop_after=stop_after, timer=timer,
+                   pre_steps=steps, scoring=scoring, inputs=inputs, target=target, ctx=ctx, stream=stream)
+
+
 def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop_after: str, timer: Timer,
-            pre_steps, scoring, inputs, target, executor=None) -> RunResult:
+            pre_steps, scoring, inputs, target, ctx=None, stream=None, executor=None) -> RunResult:
     names = [vs.name for vs in scoring.scores]
     specs = weight_specs(cfg, names)
     with timer.step("combine_select"):
@@ -159,12 +192,19 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
                                                        "budget_tokens": None, "strategy": "top"})
         table, weights = finalize(table, specs, select_cfg, keep=cfg.preprocess.keep,
                                   weights_policy=cfg.combine.weights, seed=cfg.seed,
-                                  ctx=Context.of(loaded.examples, cfg.embedding.model), executor=executor)
+                                  ctx=ctx or Context.of(loaded.examples, cfg.embedding.model), executor=executor)
         if stop_after == "score":
             table["selected"] = False
             table.loc[table["reason"].isna(), "reason"] = None
     with timer.step("write"):
-        outputs = write_outputs(out, table, loaded, write_selected=(stop_after == "select"))
+        if stream is None:
+            outputs = write_outputs(out, table, loaded, write_selected=(stop_after == "select"))
+        else:  # a streaming run reads the inputs once more; the report gets the examples it shows
+            from sft_select.stream.run import report_ids, write_stream_outputs
+
+            shown = report_ids(table, names, cfg.report.max_points, cfg.seed)
+            outputs, loaded = write_stream_outputs(out, table, stream, write_selected=(stop_after == "select"),
+                                                   report_ids=shown)
     manifest = build_manifest(cfg, inputs=inputs, target=target, loaded=loaded, table=table, timer=timer,
                               pre_steps=pre_steps, scoring=scoring, weights=weights, outputs=outputs,
                               status="complete" if stop_after == "select" else "scored")

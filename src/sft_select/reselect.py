@@ -48,6 +48,13 @@ def reselect(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> Ru
         table, weights = finalize(table, weight_specs(cfg, names), cfg.select, keep=cfg.preprocess.keep,
                                   weights_policy=cfg.combine.weights, seed=cfg.seed,
                                   ctx=Context.of(loaded.examples, cfg.embedding.model))
+    from sft_select.io.atomic import remove_path
+    from sft_select.rundir import _lock, release
+
+    # Locked like a run, and manifest.json (the mark of a finished run) goes first: killed while the
+    # outputs are rewritten, the folder reads as unfinished, never as a finished run with mixed outputs.
+    _lock(run_dir)
+    remove_path(run_dir / "manifest.json")
     with timer.step("write"):
         outputs = write_outputs(run_dir, table, loaded)
     from sft_select.manifest import counts
@@ -59,5 +66,6 @@ def reselect(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> Ru
 
     report_after_run(run_dir, cfg.report, loaded.examples, manifest=manifest, table=table)  # never raises
     write_manifest(run_dir, manifest, cfg)
+    release(run_dir)
     info(f"Re-selected {int(table['selected'].sum())} of {len(table)} examples → {run_dir}")
     return RunResult(run_dir, table, manifest)

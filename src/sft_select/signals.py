@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from itertools import islice
 from typing import Iterable
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -20,25 +21,50 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def word_tokens(text: str) -> list:
+    """The tokens of `words(text)`, as bytes for ASCII text (one `bytes.translate` + split, ~5x faster
+    than the regex, same tokens); for counting and comparing only."""
+    return repetition_tokens(text)
+
+
+# ASCII letters and whitespace (str.isspace also counts the separators \x1c-\x1f), deleted by one
+# bytes.translate: the length of what is left counts the other characters in C.
+_ASCII_ALPHA_SPACE = bytes(b for b in range(128) if chr(b).isalpha() or chr(b).isspace())
+
+
 def alpha_ratio(text: str) -> float:
-    """Share of characters that are letters or whitespace (low for symbol soup and binary junk)."""
+    """Share of characters that are letters or whitespace (low for symbol soup and binary junk).
+
+    No Python frame per character: ASCII text is counted by `bytes.translate`, other text by `map` over
+    `str.isalpha` and `str.isspace` (disjoint classes, so the two counts add up exactly)."""
     if not text:
         return 0.0
-    good = sum(1 for c in text if c.isalpha() or c.isspace())
-    return good / len(text)
+    if text.isascii():
+        return (len(text) - len(text.encode("ascii").translate(None, _ASCII_ALPHA_SPACE))) / len(text)
+    return (sum(map(str.isalpha, text)) + sum(map(str.isspace, text))) / len(text)
 
 
-def duplicate_ngram_ratio(tokens: list[str], n: int = 3) -> float:
-    """Gopher-style: share of n-gram occurrences that repeat an earlier n-gram."""
+def duplicate_ngram_ratio(tokens: list, n: int = 3) -> float:
+    """Gopher-style: share of n-gram occurrences that repeat an earlier n-gram (tokens may be str or
+    bytes: only equality matters). A set of the n-grams counts the distinct ones in C."""
     if len(tokens) < n + 1:
         return 0.0
-    grams = Counter(zip(*(tokens[i:] for i in range(n))))
-    total = sum(grams.values())
-    return (total - len(grams)) / total
+    total = len(tokens) - n + 1
+    return (total - len(set(zip(*[tokens[i:] for i in range(n)])))) / total
+
+
+# Each alternative of _REFUSAL contains one of these (lowercased). Only for ASCII text: with IGNORECASE
+# the regex also matches 'İ', 'ı' and 'ſ', which a lowercase substring test would miss.
+_REFUSAL_HINTS = ("as an ai", "sorry", "unable", "i can", "i do not have", "as a language model")
 
 
 def is_refusal(text: str) -> bool:
-    return bool(_REFUSAL.search(text[:2000]))
+    head = text[:2000]
+    if head.isascii():
+        low = head.lower()
+        if not any(hint in low for hint in _REFUSAL_HINTS):
+            return False
+    return bool(_REFUSAL.search(head))
 
 
 def looks_truncated(text: str) -> bool:
@@ -78,6 +104,9 @@ _REFUSAL_OPENING = re.compile(
 # verb particles ("log in", "turn on") and pronouns are left out: answers legitimately end on them.
 _DANGLING_WORDS = frozenset("a an the and or but nor of to into onto at by for with from than because while "
                             "if whose your my their our its as".split())
+# Every match of _REFUSAL_OPENING contains one of these (lowercased); a substring test of ASCII text spares
+# the regex (with IGNORECASE the regex would also match non-ASCII 'ı', 'ſ' or 'K').
+_DECLINING = ("cannot", "can't", "can not", "won't", "will not", "unable to", "not able to", "the ability to")
 _NUMBERED = re.compile(r"^\(?\d{1,3}[.)]\s")
 _BUT_HELPS = re.compile(r"\b(?:but|however)\b[^.!?]{0,40}\b(?:i can|here|you can|i could|i'd be happy)\b(?!'t| ?not)",
                         re.I)
@@ -88,6 +117,12 @@ def tokens(text: str) -> int:
     if text.isascii():
         return len(text.encode("ascii").translate(_WORD_BYTES).split())
     return sum(1 for _ in _TOKEN.finditer(text))
+
+
+def tokens_up_to(text: str, k: int) -> int:
+    """min(tokens(text), k), reading only as far as the k-th token (a minimum-length bound of one word
+    is decided by the first token, not by counting them all)."""
+    return sum(1 for _ in islice(_TOKEN.finditer(text), k))
 
 
 def text_ratio(text: str) -> float:
@@ -110,6 +145,8 @@ def is_boilerplate_refusal(text: str, max_words: int = 80) -> bool:
     if ("an ai" in low or "language model" in low or "artificial" in low) and _BOILERPLATE.search(head):
         return True
     # "I can't browse the web, but here is ..." helps after all: only a short, plain refusal counts.
+    if head.isascii() and not any(verb in low[:400] for verb in _DECLINING):
+        return False  # no declining verb phrase, so _REFUSAL_OPENING cannot match (ASCII: see _DECLINING)
     return (bool(_REFUSAL_OPENING.search(head[:400])) and len(head.split()) <= max_words
             and not _BUT_HELPS.search(head))
 

@@ -55,3 +55,67 @@ def test_normalize_text_fast_path_equals_regex_definition(raw):
     slow = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", "",
                   unicodedata.normalize("NFKC", re.sub(r"[\ud800-\udfff]", "\ufffd", raw)))
     assert normalize_text(raw) == re.sub(r"\s+", " ", slow).strip()
+
+
+# --- The fast paths (bytes.translate, map, substring pre-checks) give what the plain definitions give.
+
+def _alpha_ratio_reference(text):
+    return sum(1 for c in text if c.isalpha() or c.isspace()) / len(text) if text else 0.0
+
+
+def _dup_reference(tokens, n=3):
+    from collections import Counter
+
+    if len(tokens) < n + 1:
+        return 0.0
+    grams = Counter(zip(*(tokens[i:] for i in range(n))))
+    return (sum(grams.values()) - len(grams)) / sum(grams.values())
+
+
+_ODD_TEXTS = [
+    "", " ", "a", "Hello, world!", "def f(x):\n    return x ** 2  # square\n", "\x1c\x1d\x1e\x1f\x0b\x0c sep",
+    "中文测试，这是一个句子。", "Ünïcödé wörds ½ ² ٣ and émojis 😻🐱", "I'M SORRY, but I can't help with that.",
+    "İ am sorry", "ı'm unable to do it", "As an AI language model, I cannot provide that.",
+    "I can not fly", "I am sorry.", "I'm unable.", "Hm, as an AI model", "I cannot assist you.", "the the the the the the the the", "a b c a b c a b c d",
+    "\u00a0\u2003\u3000 spaces", "tab\tand\r\nnewlines", "~!@#$%^&*()_+{}|:<>?", "x" * 5000,
+    "mixed ascii and ñ " * 50, "as a language model", "I do not have access to the internet",
+]
+
+
+@pytest.mark.parametrize("text", _ODD_TEXTS)
+def test_fast_signals_equal_their_definitions(text):
+    assert signals.alpha_ratio(text) == _alpha_ratio_reference(text)
+    assert signals.is_refusal(text) == bool(signals._REFUSAL.search(text[:2000]))
+    toks = signals.word_tokens(text)
+    assert [t.decode() if isinstance(t, bytes) else t for t in toks] == signals.words(text)
+    assert signals.duplicate_ngram_ratio(toks) == _dup_reference(signals.words(text))
+
+
+def test_fast_signals_equal_their_definitions_on_random_text():
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import strategies as st
+
+    alphabet = st.sampled_from(list("abcAB  \n\t.,'!?İıſK中é½²\x1c_0123") + ["sorry ", "i can", "as an ai "])
+
+    @hypothesis.settings(max_examples=300, deadline=None, derandomize=True)
+    @hypothesis.given(st.lists(alphabet, max_size=60).map("".join))
+    def check(text):
+        test_fast_signals_equal_their_definitions(text)
+
+    check()
+
+
+@pytest.mark.parametrize("text", _ODD_TEXTS + ["I cannot help with that.", "Sorry, I can't do that", "We won't comply",
+                                               "I'm not able to browse the web.", "ı cannot help", "\x00ctrl\x7f  \x0b x"])
+def test_more_fast_paths_equal_their_definitions(text):
+    from sft_select.normalize import normalize_for_dedup
+    from sft_select.preprocess.exact import normalized_bytes
+
+    head = text[:1500]
+    plain = (signals._BOILERPLATE.search(head) is not None
+             or (bool(signals._REFUSAL_OPENING.search(head[:400])) and len(head.split()) <= 80
+                 and not signals._BUT_HELPS.search(head)))
+    assert signals.is_boilerplate_refusal(text) == plain
+    for k in (0, 1, 3, 1000):
+        assert signals.tokens_up_to(text, k) == min(k, signals.tokens(text))
+    assert normalized_bytes(text) == normalize_for_dedup(text).encode("utf-8", "surrogatepass")

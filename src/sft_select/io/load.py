@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from sft_select.errors import InputError
 from sft_select.io.formats import FORMATS, RowError, detect_format, parse_row
@@ -35,19 +35,24 @@ def _where(raw: RawRow) -> dict[str, int]:
     return {"line": raw.line} if raw.line is not None else {"line": raw.index + 1}
 
 
-def load_file(path: str | Path, *, fmt: str | None = None, fields: Mapping[str, str] | None = None,
-              on_error: str = "fail") -> Loaded:
-    """Read one file. `fmt=None` detects the format from the first readable row."""
+def iter_file(path: str | Path, *, fmt: str | None = None, fields: Mapping[str, str] | None = None,
+              on_error: str = "fail", formats: dict[str, str] | None = None) -> Iterator[Example | Rejected]:
+    """Parse one file row by row: an `Example` (without its id) or a `Rejected` per row, in reading order.
+
+    `fmt=None` detects the format from the first readable row; the format is recorded in `formats`.
+    Rows are yielded as they are read, so a streaming run holds one chunk, not the file.
+    """
     if fmt is not None and fmt not in FORMATS:
         raise InputError(path, f"unknown format '{fmt}'; expected one of {', '.join(FORMATS)}")
     source = str(path)
-    out = Loaded()
-    staged: list[tuple[RawRow, Any]] = []
+    formats = formats if formats is not None else {}
+    any_rejected = False
     for raw in read_rows(path):
         if raw.data is None:
             if on_error == "fail":
                 raise InputError(path, raw.error or "unreadable row", **_where(raw))
-            out.rejected.append(Rejected(source, raw.index, raw.line, raw.raw, f"unreadable: {raw.error}"))
+            any_rejected = True
+            yield Rejected(source, raw.index, raw.line, raw.raw, f"unreadable: {raw.error}")
             continue
         if fmt is None:
             fmt = detect_format(raw.data, fields)
@@ -55,23 +60,32 @@ def load_file(path: str | Path, *, fmt: str | None = None, fields: Mapping[str, 
                 raise InputError(path, "cannot detect the format from the fields "
                                  f"{sorted(raw.data)[:12]}; pass --format and, if needed, a field mapping",
                                  **_where(raw))
+            formats[source] = fmt
         try:
             parsed = parse_row(raw.data, fmt, fields)
         except RowError as exc:
             if on_error == "fail":
                 raise InputError(path, str(exc), field=exc.field, **_where(raw)) from None
             where = f" ({exc.field})" if exc.field else ""
-            out.rejected.append(Rejected(source, raw.index, raw.line, raw.data, f"invalid{where}: {exc}"))
+            any_rejected = True
+            yield Rejected(source, raw.index, raw.line, raw.data, f"invalid{where}: {exc}")
             continue
-        staged.append((raw, parsed))
+        yield Example(id="", source=source, row=raw.index, format=fmt, original=raw.data,
+                      turns=parsed.turns, text=parsed.text, label=parsed.label)
     if fmt is None:
-        if not out.rejected:
+        if not any_rejected:
             raise InputError(path, "the file holds no rows")
-        fmt = "unknown"
-    out.formats[source] = fmt
-    for raw, parsed in staged:
-        out.examples.append(Example(id="", source=source, row=raw.index, format=fmt, original=raw.data,
-                                    turns=parsed.turns, text=parsed.text, label=parsed.label))
+        formats[source] = "unknown"
+    else:
+        formats[source] = fmt
+
+
+def load_file(path: str | Path, *, fmt: str | None = None, fields: Mapping[str, str] | None = None,
+              on_error: str = "fail") -> Loaded:
+    """Read one file. `fmt=None` detects the format from the first readable row."""
+    out = Loaded()
+    for item in iter_file(path, fmt=fmt, fields=fields, on_error=on_error, formats=out.formats):
+        (out.rejected if isinstance(item, Rejected) else out.examples).append(item)
     return out
 
 

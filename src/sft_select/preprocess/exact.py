@@ -15,9 +15,20 @@ from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.record import Example
 
 
+# normalize.normalize_text's control characters, as bytes, for the ASCII fast path of `dedup_key`.
+_ASCII_CONTROLS = bytes(b for b in range(128) if (b < 32 and b not in (9, 10, 13)) or b == 127)
+
+
+def normalized_bytes(text: str) -> bytes:
+    """UTF-8 of normalize_for_dedup(text). ASCII text takes bytes.translate/lower/split/join, all in C and
+    the same result (controls deleted first, so the whitespace left is what bytes.split splits on)."""
+    if text.isascii():
+        return b" ".join(text.encode("ascii").translate(None, _ASCII_CONTROLS).lower().split())
+    return normalize_for_dedup(text).encode("utf-8", "surrogatepass")
+
+
 def dedup_key(ex: Example) -> bytes:
-    text = normalize_for_dedup(ex.content) if ex.text is None else normalize_for_dedup(ex.text)
-    return xxhash.xxh3_128_digest(text.encode("utf-8", "surrogatepass"))
+    return xxhash.xxh3_128_digest(normalized_bytes(ex.content if ex.text is None else ex.text))
 
 
 def link_exact(examples: Sequence[Example], clusters: DuplicateClusters, positions: Sequence[int],

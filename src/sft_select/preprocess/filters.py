@@ -39,21 +39,22 @@ def _bounds(name: str, text: str, min_chars: int, max_chars: int, min_words: int
         return f"filter_empty_{name}" if (min_chars > 0 or min_words > 0) else None
     if len(stripped) < min_chars:
         return f"filter_too_short_{name}"
-    if min_words > 0 or max_words < len(text):  # counting tokens is only needed when a bound can bite
-        n = signals.tokens(text)
+    # Tokens are counted only as far as a bound can bite: up to `min_words` of them for the lower bound,
+    # all of them only when the text is long enough (in characters) to exceed `max_words`.
+    if min_words > 0:
+        n = signals.tokens_up_to(text, min_words)
         # Emoji are an answer too ("convey this with emoji: 😻🐱"); punctuation alone ("...") is not.
         if n < min_words and not (n == 0 and _EMOJI.search(stripped)):
             return f"filter_too_short_{name}"
-        if n > max_words:
-            return f"filter_too_long_{name}"
+    if max_words < len(text) and signals.tokens(text) > max_words:
+        return f"filter_too_long_{name}"
     return None
 
 
-def _echoes(response: str, ex: Example) -> bool:
-    """The response's tokens equal the prompt's, or the last user turn's (system prompt aside)."""
+def _echoes(response: str, ex: Example, prompt: str) -> bool:
+    """The response's tokens equal the prompt's (`ex.prompt`), or the last user turn's (system prompt aside)."""
     if not response.strip():
         return False
-    prompt = ex.prompt
     if len(response) > 2 * len(prompt) + 16:  # cheap exit: far longer than anything it could echo
         return False
     mine = words_of(response)
@@ -104,7 +105,7 @@ def filter_reason(ex: Example, cfg: FilterConfig) -> str | None:
                           cfg.min_prompt_words, cfg.max_prompt_words)
                   or _bounds("response", body, cfg.min_response_chars, cfg.max_response_chars,
                              cfg.min_response_words, cfg.max_response_words))
-        if reason is None and cfg.echo and _echoes(body, ex):
+        if reason is None and cfg.echo and _echoes(body, ex, prompt):
             reason = "filter_response_repeats_prompt"
         if reason is None and cfg.refusal and signals.is_boilerplate_refusal(body):
             reason = "filter_refusal"

@@ -34,16 +34,41 @@ def distribution(values: pd.Series, selected: np.ndarray, *, top: int = 30,
 
     `weights` turns a stratified sample into estimates of the full counts.
     """
-    w = np.ones(len(values)) if weights is None else np.asarray(weights, dtype=float)
-    keys = values.astype(object).where(values.notna(), "(none)").astype(str).to_numpy()
-    frame = pd.DataFrame({"k": keys, "w": w, "s": w * selected})
-    agg = frame.groupby("k", sort=False)[["w", "s"]].sum().sort_values("w", ascending=False)
+    if weights is None:
+        agg, n_categories = _counts_by_key(values, np.asarray(selected, dtype=bool))
+    else:  # a 5,000-point sample: pandas' (compensated) weighted sums, as before
+        w = np.asarray(weights, dtype=float)
+        keys = values.astype(object).where(values.notna(), "(none)").astype(str).to_numpy()
+        frame = pd.DataFrame({"k": keys, "w": w, "s": w * selected})
+        agg = frame.groupby("k", sort=False)[["w", "s"]].sum()
+        n_categories = int(frame["k"].nunique())
+    agg = agg.sort_values("w", ascending=False)
     if len(agg) > top:
         head, tail = agg.iloc[:top], agg.iloc[top:]
         agg = pd.concat([head, pd.DataFrame({"w": [tail["w"].sum()], "s": [tail["s"].sum()]},
                                             index=[f"other ({len(tail)})"])])
     return {"categories": [str(k) for k in agg.index], "pool": [round(float(x), 2) for x in agg["w"]],
-            "selected": [round(float(x), 2) for x in agg["s"]], "n_categories": int(frame["k"].nunique())}
+            "selected": [round(float(x), 2) for x in agg["s"]], "n_categories": n_categories}
+
+
+def _counts_by_key(values: pd.Series, selected: np.ndarray) -> tuple[pd.DataFrame, int]:
+    """Rows and selected rows per category, keyed by str(value) ('(none)' for missing), in order of first
+    appearance (as groupby(sort=False) gives them): the values are factorized in C and only the distinct
+    ones become strings, instead of str() of 100k cells and a string groupby."""
+    n = len(values)
+    codes, uniq = pd.factorize(values)
+    names = [str(u) for u in pd.Index(uniq).astype(object)] + ["(none)"]
+    codes = np.where(codes < 0, len(uniq), codes)
+    name_codes, name_uniq = pd.factorize(np.array(names, dtype=object))  # distinct values, same string
+    codes = name_codes[codes]
+    first = np.full(len(name_uniq), n, dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(n))
+    groups = np.flatnonzero(first < n)
+    groups = groups[np.argsort(first[groups], kind="stable")]
+    total = np.bincount(codes, minlength=len(name_uniq)).astype(float)
+    chosen = np.bincount(codes[selected], minlength=len(name_uniq)).astype(float)
+    return (pd.DataFrame({"w": total[groups], "s": chosen[groups]}, index=[str(name_uniq[g]) for g in groups]),
+            len(groups))
 
 
 def length_histogram(chars: np.ndarray, selected: np.ndarray, bins: int = 30) -> dict[str, Any]:
@@ -60,11 +85,25 @@ def length_histogram(chars: np.ndarray, selected: np.ndarray, bins: int = 30) ->
     return {"edges": edges.tolist(), "pool": pool.tolist(), "selected": sel.tolist()}
 
 
+# For ASCII text the TOKEN regex's count is the number of word runs ([A-Za-z0-9_]+) plus the number of
+# other non-space characters; both come from bytes.translate in C (~10x faster than the regex).
+_ASCII_WORD = bytes(b if (chr(b).isalnum() or chr(b) == "_") else 32 for b in range(128)) + b" " * 128
+_ASCII_WORD_OR_SPACE = bytes(b for b in range(128) if chr(b).isalnum() or chr(b) == "_" or chr(b).isspace())
+
+
+def count_tokens(text: str) -> int:
+    """len(TOKEN.findall(text)): word runs plus punctuation and symbol characters."""
+    if text.isascii():
+        raw = text.encode("ascii")
+        return len(raw.translate(_ASCII_WORD).split()) + len(raw.translate(None, _ASCII_WORD_OR_SPACE))
+    return sum(1 for _ in TOKEN.finditer(text))
+
+
 def token_counts(ids: pd.Series, text: Callable[[str], str | None]) -> np.ndarray | None:
     texts = [text(i) for i in ids]
     if any(t is None for t in texts):
         return None
-    return pd.Series(texts, dtype=object).str.count(TOKEN.pattern).to_numpy(dtype=np.int64)
+    return np.fromiter(map(count_tokens, texts), np.int64, len(texts))
 
 
 def _totals(mask: np.ndarray, chars: np.ndarray, tokens: np.ndarray | None) -> dict[str, Any]:

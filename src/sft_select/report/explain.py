@@ -85,6 +85,11 @@ def explain(data: RunData, query: str) -> dict[str, Any]:
     cluster = row.get("dup_cluster")
     if isinstance(cluster, str):
         members = np.flatnonzero((table["dup_cluster"] == cluster).to_numpy())
+        # The example asked about and the member kept in its place lead the (truncated) list.
+        kept_id = row.get("kept_id")
+        kept = np.flatnonzero((table["id"] == kept_id).to_numpy()).tolist() if isinstance(kept_id, str) else []
+        first = [i, *kept]
+        members = np.array([*dict.fromkeys([*first, *members.tolist()])], dtype=np.int64) if members.size else members
         dup = {"cluster": cluster, "kind": None if pd.isna(row.get("dup_kind")) else str(row.get("dup_kind")),
                "size": int(members.size),
                "members": [{"id": str(table.at[j, "id"]), "status": str(status[j]), "score": num(table.at[j, "score"])}

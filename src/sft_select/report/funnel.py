@@ -25,13 +25,27 @@ def reason_category(reason: Any) -> str | None:
     return text.split(":", 1)[0].strip() or text
 
 
+def _category(text: str) -> str:
+    text = text.strip()
+    if text.startswith("floor:"):
+        return "floor: " + text[len("floor:"):].split(" below", 1)[0].strip()
+    return text.split(":", 1)[0].strip()
+
+
 def categories(reasons: pd.Series) -> pd.Series:
-    """`reason_category` over a column, with vectorized string operations (100k+ rows, mostly unique)."""
-    text = reasons.astype("string").str.strip()
-    head = text.str.split(":", n=1).str[0].str.strip()
-    floor_view = "floor: " + text.str.slice(len("floor:")).str.split(" below", n=1).str[0].str.strip()
-    out = head.where(~text.str.startswith("floor:").fillna(False), floor_view)
-    return out.astype(object).where(reasons.notna(), None)
+    """`reason_category` over a column (except that an empty category stays empty). One Python call per
+    distinct reason: pandas' string methods made a pass over 100k+ mostly unique reasons per step."""
+    present = reasons.notna().to_numpy()
+    values = reasons.to_numpy(dtype=object)
+    memo: dict[str, str] = {}
+    out = np.full(len(values), None, dtype=object)
+    for i in np.flatnonzero(present).tolist():
+        key = str(values[i])
+        cat = memo.get(key)
+        if cat is None:
+            cat = memo[key] = _category(key)
+        out[i] = cat
+    return pd.Series(out, index=reasons.index, dtype=object)
 
 
 def _is_contamination(category: str | None) -> bool:

@@ -95,6 +95,28 @@ def ranked_positions(table: pd.DataFrame, view: str, higher_is_better: bool,
     return ok[order]
 
 
+def ranked_ends(table: pd.DataFrame, view: str, higher_is_better: bool, distinct: np.ndarray | None,
+                k: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """`ranked_positions`' first k, its last k (worst first) and its length, sorting only the rows that can
+    be among them (those at or beyond the k-th value from each end, ties included): sorting 100k string ids
+    took a third of a second per view."""
+    col = table[view] if view in table else table[f"{view}_raw"] * (1 if higher_is_better else -1)
+    vals = col.to_numpy(dtype=float)
+    keep = np.isfinite(vals) if distinct is None else np.isfinite(vals) & distinct
+    ok = np.flatnonzero(keep)
+    if len(ok) <= 2 * k or k < 1:
+        order = ranked_positions(table, view, higher_is_better, distinct)
+        return order[:k], order[::-1][:k], len(order)
+    v, ids = vals[ok], table["id"].to_numpy()
+
+    def ranked(rows: np.ndarray) -> np.ndarray:
+        return rows[np.lexsort((ids[rows], -vals[rows]))]
+
+    top = ranked(ok[v >= np.partition(v, len(v) - k)[len(v) - k]])[:k]
+    bottom = ranked(ok[v <= np.partition(v, k - 1)[k - 1]])[::-1][:k]
+    return top, bottom, len(ok)
+
+
 def view_summaries(table: pd.DataFrame, manifest: dict[str, Any], status: np.ndarray,
                    text: Callable[[str], str | None], *, k: int = 5) -> list[dict[str, Any]]:
     views = manifest.get("views") or {}
@@ -106,13 +128,12 @@ def view_summaries(table: pd.DataFrame, manifest: dict[str, Any], status: np.nda
     for name in view_names(table):
         meta = _view_meta(name)
         raw = table[f"{name}_raw"].to_numpy(dtype=float)
-        order = ranked_positions(table, name, meta["higher_is_better"], distinct)
+        top, bottom, ranked = ranked_ends(table, name, meta["higher_is_better"], distinct, k)
         out.append({
             "name": name, **meta, "weight": num(weights.get(name)), "seconds": num(seconds.get(name)),
             "cached": name in cached, "stats": _stats(raw, selected), "hist": histogram(raw, selected),
-            "top": [example_row(table, int(i), status, text, name) for i in order[:k]],
-            "bottom": [example_row(table, int(i), status, text, name) for i in order[::-1][:k]]
-                      if order.size > k else [],
+            "top": [example_row(table, int(i), status, text, name) for i in top],
+            "bottom": [example_row(table, int(i), status, text, name) for i in bottom] if ranked > k else [],
         })
     return out
 

@@ -33,29 +33,40 @@ class QualityHeuristic(View):
     def signals_of(self, ex: Example) -> dict[str, float]:
         """Each signal of one example in [0, 1] (1 = good); also the heuristic features of quality_model."""
         body = ex.text if ex.text is not None else ex.response
-        toks = signals.words(body[:20_000])
+        head = body[:20_000]
+        toks = signals.word_tokens(head)
         n = len(toks)
         length = 0.0 if n < self.min_words else min(1.0, math.log1p(n) / math.log1p(self.ideal_words))
         dup = signals.duplicate_ngram_ratio(toks)
         out = {
             "length": length,
             "repetition": max(0.0, 1.0 - dup / self.max_dup_ngram),
-            "text_ratio": min(1.0, signals.alpha_ratio(body[:20_000]) / 0.75),
+            "text_ratio": min(1.0, signals.alpha_ratio(head) / 0.75),
         }
         if ex.text is None:
+            prompt = ex.prompt.strip()
             out["not_refusal"] = 0.1 if signals.is_refusal(body) else 1.0
             out["complete"] = 0.3 if signals.looks_truncated(body) else 1.0
-            out["prompt"] = 0.0 if not ex.prompt.strip() else 1.0
+            out["prompt"] = 0.0 if not prompt else 1.0
             # A response that only echoes the prompt teaches nothing.
-            out["not_echo"] = 0.2 if body.strip() and body.strip() == ex.prompt.strip() else 1.0
+            stripped = body.strip()
+            out["not_echo"] = 0.2 if stripped and stripped == prompt else 1.0
         return out
 
     def score_batch(self, batch: Sequence[Example]) -> ViewResult:
-        raw, reasons = np.empty(len(batch)), []
-        for i, ex in enumerate(batch):
-            sig = self.signals_of(ex)
-            vals = np.array(list(sig.values()))
-            raw[i] = float(np.exp(np.mean(np.log(np.maximum(vals, 1e-3)))))
-            worst = min(sig, key=sig.get)
-            reasons.append(f"weakest: {worst}={sig[worst]:.2f}" if sig[worst] < 1.0 else "all signals good")
+        sigs = [self.signals_of(ex) for ex in batch]
+        raw, reasons = np.empty(len(batch)), [""] * len(batch)
+        # One matrix per set of signal names (instruction data has 7, labelled text 3), so the geometric
+        # mean and the weakest signal are numpy reductions over rows, not numpy calls per example.
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, sig in enumerate(sigs):
+            groups.setdefault(tuple(sig), []).append(i)
+        for names, rows in groups.items():
+            vals = np.array([list(sigs[i].values()) for i in rows], dtype=np.float64).reshape(len(rows), len(names))
+            raw[rows] = np.exp(np.mean(np.log(np.maximum(vals, 1e-3)), axis=1))
+            worst = vals.argmin(axis=1)  # the first weakest, as min() over the dict picks it
+            for r, i in enumerate(rows):
+                w = names[worst[r]]
+                v = vals[r, worst[r]]
+                reasons[i] = f"weakest: {w}={v:.2f}" if v < 1.0 else "all signals good"
         return ViewResult(raw, reasons)

@@ -57,7 +57,34 @@ def build(name: str, params: dict[str, Any] | None = None) -> View:
     if unknown:
         raise ConfigError(f"views.settings.{name}.params: unknown key(s) {sorted(unknown)}; "
                           f"{name} takes {cls.param_names()}")
+    params = _typed(cls, name, params)
     try:
         return cls(**params)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"views.settings.{name}.params: {exc}") from None
+
+
+def _typed(cls: type[View], name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters checked against the constructor's annotations (pydantic, lax: "5" is 5, "five" is an
+    error naming the key), so a wrong type fails here, not as a traceback deep inside scoring."""
+    import typing
+
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that does not resolve: leave the values to the constructor
+        return params
+    out = {}
+    for key, value in params.items():
+        hint = hints.get(key)
+        if hint is None:
+            out[key] = value
+            continue
+        try:
+            out[key] = TypeAdapter(hint).validate_python(value)
+        except ValidationError as exc:
+            wanted = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+            raise ConfigError(f"views.settings.{name}.params.{key}: {value!r} is not a valid {wanted} "
+                              f"({exc.errors()[0]['msg']})") from None
+    return out

@@ -27,12 +27,14 @@ class RelevanceEmbedding(View):
     def fit(self, pool: Sequence[Example], target: Sequence[Example] | None = None) -> "RelevanceEmbedding":
         if not target:
             raise ValueError("relevance_embedding needs a target set")
-        self.target_ = embed_examples(target, self.model)
+        self.target_ = embed_examples(target, self.model).astype(np.float64)
         self.k_ = max(1, min(self.k, len(target)))
         return self
 
     def score_batch(self, batch: Sequence[Example]) -> ViewResult:
-        sims = embed_examples(batch, self.model) @ self.target_.T
+        # einsum's own loop, not BLAS: a BLAS product's rounding depends on the batch's size (blocking),
+        # so equal examples in different batches could differ in the last bit and swap rank ties
+        sims = np.einsum("ij,kj->ik", embed_examples(batch, self.model).astype(np.float64), self.target_)
         top = -np.sort(-sims, axis=1)[:, : self.k_]
         best = sims.argmax(axis=1)
         reasons = [f"closest target #{int(b)} (cos {sims[i, b]:.2f})" for i, b in enumerate(best)]

@@ -1,0 +1,144 @@
+"""Everything a streaming run computes per chunk, saved as one shard folder in the run's cache.
+
+A shard holds, for the chunk's examples: `table.parquet` (the score table's base columns and each
+view's raw value, reason and extra columns) and `.npy` arrays for the global steps that follow the pass:
+exact-dedup keys, LSH band keys, word n-gram shingles (to verify near-duplicate candidates),
+embeddings (only when the selection strategy reads them) and token counts (only for a token budget).
+The folder is written under a temporary name and renamed when complete, so a killed run resumes from
+its finished shards: a shard whose folder exists is read back, never recomputed.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from sft_select.config import Config
+from sft_select.io.atomic import atomic_path
+from sft_select.preprocess.exact import dedup_key
+from sft_select.preprocess.fields import field_text
+from sft_select.record import Example
+from sft_select.scoring import _score_chunk
+from sft_select.views.base import View
+
+ARRAYS = ("keys", "bands", "shingles", "shingle_offsets", "embeddings", "tokens")
+
+
+@dataclass
+class ChunkWork:
+    """What each chunk goes through: preprocessing, the fitted views, and the arrays to keep."""
+
+    cfg: Config
+    views: Sequence[View]
+    executor: Any
+    evals: list = field(default_factory=list)  # decontamination n-gram tables, loaded once
+    bands: int = 0
+    keep_embeddings: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def _tick(self, name: str, start: float) -> None:
+        import time
+
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def process(self, chunk: Sequence[Example]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        import time
+
+        pre = self.cfg.preprocess
+        drops: dict[int, str] = {}
+        t = time.perf_counter()
+        if pre.filters.enabled:
+            from sft_select.preprocess.filters import apply_filters
+
+            drops.update(apply_filters(chunk, range(len(chunk)), pre.filters))
+        self._tick("filters", t)
+        if self.evals:
+            from sft_select.preprocess.decontam import contaminated
+
+            t = time.perf_counter()
+            alive = [i for i in range(len(chunk)) if i not in drops]
+            hits = contaminated([chunk[i].content for i in alive], self.evals, pre.decontaminate)
+            drops.update({i: r for i, r in zip(alive, hits) if r})
+            self._tick("decontaminate", t)
+        alive = [i for i in range(len(chunk)) if i not in drops]
+        live = [chunk[i] for i in alive]
+        frame = pd.DataFrame({
+            "id": [ex.id for ex in chunk], "source": [ex.source for ex in chunk],
+            "row": np.array([ex.row for ex in chunk], dtype=np.int64), "label": [ex.label for ex in chunk],
+            "chars": np.array([len(ex.content) for ex in chunk], dtype=np.int64),
+            "filter_reason": [drops.get(i) for i in range(len(chunk))],
+        })
+        arrays: dict[str, np.ndarray] = {}
+        t = time.perf_counter()
+        keys = np.frombuffer(b"".join(dedup_key(ex) for ex in live), dtype=np.uint64)
+        arrays["keys"] = keys.reshape(len(live), 2) if len(live) else np.zeros((0, 2), np.uint64)
+        self._tick("exact_dedup", t)
+        if pre.near.enabled:
+            from sft_select.stream.near import band_keys, shingles_of
+
+            t = time.perf_counter()
+            sh = shingles_of([field_text(ex, pre.near.field) for ex in live], pre.near)
+            arrays["shingles"], arrays["shingle_offsets"] = sh.hashes, sh.offsets
+            arrays["bands"] = band_keys(sh, pre.near, self.bands)
+            self._tick("near_dedup", t)
+        pos = np.asarray(alive, dtype=np.int64)
+        for view in self.views:
+            t = time.perf_counter()
+            result = _score_chunk(view, live, self.executor, view.default_batch_size, f"scoring {view.name}")
+            self._tick(view.name, t)
+            frame[f"{view.name}_raw"] = _spread(np.asarray(result.raw, dtype=float), pos, len(chunk))
+            frame[f"{view.name}_reason"] = _spread(np.array(result.reasons or [None] * len(live), dtype=object),
+                                                   pos, len(chunk))
+            for key, values in (result.extra or {}).items():
+                frame[f"{view.name}_{key}"] = _spread(np.asarray(values), pos, len(chunk))
+        if self.keep_embeddings:
+            from sft_select.embed import embed_examples
+
+            arrays["embeddings"] = embed_examples(live, self.cfg.embedding.model).astype(np.float32)
+        if self.cfg.select.budget_tokens is not None:
+            from sft_select.selection.budget import token_counts
+
+            arrays["tokens"] = np.asarray(token_counts(live, self.cfg.select.tokenizer), dtype=np.int64)
+        from sft_select.embed import EmbeddingStore
+
+        EmbeddingStore.forget_memory()  # the disk cache keeps them; memory holds one chunk's worth
+        return frame, arrays
+
+
+def _spread(values: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
+    """Values at the alive rows `pos` of an n-row chunk, missing (NaN / None / pd.NA) elsewhere."""
+    if values.dtype.kind == "f":
+        out = np.full(n, np.nan)
+    elif values.dtype.kind in "iub":
+        out = pd.array([pd.NA] * n, dtype="boolean" if values.dtype.kind == "b" else "Int64")
+        out[pos] = values
+        return out
+    else:
+        out = np.full(n, None, dtype=object)
+    out[pos] = values
+    return out
+
+
+def save_shard(folder: Path, frame: pd.DataFrame, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    with atomic_path(folder, is_dir=True) as tmp:
+        tmp.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(tmp / "table.parquet", index=False)
+        for name, values in arrays.items():
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(values), allow_pickle=False)
+        (tmp / "meta.json").write_text(json.dumps(meta))
+
+
+def load_shard(folder: Path, ids: Sequence[str]) -> tuple[pd.DataFrame, dict[str, np.ndarray]] | None:
+    """A finished shard for exactly these example ids, or None (then the chunk is processed again)."""
+    if not (folder / "meta.json").exists():
+        return None
+    frame = pd.read_parquet(folder / "table.parquet")
+    if frame["id"].tolist() != list(ids):
+        return None
+    arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+              for name in ARRAYS if (folder / f"{name}.npy").exists()}
+    return frame, arrays

@@ -1,0 +1,320 @@
+"""The streaming local engine: the pipeline over a pool larger than memory.
+
+1. sample: one read of the inputs draws a seeded sample (`engine.fit_sample` examples) that every view
+   is fit on (k-means centroids, the DSIR pool model, the label proxy...). A pool no larger than the
+   sample is fit on whole, so its scores are the in-memory run's.
+2. pass: a second read, `engine.chunk_size` examples at a time: filters, decontamination, dedup keys,
+   LSH band keys and every view's scores, saved per chunk (`stream.chunk`). Only one chunk of examples
+   is in memory; a killed run resumes from its finished chunks.
+3. global steps over the saved arrays: exact dedup (equal keys), near dedup (band buckets, exact Jaccard
+   on the candidates' shingles read back), then the score table, combine, resolve, select.
+4. outputs: a third read writes the selected rows and rejected.jsonl in input order.
+
+Peak memory grows with the chunk and the sample, plus the score table (numbers and short reasons per
+example) and the per-row id set: ~2 GB at 1M Alpaca-sized rows (docs/benchmarks.md "Scale").
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from sft_select.cache import fingerprint, ids_fingerprint
+from sft_select.config import Config
+from sft_select.errors import ConfigError, InputError
+from sft_select.io.load import Loaded
+from sft_select.preprocess.clusters import DuplicateClusters
+from sft_select.preprocess.run import StepStats
+from sft_select.progress import info
+from sft_select.scoring import ScoringResult, ViewScores
+from sft_select.stream.chunk import ChunkWork, load_shard, save_shard
+from sft_select.stream.source import Stream
+from sft_select.stream.near import bands_for, candidate_pairs, verified
+from sft_select.views.base import View
+
+EMBEDDING_STRATEGIES = ("greedy", "facility")
+
+
+def refuse_unsupported(cfg: Config, tuning: bool) -> None:
+    """Steps that still need the whole pool in memory say so before anything is read."""
+    if cfg.preprocess.semantic.enabled:
+        raise ConfigError("preprocess.semantic is not available in a streaming run yet; turn it off or set "
+                          "engine.streaming: off")
+    if tuning:
+        raise ConfigError("tuning (--validation) is not available in a streaming run yet; pass --no-tune "
+                          "or set engine.streaming: off")
+
+
+def stream_pass(stream: Stream, cfg: Config, views: Sequence[View], target, executor, out: Path, timer,
+                decontaminate: Sequence[str | Path] = ()):
+    """Steps 1-3; returns (table, pre_steps, scoring, ctx) as the in-memory pipeline has them."""
+    eng = cfg.engine
+    with timer.step("sample"):
+        sample, n = stream.sample(eng.fit_sample, cfg.seed)
+    if n == 0:
+        raise InputError(", ".join(map(str, stream.paths)), "no usable examples in the input")
+    info(f"Streaming {n} examples in chunks of {eng.chunk_size}; views fit on {len(sample)} of them")
+    scoring = ScoringResult()
+    fitted = []
+    with timer.step("fit"):
+        for view in views:
+            why = view.skip_reason(sample, target)
+            if why:
+                scoring.skipped[view.name] = why
+                if cfg.views.use is not None:  # as in-memory: only views the user named are announced
+                    info(f"[yellow]skipping {view.name}[/yellow]: {why}")
+                continue
+            view.fit(sample, target)
+            fitted.append(view)
+    del sample
+    files = [Path(f) for f in (*cfg.preprocess.decontaminate.files, *decontaminate)]
+    evals = []
+    if files:
+        from sft_select.preprocess.decontam import eval_ngrams
+
+        evals = [eval_ngrams(f, cfg.preprocess.decontaminate) for f in files]
+    work = ChunkWork(cfg, fitted, executor, evals, bands_for(cfg.preprocess.near),
+                     keep_embeddings=cfg.select.strategy in EMBEDDING_STRATEGIES)
+    key = fingerprint("stream-v1", cfg.model_dump(mode="json", exclude={"report", "tune", "select", "combine"}),
+                      [str(p) for p in stream.paths], [str(f) for f in files],
+                      ids_fingerprint(ex.id for ex in target) if target else None)
+    shard_root = out / "cache" / f"stream-{key}"
+    frames, arrays = [], []
+    resumed = 0
+    with timer.step("pass"):
+        for k, chunk in enumerate(stream.chunks(eng.chunk_size)):
+            folder = shard_root / f"chunk-{k:06d}"
+            saved = load_shard(folder, [ex.id for ex in chunk])
+            if saved is None:
+                frame, arr = work.process(chunk)
+                save_shard(folder, frame, arr, {"examples": len(chunk)})
+                saved = load_shard(folder, [ex.id for ex in chunk])  # memory-mapped back
+            else:
+                resumed += len(chunk)
+            frames.append(saved[0])
+            arrays.append(saved[1])
+            info(f"chunk {k + 1}: {sum(len(f) for f in frames)} of {n} examples")
+    if resumed:
+        info(f"Resumed: {resumed} examples read back from finished chunks")
+    table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    del frames
+    with timer.step("dedup"):
+        clusters, steps = _dedup(table, arrays, cfg)
+    cluster, kind = clusters.columns(table["id"].tolist())
+    table.insert(table.columns.get_loc("filter_reason") + 1, "dup_cluster", cluster)
+    table.insert(table.columns.get_loc("dup_cluster") + 1, "dup_kind", kind)
+    steps = _step_stats(table, work, steps)
+    alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
+    for view in fitted:
+        scoring.scores.append(_view_scores(view.name, table, alive, work.seconds.get(view.name, 0.0)))
+    ctx = StreamContext(table["id"], alive, arrays, cfg.embedding.model)
+    return table, steps, scoring, ctx
+
+
+def _dedup(table: pd.DataFrame, arrays: list[dict[str, np.ndarray]], cfg: Config):
+    """Exact then near dedup over the saved arrays; rows are the alive examples in pool order."""
+    alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
+    clusters = DuplicateClusters(len(table))
+    details: dict[str, dict] = {}
+    distinct = alive
+    if cfg.preprocess.exact_dedup and len(alive):
+        keys = np.concatenate([a["keys"] for a in arrays])
+        _, first, inverse = np.unique(keys.view(np.dtype((np.void, 16))).ravel(), return_index=True,
+                                      return_inverse=True)
+        rep = first[inverse.ravel()]
+        dup = np.flatnonzero(rep != np.arange(len(alive)))
+        clusters.link(zip(alive[rep[dup]].tolist(), alive[dup].tolist()), "exact")
+        distinct_rows = np.sort(first)
+        distinct = alive[distinct_rows]
+        details["exact_dedup"] = {"out": len(distinct)}
+    else:
+        distinct_rows = np.arange(len(alive))
+    near = cfg.preprocess.near
+    if near.enabled and len(distinct) > 1:
+        def band_column(b: int) -> np.ndarray:
+            return np.concatenate([np.asarray(a["bands"][:, b]) for a in arrays])
+
+        valid = np.zeros(len(alive), dtype=bool)
+        valid[distinct_rows] = True
+        valid &= band_column(0) != 0  # documents without shingles
+        cand = candidate_pairs(band_column, arrays[0]["bands"].shape[1], valid)
+        pairs, sims = verified(cand, _shingle_reader(arrays), near.threshold)
+        clusters.link(zip(alive[pairs[:, 0]].tolist(), alive[pairs[:, 1]].tolist()), "near")
+        roots = len({clusters.find(int(p)) for p in alive})
+        details["near_dedup"] = {"out": roots, "candidates": len(cand), "verified": len(pairs)}
+    return clusters, details
+
+
+def _shingle_reader(arrays: list[dict[str, np.ndarray]]):
+    """Shingles of alive rows (global alive indices, sorted) gathered from each shard's memory map."""
+    from sft_select.preprocess.shingles import Shingles
+
+    sizes = np.array([len(a["shingle_offsets"]) - 1 for a in arrays], dtype=np.int64)
+    starts = np.r_[0, np.cumsum(sizes)]
+
+    def read(docs: np.ndarray) -> Shingles:
+        parts, counts = [], []
+        shard = np.searchsorted(starts, docs, side="right") - 1
+        for s in np.unique(shard):
+            local = docs[shard == s] - starts[s]
+            offsets = np.asarray(arrays[s]["shingle_offsets"], dtype=np.int64)
+            hashes = arrays[s]["shingles"]
+            for i in local.tolist():
+                parts.append(np.asarray(hashes[offsets[i]:offsets[i + 1]]))
+                counts.append(offsets[i + 1] - offsets[i])
+        offsets = np.zeros(len(counts) + 1, dtype=np.uint64)
+        np.cumsum(counts, out=offsets[1:])
+        return Shingles(np.concatenate(parts) if parts else np.zeros(0, np.uint64), offsets)
+
+    return read
+
+
+def _step_stats(table: pd.DataFrame, work: ChunkWork, dedup: dict[str, dict]) -> list[StepStats]:
+    """Manifest `steps`, counted from the table as the in-memory run counts them."""
+    n = len(table)
+    reasons = table["filter_reason"].dropna().astype(str)
+    steps = [StepStats("filters", n, n - int(reasons.str.startswith("filter").sum()), work.seconds.get("filters", 0.0),
+                       {"dropped": {k: int(v) for k, v in reasons.value_counts().sort_index().items()}})]
+    alive = n - len(reasons)
+    if "decontaminate" in work.seconds:
+        steps.append(StepStats("decontaminate", steps[-1].count_out, alive, work.seconds["decontaminate"]))
+    if "exact_dedup" in dedup:
+        steps.append(StepStats("exact_dedup", alive, dedup["exact_dedup"]["out"], work.seconds.get("exact_dedup", 0.0)))
+    if "near_dedup" in dedup:
+        d = dedup["near_dedup"]
+        steps.append(StepStats("near_dedup", alive, d["out"], work.seconds.get("near_dedup", 0.0),
+                               {"candidates": d["candidates"], "verified": d["verified"]}))
+    return steps
+
+
+def _view_scores(name: str, table: pd.DataFrame, alive: np.ndarray, seconds: float) -> ViewScores:
+    """A view's values over the alive rows, as the in-memory scoring returns them."""
+    prefix = f"{name}_"
+    extra = {c[len(prefix):]: table[c].to_numpy()[alive] for c in table.columns
+             if c.startswith(prefix) and c not in (f"{name}_raw", f"{name}_reason")}
+    return ViewScores(name, table[f"{name}_raw"].to_numpy()[alive], table[f"{name}_reason"].to_numpy()[alive].tolist(),
+                      seconds, False, extra)
+
+
+class StreamContext:
+    """The selection `Context` of a streaming run: embeddings and token counts from the shards."""
+
+    def __init__(self, ids: pd.Series, alive: np.ndarray, arrays: list[dict[str, np.ndarray]], embedder: str):
+        self._row = None
+        self._ids = ids
+        self._alive_rank = np.full(len(ids), -1, dtype=np.int64)
+        self._alive_rank[alive] = np.arange(len(alive))
+        self._arrays = arrays
+        self.embedder = embedder
+
+    def _rows(self, ids: Sequence[str]) -> np.ndarray:
+        if self._row is None:
+            self._row = pd.Index(self._ids)
+        ranks = self._alive_rank[self._row.get_indexer(list(ids))]
+        if (ranks < 0).any():
+            raise ConfigError("select: an id without saved arrays was asked for (filtered rows are never selected)")
+        return ranks
+
+    def _gather(self, name: str, ids: Sequence[str], why: str) -> np.ndarray:
+        if any(name not in a for a in self._arrays):
+            raise ConfigError(f"select: {why} needs {name} that this streaming run did not keep")
+        sizes = np.array([len(a[name]) for a in self._arrays])
+        starts = np.r_[0, np.cumsum(sizes)]
+        ranks = self._rows(ids)
+        shard = np.searchsorted(starts, ranks, side="right") - 1
+        first = self._arrays[0][name]
+        out = np.empty((len(ranks), *first.shape[1:]), dtype=first.dtype)
+        for s in np.unique(shard):
+            mask = shard == s
+            out[mask] = self._arrays[s][name][ranks[mask] - starts[s]]
+        return out
+
+    def embeddings(self, ids: Sequence[str], why: str) -> np.ndarray:
+        return self._gather("embeddings", ids, why)
+
+    def tokens(self, ids: Sequence[str], tokenizer: str) -> np.ndarray:
+        return self._gather("tokens", ids, "select.budget_tokens")
+
+    def examples_for(self, ids: Sequence[str], why: str):
+        raise ConfigError(f"select: {why} needs the examples in memory; set engine.streaming: off")
+
+
+def write_stream_outputs(out: Path, table: pd.DataFrame, stream: Stream, *, write_selected: bool,
+                         report_ids: set[str]) -> tuple[dict[str, str], Loaded]:
+    """Step 4: a last read writes the selected rows and rejected.jsonl in input order; returns the
+    outputs and a `Loaded` holding only the examples the report shows.
+
+    This read takes the raw rows as stored (no parsing, no hashing): table rows are matched to them by
+    (source, row), and only the few rows the report shows are parsed back into examples.
+    """
+    from sft_select.io.atomic import atomic_path
+    from sft_select.io.formats import parse_row
+    from sft_select.io.load import Rejected
+    from sft_select.io.readers import read_rows
+    from sft_select.io.writers import output_type, write_rejected, write_rows
+    from sft_select.record import Example
+
+    selected = table["selected"].fillna(False).to_numpy(dtype=bool)
+    reasons = table["reason"].to_numpy()
+    kept = table["kept_id"].to_numpy() if "kept_id" in table else np.full(len(table), None)
+    dropped_mask = ~selected if write_selected else pd.notna(reasons)
+    ids, sources, rownos = table["id"].to_numpy(), table["source"].to_numpy(), table["row"].to_numpy()
+    shown: list[Example] = []
+    rows: list = []
+
+    def rejected_rows():
+        yield from stream.rejected  # unreadable rows first, as the in-memory run writes them
+        i = 0
+        for path in stream.paths:
+            for raw in read_rows(path):
+                if i >= len(ids) or sources[i] != str(path) or rownos[i] != raw.index:
+                    continue  # a row that was unreadable or invalid: it is in stream.rejected
+                if ids[i] in report_ids:
+                    fmt = stream.formats.get(str(path))
+                    parsed = parse_row(raw.data, fmt, stream.fields)
+                    shown.append(Example(id=ids[i], source=str(path), row=raw.index, format=fmt, original=raw.data,
+                                         turns=parsed.turns, text=parsed.text, label=parsed.label))
+                if selected[i] and write_selected:
+                    rows.append(raw.data)
+                elif dropped_mask[i]:
+                    k = kept[i]
+                    yield Rejected(str(path), raw.index, None, raw.data, str(reasons[i]), id=ids[i],
+                                   kept_id=k if isinstance(k, str) else None)
+                i += 1
+        if i != len(ids):
+            raise InputError(", ".join(map(str, stream.paths)), "the input changed while the run was reading it")
+
+    outputs: dict[str, str] = {}
+    write_rejected(rejected_rows(), out / "rejected.jsonl")
+    outputs["rejected"] = "rejected.jsonl"
+    if write_selected:
+        kind = output_type(list(stream.formats))
+        outputs["selected"] = write_rows(rows, out / "selected", kind).name
+    with atomic_path(out / "scores.parquet") as tmp:
+        table.to_parquet(tmp, index=False)
+    outputs["scores"] = "scores.parquet"
+    loaded = Loaded(examples=shown, rejected=list(stream.rejected), formats=dict(stream.formats))
+    return outputs, loaded
+
+
+def report_ids(table: pd.DataFrame, views: Sequence[str], max_points: int, seed: int) -> set[str]:
+    """Ids whose texts the report may show: a stratified sample for the map, each view's top and bottom."""
+    rng = np.random.default_rng(seed)
+    picked: set[str] = set()
+    sel = table["selected"].fillna(False).to_numpy(dtype=bool)
+    for mask in (sel, ~sel):
+        idx = np.flatnonzero(mask)
+        take = rng.choice(idx, size=min(len(idx), max_points), replace=False) if len(idx) else idx
+        picked.update(table["id"].to_numpy()[take].tolist())
+    for name in views:
+        col = table[name] if name in table else table.get(f"{name}_raw")
+        if col is None:
+            continue
+        values = pd.to_numeric(col, errors="coerce")
+        picked.update(table.loc[values.nlargest(20).index, "id"].tolist())
+        picked.update(table.loc[values.nsmallest(20).index, "id"].tolist())
+    picked.update(table.loc[table["reason"].notna()].groupby(table["reason"].astype(str).str.split(":").str[0])
+                  .head(5)["id"].tolist())
+    return picked

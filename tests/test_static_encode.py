@@ -1,0 +1,50 @@
+"""The fast static encoder gives StaticModel.encode's vectors (chunk-cached tokenization is exact)."""
+import numpy as np
+import pytest
+
+from sft_select.embed import _head, get_embedder
+
+TEXTS = [
+    "", "   ", "Give three tips for staying healthy.\n\nEat well, sleep, and move every day!",
+    "Café naïve résumé — déjà vu", "日本語のテキスト and English mixed", "a\x1cb c\x85d", "x" * 300,
+    "emoji 😀 test!! (parentheses), [brackets]; semi:colons", "tab\tsep\nnew line\r\nwindows",
+    "\u00a0nbsp\u2028line sep", "word " * 2000, "UPPER lower MiXeD 12345 3.14 e=mc^2",
+    "def f(x):\n    return x ** 2  # code", "zero\u200bwidth joiner",
+]
+
+
+@pytest.fixture(scope="module")
+def static():
+    return get_embedder("static-minilm")
+
+
+def test_fast_encoder_matches_model2vec(static):
+    texts = [_head(t) for t in TEXTS] * 2  # repeats hit the chunk cache the second time
+    fast = static._fast.encode(texts)
+    ref = np.asarray(static._model.encode(texts, normalize=False), dtype=np.float32)
+    assert fast.shape == ref.shape
+    np.testing.assert_allclose(fast, ref, atol=1e-3)
+    ref_norm = np.linalg.norm(ref, axis=1)
+    assert np.array_equal(np.linalg.norm(fast, axis=1) > 0, ref_norm > 0)
+    nz = ref_norm > 0
+    cos = (fast[nz] * ref[nz]).sum(1) / (np.linalg.norm(fast[nz], axis=1) * ref_norm[nz])
+    assert cos.min() > 0.99999
+
+
+def test_batch_equals_one_by_one(static):
+    batch = static.encode(TEXTS)
+    single = np.vstack([static.encode([t]) for t in TEXTS])
+    assert np.array_equal(batch, single)  # bit-identical: a text's vector never depends on its batch
+    shuffled = static.encode(TEXTS[::-1])[::-1]
+    assert np.array_equal(batch, shuffled)
+
+
+def test_cache_is_bounded(static, monkeypatch):
+    import sft_select.static_encode as se
+
+    monkeypatch.setattr(se, "CACHE_LIMIT", 5)
+    static._fast._ids.clear()
+    static._fast.encode(["one two three four"])
+    assert len(static._fast._ids) == 4
+    static._fast.encode(["five six seven eight nine ten"])
+    assert set(static._fast._ids) == {"five", "six", "seven", "eight", "nine", "ten"}  # cleared, not grown

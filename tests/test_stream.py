@@ -1,0 +1,133 @@
+"""The streaming local engine gives the in-memory run's outputs, resumes from finished chunks, and says
+clearly what it does not support yet."""
+import json
+import random
+
+import pandas as pd
+import pytest
+
+from sft_select.config import build_config
+from sft_select.errors import ConfigError
+from sft_select.pipeline import run, streams
+
+WORDS = ("alpha beta gamma delta epsilon zeta theta iota kappa lambda sigma omega river stone cloud "
+         "market garden engine signal vector matrix planet ocean forest").split()
+
+
+def make_pool(path, n=240, seed=3, bad_rows=True):
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        if rows and rng.random() < 0.1:
+            rows.append(dict(rng.choice(rows)))  # exact repeat
+            continue
+        if rows and rng.random() < 0.1:
+            row = dict(rng.choice(rows))
+            row["output"] += " indeed"  # near repeat
+            rows.append(row)
+            continue
+        rows.append({"instruction": " ".join(rng.choices(WORDS, k=rng.randint(4, 12))) + "?",
+                     "input": "",
+                     "output": " ".join(rng.choices(WORDS, k=rng.randint(15, 60))) + "."})
+    lines = [json.dumps(r) + "\n" for r in rows]
+    if bad_rows:
+        lines.insert(len(lines) // 2, '{"instruction": "broken json\n')  # an unreadable row mid-file
+        lines.insert(len(lines) // 3, json.dumps({"instruction": 5, "output": "x"}) + "\n")  # an invalid one
+    path.write_text("".join(lines))
+    return path
+
+
+def cfg_for(streaming, **select):
+    return build_config({
+        "input": {"on_error": "skip"},
+        "embedding": {"model": "hashing"},
+        "engine": {"streaming": streaming, "chunk_size": 37, "fit_sample": 10_000},
+        "select": {"n": 40, **select},
+        "report": {"enabled": False},
+    })
+
+
+@pytest.fixture()
+def pool(tmp_path):
+    target = tmp_path / "target.jsonl"
+    make_pool(target, n=12, seed=9, bad_rows=False)
+    return make_pool(tmp_path / "pool.jsonl"), target
+
+
+@pytest.mark.parametrize("select", [{}, {"strategy": "greedy", "tau_div": 0.9}])
+def test_streaming_equals_in_memory(tmp_path, pool, select):
+    src, target = pool
+    mem = run([src], tmp_path / "mem", cfg_for("off", **select), target=target)
+    st = run([src], tmp_path / "st", cfg_for("on", **select), target=target)
+    assert st.manifest["timings"].get("pass") is not None  # it really streamed
+    assert "pass" not in mem.manifest["timings"]
+    for name in ("selected.jsonl", "rejected.jsonl"):
+        assert (tmp_path / "st" / name).read_bytes() == (tmp_path / "mem" / name).read_bytes()
+    a = pd.read_parquet(tmp_path / "mem" / "scores.parquet")
+    b = pd.read_parquet(tmp_path / "st" / "scores.parquet")
+    assert list(a.columns) == list(b.columns)
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    assert mem.manifest["counts"] == st.manifest["counts"]
+    assert [s["out"] for s in mem.manifest["steps"]] == [s["out"] for s in st.manifest["steps"]]
+
+
+def test_sample_smaller_than_pool_still_scores_everything(tmp_path, pool):
+    src, target = pool
+    cfg = cfg_for("on")
+    cfg.engine.fit_sample = 50
+    res = run([src], tmp_path / "st", cfg, target=target)
+    table = res.table
+    assert table["score"].notna().sum() == (table["filter_reason"].isna()).sum()
+    assert res.manifest["counts"]["selected"] == 40
+
+
+def test_killed_run_resumes_from_finished_chunks(tmp_path, pool, monkeypatch):
+    from sft_select.stream import chunk as chunk_mod
+
+    src, target = pool
+    real = chunk_mod.ChunkWork.process
+    calls = {"n": 0}
+
+    def dies_on_third(self, chunk):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, chunk)
+
+    monkeypatch.setattr(chunk_mod.ChunkWork, "process", dies_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        run([src], tmp_path / "st", cfg_for("on"), target=target)
+    assert not (tmp_path / "st" / "manifest.json").exists()
+    monkeypatch.setattr(chunk_mod.ChunkWork, "process", real)
+    computed = {"n": 0}
+
+    def counting(self, chunk):
+        computed["n"] += 1
+        return real(self, chunk)
+
+    monkeypatch.setattr(chunk_mod.ChunkWork, "process", counting)
+    res = run([src], tmp_path / "st", cfg_for("on"), target=target)
+    chunks = -(-len(res.table) // 37)
+    assert computed["n"] == chunks - 2  # the two finished chunks were read back
+    fresh = run([src], tmp_path / "fresh", cfg_for("on"), target=target)
+    assert res.selected_ids == fresh.selected_ids
+
+
+def test_unsupported_steps_are_refused_before_reading(tmp_path, pool):
+    src, target = pool
+    cfg = cfg_for("on")
+    cfg.preprocess.semantic.enabled = True
+    with pytest.raises(ConfigError, match="semantic"):
+        run([src], tmp_path / "a", cfg, target=target)
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(ConfigError, match="tuning"):
+        run([src], tmp_path / "b", cfg_for("on"), target=target, validation=target)
+
+
+def test_auto_streams_by_input_size(tmp_path, pool):
+    src, _ = pool
+    cfg = cfg_for("auto")
+    cfg.engine.stream_above_mb = 1e-6
+    assert streams(cfg, [src])
+    cfg.engine.stream_above_mb = 100
+    assert not streams(cfg, [src])
