@@ -91,7 +91,7 @@ class Walk:
         self.keep = np.zeros(len(table), dtype=bool)
         self.reasons: list[str | None] = list(table["reason"])
         self.scores = table["score"].to_numpy(dtype=float)
-        everyone = ranked(table, ctx.executor if ctx is not None else None)
+        everyone = ranked(table, getattr(ctx, "executor", None))  # a duck-typed context may have none
         self.size = size_limit(cfg, len(everyone))
         if cfg.threshold is not None:
             below = self.scores[everyone] < cfg.threshold

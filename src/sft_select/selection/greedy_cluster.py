@@ -76,12 +76,11 @@ def select_greedy_clusters(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0
     order = walk.order
     groups = cluster_groups(table, order)
     ids = table["id"].to_numpy()[order]
-    if ctx.executor is None:
+    executor = getattr(ctx, "executor", None)  # a duck-typed context (streaming runs) may have none
+    if executor is None:
         from sft_select.executors.local import LocalExecutor
 
         executor = LocalExecutor()
-    else:
-        executor = ctx.executor
     cap = walk.size if cfg.budget_tokens is None else None
     # the Context travels to the workers (Ray: once, through the object store) and embeds each cluster
     # there, from the embedding cache when the diversity view has filled it

@@ -64,7 +64,7 @@ def select(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context |
         from sft_select.selection.greedy_cluster import select_greedy_clusters
 
         return select_greedy_clusters(table, cfg, seed, ctx)
-    if cfg.strategy == "greedy" and getattr(ctx.executor, "name", "local") != "local":
+    if cfg.strategy == "greedy" and getattr(getattr(ctx, "executor", None), "name", "local") != "local":
         info("select: the global greedy runs on the driver; set select.greedy_scope: cluster to run it per "
              "diversity cluster on the cluster")
     return STRATEGIES[cfg.strategy](table, cfg, seed, ctx)
