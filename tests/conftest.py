@@ -85,3 +85,17 @@ def cli():
         return result.exit_code, result.output + (result.stderr if hasattr(result, "stderr") else "")
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray instance (2 CPUs) for the whole session: starting one per test costs ~10 s and, on a
+    loaded machine, an instance torn down and restarted can kill actors mid-test (ActorDiedError).
+    Workers get this worktree's src/ on PYTHONPATH, so they run the code under test, not an installed copy."""
+    ray = pytest.importorskip("ray", reason="ray[data] is not installed")
+    if not ray.is_initialized():
+        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": str(ROOT / "src")}})
+    yield ray
+    ray.shutdown()

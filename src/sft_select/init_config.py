@@ -43,6 +43,7 @@ select:
   quota: proportional         # quota: proportional (keep the pool's mix) or equal (balanced)
   min_per_group: 0            # quota: at least this many per group
   tau_div: 0.9                # greedy: skip an example with cosine > tau_div to one already taken
+  greedy_scope: global        # greedy: global, or cluster (within diversity clusters; parallel on --engine ray)
   fl_mix: 0.5                 # facility: 0 = pure coverage, 1 = pure combined score
 
 evaluate:                     # the proxy that measures f(S) when tuning (run --validation, sft-select tune)

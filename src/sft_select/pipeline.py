@@ -129,15 +129,16 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
     info(f"Loaded {len(loaded.examples)} examples from {len(inputs)} file(s)"
          + (f", {len(loaded.rejected)} unreadable rows skipped" if loaded.rejected else ""))
 
+    executor = get_executor(cfg.engine)  # one per run: the Ray engine joins or starts its instance once
     with timer.step("preprocess"):
         pre = run_preprocess(loaded.examples, cfg.preprocess, target_examples, decontaminate=decontaminate,
-                             embedder=cfg.embedding.model)
+                             embedder=cfg.embedding.model, executor=executor)
     table = base_table(loaded.examples, pre)
     alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
     pool = [loaded.examples[i] for i in alive]
 
     with timer.step("score"):
-        scoring = score_all(views, pool, target_examples or None, get_executor(cfg.engine), out / "cache",
+        scoring = score_all(views, pool, target_examples or None, executor, out / "cache",
                              announce_skips=cfg.views.use is not None)
     if not scoring.scores:
         raise ConfigError("every selected view was skipped: " + "; ".join(scoring.skipped.values()))
@@ -147,7 +148,7 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
             cfg = tune_run(out, table, loaded.examples, cfg, validation, validation_examples,
                            [vs.name for vs in scoring.scores])
     return _finish(out, table, loaded, cfg, stop_after=stop_after, timer=timer, pre_steps=pre.steps,
-                   scoring=scoring, inputs=inputs, target=target)
+                   scoring=scoring, inputs=inputs, target=target, executor=executor)
 
 
 def streams(cfg: Config, inputs: Sequence[str | Path]) -> bool:
@@ -181,7 +182,7 @@ def _run_streaming(inputs, out: Path, cfg: Config, views: list[View], *, target,
 
 
 def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop_after: str, timer: Timer,
-            pre_steps, scoring, inputs, target, ctx=None, stream=None) -> RunResult:
+            pre_steps, scoring, inputs, target, ctx=None, stream=None, executor=None) -> RunResult:
     names = [vs.name for vs in scoring.scores]
     specs = weight_specs(cfg, names)
     with timer.step("combine_select"):
@@ -191,7 +192,7 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
                                                        "budget_tokens": None, "strategy": "top"})
         table, weights = finalize(table, specs, select_cfg, keep=cfg.preprocess.keep,
                                   weights_policy=cfg.combine.weights, seed=cfg.seed,
-                                  ctx=ctx or Context.of(loaded.examples, cfg.embedding.model))
+                                  ctx=ctx or Context.of(loaded.examples, cfg.embedding.model), executor=executor)
         if stop_after == "score":
             table["selected"] = False
             table.loc[table["reason"].isna(), "reason"] = None

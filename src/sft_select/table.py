@@ -7,6 +7,7 @@ kept in its place).
 """
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import numpy as np
@@ -71,8 +72,10 @@ def view_names(table: pd.DataFrame) -> list[str]:
 
 
 def finalize(table: pd.DataFrame, specs: list[ViewWeight], select_cfg: SelectConfig, *, keep: str,
-             weights_policy: str, seed: int, ctx: Context | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Combine → resolve duplicate clusters → select. Re-runnable from a saved table with new settings."""
+             weights_policy: str, seed: int, ctx: Context | None = None,
+             executor=None) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Combine → resolve duplicate clusters → select. Re-runnable from a saved table with new settings.
+    `executor` (default: local) runs selection's global steps: the ranking and the per-cluster greedy."""
     drop = [c for c in ("score", "selected", "reason", "kept_id") if c in table]
     drop += [c for s in specs for c in (s.name, f"{s.name}_contrib") if c in table]
     table = table.drop(columns=drop).copy()
@@ -80,6 +83,9 @@ def finalize(table: pd.DataFrame, specs: list[ViewWeight], select_cfg: SelectCon
     table["kept_id"] = None
     table, weights = combine(table, specs, weights_policy)
     table = resolve(table, keep)
+    if executor is not None:
+        ctx = copy.copy(ctx or Context())  # a shallow copy: the caller's context keeps its own executor
+        ctx.executor = executor
     chosen = select(table, select_cfg, seed, ctx)  # ctx: the examples, for strategies that embed or count tokens
     table["selected"] = chosen.keep
     table["reason"] = chosen.reasons

@@ -1,16 +1,23 @@
-"""The local executor: runs a batch function over examples in this process, with a progress bar.
+"""The local executor: runs a batch function over examples in this process, with a progress bar, and the
+global steps (dedup keys, LSH band buckets, ranking, per-group functions) as numpy over all rows at once.
 
 Executors know nothing about views; a view knows nothing about executors. The Ray executor maps the
-same batch function with `map_batches` on a cluster.
+same batch function with `map_batches` on a cluster, and runs the same global-step kernels
+(`executors.kernels`) per hash-shuffled group; both give the same answers, bit for bit.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
+import numpy as np
+
+from sft_select.executors import kernels
 from sft_select.progress import progress_bar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+GroupFn = Callable[[dict[str, np.ndarray], Any], dict[str, np.ndarray]]
 
 
 class LocalExecutor:
@@ -25,4 +32,51 @@ class LocalExecutor:
                 batch = items[start:start + batch_size]
                 out.append(fn(batch))
                 advance(len(batch))
+        return out
+
+    # -- global steps: one contract, two engines (see executors/ray_global.py) --------------------------
+
+    def first_of_equal(self, keys: np.ndarray) -> np.ndarray:
+        """For every row of `keys` (uint64 (n,) or (n, w)), the smallest row index with the same key."""
+        keys = kernels.key_columns(keys)
+        found = kernels.first_of_equal(keys, np.arange(len(keys), dtype=np.int64))
+        out = np.empty(len(keys), dtype=np.int64)
+        out[found["pos"]] = found["first"]
+        return out
+
+    def band_pairs(self, band_keys: np.ndarray) -> np.ndarray:
+        """Distinct candidate pairs (a < b, sorted) among rows sharing a bucket in any band of `band_keys`
+        (uint64 (n, bands)); a bucket larger than near's `_ALL_PAIRS_MAX` gives a star and a chain."""
+        band_keys = kernels.key_columns(band_keys)
+        pairs = [kernels._bucket_pairs(band_keys[:, b]) for b in range(band_keys.shape[1])]
+        return kernels.distinct_pairs(np.sort(np.concatenate([np.zeros((0, 2), np.int64), *pairs]), axis=1))
+
+    def top_k(self, scores: np.ndarray, k: int | None = None, *, ids: np.ndarray | None = None,
+              threshold: float | None = None) -> np.ndarray:
+        """Indices of the rows with a score (not NaN; >= `threshold` if given) ordered by (-score, id,
+        index), the first `k` of them (all when k is None)."""
+        scores = np.asarray(scores, dtype=np.float64)
+        keep = ~np.isnan(scores) if threshold is None else (~np.isnan(scores)) & (scores >= threshold)
+        idx = np.flatnonzero(keep)
+        order = kernels.rank_order(scores[idx], None if ids is None else np.asarray(ids)[idx], idx)
+        return idx[order][:k].astype(np.int64)
+
+    def apply_by_group(self, fn: GroupFn, groups: np.ndarray, columns: Mapping[str, np.ndarray],
+                       shared: Any = None) -> dict[str, np.ndarray]:
+        """`fn(columns of one group, shared)` for each group of equal `groups` values, rows of a group in
+        ascending row order; `fn` returns arrays as long as its group. The outputs, in row order."""
+        groups = np.asarray(groups)
+        order = np.lexsort((np.arange(len(groups)), groups))
+        starts = np.flatnonzero(np.r_[True, groups[order][1:] != groups[order][:-1]]) if len(groups) else []
+        parts: dict[str, list] = {}
+        for s, e in zip(starts, [*starts[1:], len(groups)]):
+            rows = order[s:e]
+            for name, values in fn({c: np.asarray(v)[rows] for c, v in columns.items()}, shared).items():
+                parts.setdefault(name, []).append((rows, np.asarray(values)))
+        out = {}
+        for name, chunks in parts.items():
+            col = np.empty(len(groups), dtype=chunks[0][1].dtype)
+            for rows, values in chunks:
+                col[rows] = values
+            out[name] = col
         return out

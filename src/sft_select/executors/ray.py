@@ -92,3 +92,32 @@ class RayExecutor:
         reasons = [r if h else None for r, h in zip(rows["reason"], rows["has_reason"])]
         extra = {c[len("extra:"):]: rows[c].to_numpy() for c in rows.columns if c.startswith("extra:")}
         return [ViewResult(rows["raw"].to_numpy(dtype=np.float64), reasons, extra or None)]
+
+    # -- global steps: the local executor's contract, run distributed (executors/ray_global.py) ---------
+
+    @property
+    def shards(self) -> int:
+        """Hash-shuffle partitions: two per CPU, so a slow shard does not leave a CPU idle."""
+        return 2 * self.concurrency
+
+    def first_of_equal(self, keys: np.ndarray) -> np.ndarray:
+        from sft_select.executors import ray_global
+
+        return ray_global.first_of_equal(keys, self.shards)
+
+    def band_pairs(self, band_keys: np.ndarray) -> np.ndarray:
+        from sft_select.executors import ray_global
+
+        return ray_global.band_pairs(band_keys, self.shards)
+
+    def top_k(self, scores: np.ndarray, k: int | None = None, *, ids: np.ndarray | None = None,
+              threshold: float | None = None) -> np.ndarray:
+        from sft_select.executors import ray_global
+
+        return ray_global.top_k(scores, k, ids, threshold, self.shards)
+
+    def apply_by_group(self, fn: Callable, groups: np.ndarray, columns: dict[str, np.ndarray],
+                       shared: Any = None) -> dict[str, np.ndarray]:
+        from sft_select.executors import ray_global
+
+        return ray_global.apply_by_group(fn, groups, columns, shared, self.shards)

@@ -1,8 +1,13 @@
-"""Exact dedup: examples whose normalized content hashes to the same 128-bit xxhash are linked."""
+"""Exact dedup: examples whose normalized content hashes to the same 128-bit xxhash are linked.
+
+Hashing runs here, per example; grouping equal hashes is a global step of the executor
+(`first_of_equal`: numpy on the local engine, a hash shuffle on the Ray engine).
+"""
 from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import xxhash
 
 from sft_select.normalize import normalize_for_dedup
@@ -26,14 +31,17 @@ def dedup_key(ex: Example) -> bytes:
     return xxhash.xxh3_128_digest(normalized_bytes(ex.content if ex.text is None else ex.text))
 
 
-def link_exact(examples: Sequence[Example], clusters: DuplicateClusters, positions: Sequence[int]) -> int:
-    """Link examples (at `positions` of the pool) sharing a normalized-content hash; returns links made."""
-    first: dict[bytes, int] = {}
-    pairs = []
-    for pos in positions:
-        key = dedup_key(examples[pos])
-        if key in first:
-            pairs.append((first[key], pos))
-        else:
-            first[key] = pos
-    return clusters.link(pairs, "exact")
+def link_exact(examples: Sequence[Example], clusters: DuplicateClusters, positions: Sequence[int],
+               executor=None) -> int:
+    """Link examples (at `positions` of the pool) sharing a normalized-content hash; returns links made.
+    `executor` (default: local) groups the hashes."""
+    if executor is None:
+        from sft_select.executors.local import LocalExecutor
+
+        executor = LocalExecutor()
+    pos = np.asarray(positions, dtype=np.int64)
+    # the 128-bit digest as two little-endian uint64 words: the key columns the executor groups by
+    keys = np.frombuffer(b"".join(dedup_key(examples[p]) for p in pos), dtype="<u8").reshape(len(pos), 2)
+    first = executor.first_of_equal(keys.astype(np.uint64)) if len(pos) else np.zeros(0, dtype=np.int64)
+    dup = np.flatnonzero(first != np.arange(len(pos)))
+    return clusters.link(zip(pos[first[dup]].tolist(), pos[dup].tolist()), "exact")

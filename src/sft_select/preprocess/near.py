@@ -97,8 +97,9 @@ def _bucket_pairs(keys: np.ndarray) -> np.ndarray:
 
 
 def lsh_candidates(sh: Shingles, num_perm: int, bands: int, threshold: float, seed: int,
-                   seconds: dict[str, float] | None = None) -> tuple[np.ndarray, int]:
-    """Distinct candidate pairs (a < b, document indices) and the number of flagged documents."""
+                   seconds: dict[str, float] | None = None, executor=None) -> tuple[np.ndarray, int]:
+    """Distinct candidate pairs (a < b, document indices) and the number of flagged documents.
+    `executor` (default: local) buckets the band keys (`band_pairs`, `_bucket_pairs` per band)."""
     RMinHashLSH = _rensa().RMinHashLSH  # noqa: N806 - the library's class name
     seconds = seconds if seconds is not None else {}
     nonempty = np.flatnonzero(sh.counts > 0)  # a document with no shingle has nothing to compare
@@ -117,18 +118,19 @@ def lsh_candidates(sh: Shingles, num_perm: int, bands: int, threshold: float, se
     t = time.perf_counter()
     digests = _to_numpy(_digest_rows(sh.subset(flagged), num_perm, seed), len(flagged), num_perm)
     rows = num_perm // bands
-    pairs = []
+    keys = np.empty((len(flagged), bands), dtype=np.uint64)
     for b in range(bands):
         band = digests[:, b * rows:(b + 1) * rows].astype(np.uint64)
         key = band[:, 0] * np.uint64(0x9E3779B97F4A7C15)
         for j in range(1, rows):
             key = mix64(key + band[:, j])
-        key = mix64(key ^ np.uint64(b))
-        pairs.append(_bucket_pairs(key))
-    local = np.concatenate(pairs)
-    local = np.sort(local, axis=1)
-    code = np.unique(local[:, 0] * len(flagged) + local[:, 1])
-    cand = np.stack([flagged[code // len(flagged)], flagged[code % len(flagged)]], -1)
+        keys[:, b] = mix64(key ^ np.uint64(b))
+    if executor is None:
+        from sft_select.executors.local import LocalExecutor
+
+        executor = LocalExecutor()
+    local = executor.band_pairs(keys)  # distinct (a < b) pairs of rows of `flagged`, sorted
+    cand = np.stack([flagged[local[:, 0]], flagged[local[:, 1]]], -1) if len(local) else np.zeros((0, 2), np.int64)
     seconds["bucket"] = time.perf_counter() - t
     return cand, len(flagged)
 
@@ -169,14 +171,15 @@ def pair_jaccard(sh: Shingles, pairs: np.ndarray, chunk: int = 50_000) -> np.nda
     return out
 
 
-def find_near_duplicates(texts: Sequence[str] | None, cfg: NearConfig, *, shingles: Shingles | None = None) -> NearResult:
+def find_near_duplicates(texts: Sequence[str] | None, cfg: NearConfig, *, shingles: Shingles | None = None,
+                         executor=None) -> NearResult:
     """Verified near-duplicate pairs among `texts` (or precomputed `shingles`), by local index."""
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     sh = shingles if shingles is not None else shingle(texts or [], cfg.ngram)
     seconds["shingle"] = time.perf_counter() - t
     bands = cfg.bands or choose_bands(cfg.threshold, cfg.num_perm)
-    cand, flagged = lsh_candidates(sh, cfg.num_perm, bands, cfg.threshold, cfg.seed, seconds)
+    cand, flagged = lsh_candidates(sh, cfg.num_perm, bands, cfg.threshold, cfg.seed, seconds, executor)
     t = time.perf_counter()
     sims = pair_jaccard(sh, cand)
     ok = sims >= cfg.threshold
@@ -184,9 +187,13 @@ def find_near_duplicates(texts: Sequence[str] | None, cfg: NearConfig, *, shingl
     return NearResult(cand[ok], sims[ok], len(cand), flagged, bands, seconds)
 
 
-def link_near(texts: Sequence[str], positions: Sequence[int], clusters: DuplicateClusters, cfg: NearConfig) -> NearResult:
-    """Link near-duplicates among `texts` (the contents at pool `positions`) into `clusters`."""
-    result = find_near_duplicates(texts, cfg)
+def link_near(texts: Sequence[str], positions: Sequence[int], clusters: DuplicateClusters, cfg: NearConfig,
+              executor=None) -> NearResult:
+    """Link near-duplicates among `texts` (the contents at pool `positions`) into `clusters`.
+
+    Connected components are a union-find on the driver over the verified pairs, on every engine: the
+    verified edges are few (at most a few per document), unlike the candidate pairs the executor builds."""
+    result = find_near_duplicates(texts, cfg, executor=executor)
     pos = np.asarray(positions, dtype=np.int64)
     clusters.link(((int(pos[a]), int(pos[b])) for a, b in result.pairs), "near")
     return result

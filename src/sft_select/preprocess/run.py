@@ -45,9 +45,11 @@ class PreprocessResult:
 
 
 def run_preprocess(examples: Sequence[Example], cfg: PreprocessConfig, target: Sequence[Example] | None = None, *,
-                   decontaminate: Sequence[str | Path] = (), embedder: str = "static-minilm") -> PreprocessResult:
+                   decontaminate: Sequence[str | Path] = (), embedder: str = "static-minilm",
+                   executor=None) -> PreprocessResult:
     """`decontaminate` adds evaluation files to `cfg.decontaminate.files`; `embedder` is the run's
-    embedding model, used by semantic dedup unless its section names another."""
+    embedding model, used by semantic dedup unless its section names another. `executor` (default:
+    local) runs the global steps of exact and near dedup (grouping equal hashes, LSH band buckets)."""
     result = PreprocessResult(drops={}, clusters=DuplicateClusters(len(examples)))
     alive = list(range(len(examples)))
 
@@ -78,7 +80,7 @@ def run_preprocess(examples: Sequence[Example], cfg: PreprocessConfig, target: S
     distinct = alive
     if cfg.exact_dedup:
         start = time.perf_counter()
-        link_exact(examples, result.clusters, alive)
+        link_exact(examples, result.clusters, alive, executor)
         distinct = [p for p in alive if result.clusters.find(p) == p]
         record("exact_dedup", len(alive), len(distinct), start)
 
@@ -86,7 +88,8 @@ def run_preprocess(examples: Sequence[Example], cfg: PreprocessConfig, target: S
         from sft_select.preprocess.near import link_near
 
         start = time.perf_counter()
-        near = link_near([field_text(examples[p], cfg.near.field) for p in distinct], distinct, result.clusters, cfg.near)
+        texts = [field_text(examples[p], cfg.near.field) for p in distinct]
+        near = link_near(texts, distinct, result.clusters, cfg.near, executor)
         roots = len({result.clusters.find(p) for p in alive})
         record("near_dedup", len(alive), roots, start, threshold=cfg.near.threshold, ngram=cfg.near.ngram,
                num_perm=cfg.near.num_perm, **near.stats())

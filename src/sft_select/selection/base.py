@@ -7,7 +7,7 @@ else, so `n`, `fraction`, `threshold` and `budget_tokens` mean the same thing un
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,10 +31,11 @@ class Context:
     examples: Mapping[str, Example] | None = None
     embedder: str = DEFAULT_MODEL
     _cache: dict = field(default_factory=dict, repr=False)
+    executor: Any = None  # runs the global steps (ranking, per-cluster greedy); None: local, in this process
 
     @classmethod
-    def of(cls, examples: Sequence[Example] | None, embedder: str = DEFAULT_MODEL) -> "Context":
-        return cls({ex.id: ex for ex in examples} if examples is not None else None, embedder)
+    def of(cls, examples: Sequence[Example] | None, embedder: str = DEFAULT_MODEL, executor: Any = None) -> "Context":
+        return cls({ex.id: ex for ex in examples} if examples is not None else None, embedder, executor=executor)
 
     def examples_for(self, ids: Sequence[str], why: str) -> list[Example]:
         if self.examples is None:
@@ -63,8 +64,13 @@ def size_limit(cfg: SelectConfig, n_candidates: int) -> int | None:
     return None
 
 
-def ranked(table: pd.DataFrame) -> np.ndarray:
-    """Candidate row positions in descending combined score, ties by id."""
+def ranked(table: pd.DataFrame, executor: Any = None) -> np.ndarray:
+    """Candidate row positions in descending combined score, ties by id; with an `executor`, ranked by
+    its `top_k` (on the Ray engine a distributed sort), in the same order."""
+    if executor is not None:
+        cand = (table["reason"].isna() & table["score"].notna()).to_numpy()
+        scores = np.where(cand, table["score"].to_numpy(dtype=float, na_value=np.nan), np.nan)
+        return executor.top_k(scores, ids=table["id"].to_numpy())
     cand = table.index[table["reason"].isna() & table["score"].notna()]
     sub = table.loc[cand, ["score", "id"]]
     order = sub.sort_values(["score", "id"], ascending=[False, True], kind="mergesort").index
@@ -85,7 +91,7 @@ class Walk:
         self.keep = np.zeros(len(table), dtype=bool)
         self.reasons: list[str | None] = list(table["reason"])
         self.scores = table["score"].to_numpy(dtype=float)
-        everyone = ranked(table)
+        everyone = ranked(table, getattr(ctx, "executor", None))  # a duck-typed context may have none
         self.size = size_limit(cfg, len(everyone))
         if cfg.threshold is not None:
             below = self.scores[everyone] < cfg.threshold

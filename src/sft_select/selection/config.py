@@ -36,6 +36,10 @@ class SelectConfig(BaseModel):
 
     tau_div: float = Field(0.9, ge=-1, le=1, description="greedy: skip an example whose cosine similarity to "
                            "one already taken exceeds this")
+    greedy_scope: Literal["global", "cluster"] = Field(
+        "global", description="greedy: global compares each candidate with everything taken so far; cluster "
+        "runs the greedy within each diversity cluster (`diversity_cluster`) and merges by score, so the "
+        "Ray engine can run the clusters in parallel")
     fl_mix: float = Field(0.5, ge=0, le=1, description="facility: 0 = pure coverage, 1 = pure combined score")
     cover_mix: float = Field(0.0, ge=0, le=1, description="coverage: like fl_mix, within each group (0: the "
                              "score only decides what group_trim leaves out; on 20news-noisy 0.2 already "

@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from sft_select.progress import info
 from sft_select.selection.base import Context, Selection, Walk, ranked, size_limit
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.coverage import select_coverage
@@ -58,7 +59,17 @@ STRATEGIES: dict[str, Strategy] = {
 
 
 def select(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context | None = None) -> Selection:
-    return STRATEGIES[cfg.strategy](table, cfg, seed, ctx or Context())
+    ctx = ctx or Context()
+    # greedy_scope: cluster runs the greedy per diversity cluster on the executor; global is one sequential
+    # walk, which stays in this process whatever the engine (so do random, quota and facility).
+    if cfg.strategy == "greedy" and cfg.greedy_scope == "cluster":
+        from sft_select.selection.greedy_cluster import select_greedy_clusters
+
+        return select_greedy_clusters(table, cfg, seed, ctx)
+    if cfg.strategy == "greedy" and getattr(getattr(ctx, "executor", None), "name", "local") != "local":
+        info("select: the global greedy runs on the driver; set select.greedy_scope: cluster to run it per "
+             "diversity cluster on the cluster")
+    return STRATEGIES[cfg.strategy](table, cfg, seed, ctx)
 
 
 __all__ = ["STRATEGIES", "Context", "Selection", "select", "select_top", "select_random", "ranked", "size_limit"]
