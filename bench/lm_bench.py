@@ -95,6 +95,8 @@ def speed(lm_f32, lm, examples, chunk: int, max_tokens: int, batch_tokens: int) 
     from sft_select.lm_stats import compute_stats, encode, token_count
 
     tokens = token_count(encode(lm, examples, max_tokens))
+    naive_stats(lm_f32, examples[:2], max_tokens)  # warm-up, untimed: first-call set-up of both paths
+    compute_stats(lm, examples[:2], max_tokens=max_tokens, batch_tokens=batch_tokens)
     seconds = {"naive": 0.0, "ours": 0.0}
     naive_rows, our_rows = [], []
     for c, start in enumerate(range(0, len(examples), chunk)):
