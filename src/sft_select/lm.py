@@ -135,8 +135,8 @@ def int8_available() -> bool:
 def resolve_dtype(dtype: str, device: str) -> str:
     """The precision actually used, by name.
 
-    auto: int8 on CPU where fbgemm is available (about 3x a float32 one-by-one loop on AVX2 cores, with
-    losses within ~0.1 nat of float32: docs/benchmarks.md "LM views"), else float32 on CPU; bfloat16 on
+    auto: int8 on CPU where fbgemm is available (measured ~2x a float32 one-by-one loop on 2 AVX2
+    cores, losses ~0.1 nat from float32 on average: docs/benchmarks.md "LM views"), else float32 on CPU; bfloat16 on
     a GPU that supports it, else float32. int8 is CPU only: its kernels are fbgemm's.
     """
     import torch
