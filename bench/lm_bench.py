@@ -181,6 +181,8 @@ def main() -> None:
                     "an x86 CPU); the naive loop is always float32")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default: torch's own choice, one per core)")
+    ap.add_argument("--agree", type=int, default=0, help="also: this many Dolly examples (another seeded "
+                    "sample) scored batched in float32 and in --dtype, agreement only, untimed")
     ap.add_argument("--skip", choices=["speed", "tiers"], action="append", default=[])
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "lm_bench.json",
                     help="also write the results as JSON here")
@@ -212,6 +214,16 @@ def main() -> None:
         print(f"speed: {args.n} Dolly examples, naive vs ours, chunks of {args.chunk}", flush=True)
         results["speed"] = speed(lm_f32, lm, sample, args.chunk, args.max_tokens, args.batch_tokens)
         print(json.dumps(results["speed"], indent=2), flush=True)
+    if args.agree:
+        from sft_select.lm_stats import compute_stats
+
+        pool = load([data / "dolly_3k_categories" / "dolly_3k.json.gz"]).examples
+        sample = random.Random(args.seed + 1).sample(pool, args.agree)
+        print(f"agreement: {args.agree} Dolly examples, float32 vs {lm.precision}, both batched", flush=True)
+        ref = compute_stats(lm_f32, sample, max_tokens=args.max_tokens, batch_tokens=args.batch_tokens)
+        ours = compute_stats(lm, sample, max_tokens=args.max_tokens, batch_tokens=args.batch_tokens)
+        results["agreement"] = {"examples": args.agree, **agreement(ref, ours)}
+        print(json.dumps(results["agreement"], indent=2), flush=True)
     if "tiers" not in args.skip:
         examples, tiers = tier_examples(data / "self_instruct_model_tiers", args.k, args.seed)
         print(f"tiers: {args.k} instructions x {len(TIERS)} models", flush=True)
