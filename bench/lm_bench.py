@@ -6,15 +6,19 @@ how quality_fluency / difficulty_ifd / difficulty_loss order the Self-Instruct m
      the prompt, response alone), full logits, no batching;
    - ours: `sft_select.lm_stats.compute_stats` (length-bucketed batches, shared chat-frame prefix
      computed once, vocabulary projection only at response positions).
+   - ours runs at `--dtype` (default auto: int8 on an x86 CPU, `sft_select.lm_int8`); the naive loop is
+     always float32, the textbook baseline.
    Both read exactly the same token ids (from `encode`), so tokens/s counts the same tokens for both:
    both contexts plus the response twice. They run alternately on chunks, so a change in machine load
-   hits both alike, and their losses are compared (they must agree to ~1e-4).
+   hits both alike. Agreement: the naive float32 losses are the reference for ours (float32 ours agrees
+   to ~1e-5); reported as max/mean absolute loss difference and the Spearman correlation of the raw
+   values of difficulty_ifd, difficulty_loss and quality_fluency, float32 vs ours.
 2. Tiers: the same `k` Self-Instruct user-oriented instructions answered by 8 GPT-3 variants, scored
    with the three LM views; mean per tier and the Spearman correlation between tier order and that
    mean. Tier order, weakest to strongest, follows the Self-Instruct paper (Wang et al. 2023, Fig. 6);
    per-response human ratings were not released, so this is a weak proxy (see its SOURCE.txt).
 
-    python bench/lm_bench.py --n 200 --k 40 [--chunk 100] [--out bench/out/lm_bench.json]
+    python bench/lm_bench.py --n 200 --k 40 [--chunk 100] [--dtype auto] [--out bench/out/lm_bench.json]
 """
 from __future__ import annotations
 
@@ -61,31 +65,61 @@ def naive_stats(lm, examples, max_tokens: int) -> np.ndarray:
     return out
 
 
-def speed(lm, examples, chunk: int, max_tokens: int, batch_tokens: int) -> dict:
+def view_values(stats: np.ndarray) -> dict[str, np.ndarray]:
+    """Raw values of the three LM views from statistics rows, through the views' own code."""
+    from sft_select.views.lm_difficulty import DifficultyIFD, DifficultyLoss
+    from sft_select.views.lm_quality import QualityFluency
+
+    return {view.name: np.array([view()._value(row)[0] if row[2] else np.nan for row in stats])
+            for view in (DifficultyIFD, DifficultyLoss, QualityFluency)}
+
+
+def agreement(reference: np.ndarray, ours: np.ndarray) -> dict:
+    """How far `ours` statistics are from float32 ones: loss differences and rank agreement per view."""
+    from scipy.stats import spearmanr
+
+    diff = np.abs(reference[:, :2] - ours[:, :2])
+    out = {"max_abs_loss_diff": round(float(np.nanmax(diff)), 4), "mean_abs_loss_diff": round(float(np.nanmean(diff)), 4)}
+    ref_values, our_values = view_values(reference), view_values(ours)
+    for name in ref_values:
+        a, b = ref_values[name], our_values[name]
+        both = np.isfinite(a) & np.isfinite(b)
+        out[f"spearman_{name}"] = round(float(spearmanr(a[both], b[both]).statistic), 4)
+        out[f"nan_mismatch_{name}"] = int((np.isfinite(a) != np.isfinite(b)).sum())  # e.g. IFD crossing 1
+    return out
+
+
+def speed(lm_f32, lm, examples, chunk: int, max_tokens: int, batch_tokens: int) -> dict:
+    """Naive float32 loop vs compute_stats on `lm`, alternating by chunk; the naive losses are also the
+    float32 reference for the agreement figures."""
     from sft_select.lm_stats import compute_stats, encode, token_count
 
     tokens = token_count(encode(lm, examples, max_tokens))
+    naive_stats(lm_f32, examples[:2], max_tokens)  # warm-up, untimed: first-call set-up of both paths
+    compute_stats(lm, examples[:2], max_tokens=max_tokens, batch_tokens=batch_tokens)
     seconds = {"naive": 0.0, "ours": 0.0}
-    diffs = []
+    naive_rows, our_rows = [], []
     for c, start in enumerate(range(0, len(examples), chunk)):
         part = examples[start:start + chunk]
         order = ["naive", "ours"] if c % 2 == 0 else ["ours", "naive"]  # alternate: load drift hits both
-        results = {}
         for method in order:
             t0 = time.perf_counter()
             if method == "naive":
-                results[method] = naive_stats(lm, part, max_tokens)
+                naive_rows.append(naive_stats(lm_f32, part, max_tokens))
             else:
-                results[method] = compute_stats(lm, part, max_tokens=max_tokens, batch_tokens=batch_tokens)[:, :2]
+                our_rows.append(compute_stats(lm, part, max_tokens=max_tokens, batch_tokens=batch_tokens))
             seconds[method] += time.perf_counter() - t0
-        diffs.append(np.nanmax(np.abs(results["naive"] - results["ours"])))
         print(f"  chunk {c}: naive {seconds['naive']:.1f}s, ours {seconds['ours']:.1f}s (cumulative), "
               f"load {os.getloadavg()[0]:.2f}", flush=True)
+    ours = np.concatenate(our_rows)
+    reference = ours.copy()  # token counts and flags are the same; the two losses come from the naive loop
+    reference[:, :2] = np.concatenate(naive_rows)
     return {
-        "examples": len(examples), "tokens": tokens,
+        "examples": len(examples), "tokens": tokens, "precision": lm.precision,
         "naive_s": round(seconds["naive"], 2), "ours_s": round(seconds["ours"], 2),
         "naive_tokens_per_s": round(tokens / seconds["naive"]), "ours_tokens_per_s": round(tokens / seconds["ours"]),
-        "speedup": round(seconds["naive"] / seconds["ours"], 2), "max_abs_loss_diff": float(max(diffs)),
+        "speedup": round(seconds["naive"] / seconds["ours"], 2),
+        "agreement_with_float32": agreement(reference, ours),
     }
 
 
@@ -107,7 +141,7 @@ def tier_examples(folder: Path, k: int, seed: int) -> tuple[list[Example], list[
     return examples, tiers
 
 
-def tier_order(examples, tiers, batch_tokens: int) -> dict:
+def tier_order(examples, tiers, batch_tokens: int, dtype: str) -> dict:
     from scipy.stats import spearmanr
 
     from sft_select.combine import normalize
@@ -116,7 +150,7 @@ def tier_order(examples, tiers, batch_tokens: int) -> dict:
     tiers = np.asarray(tiers)
     out = {}
     for name in ("quality_fluency", "difficulty_ifd", "difficulty_loss"):
-        view = build(name, {"batch_tokens": batch_tokens, "device": "cpu"}).fit(examples)
+        view = build(name, {"batch_tokens": batch_tokens, "device": "cpu", "dtype": dtype}).fit(examples)
         raw = view.score_batch(examples).raw
         g = np.nan_to_num(normalize(raw, "rank", view.higher_is_better), nan=0.0)  # what enters the combined score
         finite = np.isfinite(raw)
@@ -143,8 +177,12 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=512)
     ap.add_argument("--batch-tokens", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dtype", default="auto", help="precision of ours and of the tier views (auto: int8 on "
+                    "an x86 CPU); the naive loop is always float32")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default: torch's own choice, one per core)")
+    ap.add_argument("--agree", type=int, default=0, help="also: this many Dolly examples (another seeded "
+                    "sample) scored batched in float32 and in --dtype, agreement only, untimed")
     ap.add_argument("--skip", choices=["speed", "tiers"], action="append", default=[])
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "lm_bench.json",
                     help="also write the results as JSON here")
@@ -166,20 +204,31 @@ def main() -> None:
     from sft_select.lm_stats import LMStatsStore
 
     LMStatsStore.root = Path(tempfile.mkdtemp(prefix="lm_bench_"))  # time real forward passes, not the cache
-    lm = get_lm("smollm2-135m", device="cpu")
-    results: dict = {"threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+    lm = get_lm("smollm2-135m", device="cpu", dtype=args.dtype)
+    lm_f32 = get_lm("smollm2-135m", device="cpu", dtype="float32")
+    results: dict = {"dtype": args.dtype, "precision": lm.precision, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
                      "load_before": [round(x, 2) for x in os.getloadavg()]}
     if "speed" not in args.skip:
         pool = load([data / "dolly_3k_categories" / "dolly_3k.json.gz"]).examples
         sample = random.Random(args.seed).sample(pool, args.n)
         print(f"speed: {args.n} Dolly examples, naive vs ours, chunks of {args.chunk}", flush=True)
-        results["speed"] = speed(lm, sample, args.chunk, args.max_tokens, args.batch_tokens)
+        results["speed"] = speed(lm_f32, lm, sample, args.chunk, args.max_tokens, args.batch_tokens)
         print(json.dumps(results["speed"], indent=2), flush=True)
+    if args.agree:
+        from sft_select.lm_stats import compute_stats
+
+        pool = load([data / "dolly_3k_categories" / "dolly_3k.json.gz"]).examples
+        sample = random.Random(args.seed + 1).sample(pool, args.agree)
+        print(f"agreement: {args.agree} Dolly examples, float32 vs {lm.precision}, both batched", flush=True)
+        ref = compute_stats(lm_f32, sample, max_tokens=args.max_tokens, batch_tokens=args.batch_tokens)
+        ours = compute_stats(lm, sample, max_tokens=args.max_tokens, batch_tokens=args.batch_tokens)
+        results["agreement"] = {"examples": args.agree, **agreement(ref, ours)}
+        print(json.dumps(results["agreement"], indent=2), flush=True)
     if "tiers" not in args.skip:
         examples, tiers = tier_examples(data / "self_instruct_model_tiers", args.k, args.seed)
         print(f"tiers: {args.k} instructions x {len(TIERS)} models", flush=True)
         t0 = time.perf_counter()
-        results["tiers"] = tier_order(examples, tiers, args.batch_tokens)
+        results["tiers"] = tier_order(examples, tiers, args.batch_tokens, args.dtype)
         results["tiers_seconds"] = round(time.perf_counter() - t0, 1)
         print(json.dumps(results["tiers"], indent=2), flush=True)
     results["load_after"] = [round(x, 2) for x in os.getloadavg()]

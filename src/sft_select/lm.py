@@ -28,7 +28,7 @@ DEFAULT_LM = "smollm2-135m"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONVERSION_VERSION = "1"  # bump when the conversion changes: it names the cache folder
 DEVICES = ("auto", "cpu", "cuda")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+DTYPES = ("auto", "float32", "bfloat16", "float16", "int8")
 
 
 def smollm2_gguf() -> Path:
@@ -104,12 +104,13 @@ def converted_smollm2() -> Path:
 @dataclass
 class LoadedLM:
     """A causal LM ready to score: model in eval mode on its device, tokenizer, and a fingerprint that
-    changes whenever the numbers it produces could (weights, conversion, dtype)."""
+    changes whenever the numbers it produces could (weights, conversion, precision)."""
 
     model: Any
     tokenizer: Any
     device: Any
     fingerprint: str
+    precision: str = "float32"  # float32, bfloat16, float16 or int8 (float32 model, int8 Linear layers)
 
 
 def resolve_device(device: str) -> str:
@@ -124,16 +125,34 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def resolve_dtype(dtype: str, device: str):
-    """float32 on CPU (no fast half precision on plain AVX2); bfloat16 on a GPU that supports it."""
+def int8_available() -> bool:
+    """Whether torch has the fbgemm int8 CPU kernels (x86 builds do; ARM builds have qnnpack only)."""
+    import torch
+
+    return "fbgemm" in torch.backends.quantized.supported_engines
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """The precision actually used, by name.
+
+    auto: int8 on CPU where fbgemm is available (measured ~2x a float32 one-by-one loop on 2 AVX2
+    cores, losses ~0.1 nat from float32 on average: docs/benchmarks.md "LM views"), else float32 on CPU; bfloat16 on
+    a GPU that supports it, else float32. int8 is CPU only: its kernels are fbgemm's.
+    """
     import torch
 
     if dtype not in DTYPES:
         raise ConfigError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     if dtype == "auto":
+        if device == "cpu":
+            return "int8" if int8_available() else "float32"
         use_bf16 = device == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        return torch.bfloat16 if use_bf16 else torch.float32
-    return getattr(torch, dtype)
+        return "bfloat16" if use_bf16 else "float32"
+    if dtype == "int8" and (device != "cpu" or not int8_available()):
+        raise ConfigError("dtype 'int8' needs device 'cpu' on an x86 CPU (fbgemm kernels); "
+                          f"here device is {device!r} and torch's quantized engines are "
+                          f"{torch.backends.quantized.supported_engines}")
+    return dtype
 
 
 def _weights_fingerprint(path: Path) -> list[Any]:
@@ -158,7 +177,8 @@ _LOADED: dict[tuple[str, str, str], LoadedLM] = {}
 def get_lm(spec: str = DEFAULT_LM, device: str = "auto", dtype: str = "auto") -> LoadedLM:
     """The model for a spec string on a device, loaded once per process."""
     device = resolve_device(device)
-    key = (spec, device, dtype)
+    precision = resolve_dtype(dtype, device)
+    key = (spec, device, precision)
     if key not in _LOADED:
         where, identity = model_location(spec)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -166,7 +186,9 @@ def get_lm(spec: str = DEFAULT_LM, device: str = "auto", dtype: str = "auto") ->
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError:
             raise MissingDependency("transformers", "the LM views") from None
-        torch_dtype = resolve_dtype(dtype, device)
+        import torch
+
+        torch_dtype = torch.float32 if precision == "int8" else getattr(torch, precision)
         try:
             tokenizer = AutoTokenizer.from_pretrained(where)
             model = AutoModelForCausalLM.from_pretrained(where, dtype=torch_dtype,
@@ -174,7 +196,12 @@ def get_lm(spec: str = DEFAULT_LM, device: str = "auto", dtype: str = "auto") ->
         except (OSError, ValueError) as exc:
             raise ConfigError(f"LM '{spec}': cannot load it offline as a causal LM: {exc}") from None
         model.to(device).eval()
+        scheme = str(torch_dtype)
+        if precision == "int8":  # the Linear layers become int8; the scheme names how, for the cache key
+            from sft_select.lm_int8 import SCHEME, quantize
+
+            quantize(model)
+            scheme = SCHEME
         revision = getattr(model.config, "_commit_hash", None)
-        _LOADED[key] = LoadedLM(model, tokenizer, model.device,
-                                fingerprint(identity, revision, str(torch_dtype)))
+        _LOADED[key] = LoadedLM(model, tokenizer, model.device, fingerprint(identity, revision, scheme), precision)
     return _LOADED[key]

