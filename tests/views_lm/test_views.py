@@ -123,6 +123,5 @@ def test_picklable_without_live_model(smollm):
 
 @pytest.mark.parametrize("params", [{"max_tokens": 0}, {"batch_tokens": "big"}, {"device": "tpu"}, {"dtype": "int4"}])
 def test_bad_parameters_are_config_errors(params):
-    view = build("difficulty_loss", params)
-    with pytest.raises(ConfigError, match="difficulty_loss"):
-        view.score_batch(FLUENT)
+    with pytest.raises(ConfigError, match="difficulty_loss"):  # at build (a wrong type) or first use
+        build("difficulty_loss", params).score_batch(FLUENT)

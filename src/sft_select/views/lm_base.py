@@ -35,7 +35,7 @@ class LMView(View):
         `batch_tokens`: padded tokens per forward pass; None picks 1,024 on CPU (larger CPU batches
         measured slower: bench/lm_bench.py) and 16,384 on a GPU, where larger batches fill the device.
         `device`: auto (cuda when present), cpu or
-        cuda. `dtype`, the precision: auto (int8 on an x86 CPU, bfloat16 on a GPU that has it, else
+        cuda. `dtype`, the precision: auto (float32 on CPU, bfloat16 on a GPU that has it, else
         float32), float32, bfloat16, float16, or int8 (CPU only: int8 weights per channel and activations
         per token, `sft_select.lm_int8`; ~2x a float32 one-by-one loop on CPU, losses ~0.1 nat from
         float32 on average and rank agreement 0.985-0.996, see docs/benchmarks.md "LM views"). The precision is part of the statistics
