@@ -33,7 +33,10 @@ def test_ctrl_c_and_sigterm_stop_cleanly_and_the_run_resumes(tmp_path: Path) -> 
     for sig, code, word in [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]:
         err = tmp_path / f"stderr-{sig.name}.txt"
         with open(err, "w") as fh:
-            proc = subprocess.Popen(cli_cmd(*args), env=cli_env(), stdout=subprocess.DEVNULL, stderr=fh)
+            # A shell starts background jobs with SIGINT ignored, and Python then keeps it ignored: give
+            # the child the default disposition, so the test does not depend on how pytest was launched.
+            proc = subprocess.Popen(cli_cmd(*args), env=cli_env(), stdout=subprocess.DEVNULL, stderr=fh,
+                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             # "Loaded" is printed once the run directory is prepared: the signal lands in real work.
             assert _wait_for(err, "Loaded", proc), err.read_text()
