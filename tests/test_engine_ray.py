@@ -75,3 +75,21 @@ def test_same_threshold_and_cluster_greedy_selection(runs, select):
     assert reasons["ray"] == reasons["local"]
     if "greedy_scope" in select:
         assert any(isinstance(r, str) and r.startswith("too_similar") for r in reasons["local"])
+
+
+def test_streaming_on_ray_equals_streaming_locally(tmp_path, ray_local):
+    """The streaming engine with `--engine ray`: scores on actor pools, dedup grouping on Ray Data."""
+    import sft_select
+
+    pool = write_file(make_pool(300, seed=5)[0], tmp_path / "pool.jsonl")
+    res = {}
+    for engine in ("local", "ray"):
+        cfg = sft_select.build_config({"select": {"n": 60}, "embedding": {"model": "hashing"},
+                                       "views": {"use": VIEWS}, "report": {"enabled": False},
+                                       "engine": {"name": engine, "streaming": "on", "chunk_size": 100}})
+        res[engine] = sft_select.run([pool], tmp_path / engine, cfg)
+    a, b = res["local"].table, res["ray"].table
+    assert res["local"].selected_ids == res["ray"].selected_ids
+    assert a["dup_kind"].fillna("").tolist() == b["dup_kind"].fillna("").tolist()
+    assert (a["dup_kind"] == "near").any() and (a["dup_kind"] == "exact").any()
+    assert (tmp_path / "local" / "selected.jsonl").read_bytes() == (tmp_path / "ray" / "selected.jsonl").read_bytes()

@@ -101,7 +101,7 @@ def stream_pass(stream: Stream, cfg: Config, views: Sequence[View], target, exec
     table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     del frames
     with timer.step("dedup"):
-        clusters, steps = _dedup(table, arrays, cfg)
+        clusters, steps = _dedup(table, arrays, cfg, executor)
     cluster, kind = clusters.columns(table["id"].tolist())
     table.insert(table.columns.get_loc("filter_reason") + 1, "dup_cluster", cluster)
     table.insert(table.columns.get_loc("dup_cluster") + 1, "dup_kind", kind)
@@ -113,20 +113,27 @@ def stream_pass(stream: Stream, cfg: Config, views: Sequence[View], target, exec
     return table, steps, scoring, ctx
 
 
-def _dedup(table: pd.DataFrame, arrays: list[dict[str, np.ndarray]], cfg: Config):
-    """Exact then near dedup over the saved arrays; rows are the alive examples in pool order."""
+def _dedup(table: pd.DataFrame, arrays: list[dict[str, np.ndarray]], cfg: Config, executor=None):
+    """Exact then near dedup over the saved arrays; rows are the alive examples in pool order.
+
+    The grouping runs on the executor (a hash shuffle on Ray); the local engine buckets one LSH band
+    at a time instead of the executor's all-bands matrix, to keep memory flat (the same kernel, the same
+    pairs)."""
     alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
     clusters = DuplicateClusters(len(table))
     details: dict[str, dict] = {}
     distinct = alive
     if cfg.preprocess.exact_dedup and len(alive):
         keys = np.concatenate([a["keys"] for a in arrays])
-        _, first, inverse = np.unique(keys.view(np.dtype((np.void, 16))).ravel(), return_index=True,
-                                      return_inverse=True)
-        rep = first[inverse.ravel()]
+        if executor is not None and hasattr(executor, "first_of_equal"):
+            rep = executor.first_of_equal(keys)
+        else:
+            _, first, inverse = np.unique(keys.view(np.dtype((np.void, 16))).ravel(), return_index=True,
+                                          return_inverse=True)
+            rep = first[inverse.ravel()]
         dup = np.flatnonzero(rep != np.arange(len(alive)))
         clusters.link(zip(alive[rep[dup]].tolist(), alive[dup].tolist()), "exact")
-        distinct_rows = np.sort(first)
+        distinct_rows = np.flatnonzero(rep == np.arange(len(alive)))
         distinct = alive[distinct_rows]
         details["exact_dedup"] = {"out": len(distinct)}
     else:
@@ -139,7 +146,13 @@ def _dedup(table: pd.DataFrame, arrays: list[dict[str, np.ndarray]], cfg: Config
         valid = np.zeros(len(alive), dtype=bool)
         valid[distinct_rows] = True
         valid &= band_column(0) != 0  # documents without shingles
-        cand = candidate_pairs(band_column, arrays[0]["bands"].shape[1], valid)
+        n_bands = arrays[0]["bands"].shape[1]
+        if getattr(executor, "name", "local") == "ray":
+            rows = np.flatnonzero(valid)
+            matrix = np.stack([band_column(b)[rows] for b in range(n_bands)], axis=1)
+            cand = rows[executor.band_pairs(matrix)] if len(rows) > 1 else np.zeros((0, 2), np.int64)
+        else:
+            cand = candidate_pairs(band_column, n_bands, valid)
         pairs, sims = verified(cand, _shingle_reader(arrays), near.threshold)
         clusters.link(zip(alive[pairs[:, 0]].tolist(), alive[pairs[:, 1]].tolist()), "near")
         roots = len({clusters.find(int(p)) for p in alive})
