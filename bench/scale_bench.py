@@ -83,10 +83,13 @@ def run_once(pool: Path, target: Path, out: Path, n_select: int, engine: str, st
     import shutil
 
     shutil.rmtree(out, ignore_errors=True)  # no score cache from an earlier run
+    cache = out.with_name(out.name + "-embed-cache")
+    shutil.rmtree(cache, ignore_errors=True)
     cmd = [sys.executable, "-m", "sft_select", "-q", "run", str(pool), "--target", str(target), "-n", str(n_select),
            "--out", str(out), "--force", "--engine", engine, "--streaming", streaming]
-    # Cold runs: no embedding read back from the user cache of an earlier run.
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), HF_HUB_OFFLINE="1", SFT_SELECT_EMBED_CACHE="off")
+    # Cold runs: a fresh, empty embedding cache per run (no vector from an earlier run), which the run's
+    # own processes share as they do by default (on Ray, the actors read what the driver embedded).
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), HF_HUB_OFFLINE="1", SFT_SELECT_EMBED_CACHE=str(cache))
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
