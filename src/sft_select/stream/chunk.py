@@ -10,6 +10,7 @@ its finished shards: a shard whose folder exists is read back, never recomputed.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -23,6 +24,7 @@ from sft_select.preprocess.exact import dedup_key
 from sft_select.preprocess.fields import field_text
 from sft_select.record import Example
 from sft_select.scoring import _score_chunk
+from sft_select.table import _full_column
 from sft_select.views.base import View
 
 ARRAYS = ("keys", "bands", "shingles", "shingle_offsets", "embeddings", "tokens")
@@ -41,13 +43,9 @@ class ChunkWork:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def _tick(self, name: str, start: float) -> None:
-        import time
-
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
     def process(self, chunk: Sequence[Example]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-        import time
-
         pre = self.cfg.preprocess
         drops: dict[int, str] = {}
         t = time.perf_counter()
@@ -90,11 +88,11 @@ class ChunkWork:
             t = time.perf_counter()
             result = _score_chunk(view, live, self.executor, view.default_batch_size, f"scoring {view.name}")
             self._tick(view.name, t)
-            frame[f"{view.name}_raw"] = _spread(np.asarray(result.raw, dtype=float), pos, len(chunk))
-            frame[f"{view.name}_reason"] = _spread(np.array(result.reasons or [None] * len(live), dtype=object),
+            frame[f"{view.name}_raw"] = _full_column(np.asarray(result.raw, dtype=float), pos, len(chunk))
+            frame[f"{view.name}_reason"] = _full_column(np.array(result.reasons or [None] * len(live), dtype=object),
                                                    pos, len(chunk))
             for key, values in (result.extra or {}).items():
-                frame[f"{view.name}_{key}"] = _spread(np.asarray(values), pos, len(chunk))
+                frame[f"{view.name}_{key}"] = _full_column(np.asarray(values), pos, len(chunk))
         if self.keep_embeddings:
             from sft_select.embed import embed_examples
 
@@ -107,20 +105,6 @@ class ChunkWork:
 
         EmbeddingStore.forget_memory()  # the disk cache keeps them; memory holds one chunk's worth
         return frame, arrays
-
-
-def _spread(values: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
-    """Values at the alive rows `pos` of an n-row chunk, missing (NaN / None / pd.NA) elsewhere."""
-    if values.dtype.kind == "f":
-        out = np.full(n, np.nan)
-    elif values.dtype.kind in "iub":
-        out = pd.array([pd.NA] * n, dtype="boolean" if values.dtype.kind == "b" else "Int64")
-        out[pos] = values
-        return out
-    else:
-        out = np.full(n, None, dtype=object)
-    out[pos] = values
-    return out
 
 
 def save_shard(folder: Path, frame: pd.DataFrame, arrays: dict[str, np.ndarray], meta: dict) -> None:

@@ -164,14 +164,11 @@ def _shingle_reader(arrays: list[dict[str, np.ndarray]]):
     """Shingles of alive rows (global alive indices, sorted) gathered from each shard's memory map."""
     from sft_select.preprocess.shingles import Shingles
 
-    sizes = np.array([len(a["shingle_offsets"]) - 1 for a in arrays], dtype=np.int64)
-    starts = np.r_[0, np.cumsum(sizes)]
+    sizes = [len(a["shingle_offsets"]) - 1 for a in arrays]
 
     def read(docs: np.ndarray) -> Shingles:
         parts, counts = [], []
-        shard = np.searchsorted(starts, docs, side="right") - 1
-        for s in np.unique(shard):
-            local = docs[shard == s] - starts[s]
+        for s, local in by_shard(sizes, docs):
             offsets = np.asarray(arrays[s]["shingle_offsets"], dtype=np.int64)
             hashes = arrays[s]["shingles"]
             for i in local.tolist():
@@ -182,6 +179,16 @@ def _shingle_reader(arrays: list[dict[str, np.ndarray]]):
         return Shingles(np.concatenate(parts) if parts else np.zeros(0, np.uint64), offsets)
 
     return read
+
+
+def by_shard(sizes: Sequence[int], rows: np.ndarray, *, masks: bool = False):
+    """For global rows spread over consecutive shards of `sizes` rows: (shard, rows within it[, mask of
+    `rows` in that shard]) for each shard that holds any, in shard order."""
+    starts = np.r_[0, np.cumsum(np.asarray(sizes, dtype=np.int64))]
+    shard = np.searchsorted(starts, rows, side="right") - 1
+    for s in np.unique(shard).tolist():
+        mask = shard == s
+        yield (s, rows[mask] - starts[s], mask) if masks else (s, rows[mask] - starts[s])
 
 
 def _step_stats(table: pd.DataFrame, work: ChunkWork, dedup: dict[str, dict]) -> list[StepStats]:
@@ -233,15 +240,11 @@ class StreamContext:
     def _gather(self, name: str, ids: Sequence[str], why: str) -> np.ndarray:
         if any(name not in a for a in self._arrays):
             raise ConfigError(f"select: {why} needs {name} that this streaming run did not keep")
-        sizes = np.array([len(a[name]) for a in self._arrays])
-        starts = np.r_[0, np.cumsum(sizes)]
         ranks = self._rows(ids)
-        shard = np.searchsorted(starts, ranks, side="right") - 1
         first = self._arrays[0][name]
         out = np.empty((len(ranks), *first.shape[1:]), dtype=first.dtype)
-        for s in np.unique(shard):
-            mask = shard == s
-            out[mask] = self._arrays[s][name][ranks[mask] - starts[s]]
+        for s, local, mask in by_shard([len(a[name]) for a in self._arrays], ranks, masks=True):
+            out[mask] = self._arrays[s][name][local]
         return out
 
     def embeddings(self, ids: Sequence[str], why: str) -> np.ndarray:
