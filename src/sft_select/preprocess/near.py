@@ -96,6 +96,19 @@ def _bucket_pairs(keys: np.ndarray) -> np.ndarray:
     return np.concatenate(out).astype(np.int64)
 
 
+def band_keys_of(digests: np.ndarray, bands: int) -> np.ndarray:
+    """(n, bands) uint64: each band's rows of the MinHash digests mixed into one bucket key."""
+    rows = digests.shape[1] // bands
+    keys = np.empty((len(digests), bands), dtype=np.uint64)
+    for b in range(bands):
+        band = digests[:, b * rows:(b + 1) * rows].astype(np.uint64)
+        key = band[:, 0] * np.uint64(0x9E3779B97F4A7C15)
+        for j in range(1, rows):
+            key = mix64(key + band[:, j])
+        keys[:, b] = mix64(key ^ np.uint64(b))
+    return keys
+
+
 def lsh_candidates(sh: Shingles, num_perm: int, bands: int, threshold: float, seed: int,
                    seconds: dict[str, float] | None = None, executor=None) -> tuple[np.ndarray, int]:
     """Distinct candidate pairs (a < b, document indices) and the number of flagged documents.
@@ -117,14 +130,7 @@ def lsh_candidates(sh: Shingles, num_perm: int, bands: int, threshold: float, se
         return np.zeros((0, 2), dtype=np.int64), len(flagged)
     t = time.perf_counter()
     digests = _to_numpy(_digest_rows(sh.subset(flagged), num_perm, seed), len(flagged), num_perm)
-    rows = num_perm // bands
-    keys = np.empty((len(flagged), bands), dtype=np.uint64)
-    for b in range(bands):
-        band = digests[:, b * rows:(b + 1) * rows].astype(np.uint64)
-        key = band[:, 0] * np.uint64(0x9E3779B97F4A7C15)
-        for j in range(1, rows):
-            key = mix64(key + band[:, j])
-        keys[:, b] = mix64(key ^ np.uint64(b))
+    keys = band_keys_of(digests, bands)
     if executor is None:
         from sft_select.executors.local import LocalExecutor
 

@@ -11,8 +11,9 @@ from typing import Sequence
 
 import numpy as np
 
-from sft_select.preprocess.near import _bucket_pairs, _digest_rows, _to_numpy, choose_bands, pair_jaccard
-from sft_select.preprocess.shingles import Shingles, mix64, shingle
+from sft_select.preprocess.near import (_bucket_pairs, _digest_rows, _to_numpy, band_keys_of, choose_bands,
+                                        pair_jaccard)
+from sft_select.preprocess.shingles import Shingles, shingle
 
 EMPTY = np.uint64(0)  # band key of a document with no shingle: it is never bucketed
 
@@ -34,13 +35,7 @@ def band_keys(sh: Shingles, cfg, bands: int) -> np.ndarray:
         return out
     sub = sh if len(nonempty) == n else sh.subset(nonempty)
     digests = _to_numpy(_digest_rows(sub, cfg.num_perm, cfg.seed), len(nonempty), cfg.num_perm)
-    rows = cfg.num_perm // bands
-    for b in range(bands):
-        band = digests[:, b * rows:(b + 1) * rows].astype(np.uint64)
-        key = band[:, 0] * np.uint64(0x9E3779B97F4A7C15)
-        for j in range(1, rows):
-            key = mix64(key + band[:, j])
-        out[nonempty, b] = mix64(key ^ np.uint64(b))
+    out[nonempty] = band_keys_of(digests, bands)
     return out
 
 
