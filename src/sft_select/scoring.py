@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,7 @@ from sft_select.cache import fingerprint, ids_fingerprint
 from sft_select.io.atomic import atomic_path, remove_path
 from sft_select.progress import debug, info
 from sft_select.record import Example
+from sft_select.scoring_batch import ScoreBatch, decode
 from sft_select.views.base import View, ViewResult
 
 
@@ -64,29 +65,106 @@ def score_view(view: View, pool: Sequence[Example], target: Sequence[Example] | 
     With `checkpoints` (a folder), each finished chunk is saved there and a chunk already saved by an
     earlier, interrupted call is read back instead of scored again.
     """
-    view.fit(pool, target)
-    size = batch_size or view.default_batch_size
+    return score_views([view], pool, target, executor, batch_size=batch_size, checkpoints=[checkpoints])[0][0]
+
+
+def score_views(views: Sequence[View], pool: Sequence[Example], target: Sequence[Example] | None, executor,
+                *, batch_size: int | None = None, checkpoints: Sequence[Path | None] | None = None
+                ) -> list[tuple[ViewResult, float]]:
+    """Fit every view on the driver, then score them together; per view its result and seconds (fit plus
+    its share of the scoring, summed over batches, on whichever worker ran them).
+
+    Views that share a batch size and a device run in one pass over the pool (`ScoreBatch`): one trip of
+    the examples to the workers, one embedding per example. `checkpoints` gives each view its own folder
+    of finished chunks (or None), so a view added to an interrupted run is scored alone.
+    """
+    dirs = list(checkpoints) if checkpoints is not None else [None] * len(views)
+    fit_seconds = []
+    for view in views:
+        start = time.perf_counter()
+        view.fit(pool, target)
+        fit_seconds.append(time.perf_counter() - start)
+    passes: dict[tuple[int, bool], list[int]] = {}
+    for i, view in enumerate(views):
+        passes.setdefault((batch_size or view.default_batch_size, view.cpu_fast), []).append(i)
+    out: list[tuple[ViewResult, float]] = [None] * len(views)  # type: ignore[list-item]
+    for (size, cpu_fast), members in passes.items():
+        scored = _score_pass([views[i] for i in members], pool, executor, size, [dirs[i] for i in members],
+                             gpu=not cpu_fast)
+        for i, (result, seconds) in zip(members, scored):
+            out[i] = (result, fit_seconds[i] + seconds)
+    return out
+
+
+def score_fitted(views: Sequence[View], examples: Sequence[Example], executor, *,
+                 batch_size: int | None = None) -> list[ViewResult]:
+    """Fitted views scored together over `examples` in one pass, no checkpoints (a streaming chunk)."""
+    size = batch_size or min((v.default_batch_size for v in views), default=1024)
+    return [r for r, _ in _score_pass(list(views), examples, executor, size, [None] * len(views),
+                                      gpu=not all(v.cpu_fast for v in views))]
+
+
+def _score_pass(views: list[View], pool: Sequence[Example], executor, size: int, dirs: list[Path | None],
+                *, gpu: bool) -> list[tuple[ViewResult, float]]:
+    """Score fitted `views` over `pool` in chunks (whole numbers of batches), each chunk saved per view as
+    soon as it is done; chunks every view already saved are read back, and each distinct set of views
+    still missing chunks gets one `executor.map_batches` over exactly those chunks."""
     step = chunk_size(size)
-    n_chunks = -(-len(pool) // step)
-    if n_chunks < 2:
-        checkpoints = None  # one chunk: the whole-view cache file, written next, is the checkpoint
-    results: list[ViewResult] = []
-    reused = 0
-    for k, start in enumerate(range(0, len(pool), step)):
-        chunk = pool[start:start + step]
-        part = checkpoints / f"{start:012d}-{start + len(chunk):012d}.parquet" if checkpoints else None
-        saved = _read_part(part, chunk) if part is not None else None
-        if saved is None:
-            desc = f"scoring {view.name}" + (f" [{k + 1}/{n_chunks}]" if n_chunks > 1 else "")
-            saved = _score_chunk(view, chunk, executor, size, desc)
-            if part is not None:
-                _write_part(part, chunk, saved)
-        else:
-            reused += len(chunk)
-        results.append(saved)
-    if reused:
-        info(f"{view.name}: resuming, {reused} of {len(pool)} examples already scored")
-    return _concat(view, results)
+    bounds = [(s, min(s + step, len(pool))) for s in range(0, len(pool), step)]
+    if len(bounds) < 2:
+        dirs = [None] * len(views)  # one chunk: the whole-view cache file, written next, is the checkpoint
+    parts = [[d / f"{s:012d}-{e:012d}.parquet" if d is not None else None for s, e in bounds] for d in dirs]
+    done: dict[tuple[int, int], ViewResult] = {}
+    for v, row in enumerate(parts):
+        for k, path in enumerate(row):
+            saved = _read_part(path, pool[bounds[k][0]:bounds[k][1]]) if path is not None else None
+            if saved is not None:
+                done[(v, k)] = saved
+    for v, view in enumerate(views):
+        reused = sum(bounds[k][1] - bounds[k][0] for k in range(len(bounds)) if (v, k) in done)
+        if reused:
+            info(f"{view.name}: resuming, {reused} of {len(pool)} examples already scored")
+    seconds = [0.0] * len(views)
+    missing: dict[tuple[int, ...], list[int]] = {}
+    for k in range(len(bounds)):
+        todo = tuple(v for v in range(len(views)) if (v, k) not in done)
+        if todo:
+            missing.setdefault(todo, []).append(k)
+    for todo, chunks in missing.items():
+        names = [views[v].name for v in todo]
+        items = [ex for k in chunks for ex in pool[bounds[k][0]:bounds[k][1]]]
+        batches = executor.map_batches(ScoreBatch([views[v] for v in todo]), items, batch_size=size,
+                                       desc="scoring " + ", ".join(names), gpu=gpu)
+        for cols, k in zip(_cut(batches, [bounds[k][1] - bounds[k][0] for k in chunks]), chunks):
+            for v in todo:
+                result, spent = decode(views[v].name, cols)
+                seconds[v] += spent
+                done[(v, k)] = result
+                if parts[v][k] is not None:
+                    _write_part(parts[v][k], pool[bounds[k][0]:bounds[k][1]], result)
+    return [(_concat(view, [done[(v, k)] for k in range(len(bounds))]), seconds[v]) for v, view in enumerate(views)]
+
+
+def _cut(batches: Iterator[dict[str, np.ndarray]], lengths: list[int]) -> Iterator[dict[str, np.ndarray]]:
+    """Re-cut a stream of column batches (any sizes, in order) into consecutive pieces of `lengths` rows,
+    each yielded as soon as its last row arrives (so its checkpoint is written before the next is scored)."""
+    held: list[dict[str, np.ndarray]] = []
+    rows = 0
+    it = iter(batches)
+    for want in lengths:
+        while rows < want:
+            try:
+                cols = next(it)
+            except StopIteration:
+                raise RuntimeError(f"scoring returned {rows} rows where {want} were expected") from None
+            held.append(cols)
+            rows += len(next(iter(cols.values())))
+        whole = held[0] if len(held) == 1 else {c: np.concatenate([h[c] for h in held]) for c in held[0]}
+        yield {c: v[:want] for c, v in whole.items()}
+        held = [{c: v[want:] for c, v in whole.items()}] if rows > want else []
+        rows -= want
+    if rows or next(it, None) is not None:
+        raise RuntimeError("scoring returned more rows than examples")
 
 
 def _concat(view: View, parts: Sequence[ViewResult]) -> ViewResult:
@@ -103,12 +181,9 @@ def _concat(view: View, parts: Sequence[ViewResult]) -> ViewResult:
     return ViewResult(raw, reasons, extra or None)
 
 
-def _score_chunk(view: View, chunk: Sequence[Example], executor, batch_size: int, desc: str) -> ViewResult:
-    parts = executor.map_batches(view.score_batch, chunk, batch_size=batch_size, desc=desc)
-    result = _concat(view, parts)
-    if len(result.raw) != len(chunk):
-        raise RuntimeError(f"view {view.name} returned {len(result.raw)} values for {len(chunk)} examples")
-    return result
+def _score_chunk(view: View, chunk: Sequence[Example], executor, batch_size: int, desc: str = "") -> ViewResult:
+    """One fitted view over `chunk` (the streaming engine's per-chunk call); see `score_fitted`."""
+    return score_fitted([view], chunk, executor, batch_size=batch_size)[0]
 
 
 def _frame(ids: list[str], result: ViewResult) -> pd.DataFrame:
@@ -138,9 +213,13 @@ def _read_part(path: Path, chunk: Sequence[Example]) -> ViewResult | None:
 
 def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[Example] | None,
               executor, cache_dir: Path | None, *, announce_skips: bool = True) -> ScoringResult:
+    """Every view's scores: read from its cache file when one exists, else fit and scored, all the views
+    to score together (`score_views`), then each written to its own cache file."""
     out = ScoringResult()
     pool_fp = ids_fingerprint(ex.id for ex in pool)
     target_fp = ids_fingerprint(ex.id for ex in target) if target else None
+    found: dict[str, ViewScores] = {}
+    todo: list[tuple[View, Path | None, Path | None]] = []  # view, its cache file, its checkpoint folder
     for view in views:
         why = view.skip_reason(pool, target)
         if why:
@@ -151,21 +230,23 @@ def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[E
         stem = f"{view.name}-{cache_key(view, pool_fp, target_fp)}"
         path = cache_dir / f"{stem}.parquet" if cache_dir else None
         parts = cache_dir / f"{stem}.parts" if cache_dir else None
-        start = time.perf_counter()
         if path is not None and path.exists():
+            start = time.perf_counter()
             cached = _from_frame(pd.read_parquet(path))
             info(f"{view.name}: scores reused from the cache")
             remove_path(parts)  # left behind when a run was killed between the two writes
-            out.scores.append(ViewScores(view.name, cached.raw, list(cached.reasons or []),
-                                         time.perf_counter() - start, True, cached.extra or {}))
+            found[view.name] = ViewScores(view.name, cached.raw, list(cached.reasons or []),
+                                          time.perf_counter() - start, True, cached.extra or {})
             continue
-        result = score_view(view, pool, target, executor, checkpoints=parts)
+        todo.append((view, path, parts))
+    scored = score_views([v for v, _, _ in todo], pool, target, executor, checkpoints=[c for _, _, c in todo])
+    for (view, path, parts), (result, seconds) in zip(todo, scored):
         if path is not None:
             with atomic_path(path) as tmp:
                 _frame([ex.id for ex in pool], result).to_parquet(tmp, index=False)
             remove_path(parts)  # the whole-view cache now holds every chunk
-        seconds = time.perf_counter() - start
         debug(f"{view.name}: {len(pool)} examples in {seconds:.2f}s")
-        out.scores.append(ViewScores(view.name, result.raw, list(result.reasons or []), seconds, False,
-                                     result.extra or {}))
+        found[view.name] = ViewScores(view.name, result.raw, list(result.reasons or []), seconds, False,
+                                      result.extra or {})
+    out.scores = [found[v.name] for v in views if v.name in found]  # in the order the views were given
     return out

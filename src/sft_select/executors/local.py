@@ -7,7 +7,7 @@ same batch function with `map_batches` on a cluster, and runs the same global-st
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -15,7 +15,6 @@ from sft_select.executors import kernels
 from sft_select.progress import progress_bar
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 GroupFn = Callable[[dict[str, np.ndarray], Any], dict[str, np.ndarray]]
 
@@ -23,16 +22,16 @@ GroupFn = Callable[[dict[str, np.ndarray], Any], dict[str, np.ndarray]]
 class LocalExecutor:
     name = "local"
 
-    def map_batches(self, fn: Callable[[Sequence[T]], R], items: Sequence[T], *, batch_size: int,
-                    desc: str = "") -> list[R]:
-        """`fn` applied to consecutive batches of `items`, results in order."""
-        out: list[R] = []
+    def map_batches(self, fn: Callable[[Sequence[T]], dict[str, np.ndarray]], items: Sequence[T], *,
+                    batch_size: int, desc: str = "", gpu: bool = False) -> Iterator[dict[str, np.ndarray]]:
+        """`fn` applied to consecutive batches of `items`; it returns equal-length numpy columns, yielded
+        in input order as each batch finishes (so the caller can checkpoint as it goes). `gpu` asks for an
+        accelerator where the engine places work; here the batch function picks its own device."""
         with progress_bar(desc, total=len(items)) as advance:
             for start in range(0, len(items), max(1, batch_size)):
                 batch = items[start:start + batch_size]
-                out.append(fn(batch))
+                yield fn(batch)
                 advance(len(batch))
-        return out
 
     # -- global steps: one contract, two engines (see executors/ray_global.py) --------------------------
 

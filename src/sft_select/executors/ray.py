@@ -1,38 +1,65 @@
 """The Ray executor: the same batch functions as the local executor, run as Ray Data `map_batches`.
 
-The batch function (a fitted view's `score_batch`) goes to an actor pool: each actor receives the view
-once, as its picklable parameters and fitted state, and loads any model lazily on its first batch,
-once per actor. Examples travel through the object store once; rows carry only their position.
-Results are put back in input order, so the score table is identical to the local engine's.
+The batch function (scoring's `ScoreBatch`, every fitted view of a pass) goes to one actor pool: each
+actor receives it once, as picklable parameters and fitted state, and loads any model lazily on its
+first batch, once per actor. The examples go to the object store once per call, one object per batch
+of rows; rows carry only their position, and an actor fetches only the blocks of the rows it scores.
+Results come back in input order, as they finish, so the score table is identical to the local
+engine's and the caller can checkpoint while the pool is being scored.
 """
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from sft_select.errors import ConfigError, MissingDependency
-from sft_select.progress import info
+from sft_select.progress import debug, info
 
 
 class _ApplyBatch:
-    """Actor-side callable: holds the batch function and the examples reference for its lifetime."""
+    """Actor-side callable: holds the batch function and the examples' block references for its lifetime."""
 
-    def __init__(self, fn: Callable, items_ref: Any):
+    def __init__(self, fn: Callable, blocks: list, block_rows: int):
+        self.fn = fn
+        self.refs = blocks[0]  # wrapped in a list so that Ray passes the references, not their values
+        self.block_rows = block_rows
+        self._held: tuple[int, list] = (-1, [])
+
+    def _block(self, k: int) -> list:
         import ray
 
-        self.fn = fn
-        self.items = ray.get(items_ref)
+        if self._held[0] != k:  # batches follow blocks, so one block held at a time is enough
+            self._held = (k, ray.get(self.refs[k]))
+        return self._held[1]
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        positions = batch["data"]
-        result = self.fn([self.items[int(p)] for p in positions])
-        reasons = result.reasons if result.reasons is not None else [None] * len(result.raw)
-        extra = {f"extra:{k}": np.asarray(v) for k, v in (result.extra or {}).items()}
-        return {"pos": positions, "raw": np.asarray(result.raw, dtype=np.float64),
-                "reason": np.array(["" if r is None else r for r in reasons], dtype=object),
-                "has_reason": np.array([r is not None for r in reasons]), **extra}
+        positions = batch["pos"].astype(np.int64)
+        items = [self._block(int(p) // self.block_rows)[int(p) % self.block_rows] for p in positions]
+        return {"pos": positions, **self.fn(items)}
+
+
+def _in_order(batches, n: int) -> Iterator[dict[str, np.ndarray]]:
+    """Output batches (each with a `pos` column, arriving in any order) as runs of consecutive positions
+    0, 1, ..., n-1, each yielded as soon as every earlier row has been yielded."""
+    pending: dict[int, dict[str, np.ndarray]] = {}
+    nxt = 0
+    for cols in batches:
+        pos = np.asarray(cols["pos"], dtype=np.int64)
+        order = np.argsort(pos, kind="stable")
+        pos = pos[order]
+        cols = {c: np.asarray(v)[order] for c, v in cols.items() if c != "pos"}
+        cuts = [0, *(np.flatnonzero(np.diff(pos) != 1) + 1).tolist(), len(pos)]
+        for s, e in zip(cuts[:-1], cuts[1:]):
+            if e > s:
+                pending[int(pos[s])] = {c: v[s:e] for c, v in cols.items()}
+        while nxt in pending:
+            run = pending.pop(nxt)
+            nxt += len(next(iter(run.values()))) if run else 0
+            yield run
+    if nxt != n or pending:
+        raise RuntimeError(f"Ray returned rows up to position {nxt} of {n}")
 
 
 def _quiet_ray_data() -> None:
@@ -71,27 +98,31 @@ class RayExecutor:
         self.concurrency = concurrency or max(1, int(ray.cluster_resources().get("CPU", 1)))
         _quiet_ray_data()
 
-    def map_batches(self, fn: Callable, items: Sequence, *, batch_size: int, desc: str = "") -> list:
+    def map_batches(self, fn: Callable, items: Sequence, *, batch_size: int, desc: str = "",
+                    gpu: bool = False) -> Iterator[dict[str, np.ndarray]]:
+        """The local executor's contract on one actor pool: `fn` returns equal-length numpy columns per
+        batch; they are yielded in input order. `gpu`: one GPU per actor when the cluster has GPUs."""
+        import pyarrow as pa
         import ray
         import ray.data
 
-        from sft_select.views.base import ViewResult
-
         if not items:
-            return []
-        items_ref = ray.put(list(items))
-        # from_numpy puts the positions in the object store directly: no read task competes with the
-        # actors for CPUs (a `range` read task deadlocks when the actor pool holds every CPU).
-        ds = ray.data.from_numpy(np.arange(len(items), dtype=np.int64))
-        view = getattr(fn, "__self__", None)
-        gpus = 1 if ray.cluster_resources().get("GPU") and getattr(view, "cpu_fast", True) is False else 0
-        out = ds.map_batches(_ApplyBatch, fn_constructor_args=(fn, items_ref), batch_size=batch_size,
-                             compute=ray.data.ActorPoolStrategy(size=self.concurrency), num_gpus=gpus,
-                             batch_format="numpy")
-        rows = out.to_pandas().sort_values("pos", kind="mergesort")
-        reasons = [r if h else None for r, h in zip(rows["reason"], rows["has_reason"])]
-        extra = {c[len("extra:"):]: rows[c].to_numpy() for c in rows.columns if c.startswith("extra:")}
-        return [ViewResult(rows["raw"].to_numpy(dtype=np.float64), reasons, extra or None)]
+            return
+        size = max(1, batch_size)
+        # One object per batch of examples: an actor fetches (and unpickles) only the examples it scores.
+        refs = [ray.put(list(items[s:s + size])) for s in range(0, len(items), size)]
+        # from_arrow puts the positions in the object store directly: no read task competes with the
+        # actors for CPUs (a `range` read task deadlocks when the actor pool holds every CPU). One block
+        # per batch lets the pool's actors take batches as they free up.
+        ds = ray.data.from_arrow([pa.table({"pos": np.arange(s, min(s + size, len(items)), dtype=np.int64)})
+                                  for s in range(0, len(items), size)])
+        gpus = 1 if gpu and ray.cluster_resources().get("GPU") else 0
+        out = ds.map_batches(_ApplyBatch, fn_constructor_args=(fn, [refs], size), batch_size=size,
+                             compute=ray.data.ActorPoolStrategy(size=min(self.concurrency, len(refs))),
+                             num_gpus=gpus, batch_format="numpy")
+        if desc:
+            debug(f"{desc}: {len(items)} examples on {min(self.concurrency, len(refs))} Ray actors")
+        yield from _in_order(out.iter_batches(batch_format="numpy", batch_size=None), len(items))
 
     # -- global steps: the local executor's contract, run distributed (executors/ray_global.py) ---------
 

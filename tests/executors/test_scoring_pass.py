@@ -1,0 +1,150 @@
+"""Scoring in one pass (`ScoreBatch` over every view) on both executors: equal to scoring view by view,
+the Ray executor (a local instance with 2 CPUs) equal to the local one bit for bit, and the chunk
+checkpoints and per-view cache files of `scoring` working on both."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from views.viewdata import make_pool
+
+from sft_select import scoring
+from sft_select.embed import EmbeddingStore
+from sft_select.executors.local import LocalExecutor
+from sft_select.executors.ray import _in_order
+from sft_select.scoring_batch import ScoreBatch, decode
+from sft_select.views.base import ViewResult
+from sft_select.views.registry import build, registered
+
+# The default views; the two embedding views share one embedding per batch.
+VIEWS = {"diversity": {"model": "hashing", "k": 4}, "quality_heuristic": {}, "relevance_dsir": {},
+         "relevance_embedding": {"model": "hashing"}}
+BATCH = 16
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Batches of 16 and chunks of 2 batches, so 200 rows make 7 chunks of which the last is short."""
+    for name in VIEWS:
+        monkeypatch.setattr(registered()[name], "default_batch_size", BATCH)
+    monkeypatch.setattr(scoring, "CHECKPOINT_BATCHES", 2)
+    monkeypatch.setattr(scoring, "CHECKPOINT_MIN_EXAMPLES", 1)
+
+
+@pytest.fixture(scope="module")
+def data():
+    pool = make_pool({"python": 70, "cooking": 70, "astronomy": 60}, seed=11)
+    target = make_pool({"python": 6}, seed=12)
+    return pool, target
+
+
+def views():
+    return [build(name, params) for name, params in VIEWS.items()]
+
+
+def assert_same(a: ViewResult, b: ViewResult) -> None:
+    np.testing.assert_array_equal(a.raw, b.raw)  # bit for bit, NaNs in the same places
+    assert a.reasons == b.reasons
+    assert sorted(a.extra or {}) == sorted(b.extra or {})
+    for key in a.extra or {}:
+        assert a.extra[key].dtype == b.extra[key].dtype
+        np.testing.assert_array_equal(a.extra[key], b.extra[key])
+
+
+def test_one_pass_equals_each_view_alone(data, small_batches):
+    pool, target = data
+    together = scoring.score_views(views(), pool, target, LocalExecutor())
+    for view, (result, seconds) in zip(views(), together):
+        assert_same(result, scoring.score_view(view, pool, target, LocalExecutor()))
+        assert seconds > 0
+
+
+def test_score_batch_columns_round_trip_and_a_shipped_copy_forgets_its_embeddings(data):
+    pool, target = data
+    fitted = [v.fit(pool, target) for v in views()]
+    EmbeddingStore.clear()
+    cols = ScoreBatch(fitted)(pool[:10])
+    assert EmbeddingStore._memory, "the driver's copy keeps the memo the run's later steps read"
+    for view in fitted:
+        result, seconds = decode(view.name, cols)
+        assert_same(result, view.score_batch(pool[:10]))
+        assert seconds >= 0
+    EmbeddingStore.clear()
+    shipped = pickle.loads(pickle.dumps(ScoreBatch(fitted)))
+    assert shipped(pool[10:20]).keys() == cols.keys()
+    assert not EmbeddingStore._memory, "a worker's copy must not keep every vector it ever embedded"
+
+
+def test_cut_re_cuts_any_batch_sizes_into_chunks():
+    batches = [{"x": np.arange(s, e)} for s, e in [(0, 3), (3, 4), (4, 10)]]
+    assert [c["x"].tolist() for c in scoring._cut(iter(batches), [4, 4, 2])] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    with pytest.raises(RuntimeError):
+        list(scoring._cut(iter(batches), [4, 4]))  # rows left over
+    with pytest.raises(RuntimeError):
+        list(scoring._cut(iter(batches), [4, 8]))  # rows missing
+
+
+def test_in_order_reorders_out_of_order_and_non_contiguous_batches():
+    batches = [{"pos": np.array([6, 7]), "v": np.array([60, 70])},
+               {"pos": np.array([3, 0, 1, 2]), "v": np.array([30, 0, 10, 20])},
+               {"pos": np.array([5, 4]), "v": np.array([50, 40])}]
+    runs = list(_in_order(iter(batches), 8))
+    assert np.concatenate([r["v"] for r in runs]).tolist() == [0, 10, 20, 30, 40, 50, 60, 70]
+    with pytest.raises(RuntimeError):
+        list(_in_order(iter(batches[1:]), 8))  # positions 6 and 7 never came
+
+
+# -- the Ray executor against the local one --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ray_executor(ray_local):
+    from sft_select.executors.ray import RayExecutor
+
+    return RayExecutor()
+
+
+def test_ray_scores_every_view_like_the_local_engine(data, small_batches, ray_executor, tmp_path):
+    pool, target = data
+    local = scoring.score_all(views(), pool, target, LocalExecutor(), tmp_path / "local")
+    ray_ = scoring.score_all(views(), pool, target, ray_executor, tmp_path / "ray")
+    assert [s.name for s in ray_.scores] == [s.name for s in local.scores] == list(VIEWS)
+    for a, b in zip(local.scores, ray_.scores):
+        assert_same(ViewResult(a.raw, a.reasons, a.extra or None), ViewResult(b.raw, b.reasons, b.extra or None))
+        assert not a.cached and not b.cached
+    # the per-view cache files: one parquet per view, no checkpoint folder left, equal on both engines
+    for engine in ("local", "ray"):
+        assert sorted(p.suffix for p in (tmp_path / engine).iterdir()) == [".parquet"] * len(VIEWS)
+    again = scoring.score_all(views(), pool, target, ray_executor, tmp_path / "local")
+    assert all(s.cached for s in again.scores)
+
+
+def test_ray_resumes_from_each_views_checkpoints(data, small_batches, ray_executor, tmp_path):
+    """Chunks saved by an interrupted run are read back; only the missing ones are scored (two different
+    sets of missing views here, so two passes), and the result equals an uninterrupted local run."""
+    pool, target = data
+    full = scoring.score_views(views(), pool, target, LocalExecutor())
+    dirs = [tmp_path / name for name in VIEWS]
+    scoring.score_views(views(), pool, target, ray_executor, checkpoints=dirs)
+    saved = {d.name: sorted(d.iterdir()) for d in dirs}
+    assert all(len(files) == 7 for files in saved.values())
+    saved["diversity"][1].unlink()
+    saved["relevance_dsir"][4].unlink()
+    saved["relevance_dsir"][6].unlink()
+    kept = {p: p.stat().st_mtime_ns for files in saved.values() for p in files if p.exists()}
+    resumed = scoring.score_views(views(), pool, target, ray_executor, checkpoints=dirs)
+    for (a, _), (b, _) in zip(full, resumed):
+        assert_same(a, b)
+    assert all(p.stat().st_mtime_ns == t for p, t in kept.items()), "a saved chunk was scored again"
+    assert saved["diversity"][1].exists() and saved["relevance_dsir"][6].exists()
+
+
+def test_ray_scores_an_empty_pool_and_a_pool_smaller_than_a_batch(data, ray_executor):
+    pool, target = data
+    for part in (pool[:0], pool[:5]):
+        fitted = [v.fit(pool, target) for v in views()]
+        got = scoring.score_fitted(fitted, part, ray_executor)
+        for view, result in zip(fitted, got):
+            assert len(result.raw) == len(part)
+            if part:
+                assert_same(result, view.score_batch(part))
