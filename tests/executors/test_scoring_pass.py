@@ -104,8 +104,14 @@ def ray_executor(ray_local):
     return RayExecutor()
 
 
-def test_ray_scores_every_view_like_the_local_engine(data, small_batches, ray_executor, tmp_path):
+@pytest.mark.parametrize("actors", [False, True], ids=["tasks", "actor-pool"])
+def test_ray_scores_every_view_like_the_local_engine(data, small_batches, ray_executor, tmp_path, actors):
+    """Both ways the Ray executor maps batches: pooled task workers (CPU work) and an actor pool (GPU work,
+    forced here on a CPU-only instance)."""
+    from sft_select.executors.ray import RayExecutor
+
     pool, target = data
+    ray_executor = RayExecutor(actors=actors)
     local = scoring.score_all(views(), pool, target, LocalExecutor(), tmp_path / "local")
     ray_ = scoring.score_all(views(), pool, target, ray_executor, tmp_path / "ray")
     assert [s.name for s in ray_.scores] == [s.name for s in local.scores] == list(VIEWS)
