@@ -102,6 +102,19 @@ def _quiet_ray_data() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+# What the workers of every Ray step import. Importing it as soon as Ray is up, while the driver still
+# reads and filters, takes most of the first Ray Data step's start off the critical path (measured on 2
+# shared cores: the first `first_of_equal` of 100k keys took 15.0 s cold, 4.6 s after warming).
+_WARM_MODULES = ("pyarrow", "ray.data", "sft_select.executors.kernels")
+
+
+def _import_modules(names: tuple[str, ...]) -> None:
+    import importlib
+
+    for name in names:
+        importlib.import_module(name)
+
+
 class RayExecutor:
     name = "ray"
 
@@ -127,6 +140,9 @@ class RayExecutor:
         self.actors = actors
         self.concurrency = concurrency or max(1, int(ray.cluster_resources().get("CPU", 1)))
         _quiet_ray_data()
+        # One task per CPU at once, so each starts its own pooled worker; later steps' tasks reuse them.
+        warm = ray.remote(num_cpus=1)(_import_modules)
+        self._warming = [warm.remote(_WARM_MODULES) for _ in range(self.concurrency)]
 
     def map_batches(self, fn: Callable, items: Sequence, *, batch_size: int, desc: str = "",
                     gpu: bool = False) -> Iterator[dict[str, np.ndarray]]:
