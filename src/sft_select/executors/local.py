@@ -7,10 +7,12 @@ same batch function with `map_batches` on a cluster, and runs the same global-st
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
+from sft_select import parallel
 from sft_select.executors import kernels
 from sft_select.progress import progress_bar
 
@@ -20,12 +22,26 @@ R = TypeVar("R")
 GroupFn = Callable[[dict[str, np.ndarray], Any], dict[str, np.ndarray]]
 
 
+def _run_batches(fn: Callable[[Sequence[T]], R], batch_size: int, items: Sequence[T]) -> list[R]:
+    """One worker's share of `map_batches`: its batches, in order."""
+    return [fn(items[start:start + batch_size]) for start in range(0, len(items), batch_size)]
+
+
 class LocalExecutor:
     name = "local"
 
     def map_batches(self, fn: Callable[[Sequence[T]], R], items: Sequence[T], *, batch_size: int,
                     desc: str = "") -> list[R]:
-        """`fn` applied to consecutive batches of `items`, results in order."""
+        """`fn` applied to consecutive batches of `items`, results in order; over the run's worker
+        processes (`sft_select.parallel`) when there are several, cut at batch boundaries, so the batches
+        and hence the results are the same."""
+        size = max(1, batch_size)
+        # Model views that may hold a GPU (cpu_fast False) stay in this process: CUDA does not survive
+        # a fork, and torch already spreads their CPU work over the cores.
+        cpu_work = getattr(getattr(fn, "__self__", fn), "cpu_fast", True)
+        parts = parallel.map_parts(partial(_run_batches, fn, size), items, multiple=size) if cpu_work else None
+        if parts is not None:
+            return [r for part in parts for r in part]
         out: list[R] = []
         with progress_bar(desc, total=len(items)) as advance:
             for start in range(0, len(items), max(1, batch_size)):
