@@ -82,7 +82,9 @@ def stream_pass(stream: Stream, cfg: Config, views: Sequence[View], target, exec
                      keep_embeddings=cfg.select.strategy in EMBEDDING_STRATEGIES)
     key = fingerprint("stream-v1", cfg.model_dump(mode="json", exclude=_NOT_IN_SHARDS),
                       [str(p) for p in stream.paths], [str(f) for f in files],
-                      ids_fingerprint(ex.id for ex in target) if target else None)
+                      ids_fingerprint(ex.id for ex in target) if target else None,
+                      # what the selection settings add to a shard (select itself is left out above)
+                      work.keep_embeddings, cfg.select.budget_tokens is not None and cfg.select.tokenizer)
     shard_root = out / "cache" / f"stream-{key}"
     frames, arrays = [], []
     resumed = 0
