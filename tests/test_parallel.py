@@ -51,6 +51,21 @@ def test_map_parts_in_workers_keeps_order_and_errors():
     assert "line 7" in str(err.value)
 
 
+def _die(items):
+    import os
+
+    if "die" in items:
+        os._exit(9)  # as the kernel's out-of-memory killer would end it: no result, no exception
+    return len(items)
+
+
+def test_a_worker_that_dies_is_an_error_not_a_hang():
+    with parallel.workers(2, min_items=2):
+        with pytest.raises(parallel.WorkerDied, match="exit code 9"):
+            parallel.map_parts(_die, ["ok"] * 10 + ["die"])
+        assert parallel.map_parts(_die, ["ok"] * 11) == [5, 6]  # the next step forks afresh
+
+
 def cfg_for(workers, streaming):
     return build_config({
         "input": {"on_error": "skip"},
