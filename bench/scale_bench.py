@@ -79,26 +79,51 @@ def write_pool(path: Path, n: int) -> None:
     tmp.rename(path)
 
 
-def run_once(pool: Path, target: Path, out: Path, n_select: int, engine: str, streaming: str) -> dict:
+def _tree_memory_mb(proc) -> float:
+    """The run's memory now: the main process's RSS plus what its worker processes hold on their own
+    (USS). Workers are forked, so their RSS would count the pages they share with the parent again."""
+    import psutil
+
+    try:
+        main = psutil.Process(proc.pid)
+        total = main.memory_info().rss
+        for child in main.children(recursive=True):
+            try:
+                total += child.memory_full_info().uss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        return total / 2**20
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+def run_once(pool: Path, target: Path, out: Path, n_select: int, engine: str, streaming: str,
+             workers: str = "auto") -> dict:
     import shutil
 
     shutil.rmtree(out, ignore_errors=True)  # no score cache from an earlier run
     cache = out.with_name(out.name + "-embed-cache")
     shutil.rmtree(cache, ignore_errors=True)
     cmd = [sys.executable, "-m", "sft_select", "-q", "run", str(pool), "--target", str(target), "-n", str(n_select),
-           "--out", str(out), "--force", "--engine", engine, "--streaming", streaming]
+           "--out", str(out), "--force", "--engine", engine, "--streaming", streaming, "--workers", workers]
     # Cold runs: a fresh, empty embedding cache per run (no vector from an earlier run), which the run's
     # own processes share as they do by default (on Ray, the actors read what the driver embedded).
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), HF_HUB_OFFLINE="1", SFT_SELECT_EMBED_CACHE=str(cache))
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    tree_peak = 0.0
+    with open(out.with_name(out.name + ".log"), "w") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        while proc.poll() is None:
+            tree_peak = max(tree_peak, _tree_memory_mb(proc))
+            time.sleep(0.25)
     wall = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if proc.returncode != 0:
-        raise SystemExit(f"run failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        raise SystemExit(f"run failed ({proc.returncode}): see {out.with_name(out.name + '.log')}")
     manifest = json.loads((out / "manifest.json").read_text())
     return {"wall_s": round(wall, 2), "peak_rss_mb": round(max(peak_kb, before) / 1024, 1),
+            "peak_tree_mb": round(tree_peak, 1), "workers": workers,
             "timings": manifest["timings"], "views": manifest["views"]["used"]}
 
 
@@ -108,6 +133,7 @@ def main() -> None:
     ap.add_argument("--engine", nargs="+", default=["local"])
     ap.add_argument("--streaming", default="auto", choices=["auto", "on", "off"],
                     help="engine.streaming for every run (auto streams inputs over 256 MB, ~500k rows)")
+    ap.add_argument("--workers", default="auto", help="engine.workers for local runs (a number or auto)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "scale")
     args = ap.parse_args()
     target = args.out / "target.jsonl"
@@ -120,7 +146,8 @@ def main() -> None:
         for n in args.sizes:
             pool = args.out / f"pool-{n}.jsonl"
             write_pool(pool, n)
-            r = run_once(pool, target, args.out / f"run-{engine}-{n}", max(1, n // 10), engine, args.streaming)
+            r = run_once(pool, target, args.out / f"run-{engine}-{n}", max(1, n // 10), engine, args.streaming,
+                         args.workers)
             r.update(engine=engine, n=n, examples_per_s=round(n / r["wall_s"], 1), load=os.getloadavg())
             results.append(r)
             print(json.dumps(r), flush=True)

@@ -65,7 +65,7 @@ def overrides(*, n: int | None = None, fraction: float | None = None, threshold:
               views: str | None = None, weights: str | None = None, embedder: str | None = None,
               keep: str | None = None, engine: str | None = None, ray_address: str | None = None,
               lang: str | None = None, decontaminate: list[Path] | None = None,
-              streaming: str | None = None) -> dict[str, Any]:
+              streaming: str | None = None, workers: str | None = None) -> dict[str, Any]:
     """CLI flags as a nested config dict; only flags the user gave are set."""
     o: dict[str, Any] = {}
 
@@ -84,6 +84,7 @@ def overrides(*, n: int | None = None, fraction: float | None = None, threshold:
     put("engine", "name", engine)
     put("engine", "ray_address", ray_address)
     put("engine", "streaming", streaming)
+    put("engine", "workers", int(workers) if workers is not None and workers.strip().isdigit() else workers)
     if lang:
         o.setdefault("preprocess", {})["filters"] = {"lang": [c.strip() for c in lang.split(",") if c.strip()]}
     if decontaminate:
@@ -109,6 +110,8 @@ FORCE = typer.Option(False, "--force", help="Replace an existing finished run di
 ENGINE = typer.Option(None, "--engine", help="local (default) or ray")
 STREAMING = typer.Option(None, "--streaming", help="auto (default: by input size), on or off: read the pool "
                          "chunk by chunk, for pools larger than memory.")
+WORKERS = typer.Option(None, "--workers", help="Local engine: processes for the per-example steps, a number "
+                       "or auto (default: one per CPU).")
 RAY_ADDRESS = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: a local Ray instance).")
 QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Print per-step details.")
@@ -145,6 +148,7 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
         force: bool = FORCE, quiet: bool = QUIET, verbose: bool = VERBOSE, engine: Optional[str] = ENGINE,
         ray_address: Optional[str] = RAY_ADDRESS, lang: Optional[str] = LANG,
         decontaminate: Optional[List[Path]] = DECONTAMINATE, streaming: Optional[str] = STREAMING,
+        workers: Optional[str] = WORKERS,
         validation: Optional[Path] = typer.Option(None, "--validation", help="Held-out examples of the task: "
                                                   "tune view weights and τ on them before selecting."),
         no_tune: bool = typer.Option(False, "--no-tune", help="Select with the given weights even with --validation.")) -> None:
@@ -153,7 +157,7 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
     _run(inputs, out, config, target, force, "select", validation=validation, no_tune=no_tune, n=n,
          fraction=fraction, threshold=threshold, fmt=fmt, on_error=on_error, seed=seed, views=views,
          weights=weights, embedder=embedder, engine=engine, ray_address=ray_address, lang=lang,
-         decontaminate=decontaminate, streaming=streaming)
+         decontaminate=decontaminate, streaming=streaming, workers=workers)
 
 
 @app.command()

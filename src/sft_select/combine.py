@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from sft_select.errors import ConfigError
 
@@ -32,7 +31,9 @@ def normalize(raw: np.ndarray, method: str, higher_is_better: bool = True) -> np
         return out
     if method == "rank":
         # Average ranks: ties share a score, and the result does not depend on outliers' magnitude.
-        out[ok] = (rankdata(vals, method="average") - 1) / max(vals.size - 1, 1) if vals.size > 1 else 1.0
+        # pandas' average rank equals scipy.stats.rankdata's; importing scipy.stats costs ~1.5 s of start-up.
+        ranks = pd.Series(vals).rank(method="average").to_numpy()
+        out[ok] = (ranks - 1) / max(vals.size - 1, 1) if vals.size > 1 else 1.0
     elif method == "minmax":
         lo, hi = vals.min(), vals.max()
         out[ok] = (vals - lo) / (hi - lo) if hi > lo else 1.0

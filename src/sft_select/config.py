@@ -61,6 +61,11 @@ class EngineConfig(Strict):
                                                             "auto streams (~500k Alpaca-sized rows)")
     fit_sample: int = Field(50_000, ge=1, description="examples the views are fit on in a streaming run "
                                                       "(a seeded sample; the whole pool if smaller)")
+    workers: int | Literal["auto"] = Field(
+        "auto", description="local engine: processes for the per-example steps (filters, shingling, "
+                            "embedding, CPU views); auto: one per CPU. Pools under parallel_min run in one")
+    parallel_min: int = Field(20_000, ge=2, description="local engine: examples below which a run uses one "
+                                                        "process (starting workers costs ~2 s)")
 
 
 class ReportConfig(Strict):

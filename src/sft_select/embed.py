@@ -17,11 +17,13 @@ from __future__ import annotations
 import os
 import re
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 
+from sft_select import parallel
 from sft_select.cache import fingerprint, user_cache_dir
 from sft_select.errors import ConfigError, MissingDependency
 from sft_select.progress import info
@@ -55,6 +57,7 @@ class HashingEmbedder:
         self.dim = dim
         self.fingerprint = f"hashing-char35-{dim}"
         self.persist = False  # recomputing is faster than reading back
+        self.cpu_parallel = True  # worth spreading over worker processes (a Python-bound CPU model)
         self._vec = HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), n_features=dim,
                                       alternate_sign=True, norm="l2")
 
@@ -75,6 +78,7 @@ class StaticEmbedder:
         self.dim = int(self._model.dim)
         self.fingerprint = name
         self.persist = True
+        self.cpu_parallel = True
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return _l2(self._fast.encode([_head(t) for t in texts]))
@@ -256,6 +260,13 @@ class DiskCache:
                 np.save(fh, np.asarray(list(ids), dtype=str), allow_pickle=False)
 
 
+def _encode_texts(spec: str, batch_size: int, texts: Sequence[str]) -> np.ndarray:
+    """A worker's share of `EmbeddingStore.embed`: the vectors of `texts`, `batch_size` at a time."""
+    model = get_embedder(spec)
+    out = [np.asarray(model.encode(texts[s:s + batch_size]), dtype=np.float32) for s in range(0, len(texts), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, model.dim), dtype=np.float32)
+
+
 def embedding_cache_dir() -> Path | None:
     """`$SFT_SELECT_EMBED_CACHE` (a folder, or `off`), else `embeddings/` in the user cache folder."""
     env = os.environ.get("SFT_SELECT_EMBED_CACHE")
@@ -304,9 +315,17 @@ class EmbeddingStore:
                 queued.add(ids[i])
                 todo.append(i)
         missing = todo
-        for start in range(0, len(missing), batch_size):
-            chunk = missing[start:start + batch_size]
-            vecs = np.asarray(model.encode([texts[i] for i in chunk]), dtype=np.float32)
+        # Over the run's worker processes when there are several (the static encoder gives a text the
+        # same vector in any batch, so the split changes no number).
+        parts = parallel.map_parts(partial(_encode_texts, spec, batch_size), [texts[i] for i in missing],
+                                   multiple=batch_size) if getattr(model, "cpu_parallel", False) else None
+        if parts is not None:
+            batches = [np.concatenate(parts)] if parts else []
+            steps = [missing]
+        else:
+            steps = [missing[s:s + batch_size] for s in range(0, len(missing), batch_size)]
+            batches = (np.asarray(model.encode([texts[i] for i in chunk]), dtype=np.float32) for chunk in steps)
+        for chunk, vecs in zip(steps, batches):
             for i, v in zip(chunk, vecs):
                 cls._memory[(ids[i], fp)] = v
             if disk is not None:

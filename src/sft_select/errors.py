@@ -17,6 +17,13 @@ class InputError(SftSelectError):
         what = f"field '{field}': " if field else ""
         super().__init__(f"{where}: {what}{message}")
 
+    def __reduce__(self):  # raised in a worker process, re-raised in the parent: keep every field
+        return (self.__class__, (self.path, self.detail), {"line": self.line, "field": self.field,
+                                                          "args": self.args})
+
+    def __setstate__(self, state) -> None:
+        self.line, self.field, self.args = state["line"], state["field"], state["args"]
+
 
 class ConfigError(SftSelectError):
     """A configuration problem: unknown key, bad value, inconsistent options."""
@@ -31,7 +38,11 @@ class MissingDependency(SftSelectError):
 
     def __init__(self, package: str, feature: str, extra: str | None = None):
         hint = f"pip install 'sft-select[{extra}]'" if extra else f"pip install {package}"
+        self._fields = (package, feature, extra)
         super().__init__(f"{feature} needs the package '{package}': {hint}")
+
+    def __reduce__(self):  # raised in a worker process, re-raised in the parent
+        return (self.__class__, self._fields)
 
 
 class Terminated(KeyboardInterrupt):

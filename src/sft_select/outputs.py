@@ -23,6 +23,8 @@ def write_outputs(out: Path, table: pd.DataFrame, loaded: Loaded, *, write_selec
         dropped = table[~table["selected"].astype(bool)]
     else:
         dropped = table[table["reason"].notna()]
+    # only the three columns read: iterating every column of a wide score table costs seconds at 100k
+    dropped = dropped[[c for c in ("id", "reason", "kept_id") if c in dropped.columns]]
     for rec in dropped.itertuples(index=False):
         ex = by_id[rec.id]
         kept = getattr(rec, "kept_id", None)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from rich.markup import escape
 
+from sft_select import parallel
 from sft_select.combine import ViewWeight
 from sft_select.config import Config
 from sft_select.errors import ConfigError, InputError
@@ -20,6 +21,7 @@ from sft_select.executors import get_executor
 from sft_select.io.load import Loaded, load
 from sft_select.manifest import build_manifest, file_fingerprint
 from sft_select.outputs import write_outputs
+from sft_select.parallel import resolve_workers
 from sft_select.preprocess.run import run_preprocess
 from sft_select.progress import Timer, info
 from sft_select.record import Example
@@ -43,6 +45,13 @@ class RunResult:
 
 
 def gpu_available() -> bool:
+    """Whether torch sees a CUDA (or ROCm) device. Importing torch costs ~3 s, so a machine with neither
+    driver (no /proc/driver/nvidia, no nvidia-smi, no /dev/kfd) is answered without it."""
+    import os
+    import shutil
+
+    if not any(os.path.exists(p) for p in ("/proc/driver/nvidia", "/dev/kfd")) and shutil.which("nvidia-smi") is None:
+        return False
     try:
         import torch
 
@@ -98,8 +107,18 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
     `decontaminate`: evaluation files whose 13-grams must not occur in the selection (added to the
     config's). With a `validation` file (and `tune.enabled`), the tune loop picks the view weights and τ
     before the final selection (sft_select.tune.loop), and the run is written with the tuned config.
+    On the local engine, per-example steps use `engine.workers` processes (sft_select.parallel).
     """
     cfg = cfg or Config()
+    n = resolve_workers(cfg.engine.workers) if cfg.engine.name == "local" else 1
+    with parallel.workers(n, min_items=cfg.engine.parallel_min):
+        return _run(inputs, out, cfg, target=target, force=force, stop_after=stop_after,
+                    decontaminate=decontaminate, validation=validation)
+
+
+def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: str | Path | None = None,
+         force: bool = False, stop_after: str = "select", decontaminate: Sequence[str | Path] = (),
+         validation: str | Path | None = None) -> RunResult:
     if not inputs:
         raise ConfigError("give at least one input file")
     if stop_after == "select" and not cfg.select.has_size():

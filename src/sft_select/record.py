@@ -39,6 +39,10 @@ class Example:
     turns: tuple[Turn, ...] = ()
     text: str | None = None
     label: str | None = None
+    # `prompt` and `content` are read ~10 times per example by filters, views and outputs: each is
+    # joined once, on first use, and kept (not part of equality, hashing or repr).
+    _prompt: str | None = field(default=None, init=False, compare=False, repr=False)
+    _content: str | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def kind(self) -> str:
@@ -62,14 +66,18 @@ class Example:
 
     @property
     def prompt(self) -> str:
-        return "\n\n".join(t.content for t in self.prompt_turns if t.content)
+        if self._prompt is None:
+            object.__setattr__(self, "_prompt", "\n\n".join(t.content for t in self.prompt_turns if t.content))
+        return self._prompt
 
     @property
     def content(self) -> str:
         """The text a content model (embedder, n-gram model) reads: prompt and response, or the text."""
         if self.text is not None:
             return self.text
-        return "\n\n".join(part for part in (self.prompt, self.response) if part)
+        if self._content is None:
+            object.__setattr__(self, "_content", "\n\n".join(part for part in (self.prompt, self.response) if part))
+        return self._content
 
 
 def content_hash(turns: tuple[Turn, ...], text: str | None, label: str | None) -> str:

@@ -60,6 +60,34 @@ def test_one_pass_equals_each_view_alone(data, small_batches):
         assert seconds > 0
 
 
+def test_one_pass_in_worker_processes_equals_one_process(data, small_batches, tmp_path, monkeypatch):
+    """The local engine's worker processes (engine.workers): windows of batches forked per worker,
+    the same scores, and every view's chunk checkpoints written."""
+    from sft_select import parallel
+    from sft_select.executors import local
+
+    monkeypatch.setattr(local, "WINDOW_BATCHES", 2)  # 200 rows of batches of 16: 4 windows
+    pool, target = data
+    serial = scoring.score_views(views(), pool, target, LocalExecutor())
+    forks = []
+    real = parallel.map_parts
+
+    def spy(fn, items, **kw):
+        out = real(fn, items, **kw)
+        if getattr(fn, "func", None) is local._run_batches:  # not the fits' embedding
+            forks.append(out)
+        return out
+
+    monkeypatch.setattr(parallel, "map_parts", spy)
+    dirs = [tmp_path / name for name in VIEWS]
+    with parallel.workers(2, min_items=2):
+        forked = scoring.score_views(views(), pool, target, LocalExecutor(), checkpoints=dirs)
+    assert len(forks) == 4 and all(f is not None for f in forks[:3])  # the last 8 rows: here
+    for (a, _), (b, _) in zip(serial, forked):
+        assert_same(a, b)
+    assert all(len(list(d.iterdir())) == 7 for d in dirs)
+
+
 def test_score_batch_columns_round_trip_and_a_shipped_copy_forgets_its_embeddings(data):
     pool, target = data
     fitted = [v.fit(pool, target) for v in views()]

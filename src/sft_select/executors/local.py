@@ -7,10 +7,12 @@ same batch function with `map_batches` on a cluster, and runs the same global-st
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
 
+from sft_select import parallel
 from sft_select.executors import kernels
 from sft_select.progress import progress_bar
 
@@ -19,19 +21,46 @@ T = TypeVar("T")
 GroupFn = Callable[[dict[str, np.ndarray], Any], dict[str, np.ndarray]]
 
 
+# A parallel map_batches forks once per window of this many batches per worker: large enough that a fork
+# (~0.1 s) is noise, small enough that results, hence scoring checkpoints, arrive while the pool is scored.
+WINDOW_BATCHES = 16
+
+
+def _run_batches(fn: Callable[[Sequence[T]], dict], batch_size: int, items: Sequence[T]) -> list[dict]:
+    """One worker's share of `map_batches`: its batches, in order."""
+    return [fn(items[start:start + batch_size]) for start in range(0, len(items), batch_size)]
+
+
 class LocalExecutor:
     name = "local"
 
     def map_batches(self, fn: Callable[[Sequence[T]], dict[str, np.ndarray]], items: Sequence[T], *,
                     batch_size: int, desc: str = "", gpu: bool = False) -> Iterator[dict[str, np.ndarray]]:
         """`fn` applied to consecutive batches of `items`; it returns equal-length numpy columns, yielded
-        in input order as each batch finishes (so the caller can checkpoint as it goes). `gpu` asks for an
-        accelerator where the engine places work; here the batch function picks its own device."""
+        in input order as they finish (so the caller can checkpoint as it goes).
+
+        With several worker processes (`sft_select.parallel`) the batches run there, a window of
+        WINDOW_BATCHES batches per worker at a time, cut at batch boundaries (so the batches, hence the
+        results, are the same); each window's results are yielded when it ends. `gpu` work stays in this
+        process: CUDA does not survive a fork, and torch already spreads its CPU work over the cores.
+        """
+        size = max(1, batch_size)
+        workers = 1 if gpu else parallel.active()
+        window = len(items)
+        if workers > 1:  # at least the run's parallel minimum, or map_parts would run the window here
+            window = -(-max(parallel._state["min_items"], workers * WINDOW_BATCHES * size) // size) * size
         with progress_bar(desc, total=len(items)) as advance:
-            for start in range(0, len(items), max(1, batch_size)):
-                batch = items[start:start + batch_size]
-                yield fn(batch)
-                advance(len(batch))
+            for start in range(0, len(items), max(1, window)):
+                part = items[start:start + window]
+                done = parallel.map_parts(partial(_run_batches, fn, size), part, multiple=size) if workers > 1 else None
+                if done is not None:
+                    yield from (r for results in done for r in results)
+                    advance(len(part))
+                    continue
+                for b in range(0, len(part), size):
+                    batch = part[b:b + size]
+                    yield fn(batch)
+                    advance(len(batch))
 
     # -- global steps: one contract, two engines (see executors/ray_global.py) --------------------------
 

@@ -44,8 +44,8 @@ class DuplicateClusters:
     def columns(self, ids: Sequence[str]) -> tuple[list[str | None], list[str | None]]:
         """Per example: the cluster id (id of the earliest member) and the kind, None when alone."""
         roots = [self.find(i) for i in range(len(ids))]
-        sizes = pd.Series(roots).value_counts()
-        cluster = [ids[r] if sizes[r] > 1 else None for r in roots]
+        sizes = np.bincount(np.asarray(roots, dtype=np.int64), minlength=len(ids)).tolist()  # plain ints:
+        cluster = [ids[r] if sizes[r] > 1 else None for r in roots]  # a pandas lookup per row took seconds
         kinds = [self.kind.get(i, self.kind.get(r)) if sizes[r] > 1 else None for i, r in enumerate(roots)]
         return cluster, kinds
 

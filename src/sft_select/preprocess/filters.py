@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import partial
 from typing import Sequence
 
-from sft_select import signals
+from sft_select import parallel, signals
 from sft_select.preprocess.config import FilterConfig
 from sft_select.preprocess.langid import languages, off_language
 from sft_select.preprocess.shingles import words_of
@@ -124,10 +125,20 @@ def _safe_reason(ex: Example, cfg: FilterConfig) -> str | None:
         return f"filter_error: {type(exc).__name__}"
 
 
+def _filter_part(cfg: FilterConfig, examples: Sequence[Example]) -> list[str | None]:
+    """A worker's share of `apply_filters`: the reason (or None) of each example, in order."""
+    drops = apply_filters(examples, range(len(examples)), cfg)
+    return [drops.get(i) for i in range(len(examples))]
+
+
 def apply_filters(examples: Sequence[Example], positions: Sequence[int], cfg: FilterConfig) -> dict[int, str]:
     """Pool position -> reason, for every example at `positions` that a filter drops."""
     if cfg.lang:
         languages(cfg.lang)  # an unknown language code fails before any work
+    parts = parallel.map_parts(partial(_filter_part, cfg), [examples[p] for p in positions])
+    if parts is not None:  # over the run's worker processes; each example's reason is its own
+        found = [reason for part in parts for reason in part]
+        return {p: r for p, r in zip(positions, found) if r}
     drops: dict[int, str] = {}
     for pos in positions:
         reason = _safe_reason(examples[pos], cfg)

@@ -16,12 +16,13 @@ import re
 import sys
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Iterator, Sequence
 
 import numpy as np
 import xxhash
 
+from sft_select import parallel
 from sft_select.normalize import normalize_for_dedup
 
 # Scripts written without spaces between words: one token per character.
@@ -177,8 +178,11 @@ def ngrams(words: Words, n: int, *, short: str = "whole") -> Shingles:
 
 def shingle(texts: Sequence[str], n: int, *, short: str = "whole") -> Shingles:
     """Word n-gram hashes of every text, batch by batch: only one batch's word hashes and temporaries are
-    alive at a time (100k documents: ~300 MB less peak memory than hashing all words first)."""
-    parts = [ngrams(batch, n, short=short) for batch in _batches(texts)]
+    alive at a time (100k documents: ~300 MB less peak memory than hashing all words first). Over the
+    run's worker processes when there are several (a document's shingles are its own)."""
+    parts = parallel.map_parts(partial(shingle, n=n, short=short), texts)
+    if parts is None:
+        parts = [ngrams(batch, n, short=short) for batch in _batches(texts)]
     counts = np.concatenate([p.counts for p in parts])
     offsets = np.zeros(len(counts) + 1, dtype=np.uint64)
     np.cumsum(counts, out=offsets[1:])

@@ -7,10 +7,12 @@ starves is visible at a glance; totals list all three.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from sft_select import parallel
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
 TOKEN_METHOD = r"regex \w+|[^\w\s] over prompt and response (a word-piece estimate, not a model tokenizer)"
@@ -103,6 +105,11 @@ def token_counts(ids: pd.Series, text: Callable[[str], str | None]) -> np.ndarra
     texts = [text(i) for i in ids]
     if any(t is None for t in texts):
         return None
+    parts = parallel.map_parts(_count_all, texts)  # over the run's worker processes, if any
+    return np.concatenate(parts) if parts is not None else _count_all(texts)
+
+
+def _count_all(texts: Sequence[str]) -> np.ndarray:
     return np.fromiter(map(count_tokens, texts), np.int64, len(texts))
 
 

@@ -35,6 +35,9 @@ from sft_select.stream.near import bands_for, candidate_pairs, verified
 from sft_select.views.base import View
 
 EMBEDDING_STRATEGIES = ("greedy", "facility")
+# Config parts that do not change a shard's contents, so changing them keeps finished shards usable.
+_NOT_IN_SHARDS = {"report": True, "tune": True, "select": True, "combine": True,
+                  "engine": {"workers": True, "parallel_min": True}}
 
 
 def refuse_unsupported(cfg: Config, tuning: bool) -> None:
@@ -77,9 +80,11 @@ def stream_pass(stream: Stream, cfg: Config, views: Sequence[View], target, exec
         evals = [eval_ngrams(f, cfg.preprocess.decontaminate) for f in files]
     work = ChunkWork(cfg, fitted, executor, evals, bands_for(cfg.preprocess.near),
                      keep_embeddings=cfg.select.strategy in EMBEDDING_STRATEGIES)
-    key = fingerprint("stream-v1", cfg.model_dump(mode="json", exclude={"report", "tune", "select", "combine"}),
+    key = fingerprint("stream-v1", cfg.model_dump(mode="json", exclude=_NOT_IN_SHARDS),
                       [str(p) for p in stream.paths], [str(f) for f in files],
-                      ids_fingerprint(ex.id for ex in target) if target else None)
+                      ids_fingerprint(ex.id for ex in target) if target else None,
+                      # what the selection settings add to a shard (select itself is left out above)
+                      work.keep_embeddings, cfg.select.budget_tokens is not None and cfg.select.tokenizer)
     shard_root = out / "cache" / f"stream-{key}"
     frames, arrays = [], []
     resumed = 0

@@ -8,12 +8,14 @@ meaning rather than words.
 """
 from __future__ import annotations
 
+from functools import partial
 from itertools import chain, compress
 from typing import Sequence
 
 import numpy as np
 import xxhash
 
+from sft_select import parallel
 from sft_select.preprocess.shingles import _GOLDEN, mix64, words_of
 from sft_select.record import Example
 from sft_select.views.base import View, ViewResult
@@ -72,7 +74,11 @@ def _buckets(hashes: np.ndarray, buckets: int) -> np.ndarray:
 
 
 def _bucket_totals(texts: Sequence[str], buckets: int) -> np.ndarray:
-    """Summed bucket counts over all texts, chunk by chunk (no matrix is built: fit needs only totals)."""
+    """Summed bucket counts over all texts, chunk by chunk (no matrix is built: fit needs only totals);
+    over the run's worker processes when there are several (whole counts: any order sums the same)."""
+    parts = parallel.map_parts(partial(_bucket_totals, buckets=buckets), texts, multiple=_FIT_CHUNK)
+    if parts is not None:
+        return np.sum(parts, axis=0)
     totals = np.zeros(buckets, dtype=np.float64)
     for i in range(0, len(texts), _FIT_CHUNK):
         _, words, doc = _tokens(texts[i:i + _FIT_CHUNK])

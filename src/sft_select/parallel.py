@@ -1,0 +1,160 @@
+"""Process parallelism for the local engine: per-example work split over `engine.workers` processes.
+
+Most per-example steps (filters, shingling, embedding, the CPU views) are Python loops that hold the GIL,
+so threads would not run them in parallel; worker processes do. A run opens `workers(n)` once; a step
+then calls `map_parts(fn, items)`, which cuts `items` into one consecutive part per worker, runs
+`fn(part)` in the workers and returns the results in order, or returns None when running in this
+process is better (one worker, a small input, no fork on this platform, or already inside a worker).
+So every caller keeps its serial code path, and a parallel run gives exactly the serial results as long
+as `fn` of a part equals the serial computation over those items (the views' batch contract; callers
+cut at batch boundaries).
+
+Why fork, per step: the workers inherit `fn` and `items` from the parent's memory, so nothing but the
+small results crosses a pipe. Pickling the examples instead costs ~0.1 ms each, as much as the filters
+themselves; spawned workers would also re-import the user's main module. A fork costs the page tables
+plus a copy of each memory page a worker writes to, which is mostly the pages of the objects in its
+part (reading a Python object updates its reference count). What does not survive a fork is kept out
+of the workers: they run their numeric libraries on one thread (an OpenMP pool the parent started does
+not exist in the child), and callers leave GPU work (CUDA cannot be re-initialized after a fork) in the
+parent. A worker that dies (out of memory) raises WorkerDied in the parent instead of hanging it.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence, TypeVar
+
+from sft_select.errors import SftSelectError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+MIN_ITEMS = 20_000  # below this, forking for every step costs about what the steps save
+
+_state: dict = {"workers": 1, "min_items": MIN_ITEMS, "in_worker": False, "job": None}
+
+
+def resolve_workers(setting: int | str) -> int:
+    """`engine.workers`: a count, or "auto" = the CPUs this process may use."""
+    if setting == "auto":
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return max(1, os.cpu_count() or 1)
+    return max(1, int(setting))
+
+
+def _init_worker() -> None:
+    import signal
+
+    from sft_select.progress import configure
+
+    # Ctrl-C reaches the whole process group: the parent alone handles it (a clean, resumable stop)
+    # and ends the workers; the SIGTERM handler inherited from the parent would turn that end into a
+    # traceback per worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _state["in_worker"] = True
+    configure(quiet=True)  # the parent reports progress; workers print nothing
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # threadpoolctl comes with scikit-learn; without it BLAS keeps its default
+        pass
+
+
+@contextmanager
+def workers(n: int, *, min_items: int = MIN_ITEMS) -> Iterator[None]:
+    """Allow up to `n` worker processes for the steps run inside this block."""
+    saved = dict(_state)
+    _state.update(workers=max(1, n), min_items=min_items)
+    try:
+        yield
+    finally:
+        _state.update(saved)
+
+
+def active() -> int:
+    """How many processes a parallel step would use now (1: run serially)."""
+    import multiprocessing
+
+    if _state["in_worker"] or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return _state["workers"]
+
+
+def split(n: int, parts: int, multiple: int = 1) -> list[tuple[int, int]]:
+    """`parts` consecutive (start, stop) ranges covering range(n), each a whole number of `multiple`
+    items (the last takes the rest)."""
+    units = -(-n // multiple)
+    parts = max(1, min(parts, units))
+    bounds = [min(n, (units * k // parts) * multiple) for k in range(parts + 1)]
+    bounds[-1] = n
+    return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def _child(bounds: tuple[int, int], send) -> None:
+    """A forked worker: compute its part, send (ok, result or exception) to the parent."""
+    _init_worker()
+    fn, items = _state["job"]
+    try:
+        message = (True, fn(items[bounds[0]:bounds[1]]))
+    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent, which raises it
+        message = (False, exc)
+    try:
+        send.send(message)
+    except Exception as exc:  # noqa: BLE001 - an exception that does not pickle still says what it was
+        send.send((False, RuntimeError(f"worker failed: {message[1]!r} ({exc})")))
+
+
+class WorkerDied(SftSelectError):
+    """A worker process ended without a result (killed: out of memory, a signal); the CLI prints it
+    as a message, not a traceback."""
+
+
+def map_parts(fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: int = 1,
+              min_items: int | None = None) -> list[R] | None:
+    """[fn(part) for each consecutive part of `items`] computed in forked workers, or None to run serially.
+
+    One part per worker, each a whole multiple of `multiple` items (a caller's batch size); an input
+    shorter than `min_items` (default: the run's `engine.parallel_min`) runs serially. An exception in
+    a worker is raised here as it was raised there; a worker that dies raises WorkerDied, never hangs.
+    """
+    import multiprocessing
+
+    limit = _state["min_items"] if min_items is None else min_items
+    if active() < 2 or len(items) < max(limit, 2):
+        return None
+    ranges = split(len(items), active(), multiple)
+    if len(ranges) < 2:
+        return None
+    ctx = multiprocessing.get_context("fork")
+    _state["job"] = (fn, items)  # inherited by the forked workers, never pickled
+    procs = []
+    try:
+        for bounds in ranges:
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_child, args=(bounds, send), daemon=True)
+            proc.start()
+            send.close()  # the child's copy alone stays open: its death closes the pipe
+            procs.append((proc, recv))
+        results = []
+        for proc, recv in procs:
+            try:
+                ok, value = recv.recv()
+            except EOFError:
+                proc.join()
+                raise WorkerDied(f"a worker process ended without a result (exit code {proc.exitcode}; "
+                                 "out of memory?): run with --workers 1 or a smaller engine.chunk_size") from None
+            if not ok:
+                raise value
+            results.append(value)
+        return results
+    finally:
+        _state["job"] = None
+        for proc, recv in procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+            recv.close()

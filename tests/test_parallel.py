@@ -1,0 +1,100 @@
+"""Worker processes (engine.workers) change no number: a parallel run writes the serial run's files."""
+import pandas as pd
+import pytest
+
+from sft_select import parallel
+from sft_select.config import build_config
+from sft_select.errors import InputError
+from sft_select.pipeline import run
+from sft_select.views.base import View
+from tests.test_stream import make_pool
+
+
+def test_split_covers_the_range_in_whole_multiples():
+    for n, parts, multiple in [(10, 3, 1), (100, 4, 7), (5, 8, 2), (1, 2, 1), (64, 4, 16)]:
+        ranges = parallel.split(n, parts, multiple)
+        assert ranges[0][0] == 0 and ranges[-1][1] == n
+        assert all(a == prev_b for (a, _), (_, prev_b) in zip(ranges[1:], ranges))
+        assert all((b - a) % multiple == 0 for a, b in ranges[:-1])
+        assert len(ranges) <= parts
+
+
+def _lengths(items):
+    return [len(x) for x in items]
+
+
+def _fail_on_bad(items):
+    for x in items:
+        if x == "bad":
+            raise InputError("pool.jsonl", "cannot read this row", line=7, field="output")
+    return len(items)
+
+
+def test_map_parts_runs_serially_when_not_worth_it():
+    items = ["a"] * 50
+    assert parallel.map_parts(_lengths, items) is None  # no workers() block: one process
+    with parallel.workers(2, min_items=100):
+        assert parallel.map_parts(_lengths, items) is None  # below min_items
+    with parallel.workers(1, min_items=2):
+        assert parallel.map_parts(_lengths, items) is None
+
+
+def test_map_parts_in_workers_keeps_order_and_errors():
+    items = [str(i) * (i % 5) for i in range(101)]
+    with parallel.workers(2, min_items=2):
+        parts = parallel.map_parts(_lengths, items, multiple=10)
+        assert parts is not None and len(parts) >= 2
+        assert [x for part in parts for x in part] == _lengths(items)
+        with pytest.raises(InputError) as err:
+            parallel.map_parts(_fail_on_bad, ["ok"] * 20 + ["bad"] + ["ok"] * 20)
+    assert (err.value.path, err.value.line, err.value.field) == ("pool.jsonl", 7, "output")
+    assert "line 7" in str(err.value)
+
+
+def _die(items):
+    import os
+
+    if "die" in items:
+        os._exit(9)  # as the kernel's out-of-memory killer would end it: no result, no exception
+    return len(items)
+
+
+def test_a_worker_that_dies_is_an_error_not_a_hang():
+    with parallel.workers(2, min_items=2):
+        with pytest.raises(parallel.WorkerDied, match="exit code 9"):
+            parallel.map_parts(_die, ["ok"] * 10 + ["die"])
+        assert parallel.map_parts(_die, ["ok"] * 11) == [5, 6]  # the next step forks afresh
+
+
+def cfg_for(workers, streaming):
+    return build_config({
+        "input": {"on_error": "skip"},
+        "embedding": {"model": "hashing"},
+        "engine": {"workers": workers, "parallel_min": 2, "streaming": streaming, "chunk_size": 97},
+        "select": {"n": 40, "strategy": "greedy", "tau_div": 0.9},
+        "report": {"enabled": False},
+    })
+
+
+@pytest.mark.parametrize("streaming", ["off", "on"])
+def test_parallel_run_equals_serial_run(tmp_path, monkeypatch, streaming):
+    monkeypatch.setattr(View, "default_batch_size", 16)  # several batches per view even on 300 rows
+    src = make_pool(tmp_path / "pool.jsonl", n=300)
+    target = make_pool(tmp_path / "target.jsonl", n=12, seed=9, bad_rows=False)
+    serial = run([src], tmp_path / "one", cfg_for(1, streaming), target=target)
+    used = []
+    real = parallel.map_parts
+
+    def spy(fn, items, **kw):
+        out = real(fn, items, **kw)
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(parallel, "map_parts", spy)
+    par = run([src], tmp_path / "two", cfg_for(2, streaming), target=target)
+    assert sum(used) >= 4  # filters, shingles, embeddings and the views (one scoring pass) really went to the workers
+    for name in ("selected.jsonl", "rejected.jsonl"):
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "one" / "scores.parquet"),
+                                  pd.read_parquet(tmp_path / "two" / "scores.parquet"))
+    assert serial.manifest["counts"] == par.manifest["counts"]
