@@ -1,9 +1,10 @@
 """The Ray executor: the same batch functions as the local executor, run as Ray Data `map_batches`.
 
-The batch function (scoring's `ScoreBatch`, every fitted view of a pass) goes to one actor pool: each
-actor receives it once, as picklable parameters and fitted state, and loads any model lazily on its
-first batch, once per actor. The examples go to the object store once per call, one object per batch
-of rows; rows carry only their position, and an actor fetches only the blocks of the rows it scores.
+The batch function (scoring's `ScoreBatch`, every fitted view of a pass) runs as Ray tasks on the
+pooled worker processes the global steps use, or, for GPU work, on one actor pool. Either way each
+worker receives it once, as picklable parameters and fitted state, and loads any model lazily on its
+first batch, once per process. The examples go to the object store once per call, one object per batch
+of rows; rows carry only their position, and a worker fetches only the blocks of the rows it scores.
 Results come back in input order, as they finish, so the score table is identical to the local
 engine's and the caller can checkpoint while the pool is being scored.
 """
@@ -69,7 +70,7 @@ def _apply_task(batch: dict[str, np.ndarray], token: str, fn_box: list, blocks: 
 def _in_order(batches, n: int) -> Iterator[dict[str, np.ndarray]]:
     """Output batches (each with a `pos` column, arriving in any order) as runs of consecutive positions
     0, 1, ..., n-1, each yielded as soon as every earlier row has been yielded."""
-    pending: dict[int, dict[str, np.ndarray]] = {}
+    pending: dict[int, tuple[int, dict[str, np.ndarray]]] = {}  # first position -> (rows, columns)
     nxt = 0
     for cols in batches:
         pos = np.asarray(cols["pos"], dtype=np.int64)
@@ -79,10 +80,10 @@ def _in_order(batches, n: int) -> Iterator[dict[str, np.ndarray]]:
         cuts = [0, *(np.flatnonzero(np.diff(pos) != 1) + 1).tolist(), len(pos)]
         for s, e in zip(cuts[:-1], cuts[1:]):
             if e > s:
-                pending[int(pos[s])] = {c: v[s:e] for c, v in cols.items()}
+                pending[int(pos[s])] = (e - s, {c: v[s:e] for c, v in cols.items()})
         while nxt in pending:
-            run = pending.pop(nxt)
-            nxt += len(next(iter(run.values()))) if run else 0
+            rows, run = pending.pop(nxt)
+            nxt += rows
             yield run
     if nxt != n or pending:
         raise RuntimeError(f"Ray returned rows up to position {nxt} of {n}")
