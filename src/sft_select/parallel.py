@@ -75,6 +75,11 @@ def workers(n: int, *, min_items: int = MIN_ITEMS) -> Iterator[None]:
         _state.update(saved)
 
 
+def min_items() -> int:
+    """The run's `engine.parallel_min`: inputs shorter than this run in one process."""
+    return _state["min_items"]
+
+
 def active() -> int:
     """How many processes a parallel step would use now (1: run serially)."""
     import multiprocessing

@@ -99,9 +99,23 @@ def score_views(views: Sequence[View], pool: Sequence[Example], target: Sequence
 def score_fitted(views: Sequence[View], examples: Sequence[Example], executor, *,
                  batch_size: int | None = None) -> list[ViewResult]:
     """Fitted views scored together over `examples` in one pass, no checkpoints (a streaming chunk)."""
-    size = batch_size or min((v.default_batch_size for v in views), default=1024)
-    return [r for r, _ in _score_pass(list(views), examples, executor, size, [None] * len(views),
-                                      gpu=not all(v.cpu_fast for v in views))]
+    return [r for r, _ in score_fitted_timed(views, examples, executor, batch_size=batch_size)]
+
+
+def score_fitted_timed(views: Sequence[View], examples: Sequence[Example], executor, *,
+                       batch_size: int | None = None) -> list[tuple[ViewResult, float]]:
+    """`score_fitted` with each view's scoring seconds (summed over batches, wherever they ran). CPU views
+    and model views that may use a GPU go in separate passes, so the CPU ones can use worker processes."""
+    out: list[tuple[ViewResult, float]] = [None] * len(views)  # type: ignore[list-item]
+    for gpu in (False, True):
+        members = [i for i, v in enumerate(views) if v.cpu_fast is not gpu]
+        if not members:
+            continue
+        size = batch_size or min(views[i].default_batch_size for i in members)
+        scored = _score_pass([views[i] for i in members], examples, executor, size, [None] * len(members), gpu=gpu)
+        for i, result in zip(members, scored):
+            out[i] = result
+    return out
 
 
 def _score_pass(views: list[View], pool: Sequence[Example], executor, size: int, dirs: list[Path | None],

@@ -48,7 +48,7 @@ class LocalExecutor:
         workers = 1 if gpu else parallel.active()
         window = len(items)
         if workers > 1:  # at least the run's parallel minimum, or map_parts would run the window here
-            window = -(-max(parallel._state["min_items"], workers * WINDOW_BATCHES * size) // size) * size
+            window = -(-max(parallel.min_items(), workers * WINDOW_BATCHES * size) // size) * size
         with progress_bar(desc, total=len(items)) as advance:
             for start in range(0, len(items), max(1, window)):
                 part = items[start:start + window]

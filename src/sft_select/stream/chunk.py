@@ -23,7 +23,7 @@ from sft_select.io.atomic import atomic_path
 from sft_select.preprocess.exact import dedup_key
 from sft_select.preprocess.fields import field_text
 from sft_select.record import Example
-from sft_select.scoring import _score_chunk
+from sft_select.scoring import score_fitted_timed
 from sft_select.table import _full_column
 from sft_select.views.base import View
 
@@ -84,10 +84,10 @@ class ChunkWork:
             arrays["bands"] = band_keys(sh, pre.near, self.bands)
             self._tick("near_dedup", t)
         pos = np.asarray(alive, dtype=np.int64)
-        for view in self.views:
-            t = time.perf_counter()
-            result = _score_chunk(view, live, self.executor, view.default_batch_size, f"scoring {view.name}")
-            self._tick(view.name, t)
+        # every view in one pass over the chunk: one embedding per example, one trip to the workers
+        scored = score_fitted_timed(self.views, live, self.executor) if self.views else []
+        for view, (result, seconds) in zip(self.views, scored):
+            self.seconds[view.name] = self.seconds.get(view.name, 0.0) + seconds
             frame[f"{view.name}_raw"] = _full_column(np.asarray(result.raw, dtype=float), pos, len(chunk))
             frame[f"{view.name}_reason"] = _full_column(np.array(result.reasons or [None] * len(live), dtype=object),
                                                    pos, len(chunk))
