@@ -132,51 +132,75 @@ def minilm_features(texts: list[str], cache_dir: Path, max_seq_length: int = 128
 
 
 class EvalModel:
-    """Logistic regression on fixed features of the pool and test texts: the same model for every method.
+    """One model trained the same way on every subset; only its accuracy on the test split is reported.
 
-    `C` is given, or chosen once per dataset among C_GRID by validation accuracy of the whole pool, so the
-    choice depends on no method's subset; the test split is only predicted. With `per_subset`, C is chosen
-    again for every subset S (validation accuracy of the model trained on S), as a user tuning their own
-    final model would: a clean small S may want less regularization than the noisy whole pool.
+    `logreg`: logistic regression on fixed features; its C is given, or chosen once per dataset among C_GRID
+    by validation accuracy of the whole pool (so the choice depends on no method's subset). With
+    `per_subset`, C is chosen again for every subset S, as a user tuning their own final model would.
+
+    `mlp`: a one-hidden-layer network (MLP_HIDDEN ReLU units, Adam, batches of 200) on the static-minilm
+    features, trained for a fixed MLP_EPOCHS epochs with no early stopping and no validation split, seeded:
+    the stand-in for fine-tuning, which fits its training set, flipped labels included (its training
+    accuracy is reported with every result as `mlp_train`), where a regularized linear model on the same
+    features averages uniform flips away. Its L2 penalty `alpha` is
+    chosen like C, once per dataset on the whole pool's validation accuracy, among MLP_ALPHAS: all of them
+    still fit the training set; a stronger penalty (0.1 and up) stops fitting it and is no longer that model.
     """
 
     C_GRID = (1.0, 10.0, 100.0)
+    MLP_ALPHAS = (1e-4, 1e-3, 1e-2)
+    MLP_EPOCHS = 200
+    MLP_HIDDEN = 256
 
     def __init__(self, name: str, X_pool, X_val, X_test, y_pool, y_val, y_test, C: float | None = None,
-                 per_subset: bool = False):
-        self.name = name
-        self.per_subset = per_subset
+                 per_subset: bool = False, kind: str = "logreg"):
+        self.name, self.kind = name, kind
+        self.per_subset = per_subset and kind == "logreg"
         self.Xp, self.Xv, self.Xt = X_pool, X_val, X_test
         self.yp = np.asarray(y_pool, dtype=object)
         self.yv, self.yt = np.asarray(y_val, dtype=object), np.asarray(y_test, dtype=object)
         self.C_scores: dict[float, float] = {}
         if C is None:
             every = np.arange(len(self.yp))
-            self.C_scores = {c: self._acc(every, c, self.Xv, self.yv) for c in self.C_GRID}
-            C = max(self.C_scores, key=lambda c: (self.C_scores[c], -c))
+            grid = self.C_GRID if kind == "logreg" else self.MLP_ALPHAS
+            self.C_scores = {c: self._acc(every, c, self.Xv, self.yv) for c in grid}
+            # Ties: the stronger regularization (smaller C, larger alpha).
+            C = max(self.C_scores, key=lambda c: (self.C_scores[c], -c if kind == "logreg" else c))
         self.C = C
 
-    def _acc(self, idx, C, X, y) -> float:
+    def _fit(self, idx, C):
         import warnings
 
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
+        from sklearn.neural_network import MLPClassifier
         from threadpoolctl import threadpool_limits
 
-        idx = np.sort(np.asarray(idx, dtype=np.int64))
-        clf = LogisticRegression(C=C, max_iter=1000, random_state=0)
+        if self.kind == "mlp":
+            # tol=0 and n_iter_no_change=epochs: every epoch runs, no early stop on the training loss either.
+            clf = MLPClassifier((self.MLP_HIDDEN,), alpha=C, batch_size=200, learning_rate_init=1e-3, max_iter=self.MLP_EPOCHS,
+                                tol=0.0, n_iter_no_change=self.MLP_EPOCHS, early_stopping=False, random_state=0)
+        else:
+            clf = LogisticRegression(C=C, max_iter=1000, random_state=0)
         with warnings.catch_warnings(), threadpool_limits(limits=1):
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(self.Xp[idx], self.yp[idx])
-        return float((clf.predict(X) == y).mean())
+        return clf
 
-    def test_accuracy(self, idx) -> tuple[float, float]:
-        """(test accuracy, the C it was trained with)."""
+    def _acc(self, idx, C, X, y) -> float:
+        idx = np.sort(np.asarray(idx, dtype=np.int64))
+        return float((self._fit(idx, C).predict(X) == y).mean())
+
+    def test_accuracy(self, idx) -> tuple[float, float, float]:
+        """(test accuracy, the C or alpha it was trained with, accuracy on its own training rows)."""
         C = self.C
         if self.per_subset:
             on_val = {c: self._acc(idx, c, self.Xv, self.yv) for c in self.C_GRID}
             C = max(on_val, key=lambda c: (on_val[c], -c))
-        return self._acc(idx, C, self.Xt, self.yt), C
+        idx = np.sort(np.asarray(idx, dtype=np.int64))
+        clf = self._fit(idx, C)
+        return (float((clf.predict(self.Xt) == self.yt).mean()), C,
+                float((clf.predict(self.Xp[idx]) == self.yp[idx]).mean()))
 
 
 def eval_models(names: list[str], pool_texts, val_texts, test_texts, y_pool, y_val, y_test, static,
@@ -195,14 +219,18 @@ def eval_models(names: list[str], pool_texts, val_texts, test_texts, y_pool, y_v
             vec = TfidfVectorizer(sublinear_tf=True, min_df=2, max_df=0.5, dtype=np.float32).fit(pool_texts)
             out.append(EvalModel(name, vec.transform(pool_texts), vec.transform(val_texts), vec.transform(test_texts),
                                  y_pool, y_val, y_test, per_subset=per_subset))
+        elif name == "mlp":
+            Xp, Xv, Xt = static
+            out.append(EvalModel(name, Xp, Xv, Xt, y_pool, y_val, y_test, kind="mlp"))
         elif name == "minilm":
             X = minilm_features(list(pool_texts) + list(val_texts) + list(test_texts), cache_dir)
             a, b = len(pool_texts), len(pool_texts) + len(val_texts)
             out.append(EvalModel(name, X[:a], X[a:b], X[b:], y_pool, y_val, y_test, per_subset=per_subset))
         else:
-            raise SystemExit(f"unknown eval model {name} (static, tfidf, minilm)")
+            raise SystemExit(f"unknown eval model {name} (static, tfidf, mlp, minilm)")
         m = out[-1]
-        print(f"  eval model {name}: C={m.C}" + (f" (validation acc by C: {m.C_scores})" if m.C_scores else "")
+        par = "alpha" if m.kind == "mlp" else "C"
+        print(f"  eval model {name}: {par}={m.C}" + (f" (validation acc by {par}: {m.C_scores})" if m.C_scores else "")
               + f", {time.perf_counter() - t:.0f} s", flush=True)
     return out
 
@@ -221,8 +249,10 @@ class Evaluator:
         idx = np.array([self.pos[i] for i in ids], dtype=np.int64)
         out: dict = {"size": len(idx)}
         for m in self.models:
-            acc, C = m.test_accuracy(idx)
+            acc, C, train = m.test_accuracy(idx)
             out[m.name] = round(acc, 4)
+            if m.kind == "mlp":
+                out[f"{m.name}_train"] = round(train, 4)
             if m.per_subset:
                 out[f"{m.name}_C"] = C
         if self.track_noise:
@@ -318,8 +348,8 @@ def run_dataset(name: str, args, data: Path) -> dict:
     models = eval_models(args.eval_models, texts(pool_rows), texts(val_rows), texts(test_rows), labels(pool_rows),
                          labels(val_rows), labels(test_rows), static, Path(args.work) / "embeddings",
                          per_subset=args.per_subset_C)
-    res["eval_models"] = {m.name: {"C": "per subset" if m.per_subset else m.C, "validation_acc_by_C": m.C_scores}
-                          for m in models}
+    res["eval_models"] = {m.name: {"C": "per subset" if m.per_subset else m.C, "validation_acc_by_C": m.C_scores,
+                                   "parameter": "alpha" if m.kind == "mlp" else "C"} for m in models}
     ev = Evaluator(pool, models, noisy)
     names = [m.name for m in models]
     m = res["methods"]
@@ -386,7 +416,7 @@ def markdown(results: list[dict], fractions: list[float]) -> str:
     for res in results:
         noisy = res["noise_tracked"] > 0
         models = list(res["eval_models"])
-        cs = ", ".join(f"{k} C={v['C']}" for k, v in res["eval_models"].items())
+        cs = ", ".join(f"{k} {v.get('parameter', 'C')}={v['C']}" for k, v in res["eval_models"].items())
         lines.append(f"\n**{res['dataset']}** — pool {res['pool']}, validation {res['validation']}, "
                      f"test {res['test']}; eval models: {cs}; {res['seconds']} s, load "
                      f"{res['load_start']:.1f} → {res['load_end']:.1f}\n")
