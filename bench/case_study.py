@@ -298,7 +298,9 @@ def ours_config(args, views: list[str], frac: float, strategy: str) -> dict:
         "select": select, "evaluate": {"proxy": "classifier"},
         "tune": {"rounds": args.rounds, "trials": args.trials, "sweep": [0.5, 0.75, 1.0], "holdout": args.holdout,
                  "random_seeds": 3, "choose": args.choose,
-                 **({"trims": args.trims} if strategy == "coverage" and args.trims else {})},
+                 **({"trims": args.trims} if strategy == "coverage" and args.trims else {}),
+                 **({"cover_mixes": args.mixes} if strategy == "coverage" and args.mixes else {}),
+                 **({"group_orders": args.orders} if strategy == "coverage" and args.orders else {})},
     }
 
 
@@ -390,6 +392,7 @@ def run_dataset(name: str, args, data: Path) -> dict:
             m.setdefault(label, {})[key] = {
                 **ev(pick(w, tuned_cfg.select)), "weights": rep["best"]["weights"],
                 "threshold": rep["best"]["threshold"], "f_tune": rep["best"]["f"], "group_trim": rep.get("group_trim"),
+                "cover_mix": rep.get("cover_mix"), "group_order": rep.get("group_order"),
                 "f_holdout": rep["best"]["f_holdout"], "random_f_holdout": rep["baselines"]["random_mean"]["f_holdout"],
                 "whole_f_holdout": rep["baselines"]["whole_pool"]["f_holdout"],
                 "seconds_tune": round(time.perf_counter() - t, 1)}
@@ -453,6 +456,10 @@ def main() -> None:
                     "tfidf (LR on word TF-IDF), minilm (LR on full all-MiniLM-L6-v2 embeddings; ~60 texts/s to embed)")
     ap.add_argument("--group-trim", type=float, default=0.3, help="coverage: share of each class trimmed by score")
     ap.add_argument("--trims", default="", help="coverage: group_trim values the tune loop tries, e.g. 0,0.15,0.3")
+    ap.add_argument("--mixes", default="", help="coverage: cover_mix values the tune loop tries with the trims, "
+                    "e.g. 0,0.1,0.3,1")
+    ap.add_argument("--orders", default="", help="coverage: group_order values the tune loop tries with the trims "
+                    "(cover = facility location), e.g. cover,difficulty_margin")
     ap.add_argument("--holdout", type=float, default=0.3, help="tune: share of the validation split held out")
     ap.add_argument("--per-subset-C", action="store_true",
                     help="tfidf/minilm: choose the eval model's C for every subset on the validation split")
@@ -468,6 +475,8 @@ def main() -> None:
     args.fractions = [float(x) for x in args.fractions.split(",")]
     args.strategies = [x for x in args.strategies.split(",") if x]
     args.trims = [float(x) for x in args.trims.split(",") if x]
+    args.mixes = [float(x) for x in args.mixes.split(",") if x]
+    args.orders = [None if x == "cover" else x for x in args.orders.split(",") if x]
     args.eval_models = [x for x in args.eval_models.split(",") if x]
     data = shared_data()
     if data is None:

@@ -112,3 +112,27 @@ def test_cover_mixes_are_validated():
     assert TuneConfig(cover_mixes=[1, 0, 0.1, 0]).cover_mixes == [0, 0.1, 1]
     with pytest.raises(ValidationError):
         TuneConfig(cover_mixes=[1.5])
+
+
+def test_group_order_is_tried_once_per_trim_and_written_to_the_tuned_config():
+    from sft_select.config import build_config
+    from sft_select.tune.loop import tuned_config
+
+    pool, table, specs, val, cap = noisy_problem()
+    table = table.assign(quality_label_issue=False)
+    tune_part, holdout = split_validation(val, 0.4, seed=0)
+    obj = make_objective(pool, table, specs, tune_part, cap, strategy="coverage")
+    equal = {s.name: 1 / len(specs) for s in specs}
+    res = run_loop(obj, holdout, initial_weights=equal, initial_threshold=None, rounds=1, trials=2,
+                   method="dirichlet", alpha=1.0, shares=[1.0], random_seeds=1, seed=0, choose="best",
+                   trims=[0.0, 0.3], mixes=[0.0, 1.0], orders=[None, "clean"])
+    tried = [p["label"] for p in res.report["trace"] if p["phase"] == "settings"]
+    # cover_mix does not matter under a view order: one point per trim for it.
+    assert sorted(x for x in tried if "group_order" in x) == ["group_trim=0.0 group_order=clean",
+                                                              "group_trim=0.3 group_order=clean"]
+    assert len(tried) == 2 * 2 + 2 - 1
+    f_all = [p["f"] for p in res.report["trace"] if p["phase"] == "settings"]
+    assert res.report["best"]["f"] >= max(f_all) - 1e-12  # "best": nothing tried scores higher
+    assert res.report["group_order"] == res.group_order
+    cfg = build_config({"views": {"use": ["quality_label"]}, "select": {"fraction": 0.3, "strategy": "coverage"}})
+    assert tuned_config(cfg, ["quality_label"], res).select.group_order == res.group_order

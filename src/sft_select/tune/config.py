@@ -33,6 +33,9 @@ class TuneConfig(BaseModel):
                                      "values tried with the trims (grid), e.g. [0, 0.1, 0.3, 1]; 1 is the "
                                      "score order within each class after the flagged rows are dropped (the "
                                      "quota order). Empty: the configured cover_mix stays")
+    group_orders: list[str | None] = Field(
+        default_factory=list, description="select.strategy coverage: group_order values tried with the trims "
+        "(null = facility location), e.g. [null, difficulty_margin]. Empty: the configured group_order stays")
     random_seeds: int = Field(3, ge=1, le=20, description="random subsets of the same size, for the baseline")
 
     @field_validator("sweep")

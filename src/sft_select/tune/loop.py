@@ -47,7 +47,9 @@ from sft_select.record import Example
 from sft_select.selection.base import size_limit
 from sft_select.selection.strategies import Context
 from sft_select.tune.objective import Objective, Point
-from sft_select.tune.settings import choose_settings, se as _se
+from sft_select.tune.settings import choose_settings
+from sft_select.tune.settings import label as settings_label
+from sft_select.tune.settings import se as _se
 from sft_select.tune.sweep import best, one_se, sweep
 from sft_select.tune.weights import search
 
@@ -57,8 +59,19 @@ class TuneResult:
     weights: dict[str, float]
     threshold: float | None
     report: dict
-    group_trim: float | None = None  # the coverage strategy's trim, when the loop chose it
-    cover_mix: float | None = None  # and its score mix
+    settings: tuple | None = None  # the coverage strategy's (group_trim, cover_mix, group_order), when chosen
+
+    @property
+    def group_trim(self) -> float | None:
+        return self.settings[0] if self.settings else None
+
+    @property
+    def cover_mix(self) -> float | None:
+        return self.settings[1] if self.settings else None
+
+    @property
+    def group_order(self) -> str | None:
+        return self.settings[2] if self.settings else None
 
 
 def split_validation(examples: Sequence[Example], holdout: float, seed: int) -> tuple[list[Example], list[Example]]:
@@ -92,7 +105,8 @@ def _cap(objective: Objective) -> int:
 def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weights: dict[str, float],
              initial_threshold: float | None, rounds: int, trials: int, method: str, alpha: float,
              shares: list[float], random_seeds: int, seed: int, choose: str = "best",
-             trims: Sequence[float] = (), mixes: Sequence[float] = ()) -> TuneResult:
+             trims: Sequence[float] = (), mixes: Sequence[float] = (),
+             orders: Sequence[str | None] = ()) -> TuneResult:
     start = time.perf_counter()
     cap = _cap(objective)
     rng = np.random.default_rng(seed)
@@ -118,13 +132,13 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
     if choose == "one_se":
         current = one_se([initial, *trace], len(objective.validation), equal)
         info(f"  1-SE rule: f={current.f:.4f} with |S|={current.size} (best f was {top.f:.4f})")
-    group_trim = cover_mix = None
-    if (trims or mixes) and objective.select.strategy == "coverage":
+    settings = None
+    if (trims or mixes or orders) and objective.select.strategy == "coverage":
         # The strategy's settings are not weights: tried last, at the chosen weights and τ (settings.py).
-        current, group_trim, cover_mix, tried = choose_settings(objective, current, trims, mixes, choose=choose,
-                                                                round=rounds)
+        current, settings, tried = choose_settings(objective, current, trims, mixes, orders, choose=choose,
+                                                   round=rounds)
         trace += tried
-        info(f"  coverage settings: group_trim {group_trim}, cover_mix {cover_mix} (f " + ", ".join(
+        info(f"  coverage settings: {settings_label(settings)} (f " + ", ".join(
             f"{p.label}: {p.f:.4f}" for p in tried) + f"; chosen f={current.f:.4f})")
 
     pool_ids = objective.table.loc[objective.table["filter_reason"].isna(), "id"].tolist()
@@ -163,8 +177,9 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
         "curves": {str(r): [p.as_dict() for p in c] for r, c in curves.items()},
         "best": {**_summary(current), "metrics": current.metrics, **on_holdout(current.ids)},
         "choose": choose,
-        "group_trim": group_trim,
-        "cover_mix": cover_mix,
+        "group_trim": settings[0] if settings else None,
+        "cover_mix": settings[1] if settings else None,
+        "group_order": settings[2] if settings else None,
         "highest_f": _summary(top),
         "baselines": baselines,
     }
@@ -174,7 +189,7 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
                              "selected": imbalance_report(labels.loc[current.ids].tolist())}
     report["evaluations"] = objective.evaluations
     report["seconds"] = round(time.perf_counter() - start, 2)
-    return TuneResult(current.weights, current.threshold, report, group_trim, cover_mix)
+    return TuneResult(current.weights, current.threshold, report, settings)
 
 
 def _mean(values: list) -> float | None:
@@ -203,10 +218,9 @@ def tuned_config(cfg: Config, names: Sequence[str], result: TuneResult) -> Confi
     for name in names:
         settings.setdefault(name, {})["weight"] = round(result.weights.get(name, 0.0), 6)
     data["select"]["threshold"] = None if result.threshold is None else round(result.threshold, 6)
-    if result.group_trim is not None:
-        data["select"]["group_trim"] = result.group_trim
-    if result.cover_mix is not None:
-        data["select"]["cover_mix"] = result.cover_mix
+    if result.settings is not None:
+        data["select"].update(group_trim=result.group_trim, cover_mix=result.cover_mix,
+                              group_order=result.group_order)
     data.setdefault("tune", {})["enabled"] = False
     return Config.model_validate(data)
 
@@ -238,7 +252,8 @@ def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, va
     result = run_loop(objective, holdout, initial_weights=resolve_weights(specs, cfg.combine.weights),
                       initial_threshold=cfg.select.threshold, rounds=t.rounds, trials=t.trials, method=t.search,
                       alpha=t.concentration, shares=t.sweep, random_seeds=t.random_seeds, seed=cfg.seed,
-                      choose=t.choose, trims=t.trims, mixes=t.cover_mixes)
+                      choose=t.choose, trims=t.trims, mixes=t.cover_mixes,
+                      orders=t.group_orders)
     result.report = {**result.report, "validation": {"path": str(validation_path) if validation_path else None,
                                                      "tune": len(tune_part), "holdout": len(holdout),
                                                      "seed": cfg.seed}}
