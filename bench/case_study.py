@@ -383,20 +383,28 @@ def run_dataset(name: str, args, data: Path) -> dict:
         show(f"random {key}", m["random (3 seeds)"][key])
         for strategy in args.strategies:
             cfg = build_config(ours_config(args, views, frac, strategy))
-            t = time.perf_counter()
-            tuned_result, tuned_cfg = tune_table(table, pool, cfg, validation, views, validation_path=val_file)
-            rep = tuned_result.report
-            (work / f"tune-{strategy}-{key[:-1]}pct.json").write_text(json.dumps(rep, indent=1))
-            w = {k: v for k, v in tuned_result.weights.items()}
-            label = f"ours tuned ({strategy})"
-            m.setdefault(label, {})[key] = {
-                **ev(pick(w, tuned_cfg.select)), "weights": rep["best"]["weights"],
-                "threshold": rep["best"]["threshold"], "f_tune": rep["best"]["f"], "group_trim": rep.get("group_trim"),
-                "cover_mix": rep.get("cover_mix"), "group_order": rep.get("group_order"),
-                "f_holdout": rep["best"]["f_holdout"], "random_f_holdout": rep["baselines"]["random_mean"]["f_holdout"],
-                "whole_f_holdout": rep["baselines"]["whole_pool"]["f_holdout"],
-                "seconds_tune": round(time.perf_counter() - t, 1)}
-            show(f"{label} {key}", m[label][key])
+            variants = [(f"ours tuned ({strategy})", views, strategy)]
+            if strategy == "coverage" and args.label_weights and "quality_label" in views:
+                # The weights fixed to quality_label (label trust decides the trim), the loop choosing only the
+                # coverage settings (trim, mix, order): the weight search cannot move the trim onto views that
+                # say nothing about labels.
+                variants.append(("ours tuned (coverage, quality_label weight, settings by the loop)",
+                                 ["quality_label"], "coverage-ql"))
+            for label, names_, tag in variants:
+                t = time.perf_counter()
+                tuned_result, tuned_cfg = tune_table(table, pool, cfg, validation, names_, validation_path=val_file)
+                rep = tuned_result.report
+                (work / f"tune-{tag}-{key[:-1]}pct.json").write_text(json.dumps(rep, indent=1))
+                w = {k: v for k, v in tuned_result.weights.items()}
+                m.setdefault(label, {})[key] = {
+                    **ev(pick(w, tuned_cfg.select)), "weights": rep["best"]["weights"],
+                    "threshold": rep["best"]["threshold"], "f_tune": rep["best"]["f"],
+                    "group_trim": rep.get("group_trim"), "cover_mix": rep.get("cover_mix"),
+                    "group_order": rep.get("group_order"), "f_holdout": rep["best"]["f_holdout"],
+                    "random_f_holdout": rep["baselines"]["random_mean"]["f_holdout"],
+                    "whole_f_holdout": rep["baselines"]["whole_pool"]["f_holdout"],
+                    "seconds_tune": round(time.perf_counter() - t, 1)}
+                show(f"{label} {key}", m[label][key])
             base = cfg.select.model_copy(update={"threshold": None})
             m.setdefault(f"ours untuned ({strategy}, equal weights)", {})[key] = ev(pick({v: 1.0 for v in views}, base))
             show(f"untuned {strategy} {key}", m[f"ours untuned ({strategy}, equal weights)"][key])
@@ -460,6 +468,8 @@ def main() -> None:
                     "e.g. 0,0.1,0.3,1")
     ap.add_argument("--orders", default="", help="coverage: group_order values the tune loop tries with the trims "
                     "(cover = facility location), e.g. cover,difficulty_margin")
+    ap.add_argument("--label-weights", action="store_true",
+                    help="coverage: also tune with the weights fixed to quality_label (the loop picks trim, mix, order)")
     ap.add_argument("--holdout", type=float, default=0.3, help="tune: share of the validation split held out")
     ap.add_argument("--per-subset-C", action="store_true",
                     help="tfidf/minilm: choose the eval model's C for every subset on the validation split")
