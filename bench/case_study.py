@@ -3,17 +3,20 @@
 For each dataset, a labelled pool is reduced to 20% and 50% by several methods; every eval model is
 trained the same way on each subset and its accuracy is measured on a test split that no selection or
 tuning step ever sees. Eval models (`--eval-models`): `static` (logistic regression on static-minilm,
-the tune loop's default proxy), `tfidf` (logistic regression on word TF-IDF), `minilm` (logistic
-regression on full all-MiniLM-L6-v2 embeddings, cached under --work; slow on CPU). The C of tfidf and
-minilm is chosen once per dataset on the validation split with the whole pool, or per subset with
-`--per-subset-C`.
+the tune loop's default proxy), `tfidf` (logistic regression on word TF-IDF), `mlp` (a one-hidden-layer
+network on static-minilm trained for a fixed number of epochs with no early stopping: it fits its
+training set, flipped labels included, as fine-tuning does), `minilm` (logistic regression on full
+all-MiniLM-L6-v2 embeddings, cached under --work; slow on CPU). The C of tfidf and minilm and the mlp's
+L2 alpha are chosen once per dataset on the validation split with the whole pool (method-independent),
+or per subset with `--per-subset-C` (logistic regressions only).
 
 Methods: random (3 seeds) · whole pool · cleanlab's filter (find_label_issues on 5-fold out-of-fold
 probabilities, every flagged row dropped) · top-N by one view (each view alone) · for each strategy in
 `--strategies`: ours untuned (equal weights) and ours tuned (`sft_select.tune.loop.tune_table`: the
-closed loop picks the view weights and τ — and coverage's group_trim with `--trims` — on the tune part of
-the validation split, then selects with that strategy); for coverage also "coverage by quality_label
-alone". The pool is scored once per dataset (views cached in --work/<dataset>/run); every method
+closed loop picks the view weights and τ — and coverage's settings: group_trim (`--trims`), cover_mix
+(`--mixes`), group_order (`--orders`) — on the tune part of the validation split, then selects with that
+strategy); for coverage also "coverage by quality_label alone" and, with `--label-weights`, the loop run
+with the weight fixed to quality_label (choosing only the coverage settings). The pool is scored once per dataset (views cached in --work/<dataset>/run); every method
 re-combines and re-selects from that one table.
 
 Datasets (from ../shared/data, see its README): `20news` (train 11,314 as the pool, test split into
@@ -24,7 +27,9 @@ reported too.
 
 Views are taken from the registry by name; views not registered in this build are listed and skipped.
 
-    python bench/case_study.py --datasets 20news-noisy,imdb --choose one_se --work /tmp/case --out case_study.json
+    python bench/case_study.py --datasets 20news-noisy,imdb --choose one_se --strategies coverage \
+        --trims 0,0.15,0.3 --mixes 0,0.1,1 --orders cover,difficulty_margin --label-weights \
+        --eval-models static,tfidf,mlp --work /tmp/case --out case_study.json
 
 Scratch files go to --work (default: a temp folder), never into the repository.
 """
@@ -178,7 +183,8 @@ class EvalModel:
 
         if self.kind == "mlp":
             # tol=0 and n_iter_no_change=epochs: every epoch runs, no early stop on the training loss either.
-            clf = MLPClassifier((self.MLP_HIDDEN,), alpha=C, batch_size=200, learning_rate_init=1e-3, max_iter=self.MLP_EPOCHS,
+            clf = MLPClassifier((self.MLP_HIDDEN,), alpha=C, batch_size=200, learning_rate_init=1e-3,
+                                max_iter=self.MLP_EPOCHS,
                                 tol=0.0, n_iter_no_change=self.MLP_EPOCHS, early_stopping=False, random_state=0)
         else:
             clf = LogisticRegression(C=C, max_iter=1000, random_state=0)
@@ -469,7 +475,8 @@ def main() -> None:
     ap.add_argument("--orders", default="", help="coverage: group_order values the tune loop tries with the trims "
                     "(cover = facility location), e.g. cover,difficulty_margin")
     ap.add_argument("--label-weights", action="store_true",
-                    help="coverage: also tune with the weights fixed to quality_label (the loop picks trim, mix, order)")
+                    help="coverage: also tune with the weights fixed to quality_label (the loop picks trim, mix, "
+                    "order)")
     ap.add_argument("--holdout", type=float, default=0.3, help="tune: share of the validation split held out")
     ap.add_argument("--per-subset-C", action="store_true",
                     help="tfidf/minilm: choose the eval model's C for every subset on the validation split")

@@ -95,7 +95,8 @@ def test_group_order_offers_the_kept_rows_by_a_view_highest_first():
         kept = sel.keep & grp
         # Within the group, every kept row is at least as hard as every row that was a candidate after the
         # trim and was not kept (the ordering is by the view, not by coverage or the combined score).
-        left = grp & ~sel.keep & ~issue & np.array([r is not None and r.startswith("not_selected") for r in sel.reasons])
+        unpicked = np.array([r is not None and r.startswith("not_selected") for r in sel.reasons])
+        left = grp & ~sel.keep & ~issue & unpicked
         if kept.any() and left.any():
             assert np.nanmin(hard[kept]) >= np.nanmax(hard[left])
         # Trimmed rows (lowest combined score) are never taken, however hard.
