@@ -3,17 +3,20 @@
 For each dataset, a labelled pool is reduced to 20% and 50% by several methods; every eval model is
 trained the same way on each subset and its accuracy is measured on a test split that no selection or
 tuning step ever sees. Eval models (`--eval-models`): `static` (logistic regression on static-minilm,
-the tune loop's default proxy), `tfidf` (logistic regression on word TF-IDF), `minilm` (logistic
-regression on full all-MiniLM-L6-v2 embeddings, cached under --work; slow on CPU). The C of tfidf and
-minilm is chosen once per dataset on the validation split with the whole pool, or per subset with
-`--per-subset-C`.
+the tune loop's default proxy), `tfidf` (logistic regression on word TF-IDF), `mlp` (a one-hidden-layer
+network on static-minilm trained for a fixed number of epochs with no early stopping: like fine-tuning,
+it fits much of its training set, flipped labels included), `minilm` (logistic regression on full
+all-MiniLM-L6-v2 embeddings, cached under --work; slow on CPU). The C of tfidf and minilm and the mlp's
+L2 alpha are chosen once per dataset on the validation split with the whole pool (method-independent),
+or per subset with `--per-subset-C` (logistic regressions only).
 
 Methods: random (3 seeds) · whole pool · cleanlab's filter (find_label_issues on 5-fold out-of-fold
 probabilities, every flagged row dropped) · top-N by one view (each view alone) · for each strategy in
 `--strategies`: ours untuned (equal weights) and ours tuned (`sft_select.tune.loop.tune_table`: the
-closed loop picks the view weights and τ — and coverage's group_trim with `--trims` — on the tune part of
-the validation split, then selects with that strategy); for coverage also "coverage by quality_label
-alone". The pool is scored once per dataset (views cached in --work/<dataset>/run); every method
+closed loop picks the view weights and τ — and coverage's settings: group_trim (`--trims`), cover_mix
+(`--mixes`), group_order (`--orders`) — on the tune part of the validation split, then selects with that
+strategy); for coverage also "coverage by quality_label alone" and, with `--label-weights`, the loop run
+with the weight fixed to quality_label (choosing only the coverage settings). The pool is scored once per dataset (views cached in --work/<dataset>/run); every method
 re-combines and re-selects from that one table.
 
 Datasets (from ../shared/data, see its README): `20news` (train 11,314 as the pool, test split into
@@ -24,7 +27,9 @@ reported too.
 
 Views are taken from the registry by name; views not registered in this build are listed and skipped.
 
-    python bench/case_study.py --datasets 20news-noisy,imdb --choose one_se --work /tmp/case --out case_study.json
+    python bench/case_study.py --datasets 20news-noisy,imdb --choose one_se --strategies coverage \
+        --trims 0,0.15,0.3 --mixes 0,0.1,1 --orders cover,difficulty_margin --label-weights \
+        --eval-models static,tfidf,mlp --work /tmp/case --out case_study.json
 
 Scratch files go to --work (default: a temp folder), never into the repository.
 """
@@ -132,51 +137,77 @@ def minilm_features(texts: list[str], cache_dir: Path, max_seq_length: int = 128
 
 
 class EvalModel:
-    """Logistic regression on fixed features of the pool and test texts: the same model for every method.
+    """One model trained the same way on every subset; only its accuracy on the test split is reported.
 
-    `C` is given, or chosen once per dataset among C_GRID by validation accuracy of the whole pool, so the
-    choice depends on no method's subset; the test split is only predicted. With `per_subset`, C is chosen
-    again for every subset S (validation accuracy of the model trained on S), as a user tuning their own
-    final model would: a clean small S may want less regularization than the noisy whole pool.
+    `logreg`: logistic regression on fixed features; its C is given, or chosen once per dataset among C_GRID
+    by validation accuracy of the whole pool (so the choice depends on no method's subset). With
+    `per_subset`, C is chosen again for every subset S, as a user tuning their own final model would.
+
+    `mlp`: a one-hidden-layer network (MLP_HIDDEN ReLU units, Adam, batches of 200) on the static-minilm
+    features, trained for a fixed MLP_EPOCHS epochs with no early stopping and no validation split, seeded:
+    the stand-in for fine-tuning, which fits its training set, flipped labels included, where a regularized
+    linear model on the same features averages uniform flips away. How far it fits is reported with every
+    result as `mlp_train` (accuracy on its own training rows: 0.84 on the whole 20news-noisy pool at alpha
+    0.01, ~1.0 on clean subsets). Its L2 penalty `alpha` is chosen like C, once per dataset on the whole
+    pool's validation accuracy, among MLP_ALPHAS; a stronger penalty (0.1: training accuracy 0.66 on that
+    pool) stops fitting the training set and behaves like the linear models, so it is not in the grid.
     """
 
     C_GRID = (1.0, 10.0, 100.0)
+    MLP_ALPHAS = (1e-4, 1e-3, 1e-2)
+    MLP_EPOCHS = 200
+    MLP_HIDDEN = 256
 
     def __init__(self, name: str, X_pool, X_val, X_test, y_pool, y_val, y_test, C: float | None = None,
-                 per_subset: bool = False):
-        self.name = name
-        self.per_subset = per_subset
+                 per_subset: bool = False, kind: str = "logreg"):
+        self.name, self.kind = name, kind
+        self.per_subset = per_subset and kind == "logreg"
         self.Xp, self.Xv, self.Xt = X_pool, X_val, X_test
         self.yp = np.asarray(y_pool, dtype=object)
         self.yv, self.yt = np.asarray(y_val, dtype=object), np.asarray(y_test, dtype=object)
         self.C_scores: dict[float, float] = {}
         if C is None:
             every = np.arange(len(self.yp))
-            self.C_scores = {c: self._acc(every, c, self.Xv, self.yv) for c in self.C_GRID}
-            C = max(self.C_scores, key=lambda c: (self.C_scores[c], -c))
+            grid = self.C_GRID if kind == "logreg" else self.MLP_ALPHAS
+            self.C_scores = {c: self._acc(every, c, self.Xv, self.yv) for c in grid}
+            # Ties: the stronger regularization (smaller C, larger alpha).
+            C = max(self.C_scores, key=lambda c: (self.C_scores[c], -c if kind == "logreg" else c))
         self.C = C
 
-    def _acc(self, idx, C, X, y) -> float:
+    def _fit(self, idx, C):
         import warnings
 
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
+        from sklearn.neural_network import MLPClassifier
         from threadpoolctl import threadpool_limits
 
-        idx = np.sort(np.asarray(idx, dtype=np.int64))
-        clf = LogisticRegression(C=C, max_iter=1000, random_state=0)
+        if self.kind == "mlp":
+            # tol=0 and n_iter_no_change=epochs: every epoch runs, no early stop on the training loss either.
+            clf = MLPClassifier((self.MLP_HIDDEN,), alpha=C, batch_size=200, learning_rate_init=1e-3,
+                                max_iter=self.MLP_EPOCHS,
+                                tol=0.0, n_iter_no_change=self.MLP_EPOCHS, early_stopping=False, random_state=0)
+        else:
+            clf = LogisticRegression(C=C, max_iter=1000, random_state=0)
         with warnings.catch_warnings(), threadpool_limits(limits=1):
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(self.Xp[idx], self.yp[idx])
-        return float((clf.predict(X) == y).mean())
+        return clf
 
-    def test_accuracy(self, idx) -> tuple[float, float]:
-        """(test accuracy, the C it was trained with)."""
+    def _acc(self, idx, C, X, y) -> float:
+        idx = np.sort(np.asarray(idx, dtype=np.int64))
+        return float((self._fit(idx, C).predict(X) == y).mean())
+
+    def test_accuracy(self, idx) -> tuple[float, float, float]:
+        """(test accuracy, the C or alpha it was trained with, accuracy on its own training rows)."""
         C = self.C
         if self.per_subset:
             on_val = {c: self._acc(idx, c, self.Xv, self.yv) for c in self.C_GRID}
             C = max(on_val, key=lambda c: (on_val[c], -c))
-        return self._acc(idx, C, self.Xt, self.yt), C
+        idx = np.sort(np.asarray(idx, dtype=np.int64))
+        clf = self._fit(idx, C)
+        return (float((clf.predict(self.Xt) == self.yt).mean()), C,
+                float((clf.predict(self.Xp[idx]) == self.yp[idx]).mean()))
 
 
 def eval_models(names: list[str], pool_texts, val_texts, test_texts, y_pool, y_val, y_test, static,
@@ -195,14 +226,18 @@ def eval_models(names: list[str], pool_texts, val_texts, test_texts, y_pool, y_v
             vec = TfidfVectorizer(sublinear_tf=True, min_df=2, max_df=0.5, dtype=np.float32).fit(pool_texts)
             out.append(EvalModel(name, vec.transform(pool_texts), vec.transform(val_texts), vec.transform(test_texts),
                                  y_pool, y_val, y_test, per_subset=per_subset))
+        elif name == "mlp":
+            Xp, Xv, Xt = static
+            out.append(EvalModel(name, Xp, Xv, Xt, y_pool, y_val, y_test, kind="mlp"))
         elif name == "minilm":
             X = minilm_features(list(pool_texts) + list(val_texts) + list(test_texts), cache_dir)
             a, b = len(pool_texts), len(pool_texts) + len(val_texts)
             out.append(EvalModel(name, X[:a], X[a:b], X[b:], y_pool, y_val, y_test, per_subset=per_subset))
         else:
-            raise SystemExit(f"unknown eval model {name} (static, tfidf, minilm)")
+            raise SystemExit(f"unknown eval model {name} (static, tfidf, mlp, minilm)")
         m = out[-1]
-        print(f"  eval model {name}: C={m.C}" + (f" (validation acc by C: {m.C_scores})" if m.C_scores else "")
+        par = "alpha" if m.kind == "mlp" else "C"
+        print(f"  eval model {name}: {par}={m.C}" + (f" (validation acc by {par}: {m.C_scores})" if m.C_scores else "")
               + f", {time.perf_counter() - t:.0f} s", flush=True)
     return out
 
@@ -221,8 +256,10 @@ class Evaluator:
         idx = np.array([self.pos[i] for i in ids], dtype=np.int64)
         out: dict = {"size": len(idx)}
         for m in self.models:
-            acc, C = m.test_accuracy(idx)
+            acc, C, train = m.test_accuracy(idx)
             out[m.name] = round(acc, 4)
+            if m.kind == "mlp":
+                out[f"{m.name}_train"] = round(train, 4)
             if m.per_subset:
                 out[f"{m.name}_C"] = C
         if self.track_noise:
@@ -268,7 +305,9 @@ def ours_config(args, views: list[str], frac: float, strategy: str) -> dict:
         "select": select, "evaluate": {"proxy": "classifier"},
         "tune": {"rounds": args.rounds, "trials": args.trials, "sweep": [0.5, 0.75, 1.0], "holdout": args.holdout,
                  "random_seeds": 3, "choose": args.choose,
-                 **({"trims": args.trims} if strategy == "coverage" and args.trims else {})},
+                 **({"trims": args.trims} if strategy == "coverage" and args.trims else {}),
+                 **({"cover_mixes": args.mixes} if strategy == "coverage" and args.mixes else {}),
+                 **({"group_orders": args.orders} if strategy == "coverage" and args.orders else {})},
     }
 
 
@@ -318,8 +357,8 @@ def run_dataset(name: str, args, data: Path) -> dict:
     models = eval_models(args.eval_models, texts(pool_rows), texts(val_rows), texts(test_rows), labels(pool_rows),
                          labels(val_rows), labels(test_rows), static, Path(args.work) / "embeddings",
                          per_subset=args.per_subset_C)
-    res["eval_models"] = {m.name: {"C": "per subset" if m.per_subset else m.C, "validation_acc_by_C": m.C_scores}
-                          for m in models}
+    res["eval_models"] = {m.name: {"C": "per subset" if m.per_subset else m.C, "validation_acc_by_C": m.C_scores,
+                                   "parameter": "alpha" if m.kind == "mlp" else "C"} for m in models}
     ev = Evaluator(pool, models, noisy)
     names = [m.name for m in models]
     m = res["methods"]
@@ -351,19 +390,28 @@ def run_dataset(name: str, args, data: Path) -> dict:
         show(f"random {key}", m["random (3 seeds)"][key])
         for strategy in args.strategies:
             cfg = build_config(ours_config(args, views, frac, strategy))
-            t = time.perf_counter()
-            tuned_result, tuned_cfg = tune_table(table, pool, cfg, validation, views, validation_path=val_file)
-            rep = tuned_result.report
-            (work / f"tune-{strategy}-{key[:-1]}pct.json").write_text(json.dumps(rep, indent=1))
-            w = {k: v for k, v in tuned_result.weights.items()}
-            label = f"ours tuned ({strategy})"
-            m.setdefault(label, {})[key] = {
-                **ev(pick(w, tuned_cfg.select)), "weights": rep["best"]["weights"],
-                "threshold": rep["best"]["threshold"], "f_tune": rep["best"]["f"], "group_trim": rep.get("group_trim"),
-                "f_holdout": rep["best"]["f_holdout"], "random_f_holdout": rep["baselines"]["random_mean"]["f_holdout"],
-                "whole_f_holdout": rep["baselines"]["whole_pool"]["f_holdout"],
-                "seconds_tune": round(time.perf_counter() - t, 1)}
-            show(f"{label} {key}", m[label][key])
+            variants = [(f"ours tuned ({strategy})", views, strategy)]
+            if strategy == "coverage" and args.label_weights and "quality_label" in views:
+                # The weights fixed to quality_label (label trust decides the trim), the loop choosing only the
+                # coverage settings (trim, mix, order): the weight search cannot move the trim onto views that
+                # say nothing about labels.
+                variants.append(("ours tuned (coverage, quality_label weight, settings by the loop)",
+                                 ["quality_label"], "coverage-ql"))
+            for label, names_, tag in variants:
+                t = time.perf_counter()
+                tuned_result, tuned_cfg = tune_table(table, pool, cfg, validation, names_, validation_path=val_file)
+                rep = tuned_result.report
+                (work / f"tune-{tag}-{key[:-1]}pct.json").write_text(json.dumps(rep, indent=1))
+                w = {k: v for k, v in tuned_result.weights.items()}
+                m.setdefault(label, {})[key] = {
+                    **ev(pick(w, tuned_cfg.select)), "weights": rep["best"]["weights"],
+                    "threshold": rep["best"]["threshold"], "f_tune": rep["best"]["f"],
+                    "group_trim": rep.get("group_trim"), "cover_mix": rep.get("cover_mix"),
+                    "group_order": rep.get("group_order"), "f_holdout": rep["best"]["f_holdout"],
+                    "random_f_holdout": rep["baselines"]["random_mean"]["f_holdout"],
+                    "whole_f_holdout": rep["baselines"]["whole_pool"]["f_holdout"],
+                    "seconds_tune": round(time.perf_counter() - t, 1)}
+                show(f"{label} {key}", m[label][key])
             base = cfg.select.model_copy(update={"threshold": None})
             m.setdefault(f"ours untuned ({strategy}, equal weights)", {})[key] = ev(pick({v: 1.0 for v in views}, base))
             show(f"untuned {strategy} {key}", m[f"ours untuned ({strategy}, equal weights)"][key])
@@ -386,7 +434,7 @@ def markdown(results: list[dict], fractions: list[float]) -> str:
     for res in results:
         noisy = res["noise_tracked"] > 0
         models = list(res["eval_models"])
-        cs = ", ".join(f"{k} C={v['C']}" for k, v in res["eval_models"].items())
+        cs = ", ".join(f"{k} {v.get('parameter', 'C')}={v['C']}" for k, v in res["eval_models"].items())
         lines.append(f"\n**{res['dataset']}** — pool {res['pool']}, validation {res['validation']}, "
                      f"test {res['test']}; eval models: {cs}; {res['seconds']} s, load "
                      f"{res['load_start']:.1f} → {res['load_end']:.1f}\n")
@@ -423,6 +471,13 @@ def main() -> None:
                     "tfidf (LR on word TF-IDF), minilm (LR on full all-MiniLM-L6-v2 embeddings; ~60 texts/s to embed)")
     ap.add_argument("--group-trim", type=float, default=0.3, help="coverage: share of each class trimmed by score")
     ap.add_argument("--trims", default="", help="coverage: group_trim values the tune loop tries, e.g. 0,0.15,0.3")
+    ap.add_argument("--mixes", default="", help="coverage: cover_mix values the tune loop tries with the trims, "
+                    "e.g. 0,0.1,0.3,1")
+    ap.add_argument("--orders", default="", help="coverage: group_order values the tune loop tries with the trims "
+                    "(cover = facility location), e.g. cover,difficulty_margin")
+    ap.add_argument("--label-weights", action="store_true",
+                    help="coverage: also tune with the weights fixed to quality_label (the loop picks trim, mix, "
+                    "order)")
     ap.add_argument("--holdout", type=float, default=0.3, help="tune: share of the validation split held out")
     ap.add_argument("--per-subset-C", action="store_true",
                     help="tfidf/minilm: choose the eval model's C for every subset on the validation split")
@@ -438,6 +493,8 @@ def main() -> None:
     args.fractions = [float(x) for x in args.fractions.split(",")]
     args.strategies = [x for x in args.strategies.split(",") if x]
     args.trims = [float(x) for x in args.trims.split(",") if x]
+    args.mixes = [float(x) for x in args.mixes.split(",") if x]
+    args.orders = [None if x == "cover" else x for x in args.orders.split(",") if x]
     args.eval_models = [x for x in args.eval_models.split(",") if x]
     data = shared_data()
     if data is None:

@@ -78,3 +78,39 @@ def test_every_row_has_a_reason_or_is_kept():
     sel = select(table, SelectConfig(strategy="coverage", n=30), ctx=ctx)
     assert all(k or r for k, r in zip(sel.keep, sel.reasons))
     assert not sel.keep[:5].any()
+
+
+def test_group_order_offers_the_kept_rows_by_a_view_highest_first():
+    table, ctx, _ = labelled_pool(5)
+    rng = np.random.default_rng(5)
+    table["difficulty_margin"] = rng.random(len(table))
+    table.loc[3, "difficulty_margin"] = np.nan
+    cfg = SelectConfig(strategy="coverage", n=20, group_trim=0.2, group_order="difficulty_margin")
+    sel = select(table, cfg, ctx=ctx)
+    issue = table["quality_label_issue"].to_numpy(dtype=bool)
+    assert sel.keep.sum() == 20 and not (sel.keep & issue).any()
+    hard = table["difficulty_margin"].to_numpy()
+    for lab in ("a", "b"):
+        grp = (table["label"] == lab).to_numpy()
+        kept = sel.keep & grp
+        # Within the group, every kept row is at least as hard as every row that was a candidate after the
+        # trim and was not kept (the ordering is by the view, not by coverage or the combined score).
+        unpicked = np.array([r is not None and r.startswith("not_selected") for r in sel.reasons])
+        left = grp & ~sel.keep & ~issue & unpicked
+        if kept.any() and left.any():
+            assert np.nanmin(hard[kept]) >= np.nanmax(hard[left])
+        # Trimmed rows (lowest combined score) are never taken, however hard.
+        trimmed = np.array([r is not None and r.startswith("low_in_group") for r in sel.reasons]) & grp
+        assert trimmed.any() and not (trimmed & sel.keep).any()
+    # Not the facility-location pick.
+    assert not np.array_equal(sel.keep, select(table, cfg.model_copy(update={"group_order": None}), ctx=ctx).keep)
+
+
+def test_group_order_names_a_missing_view_clearly():
+    import pytest
+
+    from sft_select.errors import ConfigError
+
+    table, ctx, _ = labelled_pool(6)
+    with pytest.raises(ConfigError, match="group_order"):
+        select(table, SelectConfig(strategy="coverage", n=10, group_order="nope"), ctx=ctx)

@@ -44,6 +44,11 @@ class SelectConfig(BaseModel):
     cover_mix: float = Field(0.0, ge=0, le=1, description="coverage: like fl_mix, within each group (0: the "
                              "score only decides what group_trim leaves out; on 20news-noisy 0.2 already "
                              "traded coverage for easy examples and lost accuracy)")
+    group_order: str | None = Field(
+        None, description="coverage: offer each group's kept rows (after the flagged rows and group_trim) by this "
+        "view's normalized score, highest first, instead of covering the group by facility location; e.g. "
+        "difficulty_margin: hardest first among the rows whose label the trim trusts, as data-pruning work "
+        "keeps hard examples when the budget is not tiny. The view must be among the views in use")
     drop_flagged: bool = Field(True, description="coverage: leave out rows a view flagged as a likely error "
                                "(`<view>_issue`, e.g. quality_label's cleanlab flag)")
     group_trim: float = Field(0.3, ge=0, lt=1, description="coverage: within each group, leave out this share "

@@ -9,7 +9,9 @@ uniform examples, and random keeps the noise. Here, per group (class label or di
 2. the lowest `group_trim` share of the group's remaining candidates by combined score are left out:
    cleanlab's flag misses some errors, and they gather at the bottom of the quality score;
 3. the rest is covered by facility location (facility.py) on embeddings within the group, mixed with
-   the combined score by `cover_mix`, so S spans the group's variety instead of its densest part.
+   the combined score by `cover_mix`, so S spans the group's variety instead of its densest part; or,
+   with `group_order: <view>`, offered by that view's score, highest first (e.g. difficulty_margin: the
+   hardest rows among those whose label steps 1-2 trust: the examples near the decision boundary).
 
 Groups take turns by the Sainte-Laguë rule as in quotas.py (weights = the group's candidate count before
 steps 1-2, so a class with many flagged rows keeps its share of S), so every prefix of the order is a fair
@@ -24,6 +26,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from sft_select.errors import ConfigError
 from sft_select.selection.base import Context, Selection, Walk
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.facility import knn_graph
@@ -69,6 +72,12 @@ def _cover(X: np.ndarray, score: np.ndarray, mix: float, knn: int) -> Iterator[i
         yield j
 
 
+def _by_view(values: np.ndarray) -> Iterator[int]:
+    """Local indices by a view's score, highest first; missing values last, ties in combined-score order."""
+    key = np.where(np.isnan(values), np.inf, -values)
+    yield from (int(j) for j in np.argsort(key, kind="stable"))
+
+
 def select_coverage(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context | None = None) -> Selection:
     ctx = ctx or Context()
     walk = Walk(table, cfg, ctx)
@@ -79,6 +88,12 @@ def select_coverage(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: 
         members.setdefault(keys[pos], []).append(int(pos))
     weight = {g: (len(m) if cfg.quota == "proportional" else 1.0) for g, m in members.items()}
     ids = table["id"].to_numpy()
+    order_values = None
+    if cfg.group_order is not None:
+        if cfg.group_order not in table:
+            raise ConfigError(f"select.group_order: no view '{cfg.group_order}' in the score table; name one of "
+                              "the views in use (views.use)")
+        order_values = pd.to_numeric(table[cfg.group_order], errors="coerce").to_numpy(dtype=float)
     pickers: dict[str, tuple[list[int], Iterator[int]]] = {}
     for g, m in members.items():
         clean = []
@@ -92,7 +107,9 @@ def select_coverage(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: 
             walk.refuse(pos, f"low_in_group: among the lowest {cfg.group_trim:.0%} of {cfg.quota_by} '{g}' "
                         f"by score")
         keep = clean[:len(clean) - n_trim]
-        if keep:
+        if keep and order_values is not None:
+            pickers[g] = (keep, _by_view(order_values[keep]))
+        elif keep:
             X = ctx.embeddings(ids[keep].tolist(), "strategy coverage")
             score = np.nan_to_num(walk.scores[keep], nan=0.0)
             pickers[g] = (keep, _cover(X, score, cfg.cover_mix, cfg.knn))

@@ -29,6 +29,13 @@ class TuneConfig(BaseModel):
                                "tried at the tuned weights and τ (e.g. [0, 0.15, 0.3]); how much of each class "
                                "to leave out depends on how noisy the labels are, which only the validation "
                                "file can tell. Empty: the configured group_trim stays")
+    cover_mixes: list[float] = Field(default_factory=list, description="select.strategy coverage: cover_mix "
+                                     "values tried with the trims (grid), e.g. [0, 0.1, 0.3, 1]; 1 is the "
+                                     "score order within each class after the flagged rows are dropped (the "
+                                     "quota order). Empty: the configured cover_mix stays")
+    group_orders: list[str | None] = Field(
+        default_factory=list, description="select.strategy coverage: group_order values tried with the trims "
+        "(null = facility location), e.g. [null, difficulty_margin]. Empty: the configured group_order stays")
     random_seeds: int = Field(3, ge=1, le=20, description="random subsets of the same size, for the baseline")
 
     @field_validator("sweep")
@@ -43,4 +50,11 @@ class TuneConfig(BaseModel):
     def _trims(cls, v: list[float]) -> list[float]:
         if any(not 0 <= x < 1 for x in v):
             raise ValueError("trims: give shares in [0, 1)")
+        return sorted(set(v))
+
+    @field_validator("cover_mixes")
+    @classmethod
+    def _mixes(cls, v: list[float]) -> list[float]:
+        if any(not 0 <= x <= 1 for x in v):
+            raise ValueError("cover_mixes: give mixes in [0, 1]")
         return sorted(set(v))

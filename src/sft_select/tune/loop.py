@@ -29,7 +29,7 @@ selection as is, without tuning again.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -47,6 +47,9 @@ from sft_select.record import Example
 from sft_select.selection.base import size_limit
 from sft_select.selection.strategies import Context
 from sft_select.tune.objective import Objective, Point
+from sft_select.tune.settings import choose_settings
+from sft_select.tune.settings import label as settings_label
+from sft_select.tune.settings import se as _se
 from sft_select.tune.sweep import best, one_se, sweep
 from sft_select.tune.weights import search
 
@@ -56,7 +59,19 @@ class TuneResult:
     weights: dict[str, float]
     threshold: float | None
     report: dict
-    group_trim: float | None = None  # the coverage strategy's trim, when the loop chose it
+    settings: tuple | None = None  # the coverage strategy's (group_trim, cover_mix, group_order), when chosen
+
+    @property
+    def group_trim(self) -> float | None:
+        return self.settings[0] if self.settings else None
+
+    @property
+    def cover_mix(self) -> float | None:
+        return self.settings[1] if self.settings else None
+
+    @property
+    def group_order(self) -> str | None:
+        return self.settings[2] if self.settings else None
 
 
 def split_validation(examples: Sequence[Example], holdout: float, seed: int) -> tuple[list[Example], list[Example]]:
@@ -90,7 +105,8 @@ def _cap(objective: Objective) -> int:
 def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weights: dict[str, float],
              initial_threshold: float | None, rounds: int, trials: int, method: str, alpha: float,
              shares: list[float], random_seeds: int, seed: int, choose: str = "best",
-             trims: Sequence[float] = ()) -> TuneResult:
+             trims: Sequence[float] = (), mixes: Sequence[float] = (),
+             orders: Sequence[str | None] = ()) -> TuneResult:
     start = time.perf_counter()
     cap = _cap(objective)
     rng = np.random.default_rng(seed)
@@ -116,27 +132,14 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
     if choose == "one_se":
         current = one_se([initial, *trace], len(objective.validation), equal)
         info(f"  1-SE rule: f={current.f:.4f} with |S|={current.size} (best f was {top.f:.4f})")
-    group_trim = None
-    if trims and objective.select.strategy == "coverage":
-        # The trim is a setting of the strategy, not a weight: tried last, at the chosen weights and τ. The
-        # memo is shared, so a trim that gives the same S as before costs no fit.
-        given = objective.select.group_trim
-        by_trim: dict[float, Point] = {given: current}
-        for trim in trims:
-            if trim not in by_trim:
-                variant = replace(objective, select=objective.select.model_copy(update={"group_trim": trim}))
-                by_trim[trim] = variant(current.weights, current.threshold, label=f"group_trim={trim}",
-                                        round=rounds, phase="trim")
-                objective.evaluations = variant.evaluations
-                trace.append(by_trim[trim])
-        # The smallest trim whose f is within the band (one_se) or equal to the best f (best): the least
-        # filtering that does as well.
-        pts = sorted(by_trim.items())
-        top_f = max(p.f for _, p in pts)
-        band = top_f - (_se(top_f, len(objective.validation)) if choose == "one_se" else 0.0)
-        group_trim, chosen = next((t, p) for t, p in pts if p.f >= band)
-        current = chosen
-        info(f"  group_trim: {group_trim} (f by trim: " + ", ".join(f"{t}: {p.f:.4f}" for t, p in pts) + ")")
+    settings = None
+    if (trims or mixes or orders) and objective.select.strategy == "coverage":
+        # The strategy's settings are not weights: tried last, at the chosen weights and τ (settings.py).
+        current, settings, tried = choose_settings(objective, current, trims, mixes, orders, choose=choose,
+                                                   round=rounds)
+        trace += tried
+        info(f"  coverage settings: {settings_label(settings)} (f " + ", ".join(
+            f"{p.label}: {p.f:.4f}" for p in tried) + f"; chosen f={current.f:.4f})")
 
     pool_ids = objective.table.loc[objective.table["filter_reason"].isna(), "id"].tolist()
     random_sets = []
@@ -174,7 +177,9 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
         "curves": {str(r): [p.as_dict() for p in c] for r, c in curves.items()},
         "best": {**_summary(current), "metrics": current.metrics, **on_holdout(current.ids)},
         "choose": choose,
-        "group_trim": group_trim,
+        "group_trim": settings[0] if settings else None,
+        "cover_mix": settings[1] if settings else None,
+        "group_order": settings[2] if settings else None,
         "highest_f": _summary(top),
         "baselines": baselines,
     }
@@ -184,12 +189,7 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
                              "selected": imbalance_report(labels.loc[current.ids].tolist())}
     report["evaluations"] = objective.evaluations
     report["seconds"] = round(time.perf_counter() - start, 2)
-    return TuneResult(current.weights, current.threshold, report, group_trim)
-
-
-def _se(f: float, n: int) -> float:
-    """Binomial standard error of a share f measured on n rows (0 when f is not a share or n is 0)."""
-    return (f * (1.0 - f) / n) ** 0.5 if n > 0 and 0.0 <= f <= 1.0 else 0.0
+    return TuneResult(current.weights, current.threshold, report, settings)
 
 
 def _mean(values: list) -> float | None:
@@ -218,8 +218,9 @@ def tuned_config(cfg: Config, names: Sequence[str], result: TuneResult) -> Confi
     for name in names:
         settings.setdefault(name, {})["weight"] = round(result.weights.get(name, 0.0), 6)
     data["select"]["threshold"] = None if result.threshold is None else round(result.threshold, 6)
-    if result.group_trim is not None:
-        data["select"]["group_trim"] = result.group_trim
+    if result.settings is not None:
+        data["select"].update(group_trim=result.group_trim, cover_mix=result.cover_mix,
+                              group_order=result.group_order)
     data.setdefault("tune", {})["enabled"] = False
     return Config.model_validate(data)
 
@@ -251,7 +252,8 @@ def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, va
     result = run_loop(objective, holdout, initial_weights=resolve_weights(specs, cfg.combine.weights),
                       initial_threshold=cfg.select.threshold, rounds=t.rounds, trials=t.trials, method=t.search,
                       alpha=t.concentration, shares=t.sweep, random_seeds=t.random_seeds, seed=cfg.seed,
-                      choose=t.choose, trims=t.trims)
+                      choose=t.choose, trims=t.trims, mixes=t.cover_mixes,
+                      orders=t.group_orders)
     result.report = {**result.report, "validation": {"path": str(validation_path) if validation_path else None,
                                                      "tune": len(tune_part), "holdout": len(holdout),
                                                      "seed": cfg.seed}}
