@@ -66,16 +66,22 @@ class LeanLlama:
                 ln1 = layer.input_layernorm.weight.detach().float()
                 ln2 = layer.post_attention_layernorm.weight.detach().float()
                 qkv = torch.cat([rope_rows(a.q_proj.weight.detach(), self.heads),
-                                 rope_rows(a.k_proj.weight.detach(), self.kv_heads),
-                                 a.v_proj.weight.detach()]) * ln1  # RMSNorm weight folded in
-                gate_up = torch.cat([m.gate_proj.weight.detach(), m.up_proj.weight.detach()]) * ln2
-                self.layers.append(tuple(self._linear(w) for w in (qkv, a.o_proj.weight.detach(), gate_up,
-                                                                      m.down_proj.weight.detach())))
-            self.norm = model.model.norm.weight.detach().float()
-            self.lm_head = self._linear(model.lm_head.weight.detach() * self.norm)
+                                 rope_rows(a.k_proj.weight.detach(), self.kv_heads), a.v_proj.weight.detach()])
+                gate_up = torch.cat([m.gate_proj.weight.detach(), m.up_proj.weight.detach()])
+                self.layers.append((self._fold(qkv, ln1), self._linear(a.o_proj.weight.detach()),
+                                    self._fold(gate_up, ln2), self._linear(m.down_proj.weight.detach())))
+            self.lm_head = self._fold(model.lm_head.weight.detach(), model.model.norm.weight.detach().float())
         self._freqs = torch.zeros(0, d // 2, dtype=torch.complex64)
 
     # ---- products ---------------------------------------------------------------------------------
+
+    def _fold(self, w, norm_weight) -> tuple:
+        """A product that reads an RMSNorm's output. float32: the norm's weight folded into the product's
+        (one multiply less per token). int8: kept apart and applied to the input, since folding it into
+        the weights quantized them worse (mean loss error 0.17 vs 0.10 nat on 6 short examples)."""
+        if self.precision == "float32":
+            return self._linear(w * norm_weight), None
+        return self._linear(w), norm_weight
 
     def _linear(self, w) -> Any:
         """What `_apply` needs for weight `w` (out x in): its transpose, or its int8 packing."""
@@ -91,11 +97,16 @@ class LeanLlama:
         return torch.ops.quantized.linear_prepack(qw, None)
 
     def _apply(self, x, w, row_scale=None):
-        """x @ W for a 2-D x; `row_scale` (rows x 1), if given, multiplies each input row first (the
-        RMSNorm's 1/rms): it is applied to the output instead, which is the same product."""
+        """x @ W for a 2-D x. `w` is a weight, or (weight, norm weight or None) for a product after an
+        RMSNorm, whose 1/rms per row is `row_scale` (rows x 1): in int8 it is applied to the output
+        instead of the input, which is the same product."""
         import torch
 
-        if self.precision == "float32":
+        if isinstance(w, tuple):
+            w, norm_weight = w
+            if norm_weight is not None:
+                x = x * norm_weight
+        if isinstance(w, torch.Tensor):  # float32 weights (packed int8 weights are a ScriptObject)
             return x.mul(row_scale) @ w if row_scale is not None else x @ w
         from sft_select.lm_int8 import ACT_SCALE, ACT_ZERO
 
