@@ -7,7 +7,8 @@ Three savings over one sequence per forward pass, none of which changes a number
   key/value cache is copied into each batch;
 - the vocabulary projection (a fifth of SmolLM2's compute per token) runs only at positions that
   predict a scored token.
-Padding goes on the right, with an attention mask: in a causal model a real token never attends to the
+For a Llama on CPU, `model` is the lean forward of `sft_select.lm_lean` instead of the transformers
+model: same three savings, its own decoder loop. Padding goes on the right, with an attention mask: in a causal model a real token never attends to the
 padding after it and keeps its positions, so a batched score equals the one-by-one score (tests/views_lm
 checks this to 1e-4 in float32 against each sequence alone through the model's own forward).
 """
@@ -125,14 +126,12 @@ def sequence_losses(model, seqs: Sequence[tuple[list[int], int]], *, pad_id: int
         targets = ids[rows_t, cols_t + 1]
         with torch.inference_mode():
             extra = {}
+            if prefix is not None and not lean:
+                extra["past_key_values"] = copy.deepcopy(prefix)
+                extra["past_key_values"].batch_repeat_interleave(len(batch))
             if lean:  # no attention mask: right padding is never attended to by a real token
                 hidden = model.hidden(ids, prefix)[rows_t, cols_t]
                 logits_at = lambda a, b: model.head(hidden[a:b])  # noqa: E731
-            elif prefix is not None:
-                extra["past_key_values"] = copy.deepcopy(prefix)
-                extra["past_key_values"].batch_repeat_interleave(len(batch))
-            if lean:
-                pass
             elif split:  # the vocabulary projection only where a response token is predicted
                 hidden = model.get_decoder()(input_ids=ids, attention_mask=mask, **extra)[0][rows_t, cols_t]
                 head = model.get_output_embeddings()
