@@ -37,9 +37,10 @@ class LMView(View):
         `device`: auto (cuda when present), cpu or
         cuda. `dtype`, the precision: auto (float32 on CPU, bfloat16 on a GPU that has it, else
         float32), float32, bfloat16, float16, or int8 (CPU only: int8 weights per channel and activations
-        per token, `sft_select.lm_int8`; ~2x a float32 one-by-one loop on CPU, losses ~0.1 nat from
-        float32 on average and rank agreement 0.985-0.996, see docs/benchmarks.md "LM views"). The precision is part of the statistics
-        cache key: float32 and int8 statistics are cached apart and never mixed."""
+        per token, `sft_select.lm_int8`; on CPU no faster than the exact float32 path of a Llama model,
+        losses ~0.1 nat from float32 on average and rank agreement 0.98-0.996, see docs/benchmarks.md
+        "LM views"). The precision and the forward path are part of the statistics cache key: float32 and
+        int8 statistics are cached apart and never mixed."""
         self.model = model
         self.max_tokens = max_tokens
         self.batch_tokens = batch_tokens
