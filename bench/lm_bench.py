@@ -183,7 +183,7 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=100, help="examples per alternating naive/ours chunk")
     ap.add_argument("--k", type=int, default=40, help="Self-Instruct instructions per tier (x8 responses)")
     ap.add_argument("--max-tokens", type=int, default=512)
-    ap.add_argument("--batch-tokens", type=int, default=1024)
+    ap.add_argument("--batch-tokens", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dtype", default="auto", help="precision of ours and of the tier views (auto: float32 on "
                     "CPU); several, comma-separated (float32,int8), are timed side by side against one naive "

@@ -32,7 +32,7 @@ class LMView(View):
         """`model`: "smollm2-135m" or a Hugging Face causal LM (local folder or cached hub name).
         `max_tokens`: cap on prompt tokens and on response tokens each; longer texts are cut (the prompt
         keeps its end, the response its start) and the reason says so. Memory and time grow with it.
-        `batch_tokens`: padded tokens per forward pass; None picks 1,024 on CPU (larger CPU batches
+        `batch_tokens`: padded tokens per forward pass; None picks 256 on CPU (larger CPU batches
         measured slower: bench/lm_bench.py) and 16,384 on a GPU, where larger batches fill the device.
         `device`: auto (cuda when present), cpu or
         cuda. `dtype`, the precision: auto (float32 on CPU, bfloat16 on a GPU that has it, else
@@ -76,7 +76,7 @@ class LMView(View):
 
     def score_batch(self, batch: Sequence[Example]) -> ViewResult:
         self._check()
-        batch_tokens = self.batch_tokens or (1024 if resolve_device(self.device) == "cpu" else 16384)
+        batch_tokens = self.batch_tokens or (256 if resolve_device(self.device) == "cpu" else 16384)
         stats = lm_stats(batch, batch_tokens=batch_tokens, **self._stats_params())
         raw, reasons = np.full(len(batch), np.nan), []
         for i, (ex, row) in enumerate(zip(batch, stats)):
