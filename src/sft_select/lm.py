@@ -142,8 +142,8 @@ def resolve_dtype(dtype: str, device: str) -> str:
     """The precision actually used, by name.
 
     auto: float32 on CPU (run by the exact lean forward for Llama models, `sft_select.lm_lean`); bfloat16
-    on a GPU that supports it, else float32. `int8` (CPU only, fbgemm kernels) is opt-in: 1.7-2x a float32
-    one-by-one loop on 2 AVX2 cores, not faster than the lean float32 path on a quiet machine, and its
+    on a GPU that supports it, else float32. `int8` (CPU only, fbgemm kernels) is opt-in: 1.9x a float32
+    one-by-one loop on 2 AVX2 cores (lean float32: 1.35x, exact), and its
     rank agreement with float32 (Spearman 0.982-0.987 for difficulty_ifd and quality_fluency on 60 Dolly
     examples, docs/benchmarks.md "LM views") is below the 0.99 we ask of a default.
     """
