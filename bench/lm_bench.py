@@ -6,8 +6,9 @@ how quality_fluency / difficulty_ifd / difficulty_loss order the Self-Instruct m
      the prompt, response alone), full logits, no batching;
    - ours: `sft_select.lm_stats.compute_stats` (length-bucketed batches, shared chat-frame prefix
      computed once, vocabulary projection only at response positions).
-   - ours runs at `--dtype` (default auto: int8 on an x86 CPU, `sft_select.lm_int8`); the naive loop is
-     always float32, the textbook baseline.
+   - ours runs at each `--dtype` (default auto: float32 on CPU; e.g. `float32,int8` times both against
+     the same naive loop), through the lean Llama forward (`sft_select.lm_lean`) when the model is a
+     Llama; the naive loop is always the transformers forward in float32, the textbook baseline.
    Both read exactly the same token ids (from `encode`), so tokens/s counts the same tokens for both:
    both contexts plus the response twice. They run alternately on chunks, so a change in machine load
    hits both alike. Agreement: the naive float32 losses are the reference for ours (float32 ours agrees
@@ -89,38 +90,45 @@ def agreement(reference: np.ndarray, ours: np.ndarray) -> dict:
     return out
 
 
-def speed(lm_f32, lm, examples, chunk: int, max_tokens: int, batch_tokens: int) -> dict:
-    """Naive float32 loop vs compute_stats on `lm`, alternating by chunk; the naive losses are also the
+def speed(lm_f32, lms: dict, examples, chunk: int, max_tokens: int, batch_tokens: int) -> dict:
+    """Naive float32 loop vs compute_stats on each of `lms` (by precision), alternating by chunk (the
+    order rotates per chunk, so load drift hits every method alike); the naive losses are also the
     float32 reference for the agreement figures."""
     from sft_select.lm_stats import compute_stats, encode, token_count
 
-    tokens = token_count(encode(lm, examples, max_tokens))
-    naive_stats(lm_f32, examples[:2], max_tokens)  # warm-up, untimed: first-call set-up of both paths
-    compute_stats(lm, examples[:2], max_tokens=max_tokens, batch_tokens=batch_tokens)
-    seconds = {"naive": 0.0, "ours": 0.0}
-    naive_rows, our_rows = [], []
+    tokens = token_count(encode(lm_f32, examples, max_tokens))
+    naive_stats(lm_f32, examples[:2], max_tokens)  # warm-up, untimed: first-call set-up of every path
+    for lm in lms.values():
+        compute_stats(lm, examples[:2], max_tokens=max_tokens, batch_tokens=batch_tokens)
+    methods = ["naive", *lms]
+    seconds = {m: 0.0 for m in methods}
+    rows: dict[str, list] = {m: [] for m in methods}
     for c, start in enumerate(range(0, len(examples), chunk)):
         part = examples[start:start + chunk]
-        order = ["naive", "ours"] if c % 2 == 0 else ["ours", "naive"]  # alternate: load drift hits both
+        order = methods[c % len(methods):] + methods[:c % len(methods)]
         for method in order:
             t0 = time.perf_counter()
             if method == "naive":
-                naive_rows.append(naive_stats(lm_f32, part, max_tokens))
+                rows[method].append(naive_stats(lm_f32, part, max_tokens))
             else:
-                our_rows.append(compute_stats(lm, part, max_tokens=max_tokens, batch_tokens=batch_tokens))
+                rows[method].append(compute_stats(lms[method], part, max_tokens=max_tokens,
+                                                  batch_tokens=batch_tokens))
             seconds[method] += time.perf_counter() - t0
-        print(f"  chunk {c}: naive {seconds['naive']:.1f}s, ours {seconds['ours']:.1f}s (cumulative), "
-              f"load {os.getloadavg()[0]:.2f}", flush=True)
-    ours = np.concatenate(our_rows)
-    reference = ours.copy()  # token counts and flags are the same; the two losses come from the naive loop
-    reference[:, :2] = np.concatenate(naive_rows)
-    return {
-        "examples": len(examples), "tokens": tokens, "precision": lm.precision,
-        "naive_s": round(seconds["naive"], 2), "ours_s": round(seconds["ours"], 2),
-        "naive_tokens_per_s": round(tokens / seconds["naive"]), "ours_tokens_per_s": round(tokens / seconds["ours"]),
-        "speedup": round(seconds["naive"] / seconds["ours"], 2),
-        "agreement_with_float32": agreement(reference, ours),
-    }
+        print(f"  chunk {c}: " + ", ".join(f"{m} {seconds[m]:.1f}s" for m in methods)
+              + f" (cumulative), load {os.getloadavg()[0]:.2f}", flush=True)
+    out = {"examples": len(examples), "tokens": tokens, "naive_s": round(seconds["naive"], 2),
+           "naive_tokens_per_s": round(tokens / seconds["naive"])}
+    for name, lm in lms.items():
+        ours = np.concatenate(rows[name])
+        reference = ours.copy()  # token counts and flags are the same; the two losses come from the naive loop
+        reference[:, :2] = np.concatenate(rows["naive"])
+        out[name] = {
+            "path": "lean" if lm.lean is not None else "transformers",
+            "ours_s": round(seconds[name], 2), "ours_tokens_per_s": round(tokens / seconds[name]),
+            "speedup": round(seconds["naive"] / seconds[name], 2),
+            "agreement_with_float32": agreement(reference, ours),
+        }
+    return out
 
 
 def tier_examples(folder: Path, k: int, seed: int) -> tuple[list[Example], list[int]]:
@@ -175,10 +183,11 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=100, help="examples per alternating naive/ours chunk")
     ap.add_argument("--k", type=int, default=40, help="Self-Instruct instructions per tier (x8 responses)")
     ap.add_argument("--max-tokens", type=int, default=512)
-    ap.add_argument("--batch-tokens", type=int, default=1024)
+    ap.add_argument("--batch-tokens", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--dtype", default="auto", help="precision of ours and of the tier views (auto: int8 on "
-                    "an x86 CPU); the naive loop is always float32")
+    ap.add_argument("--dtype", default="auto", help="precision of ours and of the tier views (auto: float32 on "
+                    "CPU); several, comma-separated (float32,int8), are timed side by side against one naive "
+                    "loop (the tiers use the first); the naive loop is always float32")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default: torch's own choice, one per core)")
     ap.add_argument("--agree", type=int, default=0, help="also: this many Dolly examples (another seeded "
@@ -204,7 +213,12 @@ def main() -> None:
     from sft_select.lm_stats import LMStatsStore
 
     LMStatsStore.root = Path(tempfile.mkdtemp(prefix="lm_bench_"))  # time real forward passes, not the cache
-    lm = get_lm("smollm2-135m", device="cpu", dtype=args.dtype)
+    dtypes = args.dtype.split(",")
+    lms = {}
+    for d in dtypes:
+        lm = get_lm("smollm2-135m", device="cpu", dtype=d)
+        lms[lm.precision] = lm
+    lm = lms[next(iter(lms))]
     lm_f32 = get_lm("smollm2-135m", device="cpu", dtype="float32")
     results: dict = {"dtype": args.dtype, "precision": lm.precision, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
                      "load_before": [round(x, 2) for x in os.getloadavg()]}
@@ -212,7 +226,7 @@ def main() -> None:
         pool = load([data / "dolly_3k_categories" / "dolly_3k.json.gz"]).examples
         sample = random.Random(args.seed).sample(pool, args.n)
         print(f"speed: {args.n} Dolly examples, naive vs ours, chunks of {args.chunk}", flush=True)
-        results["speed"] = speed(lm_f32, lm, sample, args.chunk, args.max_tokens, args.batch_tokens)
+        results["speed"] = speed(lm_f32, lms, sample, args.chunk, args.max_tokens, args.batch_tokens)
         print(json.dumps(results["speed"], indent=2), flush=True)
     if args.agree:
         from sft_select.lm_stats import compute_stats
@@ -228,7 +242,7 @@ def main() -> None:
         examples, tiers = tier_examples(data / "self_instruct_model_tiers", args.k, args.seed)
         print(f"tiers: {args.k} instructions x {len(TIERS)} models", flush=True)
         t0 = time.perf_counter()
-        results["tiers"] = tier_order(examples, tiers, args.batch_tokens, args.dtype)
+        results["tiers"] = tier_order(examples, tiers, args.batch_tokens, dtypes[0])
         results["tiers_seconds"] = round(time.perf_counter() - t0, 1)
         print(json.dumps(results["tiers"], indent=2), flush=True)
     results["load_after"] = [round(x, 2) for x in os.getloadavg()]

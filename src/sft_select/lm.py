@@ -111,6 +111,12 @@ class LoadedLM:
     device: Any
     fingerprint: str
     precision: str = "float32"  # float32, bfloat16, float16 or int8 (float32 model, int8 Linear layers)
+    lean: Any = None  # sft_select.lm_lean.LeanLlama when the CPU lean forward runs this model, else None
+
+    @property
+    def runner(self) -> Any:
+        """What computes the losses: the lean forward when there is one, else the transformers model."""
+        return self.lean if self.lean is not None else self.model
 
 
 def resolve_device(device: str) -> str:
@@ -135,10 +141,11 @@ def int8_available() -> bool:
 def resolve_dtype(dtype: str, device: str) -> str:
     """The precision actually used, by name.
 
-    auto: float32 on CPU; bfloat16 on a GPU that supports it, else float32. `int8` (CPU only, fbgemm
-    kernels) is opt-in: ~2x a float32 one-by-one loop on 2 AVX2 cores, but its rank agreement with float32
-    (Spearman 0.985 for difficulty_ifd, 0.986 for quality_fluency on 60 Dolly examples, docs/benchmarks.md
-    "LM views") is below the 0.99 we ask of a default, and a batch's shape can flip an int8 rounding.
+    auto: float32 on CPU (run by the exact lean forward for Llama models, `sft_select.lm_lean`); bfloat16
+    on a GPU that supports it, else float32. `int8` (CPU only, fbgemm kernels) is opt-in: 1.9x a float32
+    one-by-one loop on 2 AVX2 cores (lean float32: 1.35x, exact), and its
+    rank agreement with float32 (Spearman 0.982-0.987 for difficulty_ifd and quality_fluency on 60 Dolly
+    examples, docs/benchmarks.md "LM views") is below the 0.99 we ask of a default.
     """
     import torch
 
@@ -195,12 +202,20 @@ def get_lm(spec: str = DEFAULT_LM, device: str = "auto", dtype: str = "auto") ->
         except (OSError, ValueError) as exc:
             raise ConfigError(f"LM '{spec}': cannot load it offline as a causal LM: {exc}") from None
         model.to(device).eval()
+        from sft_select.lm_lean import LEAN_VERSION, lean_model
+
+        # Llama-architecture models on CPU run our lean decoder loop (fused products, no masks); the
+        # path is in the fingerprint, so statistics of the two paths are never mixed in the cache.
+        lean = lean_model(model, precision) if device == "cpu" else None
         scheme = str(torch_dtype)
         if precision == "int8":  # the Linear layers become int8; the scheme names how, for the cache key
             from sft_select.lm_int8 import SCHEME, quantize
 
-            quantize(model)
+            if lean is None:
+                quantize(model)
             scheme = SCHEME
+        path = LEAN_VERSION if lean is not None else "transformers"
         revision = getattr(model.config, "_commit_hash", None)
-        _LOADED[key] = LoadedLM(model, tokenizer, model.device, fingerprint(identity, revision, scheme), precision)
+        _LOADED[key] = LoadedLM(model, tokenizer, model.device, fingerprint(identity, revision, scheme, path),
+                                precision, lean)
     return _LOADED[key]

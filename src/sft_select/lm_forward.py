@@ -7,7 +7,8 @@ Three savings over one sequence per forward pass, none of which changes a number
   key/value cache is copied into each batch;
 - the vocabulary projection (a fifth of SmolLM2's compute per token) runs only at positions that
   predict a scored token.
-Padding goes on the right, with an attention mask: in a causal model a real token never attends to the
+For a Llama on CPU, `model` is the lean forward of `sft_select.lm_lean` instead of the transformers
+model: same three savings, its own decoder loop. Padding goes on the right, with an attention mask: in a causal model a real token never attends to the
 padding after it and keeps its positions, so a batched score equals the one-by-one score (tests/views_lm
 checks this to 1e-4 in float32 against each sequence alone through the model's own forward).
 """
@@ -91,15 +92,21 @@ def sequence_losses(model, seqs: Sequence[tuple[list[int], int]], *, pad_id: int
     import torch
     import torch.nn.functional as F
 
+    from sft_select.lm_lean import LeanLlama
+
     out = np.full(len(seqs), np.nan)
     if not seqs:
         return out
-    split, cacheable = capabilities(model)
+    lean = isinstance(model, LeanLlama)  # our own decoder loop: split head and prefix cache by construction
+    split, cacheable = (True, True) if lean else capabilities(model)
     shared = shared_prefix_length(seqs) if share_prefix and cacheable else 0
-    device = model.device
-    with torch.inference_mode():
-        prefix = model(input_ids=torch.tensor([seqs[0][0][:shared]], device=device),
-                       use_cache=True).past_key_values if shared else None
+    device = torch.device("cpu") if lean else model.device
+    if lean:
+        prefix = model.prefix(seqs[0][0][:shared]) if shared else None
+    else:
+        with torch.inference_mode():
+            prefix = model(input_ids=torch.tensor([seqs[0][0][:shared]], device=device),
+                           use_cache=True).past_key_values if shared else None
     for batch in length_batches([len(s[0]) - shared for s in seqs], batch_tokens):
         width = len(seqs[batch[0]][0]) - shared
         ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
@@ -119,10 +126,13 @@ def sequence_losses(model, seqs: Sequence[tuple[list[int], int]], *, pad_id: int
         targets = ids[rows_t, cols_t + 1]
         with torch.inference_mode():
             extra = {}
-            if prefix is not None:
+            if prefix is not None and not lean:
                 extra["past_key_values"] = copy.deepcopy(prefix)
                 extra["past_key_values"].batch_repeat_interleave(len(batch))
-            if split:  # the vocabulary projection only where a response token is predicted
+            if lean:  # no attention mask: right padding is never attended to by a real token
+                hidden = model.hidden(ids, prefix)[rows_t, cols_t]
+                logits_at = lambda a, b: model.head(hidden[a:b])  # noqa: E731
+            elif split:  # the vocabulary projection only where a response token is predicted
                 hidden = model.get_decoder()(input_ids=ids, attention_mask=mask, **extra)[0][rows_t, cols_t]
                 head = model.get_output_embeddings()
                 logits_at = lambda a, b: head(hidden[a:b])  # noqa: E731

@@ -20,7 +20,8 @@ nat). SmoothQuant-style channel smoothing (alpha 0.5, calibrated on a fixed text
 out: no clear gain on those examples, and on a loaded CPU its extra multiply per layer cost more time
 than it was worth (a profile showed elementwise ops, not the int8 GEMMs, taking most of the time).
 For the same reason sibling layers that read the same input (q/k/v, gate/up) share its per-token
-scaling, computed once.
+scaling, computed once. Llama models on CPU use the same scheme through `sft_select.lm_lean`, whose
+fused q/k/v and gate/up products quantize each input once; `quantize` serves the other architectures.
 """
 from __future__ import annotations
 

@@ -117,9 +117,14 @@ def compute_stats(lm: LoadedLM, examples: Sequence[Example], *, max_tokens: int,
             seqs.append((e.without_prompt + e.response, max(1, len(e.without_prompt))))
             where.append((i, 1))
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else (lm.tokenizer.eos_token_id or 0)
-    losses = sequence_losses(lm.model, seqs, pad_id=pad, batch_tokens=batch_tokens) if seqs else []
-    for (i, col), loss in zip(where, losses):
-        stats[i, col] = loss
+    # With and without the prompt apart: each group has its own shared prefix, computed once (the chat
+    # frame's system turn for the first; the whole empty-prompt context for the second).
+    for col in (0, 1):
+        group = [j for j, (_, c) in enumerate(where) if c == col]
+        if group:
+            losses = sequence_losses(lm.runner, [seqs[j] for j in group], pad_id=pad, batch_tokens=batch_tokens)
+            for j, loss in zip(group, losses):
+                stats[where[j][0], col] = loss
     for i, e in enumerate(encoded):
         if e is not None and not e.has_prompt:
             stats[i, 1] = stats[i, 0]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from sft_select.errors import ConfigError
 from sft_select.lm import resolve_dtype
@@ -41,7 +42,10 @@ def lms():
 def test_int8_losses_are_close_to_float32(lms):
     f32, int8 = lms
     assert f32.precision == "float32" and int8.precision == "int8"
-    assert "Int8" in type(int8.model.get_output_embeddings()).__name__  # really quantized, head included
+    # Really quantized, output head included: the lean forward's products are fbgemm packed weights.
+    assert int8.lean is not None and int8.lean.precision == "int8"
+    assert all(not isinstance(w, torch.Tensor) for layer in int8.lean.layers for w in layer)
+    assert not isinstance(int8.lean.lm_head, torch.Tensor)
     a = compute_stats(f32, EXAMPLES, max_tokens=64, batch_tokens=1024)
     b = compute_stats(int8, EXAMPLES, max_tokens=64, batch_tokens=1024)
     diff = np.abs(a[:, :2] - b[:, :2])
@@ -55,12 +59,31 @@ def test_int8_batched_equals_one_by_one(lms):
     """Each token has its own activation scale, so a row's numbers barely depend on its batch: only float
     rounding differences between batch shapes (1e-6) that move an int8 rounding remain, ~1e-2 nat."""
     _, int8 = lms
-    assert capabilities(int8.model) == (True, True)  # the split head and the prefix cache are still exact
     seqs = [(e.with_prompt + e.response, len(e.with_prompt)) for e in encode(int8, EXAMPLES, 64)]
     pad = int8.tokenizer.pad_token_id or 0
-    batched = sequence_losses(int8.model, seqs, pad_id=pad, batch_tokens=4096)
-    alone = sequence_losses(int8.model, seqs, pad_id=pad, batch_tokens=1)
+    batched = sequence_losses(int8.runner, seqs, pad_id=pad, batch_tokens=4096)
+    alone = sequence_losses(int8.runner, seqs, pad_id=pad, batch_tokens=1)
     np.testing.assert_allclose(batched, alone, atol=0.05, rtol=0)
+
+
+def test_int8_transformers_path_for_other_architectures(lms):
+    """Models the lean forward does not run get their nn.Linear layers swapped for int8 ones instead."""
+    import copy
+
+    from sft_select.lm_int8 import quantize
+
+    f32, _ = lms
+    model = copy.deepcopy(f32.model)
+    quantize(model)
+    assert "Int8" in type(model.get_output_embeddings()).__name__
+    assert capabilities(model) == (True, True)  # the split head and the prefix cache are still exact
+    seqs = [(e.with_prompt + e.response, len(e.with_prompt)) for e in encode(f32, EXAMPLES, 64)]
+    pad = f32.tokenizer.pad_token_id or 0
+    exact = sequence_losses(f32.model, seqs, pad_id=pad, batch_tokens=4096)
+    batched = sequence_losses(model, seqs, pad_id=pad, batch_tokens=4096)
+    alone = sequence_losses(model, seqs, pad_id=pad, batch_tokens=1)
+    np.testing.assert_allclose(batched, alone, atol=0.05, rtol=0)
+    assert np.abs(batched - exact).mean() < 0.15 and not np.array_equal(batched, exact)
 
 
 def test_precision_is_in_the_cache_key(lms, stats_cache):

@@ -32,14 +32,15 @@ class LMView(View):
         """`model`: "smollm2-135m" or a Hugging Face causal LM (local folder or cached hub name).
         `max_tokens`: cap on prompt tokens and on response tokens each; longer texts are cut (the prompt
         keeps its end, the response its start) and the reason says so. Memory and time grow with it.
-        `batch_tokens`: padded tokens per forward pass; None picks 1,024 on CPU (larger CPU batches
+        `batch_tokens`: padded tokens per forward pass; None picks 256 on CPU (larger CPU batches
         measured slower: bench/lm_bench.py) and 16,384 on a GPU, where larger batches fill the device.
         `device`: auto (cuda when present), cpu or
         cuda. `dtype`, the precision: auto (float32 on CPU, bfloat16 on a GPU that has it, else
         float32), float32, bfloat16, float16, or int8 (CPU only: int8 weights per channel and activations
-        per token, `sft_select.lm_int8`; ~2x a float32 one-by-one loop on CPU, losses ~0.1 nat from
-        float32 on average and rank agreement 0.985-0.996, see docs/benchmarks.md "LM views"). The precision is part of the statistics
-        cache key: float32 and int8 statistics are cached apart and never mixed."""
+        per token, `sft_select.lm_int8`; on CPU ~1.9x a one-by-one float32 loop vs 1.35x for the exact
+        float32 path of a Llama model, losses ~0.1 nat from float32 on average and rank agreement 0.98-0.996, see docs/benchmarks.md
+        "LM views"). The precision and the forward path are part of the statistics cache key: float32 and
+        int8 statistics are cached apart and never mixed."""
         self.model = model
         self.max_tokens = max_tokens
         self.batch_tokens = batch_tokens
@@ -75,7 +76,7 @@ class LMView(View):
 
     def score_batch(self, batch: Sequence[Example]) -> ViewResult:
         self._check()
-        batch_tokens = self.batch_tokens or (1024 if resolve_device(self.device) == "cpu" else 16384)
+        batch_tokens = self.batch_tokens or (256 if resolve_device(self.device) == "cpu" else 16384)
         stats = lm_stats(batch, batch_tokens=batch_tokens, **self._stats_params())
         raw, reasons = np.full(len(batch), np.nan), []
         for i, (ex, row) in enumerate(zip(batch, stats)):
