@@ -79,22 +79,22 @@ def write_pool(path: Path, n: int) -> None:
     tmp.rename(path)
 
 
-def _tree_memory_mb(proc) -> float:
-    """The run's memory now: the main process's RSS plus what its worker processes hold on their own
-    (USS). Workers are forked, so their RSS would count the pages they share with the parent again."""
+def _tree_memory_mb(proc) -> tuple[float, float]:
+    """The run's memory now, (main process RSS, that plus what its worker processes hold on their own
+    (USS)). Workers are forked, so their RSS would count the pages they share with the parent again."""
     import psutil
 
     try:
         main = psutil.Process(proc.pid)
-        total = main.memory_info().rss
+        rss = total = main.memory_info().rss
         for child in main.children(recursive=True):
             try:
                 total += child.memory_full_info().uss
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 pass
-        return total / 2**20
+        return rss / 2**20, total / 2**20
     except psutil.NoSuchProcess:
-        return 0.0
+        return 0.0, 0.0
 
 
 def run_once(pool: Path, target: Path, out: Path, n_select: int, engine: str, streaming: str,
@@ -111,11 +111,14 @@ def run_once(pool: Path, target: Path, out: Path, n_select: int, engine: str, st
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), HF_HUB_OFFLINE="1", SFT_SELECT_EMBED_CACHE=str(cache))
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    tree_peak = 0.0
-    with open(out.with_name(out.name + ".log"), "w") as log:
+    main_peak = tree_peak = 0.0
+    with open(out.with_name(out.name + ".log"), "w") as log, \
+            open(out.with_name(out.name + ".memory.tsv"), "w") as timeline:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         while proc.poll() is None:
-            tree_peak = max(tree_peak, _tree_memory_mb(proc))
+            main_mb, tree_mb = _tree_memory_mb(proc)
+            main_peak, tree_peak = max(main_peak, main_mb), max(tree_peak, tree_mb)
+            timeline.write(f"{time.perf_counter() - start:.1f}\t{main_mb:.0f}\t{tree_mb:.0f}\n")
             time.sleep(0.25)
     wall = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -123,7 +126,7 @@ def run_once(pool: Path, target: Path, out: Path, n_select: int, engine: str, st
         raise SystemExit(f"run failed ({proc.returncode}): see {out.with_name(out.name + '.log')}")
     manifest = json.loads((out / "manifest.json").read_text())
     return {"wall_s": round(wall, 2), "peak_rss_mb": round(max(peak_kb, before) / 1024, 1),
-            "peak_tree_mb": round(tree_peak, 1), "workers": workers,
+            "peak_main_mb": round(main_peak, 1), "peak_tree_mb": round(tree_peak, 1), "workers": workers,
             "timings": manifest["timings"], "views": manifest["views"]["used"]}
 
 

@@ -48,17 +48,23 @@ def test_loop_reports_the_rule_and_the_highest_f():
     assert rep["best"]["size"] >= rep["highest_f"]["size"]
 
 
-def test_coverage_trim_is_chosen_and_written_to_the_tuned_config():
-    from sft_select.config import build_config
-    from sft_select.tune.loop import tuned_config
-
+def _coverage_loop(**settings):
+    """The tune loop on the noisy problem with the coverage strategy; `settings`: choose and the grid."""
     pool, table, specs, val, cap = noisy_problem()
     table = table.assign(quality_label_issue=False)
     tune_part, holdout = split_validation(val, 0.4, seed=0)
     obj = make_objective(pool, table, specs, tune_part, cap, strategy="coverage")
     equal = {s.name: 1 / len(specs) for s in specs}
     res = run_loop(obj, holdout, initial_weights=equal, initial_threshold=None, rounds=1, trials=2,
-                   method="dirichlet", alpha=1.0, shares=[1.0], random_seeds=1, seed=0, trims=[0.0, 0.5])
+                   method="dirichlet", alpha=1.0, shares=[1.0], random_seeds=1, seed=0, **settings)
+    return res, tune_part
+
+
+def test_coverage_trim_is_chosen_and_written_to_the_tuned_config():
+    from sft_select.config import build_config
+    from sft_select.tune.loop import tuned_config
+
+    res, _ = _coverage_loop(trims=[0.0, 0.5])
     trim_points = [p for p in res.report["trace"] if p["phase"] == "settings"]
     assert {p["label"] for p in trim_points} <= {"group_trim=0.0 cover_mix=0.0", "group_trim=0.5 cover_mix=0.0"}
     assert trim_points
@@ -75,14 +81,7 @@ def test_cover_mix_grid_is_tried_and_the_least_intervention_within_one_se_wins()
     from sft_select.tune.loop import tuned_config
     from sft_select.tune.settings import se
 
-    pool, table, specs, val, cap = noisy_problem()
-    table = table.assign(quality_label_issue=False)
-    tune_part, holdout = split_validation(val, 0.4, seed=0)
-    obj = make_objective(pool, table, specs, tune_part, cap, strategy="coverage")
-    equal = {s.name: 1 / len(specs) for s in specs}
-    res = run_loop(obj, holdout, initial_weights=equal, initial_threshold=None, rounds=1, trials=2,
-                   method="dirichlet", alpha=1.0, shares=[1.0], random_seeds=1, seed=0, choose="one_se",
-                   trims=[0.0, 0.3], mixes=[0.0, 0.5, 1.0])
+    res, tune_part = _coverage_loop(choose="one_se", trims=[0.0, 0.3], mixes=[0.0, 0.5, 1.0])
     rep = res.report
     tried = {p["label"]: p["f"] for p in rep["trace"] if p["phase"] == "settings"}
     # The whole grid is tried, except the configured setting (group_trim 0.3, cover_mix 0), already measured.
@@ -118,14 +117,7 @@ def test_group_order_is_tried_once_per_trim_and_written_to_the_tuned_config():
     from sft_select.config import build_config
     from sft_select.tune.loop import tuned_config
 
-    pool, table, specs, val, cap = noisy_problem()
-    table = table.assign(quality_label_issue=False)
-    tune_part, holdout = split_validation(val, 0.4, seed=0)
-    obj = make_objective(pool, table, specs, tune_part, cap, strategy="coverage")
-    equal = {s.name: 1 / len(specs) for s in specs}
-    res = run_loop(obj, holdout, initial_weights=equal, initial_threshold=None, rounds=1, trials=2,
-                   method="dirichlet", alpha=1.0, shares=[1.0], random_seeds=1, seed=0, choose="best",
-                   trims=[0.0, 0.3], mixes=[0.0, 1.0], orders=[None, "clean"])
+    res, _ = _coverage_loop(choose="best", trims=[0.0, 0.3], mixes=[0.0, 1.0], orders=[None, "clean"])
     tried = [p["label"] for p in res.report["trace"] if p["phase"] == "settings"]
     # cover_mix does not matter under a view order: one point per trim for it.
     assert sorted(x for x in tried if "group_order" in x) == ["group_trim=0.0 group_order=clean",

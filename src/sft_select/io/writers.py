@@ -73,12 +73,14 @@ def write_rejected(rejected: Iterable[Rejected], target: Path) -> int:
     from itertools import islice
 
     n = 0
+    # An in-memory run's list: each block's lines are made in the run's worker processes (most of a run's
+    # rows land here, ~20 µs each). A streaming run's generator: one block at a time in this process, as
+    # workers forked from its large end-of-run state would add their copied pages to its peak memory.
+    workers = isinstance(rejected, Sequence)
     rows = iter(rejected)
     with atomic_open(target) as fh:
-        # a block at a time (a streaming run passes a generator over the input), each block's lines
-        # made in the run's worker processes: most of a run's rows land here, ~20 µs each
         while block := list(islice(rows, _BLOCK)):
-            parts = parallel.map_parts(_rejected_lines, block)
+            parts = parallel.map_parts(_rejected_lines, block) if workers else None
             for part in parts if parts is not None else [_rejected_lines(block)]:
                 fh.write(part)
             n += len(block)
