@@ -114,7 +114,12 @@ def stream_pass(stream: Stream, cfg: Config, views: Sequence[View], target, exec
     alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
     for view in fitted:
         scoring.scores.append(_view_scores(view.name, table, alive, work.seconds.get(view.name, 0.0)))
-    ctx = StreamContext(table["id"], alive, arrays, cfg.embedding.model)
+    # The selection reads only embeddings and token counts back; dropping the other memory maps (keys,
+    # band keys, shingles: their pages stay resident once dedup has read them) keeps them out of the
+    # rest of the run's peak memory.
+    kept = [{name: a[name] for name in ("embeddings", "tokens") if name in a} for a in arrays]
+    del arrays
+    ctx = StreamContext(table["id"], alive, kept, cfg.embedding.model)
     return table, steps, scoring, ctx
 
 
