@@ -320,7 +320,7 @@ class EmbeddingStore:
         parts = parallel.map_parts(partial(_encode_texts, spec, batch_size), [texts[i] for i in missing],
                                    multiple=batch_size) if getattr(model, "cpu_parallel", False) else None
         if parts is not None:
-            batches = [np.concatenate(parts)] if parts else []
+            batches = [np.concatenate(parts)]
             steps = [missing]
         else:
             steps = [missing[s:s + batch_size] for s in range(0, len(missing), batch_size)]

@@ -163,3 +163,10 @@ def map_parts(fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: i
                 proc.terminate()
             proc.join()
             recv.close()
+
+
+def run_parts(fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: int = 1) -> list[R]:
+    """`fn` over consecutive parts of `items`: in the workers when `map_parts` finds it worth it, else
+    `[fn(items)]` here. For `fn`s that do not themselves call back into this module."""
+    parts = map_parts(fn, items, multiple=multiple)
+    return parts if parts is not None else [fn(items)]

@@ -195,10 +195,6 @@ def _concat(view: View, parts: Sequence[ViewResult]) -> ViewResult:
     return ViewResult(raw, reasons, extra or None)
 
 
-def _score_chunk(view: View, chunk: Sequence[Example], executor, batch_size: int, desc: str = "") -> ViewResult:
-    """One fitted view over `chunk` (the streaming engine's per-chunk call); see `score_fitted`."""
-    return score_fitted([view], chunk, executor, batch_size=batch_size)[0]
-
 
 def _frame(ids: list[str], result: ViewResult) -> pd.DataFrame:
     return pd.DataFrame({"id": ids, "raw": result.raw, "reason": result.reasons,

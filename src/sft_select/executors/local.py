@@ -21,8 +21,9 @@ T = TypeVar("T")
 GroupFn = Callable[[dict[str, np.ndarray], Any], dict[str, np.ndarray]]
 
 
-# A parallel map_batches forks once per window of this many batches per worker: large enough that a fork
-# (~0.1 s) is noise, small enough that results, hence scoring checkpoints, arrive while the pool is scored.
+# A parallel map_batches forks once per window of this many batches per worker: large enough that the
+# fork and the copy-on-write of a part's pages are small next to scoring it, small enough that results,
+# hence scoring checkpoints, arrive while the pool is scored.
 WINDOW_BATCHES = 16
 
 

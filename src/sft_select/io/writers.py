@@ -80,8 +80,7 @@ def write_rejected(rejected: Iterable[Rejected], target: Path) -> int:
     rows = iter(rejected)
     with atomic_open(target) as fh:
         while block := list(islice(rows, _BLOCK)):
-            parts = parallel.map_parts(_rejected_lines, block) if workers else None
-            for part in parts if parts is not None else [_rejected_lines(block)]:
+            for part in parallel.run_parts(_rejected_lines, block) if workers else [_rejected_lines(block)]:
                 fh.write(part)
             n += len(block)
     return n

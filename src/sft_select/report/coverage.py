@@ -105,8 +105,7 @@ def token_counts(ids: pd.Series, text: Callable[[str], str | None]) -> np.ndarra
     texts = [text(i) for i in ids]
     if any(t is None for t in texts):
         return None
-    parts = parallel.map_parts(_count_all, texts)  # over the run's worker processes, if any
-    return np.concatenate(parts) if parts is not None else _count_all(texts)
+    return np.concatenate(parallel.run_parts(_count_all, texts))  # over the run's worker processes, if any
 
 
 def _count_all(texts: Sequence[str]) -> np.ndarray:
