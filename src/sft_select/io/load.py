@@ -103,10 +103,12 @@ def load(paths: Iterable[str | Path], *, fmt: str | None = None, fields: Mapping
         raise InputError(", ".join(out.formats), "inputs mix labelled text and instruction data; "
                          "select them in separate runs")
     hashes = [content_hash(ex.turns, ex.text, ex.label) for ex in out.examples]
-    out.examples = [_with_id(ex, i) for ex, i in zip(out.examples, assign_ids(hashes))]
+    for ex, id_ in zip(out.examples, assign_ids(hashes)):
+        _set_id(ex, id_)
     return out
 
 
-def _with_id(ex: Example, id_: str) -> Example:
-    return Example(id=id_, source=ex.source, row=ex.row, format=ex.format, original=ex.original,
-                   turns=ex.turns, text=ex.text, label=ex.label)
+def _set_id(ex: Example, id_: str) -> None:
+    """Give a just-parsed example its id. In place, not a copy through the constructor (a second
+    Example per row cost ~0.4 s per 100k rows): nothing else holds these examples yet."""
+    object.__setattr__(ex, "id", id_)

@@ -1,6 +1,6 @@
 """Exact dedup: examples whose normalized content hashes to the same 128-bit xxhash are linked.
 
-Hashing runs here, per example; grouping equal hashes is a global step of the executor
+Hashing runs per example (in the run's worker processes when there are several); grouping equal hashes is a global step of the executor
 (`first_of_equal`: numpy on the local engine, a hash shuffle on the Ray engine).
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 import xxhash
 
+from sft_select import parallel
 from sft_select.normalize import normalize_for_dedup
 from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.record import Example
@@ -31,6 +32,10 @@ def dedup_key(ex: Example) -> bytes:
     return xxhash.xxh3_128_digest(normalized_bytes(ex.content if ex.text is None else ex.text))
 
 
+def _keys(examples: Sequence[Example]) -> bytes:
+    return b"".join(dedup_key(ex) for ex in examples)
+
+
 def link_exact(examples: Sequence[Example], clusters: DuplicateClusters, positions: Sequence[int],
                executor=None) -> int:
     """Link examples (at `positions` of the pool) sharing a normalized-content hash; returns links made.
@@ -41,7 +46,9 @@ def link_exact(examples: Sequence[Example], clusters: DuplicateClusters, positio
         executor = LocalExecutor()
     pos = np.asarray(positions, dtype=np.int64)
     # the 128-bit digest as two little-endian uint64 words: the key columns the executor groups by
-    keys = np.frombuffer(b"".join(dedup_key(examples[p]) for p in pos), dtype="<u8").reshape(len(pos), 2)
+    # (hashed in the run's worker processes when there are several: ~1 s per 100k examples)
+    digests = b"".join(parallel.run_parts(_keys, [examples[p] for p in pos]))
+    keys = np.frombuffer(digests, dtype="<u8").reshape(len(pos), 2)
     first = executor.first_of_equal(keys.astype(np.uint64)) if len(pos) else np.zeros(0, dtype=np.int64)
     dup = np.flatnonzero(first != np.arange(len(pos)))
     return clusters.link(zip(pos[first[dup]].tolist(), pos[dup].tolist()), "exact")

@@ -35,6 +35,19 @@ def write_report(run_dir: str | Path, *, max_points: int = 5000, with_map: bool 
     return {"summary": run_dir / "summary.json", "report": run_dir / "report.html"}
 
 
+def _one_blas_thread():
+    """The report's linear algebra is small (a PCA of <= 5,000 points): on one BLAS thread it takes
+    milliseconds, where OpenBLAS's two threads took 1.6 s for a 256 x 256 eigh while another process
+    held a core (measured on 2 cores)."""
+    from contextlib import nullcontext
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # threadpoolctl comes with scikit-learn; without it BLAS keeps its default
+        return nullcontext()
+    return threadpool_limits(1)
+
+
 def report_after_run(out: Path, report_cfg: Any, examples: Sequence[Example] | None = None, *,
                      manifest: dict[str, Any] | None = None, table: pd.DataFrame | None = None) -> Path | None:
     """Write the report at the end of a run; on any failure warn and carry on (the outputs are saved)."""
@@ -43,8 +56,9 @@ def report_after_run(out: Path, report_cfg: Any, examples: Sequence[Example] | N
     if not getattr(report_cfg, "enabled", True):
         return None
     try:
-        paths = write_report(out, max_points=int(getattr(report_cfg, "max_points", 5000)), examples=examples,
-                             manifest=manifest, table=table)
+        with _one_blas_thread():
+            paths = write_report(out, max_points=int(getattr(report_cfg, "max_points", 5000)), examples=examples,
+                                 manifest=manifest, table=table)
     except Exception as exc:  # noqa: BLE001 - a report must never lose the run's outputs
         info(f"[yellow]warning:[/yellow] the report could not be written ({type(exc).__name__}: {exc}); "
              f"the run's outputs are complete. Retry with `sft-select report {out}`.")

@@ -20,20 +20,45 @@ from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import register
 
 
+# k-means trains on a seeded sample of this many points per centroid (faiss's own default is 256): on
+# 100k pooled examples (224 clusters) training takes 1.7 instead of 2.9 CPU seconds, and a sample of
+# 128 per centroid still places each centroid from over a hundred members.
+SAMPLE_PER_CENTROID = 128
+BLOCK = 4096
+TIE = 1e-4  # a float32 best-vs-second gap below this is settled in float64
+
+
 def _assign(vectors: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid by cosine (embeddings and centroids are unit length) and the distance 1 − cos.
-    Plain numpy in float64, so a fitted view pickles without a faiss index and a batch of one is
-    assigned exactly as the same example inside a large batch."""
-    sims = vectors.astype(np.float64) @ centroids.T
-    cluster = sims.argmax(axis=1)
-    return cluster.astype(np.int64), 1.0 - sims[np.arange(len(sims)), cluster]
+
+    The products run in float32 (8x faster than float64 here), whose error on a dot product of unit
+    vectors is ~1e-6; a row whose best and second-best centroid are closer than `TIE` is redone in
+    float64, so every argmax is the float64 one. The distance is each row's own float64 dot product with
+    its centroid, summed in the same order whatever the batch, so a batch of one is assigned exactly
+    as the same example inside a large batch, and a fitted view pickles without a faiss index.
+    """
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    c32 = centroids.astype(np.float32)
+    cluster, dist = np.zeros(len(x), np.int64), np.zeros(len(x))
+    for start in range(0, len(x), BLOCK):  # blocks keep the temporaries in cache, not 100k x k at once
+        block = x[start:start + BLOCK]
+        sims = block @ c32.T
+        best = sims.argmax(axis=1)
+        if centroids.shape[0] > 1:
+            top2 = np.partition(sims, -2, axis=1)[:, -2:]
+            close = np.flatnonzero(top2[:, 1] - top2[:, 0] < TIE)
+            if len(close):
+                best[close] = (block[close].astype(np.float64) @ centroids.T).argmax(axis=1)
+        cluster[start:start + len(block)] = best
+        dist[start:start + len(block)] = 1.0 - np.einsum("ij,ij->i", block.astype(np.float64), centroids[best])
+    return cluster, dist
 
 
 @register
 class Diversity(View):
     name = "diversity"
     group = "diversity"
-    version = "1"
+    version = "2"  # 2: k-means trained on up to 128 points per centroid (was 256)
 
     def __init__(self, *, k: int | None = None, distance_weight: float = 0.3, niter: int = 20, seed: int = 0,
                  model: str = DEFAULT_MODEL):
@@ -61,7 +86,7 @@ class Diversity(View):
             centroids = vectors.mean(axis=0, keepdims=True) if n else np.zeros((1, vectors.shape[1]), np.float32)
         else:
             km = faiss.Kmeans(vectors.shape[1], self.k_, niter=self.niter, seed=self.seed, spherical=True,
-                              verbose=False, min_points_per_centroid=1, max_points_per_centroid=256)
+                              verbose=False, min_points_per_centroid=1, max_points_per_centroid=SAMPLE_PER_CENTROID)
             km.train(np.ascontiguousarray(vectors))
             centroids = km.centroids
         norms = np.linalg.norm(centroids, axis=1, keepdims=True)
