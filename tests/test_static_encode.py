@@ -43,8 +43,16 @@ def test_cache_is_bounded(static, monkeypatch):
     import sft_select.static_encode as se
 
     monkeypatch.setattr(se, "CACHE_LIMIT", 5)
-    static._fast._ids.clear()
-    static._fast.encode(["one two three four"])
-    assert len(static._fast._ids) == 4
+    static._fast._clear()
+    first = static._fast.encode(["one two three four"])
+    assert len(static._fast._index) == 4
     static._fast.encode(["five six seven eight nine ten"])
-    assert set(static._fast._ids) == {"five", "six", "seven", "eight", "nine", "ten"}  # cleared, not grown
+    assert set(static._fast._index) == {"five", "six", "seven", "eight", "nine", "ten"}  # cleared, not grown
+    assert np.array_equal(static._fast.encode(["one two three four"]), first)  # re-tokenized the same
+
+
+def test_separator_inside_a_text_takes_the_per_text_split(static):
+    texts = ["plain words here", "with \x00 a separator", "more words", "a\x1cb"]
+    batch = static.encode(texts)
+    single = np.vstack([static.encode([t]) for t in texts])
+    assert np.array_equal(batch, single)

@@ -260,11 +260,16 @@ class DiskCache:
                 np.save(fh, np.asarray(list(ids), dtype=str), allow_pickle=False)
 
 
-def _encode_texts(spec: str, batch_size: int, texts: Sequence[str]) -> np.ndarray:
-    """A worker's share of `EmbeddingStore.embed`: the vectors of `texts`, `batch_size` at a time."""
+def _encode_into(spec: str, batch_size: int, texts: Sequence[str], ids: Sequence[str], out: np.ndarray,
+                 disk: "DiskCache | None", positions: range) -> None:
+    """A worker's share of `EmbeddingStore.embed`: the vectors of `texts[positions]`, `batch_size` at a
+    time, written into the shared array `out` and, as one shard, into the disk cache."""
     model = get_embedder(spec)
-    out = [np.asarray(model.encode(texts[s:s + batch_size]), dtype=np.float32) for s in range(0, len(texts), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, model.dim), dtype=np.float32)
+    for s in range(positions.start, positions.stop, batch_size):
+        e = min(s + batch_size, positions.stop)
+        out[s:e] = model.encode(texts[s:e])
+    if disk is not None:
+        disk.put(ids[positions.start:positions.stop], out[positions.start:positions.stop])
 
 
 def embedding_cache_dir() -> Path | None:
@@ -316,16 +321,21 @@ class EmbeddingStore:
                 todo.append(i)
         missing = todo
         # Over the run's worker processes when there are several (the static encoder gives a text the
-        # same vector in any batch, so the split changes no number).
-        parts = parallel.map_parts(partial(_encode_texts, spec, batch_size), [texts[i] for i in missing],
-                                   multiple=batch_size) if getattr(model, "cpu_parallel", False) else None
-        if parts is not None:
-            batches = [np.concatenate(parts)]
-            steps = [missing]
-        else:
-            steps = [missing[s:s + batch_size] for s in range(0, len(missing), batch_size)]
-            batches = (np.asarray(model.encode([texts[i] for i in chunk]), dtype=np.float32) for chunk in steps)
-        for chunk, vecs in zip(steps, batches):
+        # same vector in any batch, so the split changes no number): each worker writes its vectors into
+        # shared memory and its own cache shard, so nothing goes back through a pipe.
+        if getattr(model, "cpu_parallel", False) and parallel.active() > 1 and len(missing) >= parallel.min_items():
+            vecs = parallel.shared_array((len(missing), model.dim), np.float32)
+            texts_todo = [texts[i] for i in missing]
+            ids_todo = [ids[i] for i in missing]
+            parts = parallel.map_parts(partial(_encode_into, spec, batch_size, texts_todo, ids_todo, vecs, disk),
+                                       range(len(missing)), multiple=batch_size)
+            if parts is not None:
+                for i, v in zip(missing, vecs):
+                    cls._memory[(ids[i], fp)] = v
+                missing = []
+        steps = [missing[s:s + batch_size] for s in range(0, len(missing), batch_size)]
+        for chunk in steps:
+            vecs = np.asarray(model.encode([texts[i] for i in chunk]), dtype=np.float32)
             for i, v in zip(chunk, vecs):
                 cls._memory[(ids[i], fp)] = v
             if disk is not None:

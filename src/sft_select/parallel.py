@@ -165,6 +165,18 @@ def map_parts(fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: i
             recv.close()
 
 
+def shared_array(shape: tuple[int, ...], dtype) -> "np.ndarray":
+    """A zeroed array in anonymous shared memory: forked workers write their rows into it and the
+    parent reads them, with no pickling through a pipe (100k embeddings are 100 MB of pickles)."""
+    import mmap
+
+    import numpy as np
+
+    count = int(np.prod(shape))
+    buf = mmap.mmap(-1, max(1, count * np.dtype(dtype).itemsize))  # MAP_SHARED | MAP_ANONYMOUS
+    return np.frombuffer(buf, dtype=dtype, count=count).reshape(shape)
+
+
 def run_parts(fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: int = 1) -> list[R]:
     """`fn` over consecutive parts of `items`: in the workers when `map_parts` finds it worth it, else
     `[fn(items)]` here. For `fn`s that do not themselves call back into this module."""
