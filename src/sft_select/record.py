@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import xxhash
 
-from sft_select.normalize import normalize_text
+from sft_select.normalize import normalized_utf8
 
 USER_ROLES = frozenset({"user", "human", "system", "prompt"})
 ASSISTANT_ROLES = frozenset({"assistant", "gpt", "model", "bot"})
@@ -84,11 +84,11 @@ def content_hash(turns: tuple[Turn, ...], text: str | None, label: str | None) -
     """A 128-bit hash of the normalized fields: the same example gets the same id in every run."""
     h = xxhash.xxh3_128()
     if text is not None:
-        h.update(b"T\x00" + normalize_text(text).encode("utf-8", "surrogatepass"))
+        h.update(b"T\x00" + normalized_utf8(text))
         h.update(b"\x00L\x00" + (label or "").encode("utf-8", "surrogatepass"))
     for turn in turns:
         h.update(b"\x01" + turn.role.encode() + b"\x00")
-        h.update(normalize_text(turn.content).encode("utf-8", "surrogatepass"))
+        h.update(normalized_utf8(turn.content))
     return h.hexdigest()[:24]
 
 

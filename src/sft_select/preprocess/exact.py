@@ -11,13 +11,9 @@ import numpy as np
 import xxhash
 
 from sft_select import parallel
-from sft_select.normalize import normalize_for_dedup
+from sft_select.normalize import _ASCII_CONTROLS, normalize_for_dedup
 from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.record import Example
-
-
-# normalize.normalize_text's control characters, as bytes, for the ASCII fast path of `dedup_key`.
-_ASCII_CONTROLS = bytes(b for b in range(128) if (b < 32 and b not in (9, 10, 13)) or b == 127)
 
 
 def normalized_bytes(text: str) -> bytes:
