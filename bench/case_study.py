@@ -15,7 +15,8 @@ probabilities, every flagged row dropped) · top-N by one view (each view alone)
 `--strategies`: ours untuned (equal weights) and ours tuned (`sft_select.tune.loop.tune_table`: the
 closed loop picks the view weights and τ — and coverage's settings: group_trim (`--trims`), cover_mix
 (`--mixes`), group_order (`--orders`) — on the tune part of the validation split, then selects with that
-strategy); for coverage also "coverage by quality_label alone" and, with `--label-weights`, the loop run
+strategy; the loop's proxy is `--proxy`: logreg, or mlp, a network that fits S like the mlp eval model);
+for coverage also "coverage by quality_label alone" and, with `--label-weights`, the loop run
 with the weight fixed to quality_label (choosing only the coverage settings). The pool is scored once per dataset (views cached in --work/<dataset>/run); every method
 re-combines and re-selects from that one table.
 
@@ -29,7 +30,7 @@ Views are taken from the registry by name; views not registered in this build ar
 
     python bench/case_study.py --datasets 20news-noisy,imdb --choose one_se --strategies coverage \
         --trims 0,0.15,0.3 --mixes 0,0.1,1 --orders cover,difficulty_margin --label-weights \
-        --eval-models static,tfidf,mlp --work /tmp/case --out case_study.json
+        --eval-models static,tfidf,mlp --proxy mlp --work /tmp/case --out case_study.json
 
 Scratch files go to --work (default: a temp folder), never into the repository.
 """
@@ -211,9 +212,11 @@ class EvalModel:
 
 
 def eval_models(names: list[str], pool_texts, val_texts, test_texts, y_pool, y_val, y_test, static,
-                cache_dir: Path, per_subset: bool = False) -> list[EvalModel]:
-    """static: the tune loop's proxy as is (static-minilm, C=1); tfidf: word TF-IDF fit on the pool's texts
-    (no labels); minilm: full all-MiniLM-L6-v2 embeddings, first 128 tokens."""
+                cache_dir: Path, per_subset: bool = False, fixed: dict[str, float] | None = None) -> list[EvalModel]:
+    """static: the tune loop's default proxy as is (static-minilm, C=1); tfidf: word TF-IDF fit on the pool's
+    texts (no labels); minilm: full all-MiniLM-L6-v2 embeddings, first 128 tokens. `fixed`: a C (or the
+    mlp's alpha) per model name, given instead of chosen on validation (a value an earlier run chose)."""
+    fixed = fixed or {}
     out = []
     for name in names:
         t = time.perf_counter()
@@ -225,10 +228,10 @@ def eval_models(names: list[str], pool_texts, val_texts, test_texts, y_pool, y_v
 
             vec = TfidfVectorizer(sublinear_tf=True, min_df=2, max_df=0.5, dtype=np.float32).fit(pool_texts)
             out.append(EvalModel(name, vec.transform(pool_texts), vec.transform(val_texts), vec.transform(test_texts),
-                                 y_pool, y_val, y_test, per_subset=per_subset))
+                                 y_pool, y_val, y_test, C=fixed.get(name), per_subset=per_subset))
         elif name == "mlp":
             Xp, Xv, Xt = static
-            out.append(EvalModel(name, Xp, Xv, Xt, y_pool, y_val, y_test, kind="mlp"))
+            out.append(EvalModel(name, Xp, Xv, Xt, y_pool, y_val, y_test, C=fixed.get(name), kind="mlp"))
         elif name == "minilm":
             X = minilm_features(list(pool_texts) + list(val_texts) + list(test_texts), cache_dir)
             a, b = len(pool_texts), len(pool_texts) + len(val_texts)
@@ -302,7 +305,7 @@ def ours_config(args, views: list[str], frac: float, strategy: str) -> dict:
         select.update({"group_trim": args.group_trim, "cover_mix": 0.0})
     return {
         "seed": args.seed, "embedding": {"model": "static-minilm"}, "views": {"use": views},
-        "select": select, "evaluate": {"proxy": "classifier"},
+        "select": select, "evaluate": {"proxy": "classifier", "classifier": {"model": args.proxy}},
         "tune": {"rounds": args.rounds, "trials": args.trials, "sweep": [0.5, 0.75, 1.0], "holdout": args.holdout,
                  "random_seeds": 3, "choose": args.choose,
                  **({"trims": args.trims} if strategy == "coverage" and args.trims else {}),
@@ -339,7 +342,8 @@ def run_dataset(name: str, args, data: Path) -> dict:
     missing = [v for v in WANTED_VIEWS if v not in registered()]
     res: dict = {"dataset": name, "pool": len(pool), "validation": len(val_rows), "test": len(test),
                  "views": views, "views_missing": missing, "noise_tracked": len(noisy), "methods": {},
-                 "eval_models": {}, "load_start": os.getloadavg()[0]}
+                 "eval_models": {}, "proxy": args.proxy,
+                 "load_start": os.getloadavg()[0]}
     print(f"[{name}] pool {len(pool)}, validation {len(val_rows)}, test {len(test)}; views {views}"
           + (f"; not in this build: {missing}" if missing else ""), flush=True)
 
@@ -356,7 +360,7 @@ def run_dataset(name: str, args, data: Path) -> dict:
     static = tuple(embed_examples(x, "static-minilm") for x in (pool, val, test))
     models = eval_models(args.eval_models, texts(pool_rows), texts(val_rows), texts(test_rows), labels(pool_rows),
                          labels(val_rows), labels(test_rows), static, Path(args.work) / "embeddings",
-                         per_subset=args.per_subset_C)
+                         per_subset=args.per_subset_C, fixed={"tfidf": args.tfidf_C, "mlp": args.mlp_alpha})
     res["eval_models"] = {m.name: {"C": "per subset" if m.per_subset else m.C, "validation_acc_by_C": m.C_scores,
                                    "parameter": "alpha" if m.kind == "mlp" else "C"} for m in models}
     ev = Evaluator(pool, models, noisy)
@@ -367,10 +371,11 @@ def run_dataset(name: str, args, data: Path) -> dict:
         print(f"[{name}] {method:44s} n={r['size']:5d} " + " ".join(f"{k} {r[k]:.4f}" for k in names)
               + (f" noisy {r['noisy_share']:.3f}" if "noisy_share" in r else ""), flush=True)
 
-    m["whole pool"] = {"all": ev([ex.id for ex in pool])}
-    show("whole pool", m["whole pool"]["all"])
-    m["cleanlab filter"] = {"all": ev(cleanlab_filter(pool, args.seed))}
-    show("cleanlab filter", m["cleanlab filter"]["all"])
+    if not args.no_pool_rows:  # fraction-independent: a second invocation for other fractions may skip them
+        m["whole pool"] = {"all": ev([ex.id for ex in pool])}
+        show("whole pool", m["whole pool"]["all"])
+        m["cleanlab filter"] = {"all": ev(cleanlab_filter(pool, args.seed))}
+        show("cleanlab filter", m["cleanlab filter"]["all"])
     ids_sorted = sorted(ex.id for ex in pool)
     ctx = Context.of(pool, "static-minilm")
     specs = weight_specs(build_config({"views": {"use": views}}), views)
@@ -436,7 +441,8 @@ def markdown(results: list[dict], fractions: list[float]) -> str:
         models = list(res["eval_models"])
         cs = ", ".join(f"{k} {v.get('parameter', 'C')}={v['C']}" for k, v in res["eval_models"].items())
         lines.append(f"\n**{res['dataset']}** — pool {res['pool']}, validation {res['validation']}, "
-                     f"test {res['test']}; eval models: {cs}; {res['seconds']} s, load "
+                     f"test {res['test']}; tune proxy {res.get('proxy', 'logreg')}; eval models: {cs}; "
+                     f"{res['seconds']} s, load "
                      f"{res['load_start']:.1f} → {res['load_end']:.1f}\n")
         head = ["method"]
         for k in keys:
@@ -478,9 +484,19 @@ def main() -> None:
     ap.add_argument("--label-weights", action="store_true",
                     help="coverage: also tune with the weights fixed to quality_label (the loop picks trim, mix, "
                     "order)")
+    ap.add_argument("--proxy", default="logreg", choices=["logreg", "mlp"],
+                    help="the tune loop's proxy classifier (evaluate.classifier.model): logreg (logistic "
+                    "regression on static-minilm) or mlp (a network on the same features that fits S, flipped "
+                    "labels included, like the mlp eval model)")
+    ap.add_argument("--tfidf-C", type=float, default=None, help="tfidf eval model: this C instead of choosing it "
+                    "on validation")
+    ap.add_argument("--mlp-alpha", type=float, default=None, help="mlp eval model: this alpha instead of choosing "
+                    "it on validation")
     ap.add_argument("--holdout", type=float, default=0.3, help="tune: share of the validation split held out")
     ap.add_argument("--per-subset-C", action="store_true",
                     help="tfidf/minilm: choose the eval model's C for every subset on the validation split")
+    ap.add_argument("--no-pool-rows", action="store_true", help="skip the whole-pool and cleanlab rows (the same "
+                    "for every fraction)")
     ap.add_argument("--no-top-n", action="store_true", help="skip the top-N-by-one-view baselines")
     ap.add_argument("--choose", default="best", help="tune: best (highest f) or one_se (1-standard-error rule)")
     ap.add_argument("--rounds", type=int, default=2)

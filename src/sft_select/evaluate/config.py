@@ -11,13 +11,19 @@ class _Strict(BaseModel):
 
 
 class ClassifierProxyConfig(_Strict):
-    model: Literal["logreg", "encoder"] = Field(
+    model: Literal["logreg", "mlp", "encoder"] = Field(
         "logreg", description="logreg: logistic regression on the configured embeddings (seconds); "
+        "mlp: a one-hidden-layer network on the same embeddings, trained a fixed number of epochs so it "
+        "fits S, flipped labels included, as a fine-tune does (seconds to tens of seconds); "
         "encoder: fine-tune a transformers encoder (minutes on CPU)")
     metric: Literal["accuracy", "macro_f1"] = Field("accuracy", description="which of the two is f(S)")
     class_weight: Literal["balanced"] | None = Field(
         None, description="balanced: weigh classes by inverse frequency in S (see sft_select.balance)")
     C: float = Field(1.0, gt=0, description="logreg inverse regularization")
+    hidden: int = Field(256, ge=1, description="mlp: hidden units")
+    alpha: float = Field(0.01, ge=0, description="mlp: L2 penalty (0.01 fits S yet was the best of 1e-4..1e-2 "
+                         "on the case study's validation splits)")
+    mlp_epochs: int = Field(200, ge=1, description="mlp: epochs, all run (no early stopping)")
     encoder: str | None = Field(None, description="encoder folder; unset: the packaged all-MiniLM-L6-v2")
     epochs: int = Field(2, ge=1)
     lr: float = Field(5e-5, gt=0)

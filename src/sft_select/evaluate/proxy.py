@@ -49,9 +49,15 @@ def build_proxy(cfg: EvaluateConfig, pool: Sequence[Example], *, embedder: str) 
             c = cfg.classifier
             return EncoderProxy(model=c.encoder, metric=c.metric, class_weight=c.class_weight, epochs=c.epochs,
                                 lr=c.lr, batch_size=c.batch_size, max_length=c.max_length)
+        c = cfg.classifier
+        if c.model == "mlp":
+            if c.class_weight is not None:
+                raise ConfigError("evaluate.classifier.class_weight: model mlp does not weigh classes (use logreg)")
+            from sft_select.evaluate.proxy_mlp import MLPProxy
+
+            return MLPProxy(embedder=embedder, metric=c.metric, hidden=c.hidden, alpha=c.alpha, epochs=c.mlp_epochs)
         from sft_select.evaluate.proxy_classifier import LogRegProxy
 
-        c = cfg.classifier
         return LogRegProxy(embedder=embedder, metric=c.metric, class_weight=c.class_weight, C=c.C)
     from sft_select.evaluate.proxy_lm import LoRAProxy
 
