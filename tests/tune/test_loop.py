@@ -117,3 +117,19 @@ def test_split_validation_is_stratified_and_disjoint():
     share = lambda xs: np.mean([e.label == "food" for e in xs])  # noqa: E731
     assert abs(share(a) - share(b)) < 0.06
     assert split_validation(val, 0.0, seed=1) == (val, [])
+
+
+def test_a_loop_whose_views_all_hurt_says_it_does_not_beat_random():
+    pool, table, specs, val, cap = noisy_problem()
+    tune_part, holdout = split_validation(val, 0.4, seed=0)
+    only_anti = [s for s in specs if s.name == "anti"]  # the one view prefers the mislabelled rows
+    obj = make_objective(pool, table, only_anti, tune_part, cap)
+    rep = run_loop(obj, holdout, initial_weights={"anti": 1.0}, initial_threshold=None,
+                   **{**LOOP, "rounds": 1, "trials": 2}).report
+    assert rep["best"]["f"] < rep["baselines"]["random_mean"]["f"]
+    assert rep["beats_random"] is False
+
+
+def test_a_helpful_loop_beats_random(tuned):
+    _, result, _, _ = tuned
+    assert result.report["beats_random"] is True

@@ -16,6 +16,8 @@ tune.json (schema version 1; every `f` is higher-is-better: accuracy, macro-F1 o
   curve: [point]                                the τ sweep points of the last round (the f vs |S| plot)
   curves: {round: [point]}                      the τ sweep of every round
   best: {weights, threshold, size, f, metrics, f_holdout, metrics_holdout}
+  beats_random: whether the chosen S's f on the tune part is above the random subsets' mean (a warning
+  is printed when it is not),
   baselines: {random: [{seed, size, f, f_holdout, metrics_holdout}], random_mean: {f, f_holdout},
               whole_pool: {size, f, f_holdout, metrics_holdout}, base_model: {f_holdout} (lm proxy only)}
   balance: {pool: report, selected: report}     labelled data only (sft_select.balance.imbalance_report)
@@ -149,6 +151,13 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
         random_sets.append((seed + 1 + k, [ids[i] for i in sorted(pick)]))
     random_f = [objective.fit(ids).value for _, ids in random_sets]
     whole = objective.fit(pool_ids)
+    # The loop always returns some weights; when even they do not beat random subsets of the same size
+    # on the tune part, the views are not helping on this pool, and the user must hear it.
+    beats_random = not random_f or current.f > float(np.mean(random_f))
+    if not beats_random:
+        info(f"[yellow]warning:[/yellow] the tuned selection (f={current.f:.4f}) does not beat random subsets "
+             f"of the same size (mean f={np.mean(random_f):.4f}) on the tune part: the views do not help "
+             "on this pool; compare with a random selection before training on it")
 
     # The holdout part is read only from here on, once per subset, after every choice has been made.
     def on_holdout(ids: Sequence[str]) -> dict:
@@ -182,6 +191,7 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
         "group_order": settings[2] if settings else None,
         "highest_f": _summary(top),
         "baselines": baselines,
+        "beats_random": beats_random,
     }
     labels = objective.table.set_index("id")["label"]
     if labels.notna().any():
