@@ -22,7 +22,7 @@ def normalize_text(text: str) -> str:
 
 
 # _CONTROL's ASCII members as bytes, for the fast path of `normalized_utf8`.
-_ASCII_CONTROLS = bytes(b for b in range(128) if (b < 32 and b not in (9, 10, 13)) or b == 127)
+ASCII_CONTROLS = bytes(b for b in range(128) if (b < 32 and b not in (9, 10, 13)) or b == 127)
 
 
 def normalized_utf8(text: str) -> bytes:
@@ -30,7 +30,7 @@ def normalized_utf8(text: str) -> bytes:
     same bytes as a result (controls deleted first, so the whitespace left is what bytes.split splits
     on): ids are hashes of these bytes, so they must not change."""
     if text.isascii():
-        return b" ".join(text.encode("ascii").translate(None, _ASCII_CONTROLS).split())
+        return b" ".join(text.encode("ascii").translate(None, ASCII_CONTROLS).split())
     return normalize_text(text).encode("utf-8", "surrogatepass")
 
 

@@ -1,7 +1,8 @@
 """Exact dedup: examples whose normalized content hashes to the same 128-bit xxhash are linked.
 
-Hashing runs per example (in the run's worker processes when there are several); grouping equal hashes is a global step of the executor
-(`first_of_equal`: numpy on the local engine, a hash shuffle on the Ray engine).
+Hashing runs per example (in the run's worker processes when there are several); grouping equal
+hashes is a global step of the executor (`first_of_equal`: numpy on the local engine, a hash shuffle
+on the Ray engine).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import xxhash
 
 from sft_select import parallel
-from sft_select.normalize import _ASCII_CONTROLS, normalize_for_dedup
+from sft_select.normalize import ASCII_CONTROLS, normalize_for_dedup
 from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.record import Example
 
@@ -20,7 +21,7 @@ def normalized_bytes(text: str) -> bytes:
     """UTF-8 of normalize_for_dedup(text). ASCII text takes bytes.translate/lower/split/join, all in C and
     the same result (controls deleted first, so the whitespace left is what bytes.split splits on)."""
     if text.isascii():
-        return b" ".join(text.encode("ascii").translate(None, _ASCII_CONTROLS).lower().split())
+        return b" ".join(text.encode("ascii").translate(None, ASCII_CONTROLS).lower().split())
     return normalize_for_dedup(text).encode("utf-8", "surrogatepass")
 
 

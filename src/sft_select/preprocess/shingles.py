@@ -23,7 +23,7 @@ import numpy as np
 import xxhash
 
 from sft_select import parallel
-from sft_select.normalize import normalize_for_dedup
+from sft_select.normalize import ASCII_CONTROLS, normalize_for_dedup
 
 # Scripts written without spaces between words: one token per character.
 _NO_SPACE_SCRIPTS = ("\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf"
@@ -58,14 +58,13 @@ def token_text(text: str) -> str:
 # ASCII text needs no Unicode normalization: punctuation becomes a space and controls are deleted by
 # one `bytes.translate`, which is ~20x faster than the regexes of `token_text` and gives the same tokens.
 _ASCII_SEPARATORS = bytes(b if (chr(b).isalnum() or chr(b) == "_" or b >= 128) else 32 for b in range(256))
-_ASCII_CONTROLS = bytes(b for b in range(128) if (b < 32 and chr(b) not in "\t\n\r") or b == 127)
 _CHUNK_WORDS = 1_000_000  # words per batch: bounds the memory of per-word byte strings and temporaries
 
 
 def words_of(text: str) -> list[bytes]:
     """The tokens of `text` as UTF-8 byte strings (the same as `token_text(text).split()`)."""
     if text.isascii():
-        return text.encode("ascii").translate(_ASCII_SEPARATORS, _ASCII_CONTROLS).lower().split()
+        return text.encode("ascii").translate(_ASCII_SEPARATORS, ASCII_CONTROLS).lower().split()
     return token_text(text).encode("utf-8", "surrogatepass").split()
 
 
