@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from sft_select.errors import InputError
-from sft_select.io.load import Rejected, iter_file
+from sft_select.io.load import Rejected, iter_file, set_id
 from sft_select.record import Example, content_hash
 
 
@@ -46,9 +46,8 @@ class Stream:
                 h = content_hash(item.turns, item.text, item.label)
                 k = seen.get(h, 0)
                 seen[h] = k + 1
-                yield Example(id=h if k == 0 else f"{h}~{k}", source=item.source, row=item.row,
-                              format=item.format, original=item.original, turns=item.turns, text=item.text,
-                              label=item.label)
+                set_id(item, h if k == 0 else f"{h}~{k}")  # in place: a fresh example nothing else holds
+                yield item
 
     def chunks(self, size: int) -> Iterator[list[Example]]:
         chunk: list[Example] = []
