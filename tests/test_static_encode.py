@@ -56,3 +56,5 @@ def test_separator_inside_a_text_takes_the_per_text_split(static):
     batch = static.encode(texts)
     single = np.vstack([static.encode([t]) for t in texts])
     assert np.array_equal(batch, single)
+    fast = static.encode([texts[0], texts[2]])  # no separator in this batch: the joined split
+    assert np.array_equal(batch[[0, 2]], fast)

@@ -20,7 +20,52 @@ from sft_select.evaluate.proxy import ProxyScore
 from sft_select.record import Example
 
 
-class LogRegProxy:
+class EmbeddingClassifierProxy:
+    """What the classifiers on sentence embeddings share: labelled rows only, the one-class shortcut, one
+    BLAS thread, the metrics. A subclass fits its model in `_fit` (and may add metrics)."""
+
+    name = "embedding classifier"
+    embedder: str
+    metric: str
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, seed: int):
+        raise NotImplementedError
+
+    def _one_class(self) -> None:
+        """Called instead of `_fit` when S holds a single class."""
+
+    def _extra_metrics(self) -> dict:
+        return {}
+
+    def fit_predict(self, train: Sequence[Example], test: Sequence[Example], seed: int = 0) -> list[str]:
+        from sklearn.exceptions import ConvergenceWarning
+
+        train = [ex for ex in train if ex.label is not None]
+        if not train:
+            raise ValueError("the training subset holds no labelled example")
+        y = np.asarray([ex.label for ex in train], dtype=object)
+        classes = sorted(set(y.tolist()))
+        if len(classes) == 1:  # nothing to learn: every prediction is the one class seen
+            self._one_class()
+            return [classes[0]] * len(test)
+        X = embed_examples(train, self.embedder)
+        # One BLAS thread: deterministic sums, and on a busy machine spinning BLAS threads made a 3 s
+        # logistic regression take 45 s (measured on 2 shared cores).
+        with warnings.catch_warnings(), threadpool_limits(limits=1):
+            # A capped solver run is still a fair proxy; the warning would only repeat once per trial.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = self._fit(X, y, seed)
+            return clf.predict(embed_examples(test, self.embedder)).tolist()
+
+    def evaluate(self, train: Sequence[Example], validation: Sequence[Example], seed: int = 0) -> ProxyScore:
+        start = time.perf_counter()
+        pred = self.fit_predict(train, validation, seed)
+        metrics = classification_metrics([ex.label for ex in validation], pred)
+        metrics.update(self._extra_metrics())
+        return ProxyScore(metrics[self.metric], metrics, len(train), time.perf_counter() - start)
+
+
+class LogRegProxy(EmbeddingClassifierProxy):
     name = "logreg"
 
     def __init__(self, *, embedder: str = "static-minilm", metric: str = "accuracy",
@@ -35,30 +80,9 @@ class LogRegProxy:
         return {"name": self.name, "metric": self.metric, "embedder": self.embedder,
                 "class_weight": self.class_weight, "C": self.C}
 
-    def fit_predict(self, train: Sequence[Example], test: Sequence[Example], seed: int = 0) -> list[str]:
-        from sklearn.exceptions import ConvergenceWarning
+    def _fit(self, X: np.ndarray, y: np.ndarray, seed: int):
         from sklearn.linear_model import LogisticRegression
 
-        labels = [ex.label for ex in train if ex.label is not None]
-        train = [ex for ex in train if ex.label is not None]
-        if not train:
-            raise ValueError("the training subset holds no labelled example")
-        classes = sorted(set(labels))
-        if len(classes) == 1:  # nothing to learn: every prediction is the one class seen
-            return [classes[0]] * len(test)
-        weights = class_weights(labels) if self.class_weight == "balanced" else None
+        weights = class_weights(y.tolist()) if self.class_weight == "balanced" else None
         clf = LogisticRegression(C=self.C, max_iter=self.max_iter, class_weight=weights, random_state=seed)
-        X = embed_examples(train, self.embedder)
-        # One BLAS thread: lbfgs on a few hundred dimensions gains little from threads, and on a busy
-        # machine spinning BLAS threads made a 3 s fit take 45 s (measured on 2 shared cores).
-        with warnings.catch_warnings(), threadpool_limits(limits=1):
-            # A capped lbfgs run is still a fair proxy; the warning would only repeat once per trial.
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            clf.fit(X, np.asarray(labels, dtype=object))
-        return clf.predict(embed_examples(test, self.embedder)).tolist()
-
-    def evaluate(self, train: Sequence[Example], validation: Sequence[Example], seed: int = 0) -> ProxyScore:
-        start = time.perf_counter()
-        pred = self.fit_predict(train, validation, seed)
-        metrics = classification_metrics([ex.label for ex in validation], pred)
-        return ProxyScore(metrics[self.metric], metrics, len(train), time.perf_counter() - start)
+        return clf.fit(X, y)

@@ -39,12 +39,8 @@ def _one_blas_thread():
     """The report's linear algebra is small (a PCA of <= 5,000 points): on one BLAS thread it takes
     milliseconds, where OpenBLAS's two threads took 1.6 s for a 256 x 256 eigh while another process
     held a core (measured on 2 cores)."""
-    from contextlib import nullcontext
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency, always installed
 
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # threadpoolctl comes with scikit-learn; without it BLAS keeps its default
-        return nullcontext()
     return threadpool_limits(1)
 
 
