@@ -64,3 +64,19 @@ def test_sharegpt_roles_and_bad_turns():
 def test_alpaca_input_joins_the_prompt():
     parsed = parse_row({"instruction": "Summarize.", "input": "Long text.", "output": "Short."}, "alpaca")
     assert parsed.turns[0].content == "Summarize.\n\nLong text."
+
+
+def test_loaded_examples_carry_their_joined_texts(tmp_path):
+    """load() joins prompt and content in the parent, so forked workers inherit them (a worker's own
+    join is lost with the worker); streaming chunks and samples do the same."""
+    import json
+
+    from sft_select.io.load import load
+    from sft_select.stream.source import Stream
+
+    path = tmp_path / "pool.jsonl"
+    rows = [{"instruction": f"Question {i}?", "output": f"Answer {i}."} for i in range(5)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for examples in (load([path]).examples, next(Stream([path]).chunks(3)), Stream([path]).sample(2, 0)[0]):
+        assert examples and all(ex._content is not None and ex._prompt is not None for ex in examples)
+        assert examples[0]._content == examples[0].prompt + "\n\n" + examples[0].response

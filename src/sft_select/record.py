@@ -80,6 +80,16 @@ class Example:
         return self._content
 
 
+def join_texts(examples) -> None:
+    """Join every example's `prompt` and `content` now, in this process. Forked workers then inherit the
+    joined strings; a join done in a worker is lost with it, so each parallel step would pay it again
+    (~5 us a row per step) and copy the example's memory page to store it."""
+    for ex in examples:
+        ex.content  # noqa: B018 - the property joins and keeps the string
+        if ex.text is None:
+            ex.prompt  # noqa: B018
+
+
 def content_hash(turns: tuple[Turn, ...], text: str | None, label: str | None) -> str:
     """A 128-bit hash of the normalized fields: the same example gets the same id in every run."""
     h = xxhash.xxh3_128()

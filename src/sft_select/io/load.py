@@ -8,7 +8,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from sft_select.errors import InputError
 from sft_select.io.formats import FORMATS, RowError, detect_format, parse_row
 from sft_select.io.readers import RawRow, read_rows
-from sft_select.record import Example, assign_ids, content_hash
+from sft_select.record import Example, assign_ids, content_hash, join_texts
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +105,7 @@ def load(paths: Iterable[str | Path], *, fmt: str | None = None, fields: Mapping
     hashes = [content_hash(ex.turns, ex.text, ex.label) for ex in out.examples]
     for ex, id_ in zip(out.examples, assign_ids(hashes)):
         set_id(ex, id_)
+    join_texts(out.examples)
     return out
 
 

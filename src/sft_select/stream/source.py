@@ -13,7 +13,7 @@ from typing import Iterator, Sequence
 
 from sft_select.errors import InputError
 from sft_select.io.load import Rejected, iter_file, set_id
-from sft_select.record import Example, content_hash
+from sft_select.record import Example, content_hash, join_texts
 
 
 @dataclass
@@ -54,9 +54,11 @@ class Stream:
         for ex in self.examples():
             chunk.append(ex)
             if len(chunk) >= size:
+                join_texts(chunk)
                 yield chunk
                 chunk = []
         if chunk:
+            join_texts(chunk)
             yield chunk
 
     def sample(self, size: int, seed: int) -> tuple[list[Example], int]:
@@ -73,4 +75,6 @@ class Stream:
                 if j < size:
                     kept[j] = (n - 1, ex)
         kept.sort(key=lambda pair: pair[0])
-        return [ex for _, ex in kept], n
+        sample = [ex for _, ex in kept]
+        join_texts(sample)
+        return sample, n
