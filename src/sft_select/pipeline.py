@@ -23,6 +23,7 @@ from sft_select.manifest import build_manifest, file_fingerprint
 from sft_select.outputs import write_outputs
 from sft_select.parallel import resolve_workers
 from sft_select.preprocess.run import run_preprocess
+from sft_select.preprocess.shingles import forget_words
 from sft_select.progress import Timer, info
 from sft_select.record import Example
 from sft_select.rundir import prepare, release
@@ -111,9 +112,12 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
     """
     cfg = cfg or Config()
     n = resolve_workers(cfg.engine.workers) if cfg.engine.name == "local" else 1
-    with parallel.workers(n, min_items=cfg.engine.parallel_min):
-        return _run(inputs, out, cfg, target=target, force=force, stop_after=stop_after,
-                    decontaminate=decontaminate, validation=validation)
+    try:
+        with parallel.workers(n, min_items=cfg.engine.parallel_min):
+            return _run(inputs, out, cfg, target=target, force=force, stop_after=stop_after,
+                        decontaminate=decontaminate, validation=validation)
+    finally:
+        forget_words()  # near dedup's word hashes of this pool, kept for relevance_dsir
 
 
 def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: str | Path | None = None,

@@ -54,3 +54,37 @@ def test_subset_gathers_rows_in_order():
     sh = shingle(["a b c d", "e f g", "h i j k l"], 2)
     sub = sh.subset(np.array([2, 0]))
     assert np.array_equal(sub.doc(0), sh.doc(2)) and np.array_equal(sub.doc(1), sh.doc(0))
+
+
+def test_remembered_word_hashes_are_the_computed_ones_and_dsir_scores_the_same():
+    """near dedup keeps the pool's word hashes for relevance_dsir: a memo hit gives exactly what
+    hashing the words again gives, a text outside the memo falls back to hashing, and the DSIR scores
+    are the same with and without the memo."""
+    from sft_select.preprocess.shingles import forget_words, recall_words, word_hashes
+    from sft_select.record import Example, Turn
+    from sft_select.views.relevance_dsir import RelevanceDSIR
+
+    rng = random.Random(3)
+    vocab = ["alpha", "beta", "Gamma", "delta", "é", "中", "x", "I", "data-set", "3.5"]
+    texts = [" ".join(rng.choice(vocab) for _ in range(rng.randint(0, 30))) for _ in range(300)]
+    pool = [Example(id=str(i), source="s", row=i, format="alpaca", original={},
+                    turns=(Turn("user", "q"), Turn("assistant", t))) for i, t in enumerate(texts)]
+    target = pool[:20]
+    forget_words()
+    fitted = RelevanceDSIR(buckets=64).fit(pool, target)
+    plain = fitted.score_batch(pool)
+    contents = [ex.content for ex in pool]
+    try:
+        shingle(contents, 5, remember=True)
+        memo = recall_words(contents[::-1])
+        fresh = word_hashes(contents[::-1])
+        assert memo is not None
+        assert np.array_equal(memo.hashes, fresh.hashes) and np.array_equal(memo.counts, fresh.counts)
+        assert recall_words(contents[:3] + ["a text near dedup never saw"]) is None
+        remembered = RelevanceDSIR(buckets=64).fit(pool, target)
+        assert np.array_equal(remembered.log_ratio_, fitted.log_ratio_)
+        again = remembered.score_batch(pool)
+        assert np.array_equal(again.raw, plain.raw) and again.reasons == plain.reasons
+    finally:
+        forget_words()
+    assert recall_words(contents) is None

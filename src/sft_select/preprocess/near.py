@@ -178,11 +178,11 @@ def pair_jaccard(sh: Shingles, pairs: np.ndarray, chunk: int = 50_000) -> np.nda
 
 
 def find_near_duplicates(texts: Sequence[str] | None, cfg: NearConfig, *, shingles: Shingles | None = None,
-                         executor=None) -> NearResult:
+                         executor=None, remember: bool = False) -> NearResult:
     """Verified near-duplicate pairs among `texts` (or precomputed `shingles`), by local index."""
     seconds: dict[str, float] = {}
     t = time.perf_counter()
-    sh = shingles if shingles is not None else shingle(texts or [], cfg.ngram)
+    sh = shingles if shingles is not None else shingle(texts or [], cfg.ngram, remember=remember)
     seconds["shingle"] = time.perf_counter() - t
     bands = cfg.bands or choose_bands(cfg.threshold, cfg.num_perm)
     cand, flagged = lsh_candidates(sh, cfg.num_perm, bands, cfg.threshold, cfg.seed, seconds, executor)
@@ -199,7 +199,10 @@ def link_near(texts: Sequence[str], positions: Sequence[int], clusters: Duplicat
 
     Connected components are a union-find on the driver over the verified pairs, on every engine: the
     verified edges are few (at most a few per document), unlike the candidate pairs the executor builds."""
-    result = find_near_duplicates(texts, cfg, executor=executor)
+    # On the local engine the pool's word hashes are kept for relevance_dsir, which scores the same
+    # contents (near dedup's default field) in this process or its forked workers.
+    local = getattr(executor, "name", "local") == "local"
+    result = find_near_duplicates(texts, cfg, executor=executor, remember=local and cfg.field == "content")
     pos = np.asarray(positions, dtype=np.int64)
     clusters.link(((int(pos[a]), int(pos[b])) for a, b in result.pairs), "near")
     return result

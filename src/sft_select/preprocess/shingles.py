@@ -175,14 +175,71 @@ def ngrams(words: Words, n: int, *, short: str = "whole") -> Shingles:
     return Shingles(hashes, offsets)
 
 
-def shingle(texts: Sequence[str], n: int, *, short: str = "whole") -> Shingles:
-    """Word n-gram hashes of every text, batch by batch: only one batch's word hashes and temporaries are
-    alive at a time (100k documents: ~300 MB less peak memory than hashing all words first). Over the
-    run's worker processes when there are several (a document's shingles are its own)."""
-    parts = parallel.map_parts(partial(shingle, n=n, short=short), texts)
-    if parts is None:
-        parts = [ngrams(batch, n, short=short) for batch in _batches(texts)]
+def _shingle_part(texts: Sequence[str], n: int, short: str, keep_words: bool) -> tuple[Shingles, Words | None]:
+    """Shingles of `texts`, batch by batch, and (`keep_words`) their word hashes, which cost 8 bytes a
+    word against the ~50 of the per-word byte strings a batch bounds."""
+    parts, kept = [], []
+    for batch in _batches(texts):
+        parts.append(ngrams(batch, n, short=short))
+        if keep_words:
+            kept.append(batch)
     counts = np.concatenate([p.counts for p in parts])
     offsets = np.zeros(len(counts) + 1, dtype=np.uint64)
     np.cumsum(counts, out=offsets[1:])
-    return Shingles(np.concatenate([p.hashes for p in parts]), offsets)
+    words = (Words(np.concatenate([w.hashes for w in kept]), np.concatenate([w.counts for w in kept]))
+             if keep_words else None)
+    return Shingles(np.concatenate([p.hashes for p in parts]), offsets), words
+
+
+def shingle(texts: Sequence[str], n: int, *, short: str = "whole", remember: bool = False) -> Shingles:
+    """Word n-gram hashes of every text, batch by batch: only one batch's word hashes and temporaries are
+    alive at a time (100k documents: ~300 MB less peak memory than hashing all words first). Over the
+    run's worker processes when there are several (a document's shingles are its own). `remember` keeps
+    the texts' word hashes for `recall_words` (see there)."""
+    keep = remember and len(texts) > 0
+    parts = parallel.run_parts(partial(_shingle_part, n=n, short=short, keep_words=keep), texts)
+    counts = np.concatenate([p[0].counts for p in parts])
+    offsets = np.zeros(len(counts) + 1, dtype=np.uint64)
+    np.cumsum(counts, out=offsets[1:])
+    if keep:
+        _remember(texts, Words(np.concatenate([p[1].hashes for p in parts]),
+                               np.concatenate([p[1].counts for p in parts])))
+    return Shingles(np.concatenate([p[0].hashes for p in parts]), offsets)
+
+
+# The word hashes of the pool that near dedup last shingled, by text: relevance_dsir hashes the same
+# words of the same contents (`words_of` + xxh3) to fit and to score, which cost ~40 us a row on top of
+# near dedup's own pass. Keyed by the text itself, so a hit is the very computation it replaces; one
+# corpus at a time (the next `remember` replaces it), and only up to MEMO_WORDS words.
+MEMO_WORDS = 50_000_000  # 400 MB of hashes
+_memo: dict = {"where": {}, "hashes": np.zeros(0, np.uint64)}
+
+
+def _remember(texts: Sequence[str], words: Words) -> None:
+    forget_words()
+    if len(words.hashes) > MEMO_WORDS:
+        return
+    starts = (np.cumsum(words.counts) - words.counts).tolist()
+    where: dict[str, tuple[int, int]] = {}
+    for text, start, count in zip(texts, starts, words.counts.tolist()):
+        where.setdefault(text, (start, count))
+    _memo.update(where=where, hashes=words.hashes)
+
+
+def recall_words(texts: Sequence[str]) -> Words | None:
+    """`word_hashes(texts)` from the memo, or None when a text is not in it."""
+    where = _memo["where"]
+    if not where:
+        return None
+    locs = list(map(where.get, texts))
+    if None in locs:
+        return None
+    starts = np.fromiter((loc[0] for loc in locs), np.int64, len(locs))
+    counts = np.fromiter((loc[1] for loc in locs), np.int64, len(locs))
+    first = np.cumsum(counts) - counts
+    at = np.repeat(starts - first, counts) + np.arange(int(counts.sum()), dtype=np.int64)
+    return Words(_memo["hashes"][at], counts)
+
+
+def forget_words() -> None:
+    _memo.update(where={}, hashes=np.zeros(0, np.uint64))

@@ -16,7 +16,7 @@ import numpy as np
 import xxhash
 
 from sft_select import parallel
-from sft_select.preprocess.shingles import _GOLDEN, mix64, words_of
+from sft_select.preprocess.shingles import _GOLDEN, mix64, recall_words, words_of
 from sft_select.record import Example
 from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import register
@@ -38,11 +38,16 @@ def _tokens(texts: Sequence[str], *, with_tokens: bool = False) -> tuple[list[by
     Tokens are those of near dedup (`shingles.words_of`: lowercased runs of letters and digits, one per
     CJK character), minus one-byte tokens ('a', 'I', 'x'), as sklearn's default pattern dropped one-letter
     words. Python runs once per text (split in C) and once per token only inside `map` (xxh3)."""
-    per_text = [words_of(t) for t in texts]
-    counts = np.fromiter(map(len, per_text), np.int64, len(per_text))
-    n = int(counts.sum())
-    words = np.fromiter(map(xxhash.xxh3_64_intdigest, chain.from_iterable(per_text)), np.uint64, n)
-    doc = np.repeat(np.arange(len(per_text), dtype=np.int64), counts)
+    known = None if with_tokens else recall_words(texts)  # near dedup hashed these words already
+    if known is not None:
+        per_text, counts, words = None, known.counts, known.hashes
+        n = len(words)
+    else:
+        per_text = [words_of(t) for t in texts]
+        counts = np.fromiter(map(len, per_text), np.int64, len(per_text))
+        n = int(counts.sum())
+        words = np.fromiter(map(xxhash.xxh3_64_intdigest, chain.from_iterable(per_text)), np.uint64, n)
+    doc = np.repeat(np.arange(len(texts), dtype=np.int64), counts)
     maybe = np.flatnonzero(_ONE_BYTE_LOW[(words & np.uint64(0xFFFF)).astype(np.int64)])
     if len(maybe):
         i = np.minimum(np.searchsorted(_ONE_BYTE, words[maybe]), len(_ONE_BYTE) - 1)
