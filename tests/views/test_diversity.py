@@ -46,3 +46,28 @@ def test_cluster_assignments_from_examples_and_from_a_table():
                           "diversity_cluster": pd.array(from_examples.tolist()[:-1] + [None], dtype="Int64")})
     got = cluster_assignments(table)
     assert got.tolist() == from_examples.tolist()[:-1] + [-1]
+
+
+def test_fit_assignments_reused_for_the_pool_equal_fresh_ones(monkeypatch):
+    """Scoring the fitted pool reads the fit's assignments (by id); a pickled copy, which has none,
+    and a batch with an example outside the pool compute them and get the same numbers. The fit's
+    assignment over worker processes equals the serial one."""
+    import pickle
+
+    from sft_select import parallel
+
+    pool = make_pool({"cooking": 60, "python": 25, "astronomy": 5}, kind="chat", seed=24)
+    view = build("diversity", {"model": "hashing"}).fit(pool)
+    memo = view.score_batch(pool)
+    fresh = pickle.loads(pickle.dumps(view))
+    assert not hasattr(fresh, "_assigned")
+    again = fresh.score_batch(pool)
+    assert np.array_equal(memo.raw, again.raw) and memo.reasons == again.reasons
+    assert np.array_equal(memo.extra["distance"], again.extra["distance"])
+    outsider = make_pool({"python": 1}, kind="chat", seed=99)
+    mixed = view.score_batch(pool[:3] + outsider)
+    assert np.array_equal(mixed.raw[:3], memo.raw[:3])
+    with parallel.workers(2, min_items=10):
+        monkeypatch.setattr("sft_select.views.diversity.BLOCK", 16)
+        split = build("diversity", {"model": "hashing"}).fit(pool)
+    assert np.array_equal(split.score_batch(pool).raw, memo.raw)

@@ -54,6 +54,20 @@ def _assign(vectors: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.
     return cluster, dist
 
 
+def _assign_all(vectors: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_assign` over the run's worker processes when there are several (rows are assigned independently)."""
+    from functools import partial
+
+    from sft_select import parallel
+
+    parts = parallel.run_parts(partial(_assign_rows, vectors, centroids), range(len(vectors)), multiple=BLOCK)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _assign_rows(vectors: np.ndarray, centroids: np.ndarray, rows: range) -> tuple[np.ndarray, np.ndarray]:
+    return _assign(vectors[rows.start:rows.stop], centroids)
+
+
 @register
 class Diversity(View):
     name = "diversity"
@@ -91,14 +105,30 @@ class Diversity(View):
             centroids = km.centroids
         norms = np.linalg.norm(centroids, axis=1, keepdims=True)
         self.centroids_ = (centroids / np.maximum(norms, 1e-12)).astype(np.float64)
-        cluster, dist = _assign(vectors, self.centroids_)
+        cluster, dist = _assign_all(vectors, self.centroids_)
+        # Scoring the pool assigns the same rows again: keep the answers by id (this process and its
+        # forked workers only; a pickled view recomputes, see __getstate__).
+        self._assigned = ({ex.id: i for i, ex in enumerate(pool)}, cluster, dist)
         self.sizes_ = np.bincount(cluster, minlength=self.k_).astype(np.int64)
         self.even_size_ = max(n, 1) / self.k_  # what every cluster would hold in an even split
         self.median_distance_ = float(np.median(dist)) if n else 0.0
         return self
 
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_assigned"}
+
+    def _assignments(self, batch: Sequence[Example]) -> tuple[np.ndarray, np.ndarray]:
+        """`_assign` of the batch's embeddings, read from the fit's assignment of the pool where it has
+        the example (the same numbers: each row is assigned on its own)."""
+        rows_of, cluster, dist = getattr(self, "_assigned", (None, None, None))
+        rows = [rows_of.get(ex.id) for ex in batch] if rows_of else [None]
+        if None not in rows:
+            at = np.asarray(rows, dtype=np.int64)
+            return cluster[at], dist[at]
+        return _assign(embed_examples(batch, self.model), self.centroids_)
+
     def score_batch(self, batch: Sequence[Example]) -> ViewResult:
-        cluster, dist = _assign(embed_examples(batch, self.model), self.centroids_)
+        cluster, dist = self._assignments(batch)
         share = self.sizes_[cluster] / self.even_size_  # 1 = an average cluster, 0.1 = a tenth of one
         rarity = 1.0 / (1.0 + share)  # a singleton in a big pool → ~1, average → 0.5, 10× average → 0.09
         scale = self.median_distance_ if self.median_distance_ > 0 else 1.0
