@@ -88,3 +88,39 @@ def test_remembered_word_hashes_are_the_computed_ones_and_dsir_scores_the_same()
     finally:
         forget_words()
     assert recall_words(contents) is None
+
+
+def test_remembering_over_workers_gives_the_serial_shingles_and_words():
+    from sft_select import parallel
+    from sft_select.preprocess.shingles import forget_words, recall_words, word_hashes
+
+    rng = random.Random(5)
+    vocab = ["alpha", "beta", "中文", "x", "", "naïve", "3.5"]
+    texts = [" ".join(rng.choice(vocab) for _ in range(rng.randint(0, 25))) for _ in range(200)]
+    serial = shingle(texts, 3)
+    try:
+        with parallel.workers(2, min_items=10):
+            split = shingle(texts, 3, remember=True)
+        assert np.array_equal(split.hashes, serial.hashes) and np.array_equal(split.offsets, serial.offsets)
+        memo, fresh = recall_words(texts), word_hashes(texts)
+        assert np.array_equal(memo.hashes, fresh.hashes) and np.array_equal(memo.counts, fresh.counts)
+    finally:
+        forget_words()
+
+
+def test_parallel_shingles_of_text_that_nfkc_expands_past_its_length():
+    """'㍻' is one character and two tokens ('平', '成') after NFKC: more hashes than the shared region
+    holds, so the workers hand them back directly; the result is still the serial one."""
+    from sft_select import parallel
+    from sft_select.preprocess.shingles import forget_words, recall_words, word_hashes
+
+    texts = ["㍻" * (10 + i % 7) for i in range(40)]
+    assert len(words_of(texts[0])) == 2 * len(texts[0])
+    serial = shingle(texts, 2)
+    try:
+        with parallel.workers(2, min_items=10):
+            split = shingle(texts, 2, remember=True)
+        assert np.array_equal(split.hashes, serial.hashes) and np.array_equal(split.offsets, serial.offsets)
+        assert np.array_equal(recall_words(texts).hashes, word_hashes(texts).hashes)
+    finally:
+        forget_words()

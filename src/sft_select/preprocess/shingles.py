@@ -197,14 +197,54 @@ def shingle(texts: Sequence[str], n: int, *, short: str = "whole", remember: boo
     run's worker processes when there are several (a document's shingles are its own). `remember` keeps
     the texts' word hashes for `recall_words` (see there)."""
     keep = remember and len(texts) > 0
+    if parallel.active() > 1 and len(texts) >= parallel.min_items():
+        # The workers write their hashes into shared memory, each into its texts' region (room for one
+        # hash per character: ASCII text cannot have more tokens or shingles), instead of pickling
+        # ~80 MB of shingles (and as much of word hashes) per 100k texts back through a pipe.
+        region = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)), out=region[1:])
+        room = max(1, int(region[-1]))
+        out = (parallel.shared_array((room,), np.uint64), parallel.shared_array((room,), np.uint64) if keep else None)
+        parts = parallel.map_parts(partial(_shingle_into, texts, n, short, region, out), range(len(texts)))
+        if parts is not None:
+            if keep:
+                _remember(texts, Words(np.concatenate([_read(out[1], w) for _, _, w, _ in parts]),
+                                       np.concatenate([c for _, _, _, c in parts])))
+            return _joined([Shingles(_read(out[0], h), np.r_[0, np.cumsum(c)].astype(np.uint64))
+                            for h, c, _, _ in parts])
     parts = parallel.run_parts(partial(_shingle_part, n=n, short=short, keep_words=keep), texts)
-    counts = np.concatenate([p[0].counts for p in parts])
-    offsets = np.zeros(len(counts) + 1, dtype=np.uint64)
-    np.cumsum(counts, out=offsets[1:])
     if keep:
         _remember(texts, Words(np.concatenate([p[1].hashes for p in parts]),
                                np.concatenate([p[1].counts for p in parts])))
-    return Shingles(np.concatenate([p[0].hashes for p in parts]), offsets)
+    return _joined([p[0] for p in parts])
+
+
+def _shingle_into(texts: Sequence[str], n: int, short: str, region: np.ndarray, out: tuple, rows: range) -> tuple:
+    """A worker's share of a parallel `shingle`: its shingle hashes and (when remembering) word hashes,
+    each written into its region of the shared arrays `out` when it fits (NFKC can expand non-ASCII
+    text) and returned as they are otherwise; with the per-text counts."""
+    sh, words = _shingle_part(texts[rows.start:rows.stop], n, short, keep_words=out[1] is not None)
+    lo, hi = int(region[rows.start]), int(region[rows.stop])
+    kept = (_write(out[1], lo, hi, words.hashes), words.counts) if words is not None else (None, None)
+    return (_write(out[0], lo, hi, sh.hashes), sh.counts) + kept
+
+
+def _write(shared: np.ndarray, lo: int, hi: int, values: np.ndarray) -> range | np.ndarray:
+    if len(values) > hi - lo:
+        return values
+    shared[lo:lo + len(values)] = values
+    return range(lo, lo + len(values))
+
+
+def _read(shared: np.ndarray, where: range | np.ndarray) -> np.ndarray:
+    return shared[where.start:where.stop] if isinstance(where, range) else where
+
+
+def _joined(parts: list[Shingles]) -> Shingles:
+    counts = np.concatenate([p.counts for p in parts])
+    offsets = np.zeros(len(counts) + 1, dtype=np.uint64)
+    np.cumsum(counts, out=offsets[1:])
+    return Shingles(np.concatenate([p.hashes for p in parts]), offsets)
 
 
 # The word hashes of the pool that near dedup last shingled, by text: relevance_dsir hashes the same
