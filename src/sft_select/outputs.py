@@ -23,12 +23,12 @@ def write_outputs(out: Path, table: pd.DataFrame, loaded: Loaded, *, write_selec
         dropped = table[~table["selected"].astype(bool)]
     else:
         dropped = table[table["reason"].notna()]
-    # only the three columns read: iterating every column of a wide score table costs seconds at 100k
-    dropped = dropped[[c for c in ("id", "reason", "kept_id") if c in dropped.columns]]
-    for rec in dropped.itertuples(index=False):
-        ex = by_id[rec.id]
-        kept = getattr(rec, "kept_id", None)
-        rejected.append(Rejected(ex.source, ex.row, None, ex.original, str(rec.reason), id=ex.id,
+    # only the three columns read, as lists: iterating a wide score table, or a pandas column of Arrow
+    # strings element by element, costs seconds at 100k
+    kept_ids = dropped["kept_id"].tolist() if "kept_id" in dropped.columns else [None] * len(dropped)
+    for id_, reason, kept in zip(dropped["id"].tolist(), dropped["reason"].tolist(), kept_ids):
+        ex = by_id[id_]
+        rejected.append(Rejected(ex.source, ex.row, None, ex.original, str(reason), id=ex.id,
                                  kept_id=kept if isinstance(kept, str) else None))
     write_rejected(rejected, out / "rejected.jsonl")
     outputs["rejected"] = "rejected.jsonl"

@@ -102,7 +102,7 @@ def count_tokens(text: str) -> int:
 
 
 def token_counts(ids: pd.Series, text: Callable[[str], str | None]) -> np.ndarray | None:
-    texts = [text(i) for i in ids]
+    texts = [text(i) for i in ids.tolist()]
     if any(t is None for t in texts):
         return None
     return np.concatenate(parallel.run_parts(_count_all, texts))  # over the run's worker processes, if any

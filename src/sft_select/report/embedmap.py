@@ -70,7 +70,7 @@ def build_map(table: pd.DataFrame, status: np.ndarray, examples: dict[str, Examp
               target: Sequence[Example], *, model: str, max_points: int, seed: int) -> dict[str, Any]:
     if examples is None:
         return {"skipped": "the input files could not be read back, so there is nothing to embed"}
-    have = np.fromiter((i in examples for i in table["id"]), dtype=bool, count=len(table))
+    have = np.fromiter((i in examples for i in table["id"].tolist()), dtype=bool, count=len(table))
     if have.sum() < 3:
         return {"skipped": "fewer than 3 examples could be read back from the inputs"}
     rows = np.flatnonzero(have)
