@@ -29,7 +29,8 @@ def dedup_key(ex: Example) -> bytes:
     return xxhash.xxh3_128_digest(normalized_bytes(ex.content if ex.text is None else ex.text))
 
 
-def _keys(examples: Sequence[Example]) -> bytes:
+def dedup_keys(examples: Sequence[Example]) -> bytes:
+    """`dedup_key` of each example, concatenated (16 bytes each)."""
     return b"".join(dedup_key(ex) for ex in examples)
 
 
@@ -44,7 +45,7 @@ def link_exact(examples: Sequence[Example], clusters: DuplicateClusters, positio
     pos = np.asarray(positions, dtype=np.int64)
     # the 128-bit digest as two little-endian uint64 words: the key columns the executor groups by
     # (hashed in the run's worker processes when there are several: ~1 s per 100k examples)
-    digests = b"".join(parallel.run_parts(_keys, [examples[p] for p in pos]))
+    digests = b"".join(parallel.run_parts(dedup_keys, [examples[p] for p in pos]))
     keys = np.frombuffer(digests, dtype="<u8").reshape(len(pos), 2)
     first = executor.first_of_equal(keys.astype(np.uint64)) if len(pos) else np.zeros(0, dtype=np.int64)
     dup = np.flatnonzero(first != np.arange(len(pos)))

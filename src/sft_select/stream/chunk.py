@@ -20,8 +20,10 @@ import pandas as pd
 
 from sft_select.config import Config
 from sft_select.io.atomic import atomic_path
-from sft_select.preprocess.exact import dedup_key
+from sft_select import parallel
+from sft_select.preprocess.exact import dedup_keys
 from sft_select.preprocess.fields import field_text
+from sft_select.preprocess.shingles import forget_words
 from sft_select.record import Example
 from sft_select.scoring import score_fitted_timed
 from sft_select.table import _full_column
@@ -72,20 +74,24 @@ class ChunkWork:
         })
         arrays: dict[str, np.ndarray] = {}
         t = time.perf_counter()
-        keys = np.frombuffer(b"".join(dedup_key(ex) for ex in live), dtype=np.uint64)
+        # hashed in the run's worker processes when there are several, as in a run held in memory
+        keys = np.frombuffer(b"".join(parallel.run_parts(dedup_keys, live)), dtype=np.uint64)
         arrays["keys"] = keys.reshape(len(live), 2) if len(live) else np.zeros((0, 2), np.uint64)
         self._tick("exact_dedup", t)
         if pre.near.enabled:
             from sft_select.stream.near import band_keys, shingles_of
 
             t = time.perf_counter()
-            sh = shingles_of([field_text(ex, pre.near.field) for ex in live], pre.near)
+            # the chunk's word hashes are kept for relevance_dsir's scoring of the same contents below
+            remember = pre.near.field == "content" and getattr(self.executor, "name", "local") == "local"
+            sh = shingles_of([field_text(ex, pre.near.field) for ex in live], pre.near, remember=remember)
             arrays["shingles"], arrays["shingle_offsets"] = sh.hashes, sh.offsets
             arrays["bands"] = band_keys(sh, pre.near, self.bands)
             self._tick("near_dedup", t)
         pos = np.asarray(alive, dtype=np.int64)
         # every view in one pass over the chunk: one embedding per example, one trip to the workers
         scored = score_fitted_timed(self.views, live, self.executor) if self.views else []
+        forget_words()
         for view, (result, seconds) in zip(self.views, scored):
             self.seconds[view.name] = self.seconds.get(view.name, 0.0) + seconds
             frame[f"{view.name}_raw"] = _full_column(np.asarray(result.raw, dtype=float), pos, len(chunk))

@@ -22,8 +22,8 @@ def bands_for(cfg) -> int:
     return cfg.bands or choose_bands(cfg.threshold, cfg.num_perm)
 
 
-def shingles_of(texts: Sequence[str], cfg) -> Shingles:
-    return shingle(texts, cfg.ngram)
+def shingles_of(texts: Sequence[str], cfg, *, remember: bool = False) -> Shingles:
+    return shingle(texts, cfg.ngram, remember=remember)
 
 
 def band_keys(sh: Shingles, cfg, bands: int) -> np.ndarray:
