@@ -17,7 +17,9 @@ closed loop picks the view weights and τ — and coverage's settings: group_tri
 (`--mixes`), group_order (`--orders`) — on the tune part of the validation split, then selects with that
 strategy; the loop's proxy is `--proxy`: logreg, or mlp, a network that fits S like the mlp eval model);
 for coverage also "coverage by quality_label alone" and, with `--label-weights`, the loop run
-with the weight fixed to quality_label (choosing only the coverage settings). The pool is scored once per dataset (views cached in --work/<dataset>/run); every method
+with the weight fixed to quality_label (choosing only the coverage settings). `active` (margin sampling
+with the labels known, selection/active.py) orders S by a classifier refit on S, not by the weights, which
+reach it only through τ; `--no-tune` skips the loop's rows for such a run. The pool is scored once per dataset (views cached in --work/<dataset>/run); every method
 re-combines and re-selects from that one table.
 
 Datasets (from ../shared/data, see its README): `20news` (train 11,314 as the pool, test split into
@@ -395,8 +397,8 @@ def run_dataset(name: str, args, data: Path) -> dict:
         show(f"random {key}", m["random (3 seeds)"][key])
         for strategy in args.strategies:
             cfg = build_config(ours_config(args, views, frac, strategy))
-            variants = [(f"ours tuned ({strategy})", views, strategy)]
-            if strategy == "coverage" and args.label_weights and "quality_label" in views:
+            variants = [] if args.no_tune else [(f"ours tuned ({strategy})", views, strategy)]
+            if strategy == "coverage" and args.label_weights and "quality_label" in views and not args.no_tune:
                 # The weights fixed to quality_label (label trust decides the trim), the loop choosing only the
                 # coverage settings (trim, mix, order): the weight search cannot move the trim onto views that
                 # say nothing about labels.
@@ -471,7 +473,7 @@ def main() -> None:
     ap.add_argument("--fractions", default="0.2,0.5")
     ap.add_argument("--strategies", default="coverage,quota",
                     help="selection strategies for ours, each tuned on its own "
-                    "(coverage, quota, top, greedy, facility)")
+                    "(coverage, quota, active, top, greedy, facility)")
     ap.add_argument("--eval-models", default="static,tfidf",
                     help="eval models, each trained on every subset: static (the tune proxy: LR on static-minilm), "
                     "tfidf (LR on word TF-IDF), minilm (LR on full all-MiniLM-L6-v2 embeddings; ~60 texts/s to embed)")
@@ -498,6 +500,8 @@ def main() -> None:
     ap.add_argument("--no-pool-rows", action="store_true", help="skip the whole-pool and cleanlab rows (the same "
                     "for every fraction)")
     ap.add_argument("--no-top-n", action="store_true", help="skip the top-N-by-one-view baselines")
+    ap.add_argument("--no-tune", action="store_true", help="skip the tune loop's rows (ours tuned): e.g. for "
+                    "active, whose order the weights do not set")
     ap.add_argument("--choose", default="best", help="tune: best (highest f) or one_se (1-standard-error rule)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--trials", type=int, default=10)

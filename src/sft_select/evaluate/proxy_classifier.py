@@ -37,6 +37,15 @@ class EmbeddingClassifierProxy:
     def _extra_metrics(self) -> dict:
         return {}
 
+    def fit(self, X: np.ndarray, y: np.ndarray, seed: int = 0):
+        """The fitted scikit-learn model on given features (one BLAS thread, convergence warnings muted), for
+        callers that need more than predictions: the `active` selection strategy reads its probabilities."""
+        from sklearn.exceptions import ConvergenceWarning
+
+        with warnings.catch_warnings(), threadpool_limits(limits=1):
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return self._fit(X, y, seed)
+
     def fit_predict(self, train: Sequence[Example], test: Sequence[Example], seed: int = 0) -> list[str]:
         from sklearn.exceptions import ConvergenceWarning
 

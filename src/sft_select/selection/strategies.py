@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from sft_select.progress import info
+from sft_select.selection.active import select_active
 from sft_select.selection.base import Context, Selection, Walk, ranked, size_limit
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.coverage import select_coverage
@@ -55,6 +56,7 @@ STRATEGIES: dict[str, Strategy] = {
     "greedy": select_greedy,
     "facility": select_facility,
     "coverage": select_coverage,
+    "active": select_active,
 }
 
 
