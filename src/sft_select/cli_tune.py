@@ -9,7 +9,7 @@ import typer
 from sft_select import progress
 
 
-def _tune_overrides(n, fraction, seed, proxy, rounds, trials, search, holdout) -> dict[str, Any]:
+def _tune_overrides(n, fraction, seed, proxy, rounds, trials, search, holdout, strategies=None) -> dict[str, Any]:
     o: dict[str, Any] = {}
     if n is not None or fraction is not None:
         o["select"] = {"n": n, "fraction": fraction}
@@ -17,7 +17,9 @@ def _tune_overrides(n, fraction, seed, proxy, rounds, trials, search, holdout) -
         o["seed"] = seed
     if proxy is not None:
         o["evaluate"] = {"proxy": proxy}
-    t = {k: v for k, v in {"rounds": rounds, "trials": trials, "search": search, "holdout": holdout}.items()
+    t = {k: v for k, v in {"rounds": rounds, "trials": trials, "search": search, "holdout": holdout,
+                           "strategies": [s.strip() for s in strategies.split(",") if s.strip()]
+                           if strategies is not None else None}.items()
          if v is not None}
     if t:
         o["tune"] = t
@@ -33,6 +35,8 @@ def tune(run_dir: Path = typer.Argument(..., help="A run directory with scores.p
          trials: Optional[int] = typer.Option(None, "--trials", help="Weight candidates per round."),
          search: Optional[str] = typer.Option(None, "--search", help="dirichlet | optuna"),
          holdout: Optional[float] = typer.Option(None, "--holdout", help="Share of the validation file kept out."),
+         strategies: Optional[str] = typer.Option(None, "--strategies",
+                                                  help="Selection strategies also tried, e.g. coverage,active."),
          seed: Optional[int] = typer.Option(None, "--seed"),
          apply: bool = typer.Option(False, "--apply", help="Re-select the run with the tuned config.")) -> None:
     """Search view weights and τ for the best proxy score on a validation file (no re-scoring).
@@ -48,7 +52,7 @@ def tune(run_dir: Path = typer.Argument(..., help="A run directory with scores.p
 
     manifest, table = read_run(run_dir)
     cfg = build_config(deep_merge(manifest["config"], _tune_overrides(n, fraction, seed, proxy, rounds, trials,
-                                                                      search, holdout)),
+                                                                      search, holdout, strategies)),
                        source=f"{run_dir}/manifest.json")
     loaded = load([e["path"] for e in manifest["inputs"]], fmt=cfg.input.format, fields=cfg.input.fields,
                   on_error=cfg.input.on_error)

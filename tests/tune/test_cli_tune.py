@@ -87,3 +87,19 @@ def test_bad_validation_file_is_a_clean_error(tmp_path):
     assert code == 2 and "bad.jsonl" in output and "line 2" in output
     code, output = invoke("tune", tmp_path / "nowhere", "--validation", val)
     assert code == 2 and "not a finished sft-select run" in output
+
+
+def test_tune_command_tries_the_given_strategies(tmp_path):
+    pool, val, target, cfg = data(tmp_path)
+    out = tmp_path / "run"
+    code, output = invoke("run", pool, "--target", target, "-n", 50, "--config", cfg, "--out", out)
+    assert code == 0, output
+    code, output = invoke("tune", out, "--validation", val, "--strategies", "active, random")
+    assert code == 0, output
+    rep = json.loads((out / "tune.json").read_text())
+    tried = {p["label"] for p in rep["trace"] if p["phase"] == "strategy"}
+    assert tried == {"strategy=active", "strategy=random"}
+    assert rep["strategy"] in ("top", "active", "random")
+    assert yaml.safe_load((out / "tuned-config.yaml").read_text())["select"]["strategy"] == rep["strategy"]
+    code, output = invoke("tune", out, "--validation", val, "--strategies", "nonsense")
+    assert code == 2 and "nonsense" in output

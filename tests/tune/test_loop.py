@@ -133,3 +133,45 @@ def test_a_loop_whose_views_all_hurt_says_it_does_not_beat_random():
 def test_a_helpful_loop_beats_random(tuned):
     _, result, _, _ = tuned
     assert result.report["beats_random"] is True
+
+
+def test_the_loop_chooses_among_strategies_and_skips_one_the_data_cannot_run():
+    """Trusting the one view that prefers mislabelled rows (top by `anti`) is the worst choice; tried
+    against it, random and active (margin sampling on the labels) both do better, and the loop writes
+    the winner into the tuned config. Without labels active cannot run: it is skipped, not fatal."""
+    from dataclasses import replace
+
+    from sft_select.config import Config
+    from sft_select.tune.loop import tuned_config
+
+    pool, table, specs, val, cap = noisy_problem()
+    tune_part, holdout = split_validation(val, 0.4, seed=0)
+    only_anti = [s for s in specs if s.name == "anti"]
+    loop = {**LOOP, "rounds": 1, "trials": 2}
+    obj = make_objective(pool, table, only_anti, tune_part, cap)
+    result = run_loop(obj, holdout, initial_weights={"anti": 1.0}, initial_threshold=None,
+                      strategies=["random", "active"], **loop)
+    rep = result.report
+    tried = {p["label"]: p["f"] for p in rep["trace"] if p["phase"] == "strategy"}
+    assert set(tried) == {"strategy=random", "strategy=active"}
+    assert result.strategy in ("random", "active") and rep["strategy"] == result.strategy
+    assert rep["best"]["f"] == max(tried.values()) > rep["initial"]["f"] + 0.05
+    as_real_view = replace(result, weights={"quality_heuristic": 1.0})  # the config validates view names
+    assert tuned_config(Config(), ["quality_heuristic"], as_real_view).select.strategy == result.strategy
+
+    unlabelled = table.assign(label=None)
+    obj = make_objective(pool, unlabelled, only_anti, tune_part, cap)
+    result = run_loop(obj, holdout, initial_weights={"anti": 1.0}, initial_threshold=None,
+                      strategies=["active", "random"], **loop)
+    assert {p["label"] for p in result.report["trace"] if p["phase"] == "strategy"} == {"strategy=random"}
+    assert result.strategy in ("top", "random")
+
+
+def test_unknown_strategy_in_tune_config_is_rejected():
+    from pydantic import ValidationError
+
+    from sft_select.tune.config import TuneConfig
+
+    assert TuneConfig(strategies=["active", "coverage", "active"]).strategies == ["active", "coverage"]
+    with pytest.raises(ValidationError, match="unknown"):
+        TuneConfig(strategies=["best_one"])

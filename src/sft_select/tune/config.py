@@ -36,6 +36,10 @@ class TuneConfig(BaseModel):
     group_orders: list[str | None] = Field(
         default_factory=list, description="select.strategy coverage: group_order values tried with the trims "
         "(null = facility location), e.g. [null, difficulty_margin]. Empty: the configured group_order stays")
+    strategies: list[str] = Field(default_factory=list, description="selection strategies tried last, at the "
+                                  "tuned weights and τ, against select.strategy (e.g. [coverage, active] for "
+                                  "labelled data); the one with the best f on the tune part is written to the "
+                                  "tuned config. Empty: the configured strategy stays")
     random_seeds: int = Field(3, ge=1, le=20, description="random subsets of the same size, for the baseline")
 
     @field_validator("sweep")
@@ -44,6 +48,16 @@ class TuneConfig(BaseModel):
         if not v or any(not 0 < x <= 1 for x in v):
             raise ValueError("sweep: give shares of N in (0, 1]")
         return sorted(set(v))
+
+    @field_validator("strategies")
+    @classmethod
+    def _strategies(cls, v: list[str]) -> list[str]:
+        from sft_select.selection.strategies import STRATEGIES
+
+        unknown = [s for s in v if s not in STRATEGIES]
+        if unknown:
+            raise ValueError(f"strategies: unknown {unknown}; choose from {sorted(STRATEGIES)}")
+        return list(dict.fromkeys(v))
 
     @field_validator("trims")
     @classmethod

@@ -49,7 +49,7 @@ from sft_select.record import Example
 from sft_select.selection.base import size_limit
 from sft_select.selection.strategies import Context
 from sft_select.tune.objective import Objective, Point
-from sft_select.tune.settings import choose_settings
+from sft_select.tune.settings import choose_settings, choose_strategy
 from sft_select.tune.settings import label as settings_label
 from sft_select.tune.settings import se as _se
 from sft_select.tune.sweep import best, one_se, sweep
@@ -62,6 +62,7 @@ class TuneResult:
     threshold: float | None
     report: dict
     settings: tuple | None = None  # the coverage strategy's (group_trim, cover_mix, group_order), when chosen
+    strategy: str | None = None  # the selection strategy, when the loop chose among several
 
     @property
     def group_trim(self) -> float | None:
@@ -108,7 +109,7 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
              initial_threshold: float | None, rounds: int, trials: int, method: str, alpha: float,
              shares: list[float], random_seeds: int, seed: int, choose: str = "best",
              trims: Sequence[float] = (), mixes: Sequence[float] = (),
-             orders: Sequence[str | None] = ()) -> TuneResult:
+             orders: Sequence[str | None] = (), strategies: Sequence[str] = ()) -> TuneResult:
     start = time.perf_counter()
     cap = _cap(objective)
     rng = np.random.default_rng(seed)
@@ -142,6 +143,12 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
         trace += tried
         info(f"  coverage settings: {settings_label(settings)} (f " + ", ".join(
             f"{p.label}: {p.f:.4f}" for p in tried) + f"; chosen f={current.f:.4f})")
+    strategy = None
+    if strategies:
+        current, strategy, tried = choose_strategy(objective, current, strategies, choose=choose, round=rounds)
+        trace += tried
+        info(f"  strategy: {strategy} (f " + ", ".join(f"{p.label}: {p.f:.4f}" for p in tried)
+             + f"; chosen f={current.f:.4f})")
 
     pool_ids = objective.table.loc[objective.table["filter_reason"].isna(), "id"].tolist()
     random_sets = []
@@ -189,6 +196,7 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
         "group_trim": settings[0] if settings else None,
         "cover_mix": settings[1] if settings else None,
         "group_order": settings[2] if settings else None,
+        "strategy": strategy,
         "highest_f": _summary(top),
         "baselines": baselines,
         "beats_random": beats_random,
@@ -199,7 +207,7 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
                              "selected": imbalance_report(labels.loc[current.ids].tolist())}
     report["evaluations"] = objective.evaluations
     report["seconds"] = round(time.perf_counter() - start, 2)
-    return TuneResult(current.weights, current.threshold, report, settings)
+    return TuneResult(current.weights, current.threshold, report, settings, strategy)
 
 
 def _mean(values: list) -> float | None:
@@ -231,6 +239,8 @@ def tuned_config(cfg: Config, names: Sequence[str], result: TuneResult) -> Confi
     if result.settings is not None:
         data["select"].update(group_trim=result.group_trim, cover_mix=result.cover_mix,
                               group_order=result.group_order)
+    if result.strategy is not None:
+        data["select"]["strategy"] = result.strategy
     data.setdefault("tune", {})["enabled"] = False
     return Config.model_validate(data)
 
@@ -253,7 +263,8 @@ def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, va
     t = cfg.tune
     k = len(names)
     fits = (k + 1 if k > 1 else 1) + (t.trials if k > 1 else 0) + len(t.sweep) \
-        + (t.rounds - 1) * (1 + (t.trials if k > 1 else 0) + len(t.sweep)) + 2 * t.random_seeds + 3
+        + (t.rounds - 1) * (1 + (t.trials if k > 1 else 0) + len(t.sweep)) + 2 * t.random_seeds + 3 \
+        + len(t.strategies)
     info(f"tune: up to {fits} fits of the {proxy.name} proxy on {len(tune_part)} validation examples "
          f"({len(holdout)} held out)")
     if proxy.name == "lora_lm" and not _cuda():
@@ -263,7 +274,7 @@ def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, va
                       initial_threshold=cfg.select.threshold, rounds=t.rounds, trials=t.trials, method=t.search,
                       alpha=t.concentration, shares=t.sweep, random_seeds=t.random_seeds, seed=cfg.seed,
                       choose=t.choose, trims=t.trims, mixes=t.cover_mixes,
-                      orders=t.group_orders)
+                      orders=t.group_orders, strategies=t.strategies)
     result.report = {**result.report, "validation": {"path": str(validation_path) if validation_path else None,
                                                      "tune": len(tune_part), "holdout": len(holdout),
                                                      "seed": cfg.seed}}

@@ -21,6 +21,8 @@ from dataclasses import replace
 from itertools import product
 from typing import Sequence
 
+from sft_select.errors import ConfigError
+from sft_select.progress import info
 from sft_select.tune.objective import Objective, Point
 
 
@@ -65,4 +67,39 @@ def choose_settings(objective: Objective, current: Point, trims: Sequence[float]
     band = top_f - (se(top_f, len(objective.validation)) if choose == "one_se" else 0.0)
     near = [k for k, p in by.items() if p.f >= band]
     chosen = min(near, key=lambda k: (k[0], k[2] != given[2], k[2] or "", abs(k[1] - given[1]), k[1]))
+    return by[chosen], chosen, tried
+
+
+def choose_strategy(objective: Objective, current: Point, strategies: Sequence[str], *, choose: str,
+                    round: int) -> tuple[Point, str, list[Point]]:
+    """(chosen point, its strategy, the points tried): each strategy of `strategies` at the chosen weights
+    and τ, against the configured one (`current`). Which strategy wins depends on the pool: on the case
+    study's noisy 20news, coverage and active were level, on imdb active won (docs/benchmarks.md,
+    "Selection case study"), and only the validation file can tell. A strategy this data cannot run
+    (active without labels) is skipped with its message. Choice: with `best`, the highest f (ties: the
+    larger S); with `one_se`, among the strategies within one standard error of the best f, the configured
+    one, else the first in `strategies`."""
+    given = objective.select.strategy
+    by: dict[str, Point] = {given: current}
+    tried: list[Point] = []
+    for name in strategies:
+        if name in by:
+            continue
+        variant = replace(objective, select=objective.select.model_copy(update={"strategy": name}))
+        try:
+            by[name] = variant(current.weights, current.threshold, label=f"strategy={name}", round=round,
+                               phase="strategy")
+        except ConfigError as exc:
+            info(f"  strategy {name} skipped: {exc}")
+            continue
+        finally:
+            objective.evaluations = variant.evaluations
+        tried.append(by[name])
+    if choose != "one_se":
+        chosen = max(by, key=lambda k: (by[k].f, by[k].size))
+    else:
+        top_f = max(p.f for p in by.values())
+        order = [given, *strategies]
+        chosen = min((k for k, p in by.items() if p.f >= top_f - se(top_f, len(objective.validation))),
+                     key=order.index)
     return by[chosen], chosen, tried
