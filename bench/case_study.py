@@ -312,7 +312,8 @@ def ours_config(args, views: list[str], frac: float, strategy: str) -> dict:
                  "random_seeds": 3, "choose": args.choose,
                  **({"trims": args.trims} if strategy == "coverage" and args.trims else {}),
                  **({"cover_mixes": args.mixes} if strategy == "coverage" and args.mixes else {}),
-                 **({"group_orders": args.orders} if strategy == "coverage" and args.orders else {})},
+                 **({"group_orders": args.orders} if strategy == "coverage" and args.orders else {}),
+                 **({"strategies": args.tune_strategies} if args.tune_strategies else {})},
     }
 
 
@@ -414,7 +415,8 @@ def run_dataset(name: str, args, data: Path) -> dict:
                     **ev(pick(w, tuned_cfg.select)), "weights": rep["best"]["weights"],
                     "threshold": rep["best"]["threshold"], "f_tune": rep["best"]["f"],
                     "group_trim": rep.get("group_trim"), "cover_mix": rep.get("cover_mix"),
-                    "group_order": rep.get("group_order"), "f_holdout": rep["best"]["f_holdout"],
+                    "group_order": rep.get("group_order"), "strategy": rep.get("strategy"),
+                    "f_holdout": rep["best"]["f_holdout"],
                     "random_f_holdout": rep["baselines"]["random_mean"]["f_holdout"],
                     "whole_f_holdout": rep["baselines"]["whole_pool"]["f_holdout"],
                     "seconds_tune": round(time.perf_counter() - t, 1)}
@@ -483,6 +485,8 @@ def main() -> None:
                     "e.g. 0,0.1,0.3,1")
     ap.add_argument("--orders", default="", help="coverage: group_order values the tune loop tries with the trims "
                     "(cover = facility location), e.g. cover,difficulty_margin")
+    ap.add_argument("--tune-strategies", default="", help="tune.strategies: strategies the loop also tries last "
+                    "and may switch to, e.g. active (the row keeps its configured strategy's name)")
     ap.add_argument("--label-weights", action="store_true",
                     help="coverage: also tune with the weights fixed to quality_label (the loop picks trim, mix, "
                     "order)")
@@ -512,6 +516,7 @@ def main() -> None:
     args = ap.parse_args()
     args.fractions = [float(x) for x in args.fractions.split(",")]
     args.strategies = [x for x in args.strategies.split(",") if x]
+    args.tune_strategies = [x for x in args.tune_strategies.split(",") if x]
     args.trims = [float(x) for x in args.trims.split(",") if x]
     args.mixes = [float(x) for x in args.mixes.split(",") if x]
     args.orders = [None if x == "cover" else x for x in args.orders.split(",") if x]

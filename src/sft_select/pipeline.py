@@ -23,7 +23,7 @@ from sft_select.manifest import build_manifest, file_fingerprint
 from sft_select.outputs import write_outputs
 from sft_select.parallel import resolve_workers
 from sft_select.preprocess.run import run_preprocess
-from sft_select.preprocess.shingles import forget_words
+from sft_select.preprocess.word_memo import forget_words
 from sft_select.progress import Timer, info
 from sft_select.record import Example
 from sft_select.rundir import prepare, release

@@ -60,7 +60,8 @@ def test_remembered_word_hashes_are_the_computed_ones_and_dsir_scores_the_same()
     """near dedup keeps the pool's word hashes for relevance_dsir: a memo hit gives exactly what
     hashing the words again gives, a text outside the memo falls back to hashing, and the DSIR scores
     are the same with and without the memo."""
-    from sft_select.preprocess.shingles import forget_words, recall_words, word_hashes
+    from sft_select.preprocess.shingles import word_hashes
+    from sft_select.preprocess.word_memo import forget_words, recall_words
     from sft_select.record import Example, Turn
     from sft_select.views.relevance_dsir import RelevanceDSIR
 
@@ -92,7 +93,8 @@ def test_remembered_word_hashes_are_the_computed_ones_and_dsir_scores_the_same()
 
 def test_remembering_over_workers_gives_the_serial_shingles_and_words():
     from sft_select import parallel
-    from sft_select.preprocess.shingles import forget_words, recall_words, word_hashes
+    from sft_select.preprocess.shingles import word_hashes
+    from sft_select.preprocess.word_memo import forget_words, recall_words
 
     rng = random.Random(5)
     vocab = ["alpha", "beta", "中文", "x", "", "naïve", "3.5"]
@@ -112,7 +114,8 @@ def test_parallel_shingles_of_text_that_nfkc_expands_past_its_length():
     """'㍻' is one character and two tokens ('平', '成') after NFKC: more hashes than the shared region
     holds, so the workers hand them back directly; the result is still the serial one."""
     from sft_select import parallel
-    from sft_select.preprocess.shingles import forget_words, recall_words, word_hashes
+    from sft_select.preprocess.shingles import word_hashes
+    from sft_select.preprocess.word_memo import forget_words, recall_words
 
     texts = ["㍻" * (10 + i % 7) for i in range(40)]
     assert len(words_of(texts[0])) == 2 * len(texts[0])

@@ -24,6 +24,7 @@ import xxhash
 
 from sft_select import parallel
 from sft_select.normalize import ASCII_CONTROLS, normalize_for_dedup
+from sft_select.preprocess.word_memo import remember_words
 
 # Scripts written without spaces between words: one token per character.
 _NO_SPACE_SCRIPTS = ("\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf"
@@ -208,13 +209,13 @@ def shingle(texts: Sequence[str], n: int, *, short: str = "whole", remember: boo
         parts = parallel.map_parts(partial(_shingle_into, texts, n, short, region, out), range(len(texts)))
         if parts is not None:
             if keep:
-                _remember(texts, Words(np.concatenate([_read(out[1], w) for _, _, w, _ in parts]),
+                remember_words(texts, Words(np.concatenate([_read(out[1], w) for _, _, w, _ in parts]),
                                        np.concatenate([c for _, _, _, c in parts])))
             return _joined([Shingles(_read(out[0], h), np.r_[0, np.cumsum(c)].astype(np.uint64))
                             for h, c, _, _ in parts])
     parts = parallel.run_parts(partial(_shingle_part, n=n, short=short, keep_words=keep), texts)
     if keep:
-        _remember(texts, Words(np.concatenate([p[1].hashes for p in parts]),
+        remember_words(texts, Words(np.concatenate([p[1].hashes for p in parts]),
                                np.concatenate([p[1].counts for p in parts])))
     return _joined([p[0] for p in parts])
 
@@ -245,41 +246,3 @@ def _joined(parts: list[Shingles]) -> Shingles:
     offsets = np.zeros(len(counts) + 1, dtype=np.uint64)
     np.cumsum(counts, out=offsets[1:])
     return Shingles(np.concatenate([p.hashes for p in parts]), offsets)
-
-
-# The word hashes of the pool that near dedup last shingled, by text: relevance_dsir hashes the same
-# words of the same contents (`words_of` + xxh3) to fit and to score, which cost ~40 us a row on top of
-# near dedup's own pass. Keyed by the text itself, so a hit is the very computation it replaces; one
-# corpus at a time (the next `remember` replaces it), and only up to MEMO_WORDS words.
-MEMO_WORDS = 50_000_000  # 400 MB of hashes
-_memo: dict = {"where": {}, "hashes": np.zeros(0, np.uint64)}
-
-
-def _remember(texts: Sequence[str], words: Words) -> None:
-    forget_words()
-    if len(words.hashes) > MEMO_WORDS:
-        return
-    starts = (np.cumsum(words.counts) - words.counts).tolist()
-    where: dict[str, tuple[int, int]] = {}
-    for text, start, count in zip(texts, starts, words.counts.tolist()):
-        where.setdefault(text, (start, count))
-    _memo.update(where=where, hashes=words.hashes)
-
-
-def recall_words(texts: Sequence[str]) -> Words | None:
-    """`word_hashes(texts)` from the memo, or None when a text is not in it."""
-    where = _memo["where"]
-    if not where:
-        return None
-    locs = list(map(where.get, texts))
-    if None in locs:
-        return None
-    starts = np.fromiter((loc[0] for loc in locs), np.int64, len(locs))
-    counts = np.fromiter((loc[1] for loc in locs), np.int64, len(locs))
-    first = np.cumsum(counts) - counts
-    at = np.repeat(starts - first, counts) + np.arange(int(counts.sum()), dtype=np.int64)
-    return Words(_memo["hashes"][at], counts)
-
-
-def forget_words() -> None:
-    _memo.update(where={}, hashes=np.zeros(0, np.uint64))

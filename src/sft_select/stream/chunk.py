@@ -23,7 +23,7 @@ from sft_select.io.atomic import atomic_path
 from sft_select import parallel
 from sft_select.preprocess.exact import dedup_keys
 from sft_select.preprocess.fields import field_text
-from sft_select.preprocess.shingles import forget_words
+from sft_select.preprocess.word_memo import forget_words
 from sft_select.record import Example
 from sft_select.scoring import score_fitted_timed
 from sft_select.table import _full_column
