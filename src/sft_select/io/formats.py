@@ -138,11 +138,17 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any], _Fields], Parsed]] = {
 }
 
 
+_NO_MAPPING = _Fields({})
+
+
 def parse_row(row: Mapping[str, Any], fmt: str, fields: Mapping[str, str] | None = None) -> Parsed:
-    parsed = _PARSERS[fmt](row, _Fields(fields or {}))
+    f = _Fields(fields) if fields else _NO_MAPPING  # one per call only when there is a mapping
+    parsed = _PARSERS[fmt](row, f)
     if parsed.text is not None:
         if not parsed.text.strip():
-            raise RowError(_Fields(fields or {})("text"), "empty text")
-    elif not any(t.content.strip() for t in parsed.turns):
-        raise RowError(None, "every text field is empty")
-    return parsed
+            raise RowError(f("text"), "empty text")
+        return parsed
+    for turn in parsed.turns:  # a loop, not any() over a generator: this runs once per input row
+        if turn.content.strip():
+            return parsed
+    raise RowError(None, "every text field is empty")
