@@ -165,6 +165,57 @@ def map_parts(fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: i
             recv.close()
 
 
+class Pending:
+    """One forked worker computing `fn(items)` while this process goes on (see `background`)."""
+
+    def __init__(self, proc, recv):
+        self._proc, self._recv = proc, recv
+
+    def done(self) -> bool:
+        return self._recv.poll() or not self._proc.is_alive()
+
+    def result(self):
+        """The worker's result (waiting for it); its exception is raised here, a dead worker is WorkerDied."""
+        try:
+            ok, value = self._recv.recv()
+        except EOFError:
+            self._proc.join()
+            raise WorkerDied(f"a worker process ended without a result (exit code {self._proc.exitcode}; "
+                             "out of memory?): run with --workers 1") from None
+        finally:
+            self._proc.join()
+            self._recv.close()
+        if not ok:
+            raise value
+        return value
+
+    def cancel(self) -> None:
+        if self._proc.is_alive():
+            self._proc.terminate()
+        self._proc.join()
+        self._recv.close()
+
+
+def background(fn: Callable[[Sequence[T]], R], items: Sequence[T]) -> Pending | None:
+    """`fn(items)` in one forked worker while this process goes on (e.g. filtering the examples read so
+    far while the rest of the input is parsed), or None where `map_parts` would not fork (one worker,
+    no fork, already inside a worker)."""
+    import multiprocessing
+
+    if active() < 2:
+        return None
+    ctx = multiprocessing.get_context("fork")
+    _state["job"] = (fn, items)
+    try:
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_child, args=((0, len(items)), send), daemon=True)
+        proc.start()
+        send.close()
+    finally:
+        _state["job"] = None
+    return Pending(proc, recv)
+
+
 def shared_array(shape: tuple[int, ...], dtype) -> "np.ndarray":
     """A zeroed array in anonymous shared memory: forked workers write their rows into it and the
     parent reads them, with no pickling through a pipe (100k embeddings are 100 MB of pickles)."""

@@ -120,6 +120,17 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
         forget_words()  # near dedup's word hashes of this pool, kept for relevance_dsir
 
 
+def filter_prefetch(cfg: Config):
+    """Filters run over the examples read so far while the rest is parsed, when worker processes are on
+    (preprocess/filters.py, FilterPrefetch); None otherwise."""
+    f = cfg.preprocess.filters
+    if not f.enabled or f.lang or parallel.active() < 2:
+        return None
+    from sft_select.preprocess.filters import FilterPrefetch
+
+    return FilterPrefetch(f, every=parallel.min_items())
+
+
 def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: str | Path | None = None,
          force: bool = False, stop_after: str = "select", decontaminate: Sequence[str | Path] = (),
          validation: str | Path | None = None) -> RunResult:
@@ -136,8 +147,16 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
         return _run_streaming(inputs, out, cfg, views, target=target, force=force, stop_after=stop_after,
                               decontaminate=decontaminate, tuning=validation is not None and cfg.tune.enabled)
     timer = Timer()
+    prefetch = filter_prefetch(cfg)
     with timer.step("load"):
-        loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error)
+        try:
+            loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error,
+                          on_read=prefetch.feed if prefetch else None)
+            known_filters = prefetch.finish() if prefetch else None
+        except BaseException:
+            if prefetch:
+                prefetch.cancel()
+            raise
         target_examples = load_target(target, cfg)
         tuning = validation is not None and cfg.tune.enabled and stop_after == "select"
         if tuning:  # read before scoring, so a bad validation file fails in seconds, not after scoring
@@ -155,7 +174,8 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
     executor = get_executor(cfg.engine)  # one per run: the Ray engine joins or starts its instance once
     with timer.step("preprocess"):
         pre = run_preprocess(loaded.examples, cfg.preprocess, target_examples, decontaminate=decontaminate,
-                             embedder=cfg.embedding.model, executor=executor)
+                             embedder=cfg.embedding.model, executor=executor,
+                             known_filters=known_filters)
     table = base_table(loaded.examples, pre)
     alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
     pool = [loaded.examples[i] for i in alive]

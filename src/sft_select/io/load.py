@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from sft_select.errors import InputError
 from sft_select.io.formats import FORMATS, RowError, detect_format, parse_row
@@ -90,14 +90,18 @@ def load_file(path: str | Path, *, fmt: str | None = None, fields: Mapping[str, 
 
 
 def load(paths: Iterable[str | Path], *, fmt: str | None = None, fields: Mapping[str, str] | None = None,
-         on_error: str = "fail") -> Loaded:
-    """Read every input and give each example its stable id (content hash, repeats suffixed)."""
+         on_error: str = "fail", on_read: Callable[[list[Example]], None] | None = None) -> Loaded:
+    """Read every input and give each example its stable id (content hash, repeats suffixed).
+    `on_read` sees the list of examples after each one is appended (ids are set at the end)."""
     out = Loaded()
     for path in paths:
-        part = load_file(path, fmt=fmt, fields=fields, on_error=on_error)
-        out.examples.extend(part.examples)
-        out.rejected.extend(part.rejected)
-        out.formats.update(part.formats)
+        for item in iter_file(path, fmt=fmt, fields=fields, on_error=on_error, formats=out.formats):
+            if isinstance(item, Rejected):
+                out.rejected.append(item)
+            else:
+                out.examples.append(item)
+                if on_read is not None:
+                    on_read(out.examples)
     kinds = {ex.kind for ex in out.examples}
     if len(kinds) > 1:
         raise InputError(", ".join(out.formats), "inputs mix labelled text and instruction data; "

@@ -26,7 +26,7 @@ from sft_select import parallel, signals
 from sft_select.preprocess.config import FilterConfig
 from sft_select.preprocess.langid import languages, off_language
 from sft_select.preprocess.shingles import words_of
-from sft_select.record import Example
+from sft_select.record import Example, join_texts
 
 _HEAD = 20_000
 _EMOJI = re.compile("[\u2600-\u27bf\U0001f000-\U0001faff]")
@@ -131,8 +131,14 @@ def _filter_part(cfg: FilterConfig, examples: Sequence[Example]) -> list[str | N
     return [drops.get(i) for i in range(len(examples))]
 
 
-def apply_filters(examples: Sequence[Example], positions: Sequence[int], cfg: FilterConfig) -> dict[int, str]:
-    """Pool position -> reason, for every example at `positions` that a filter drops."""
+def apply_filters(examples: Sequence[Example], positions: Sequence[int], cfg: FilterConfig,
+                  known: dict[int, str | None] | None = None) -> dict[int, str]:
+    """Pool position -> reason, for every example at `positions` that a filter drops. `known`: reasons
+    (or None) already computed for some positions (`FilterPrefetch`), which are not computed again."""
+    if known:
+        rest = apply_filters(examples, [p for p in positions if p not in known], cfg)
+        found = {p: known[p] if p in known else rest.get(p) for p in positions}
+        return {p: r for p, r in found.items() if r}
     if cfg.lang:
         languages(cfg.lang)  # an unknown language code fails before any work
     parts = parallel.map_parts(partial(_filter_part, cfg), [examples[p] for p in positions])
@@ -150,6 +156,53 @@ def apply_filters(examples: Sequence[Example], positions: Sequence[int], cfg: Fi
                              min_confidence=cfg.lang_min_confidence, min_letters=cfg.lang_min_letters)
         drops.update({p: "filter_language" for p, off in zip(rest, flags) if off})
     return drops
+
+
+class FilterPrefetch:
+    """The filters over the examples read so far, while the rest of the input is still being parsed.
+
+    Reading the pool is serial (one core); the filters are per-example work. So as the loader's list
+    grows, one forked worker at a time takes every example parsed since the previous one started (at
+    least `every`), and `apply_filters(..., known=finish())` computes only what is left. The worker runs
+    the parallel step's own `_filter_part`, so every reason is the one the step would give. Not used
+    with the language filter (its model would load in every worker)."""
+
+    def __init__(self, cfg: FilterConfig, every: int = 20_000):
+        self.cfg, self.every = cfg, every
+        self.started = 0
+        self.running: tuple[int, int, parallel.Pending] | None = None
+        self.known: dict[int, str | None] = {}
+
+    def feed(self, examples: list[Example]) -> None:
+        """Called as the loader appends to `examples` (list positions are pool positions)."""
+        if len(examples) - self.started < self.every:
+            return
+        if self.running is not None:
+            if not self.running[2].done():
+                return
+            self._collect()
+        a, b = self.started, len(examples)
+        part = examples[a:b]
+        join_texts(part)  # joined here, so the worker inherits the strings
+        pending = parallel.background(partial(_filter_part, self.cfg), part)
+        if pending is not None:
+            self.running, self.started = (a, b, pending), b
+
+    def _collect(self) -> None:
+        a, b, pending = self.running
+        self.running = None
+        self.known.update(zip(range(a, b), pending.result()))
+
+    def finish(self) -> dict[int, str | None]:
+        """The reasons computed so far, by position (waiting for the running worker)."""
+        if self.running is not None:
+            self._collect()
+        return self.known
+
+    def cancel(self) -> None:
+        if self.running is not None:
+            self.running[2].cancel()
+            self.running = None
 
 
 def reason_counts(drops: dict[int, str]) -> dict[str, int]:

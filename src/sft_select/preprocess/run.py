@@ -46,10 +46,11 @@ class PreprocessResult:
 
 def run_preprocess(examples: Sequence[Example], cfg: PreprocessConfig, target: Sequence[Example] | None = None, *,
                    decontaminate: Sequence[str | Path] = (), embedder: str = "static-minilm",
-                   executor=None) -> PreprocessResult:
+                   executor=None, known_filters: dict[int, str | None] | None = None) -> PreprocessResult:
     """`decontaminate` adds evaluation files to `cfg.decontaminate.files`; `embedder` is the run's
     embedding model, used by semantic dedup unless its section names another. `executor` (default:
-    local) runs the global steps of exact and near dedup (grouping equal hashes, LSH band buckets)."""
+    local) runs the global steps of exact and near dedup (grouping equal hashes, LSH band buckets).
+    `known_filters`: filter reasons already computed while the input was read (`FilterPrefetch`)."""
     result = PreprocessResult(drops={}, clusters=DuplicateClusters(len(examples)))
     alive = list(range(len(examples)))
 
@@ -61,7 +62,7 @@ def run_preprocess(examples: Sequence[Example], cfg: PreprocessConfig, target: S
         from sft_select.preprocess.filters import apply_filters, reason_counts
 
         start = time.perf_counter()
-        drops = apply_filters(examples, alive, cfg.filters)
+        drops = apply_filters(examples, alive, cfg.filters, known=known_filters)
         result.drops.update(drops)
         before, alive = len(alive), [p for p in alive if p not in drops]
         record("filters", before, len(alive), start, dropped=reason_counts(drops))
