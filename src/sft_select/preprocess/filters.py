@@ -172,9 +172,11 @@ class FilterPrefetch:
         self.started = 0
         self.running: tuple[int, int, parallel.Pending] | None = None
         self.known: dict[int, str | None] = {}
+        self.examples: list[Example] = []
 
     def feed(self, examples: list[Example]) -> None:
         """Called as the loader appends to `examples` (list positions are pool positions)."""
+        self.examples = examples
         if len(examples) - self.started < self.every:
             return
         if self.running is not None:
@@ -194,9 +196,16 @@ class FilterPrefetch:
         self.known.update(zip(range(a, b), pending.result()))
 
     def finish(self) -> dict[int, str | None]:
-        """The reasons computed so far, by position (waiting for the running worker)."""
+        """Every example's reason, by position: the running worker's are waited for, and what was read
+        after it started is filtered now over all the workers (it is often below the step's own
+        threshold for going parallel, and the input is read by now)."""
         if self.running is not None:
             self._collect()
+        rest = self.examples[self.started:]
+        parts = parallel.map_parts(partial(_filter_part, self.cfg), rest, min_items=2) if rest else None
+        if parts is not None:
+            self.known.update(zip(range(self.started, len(self.examples)), (r for part in parts for r in part)))
+            self.started = len(self.examples)
         return self.known
 
     def cancel(self) -> None:
