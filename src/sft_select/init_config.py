@@ -56,6 +56,7 @@ tune:
   trials: 12                  # weight candidates per round (dirichlet | optuna search)
   sweep: [0.25, 0.5, 0.75, 1.0]   # τ placed where S holds these shares of N
   holdout: 0.3                # share of the validation file never used for tuning: f is reported on it
+  strategies: []              # e.g. [coverage, active] (labelled data): also tried; the best on validation is kept
 
 engine:
   name: local
