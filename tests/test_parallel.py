@@ -98,3 +98,22 @@ def test_parallel_run_equals_serial_run(tmp_path, monkeypatch, streaming):
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "one" / "scores.parquet"),
                                   pd.read_parquet(tmp_path / "two" / "scores.parquet"))
     assert serial.manifest["counts"] == par.manifest["counts"]
+
+
+def test_a_bad_row_while_the_filters_run_in_the_background_stops_cleanly(tmp_path):
+    """The filters start in a forked worker while the input is still read (FilterPrefetch); a bad row
+    later in the file still stops the run with its line number, leaves no worker behind and writes no
+    outputs."""
+    import json
+    import multiprocessing
+
+    from sft_select.errors import InputError
+
+    src = make_pool(tmp_path / "pool.jsonl", n=300, bad_rows=False)
+    with open(src, "a") as fh:
+        fh.write(json.dumps({"instruction": "ok?", "output": 7}) + "\n")
+    cfg = cfg_for(2, "off").model_copy(update={"input": build_config({}).input})  # on_error: fail
+    with pytest.raises(InputError, match="line 301"):
+        run([src], tmp_path / "out", cfg)
+    assert not multiprocessing.active_children()
+    assert not (tmp_path / "out" / "scores.parquet").exists()
