@@ -126,43 +126,54 @@ def map_parts(fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: i
     shorter than `min_items` (default: the run's `engine.parallel_min`) runs serially. An exception in
     a worker is raised here as it was raised there; a worker that dies raises WorkerDied, never hangs.
     """
-    import multiprocessing
-
     limit = _state["min_items"] if min_items is None else min_items
     if active() < 2 or len(items) < max(limit, 2):
         return None
     ranges = split(len(items), active(), multiple)
     if len(ranges) < 2:
         return None
-    ctx = multiprocessing.get_context("fork")
     _state["job"] = (fn, items)  # inherited by the forked workers, never pickled
     procs = []
     try:
         for bounds in ranges:
-            recv, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_child, args=(bounds, send), daemon=True)
-            proc.start()
-            send.close()  # the child's copy alone stays open: its death closes the pipe
-            procs.append((proc, recv))
-        results = []
-        for proc, recv in procs:
-            try:
-                ok, value = recv.recv()
-            except EOFError:
-                proc.join()
-                raise WorkerDied(f"a worker process ended without a result (exit code {proc.exitcode}; "
-                                 "out of memory?): run with --workers 1 or a smaller engine.chunk_size") from None
-            if not ok:
-                raise value
-            results.append(value)
-        return results
+            procs.append(_fork(bounds))
+        return [_receive(proc, recv) for proc, recv in procs]
     finally:
         _state["job"] = None
         for proc, recv in procs:
-            if proc.is_alive():
-                proc.terminate()
-            proc.join()
-            recv.close()
+            _end(proc, recv)
+
+
+def _fork(bounds: tuple[int, int]):
+    """One forked worker computing `_state["job"]` over `items[bounds]`: (process, receiving end)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(bounds, send), daemon=True)
+    proc.start()
+    send.close()  # the child's copy alone stays open: its death closes the pipe
+    return proc, recv
+
+
+def _receive(proc, recv):
+    """A worker's result (waiting for it): its exception is raised here, a dead worker is WorkerDied."""
+    try:
+        ok, value = recv.recv()
+    except EOFError:
+        proc.join()
+        raise WorkerDied(f"a worker process ended without a result (exit code {proc.exitcode}; "
+                         "out of memory?): run with --workers 1 or a smaller engine.chunk_size") from None
+    if not ok:
+        raise value
+    return value
+
+
+def _end(proc, recv) -> None:
+    if proc.is_alive():
+        proc.terminate()
+    proc.join()
+    recv.close()
 
 
 class Pending:
@@ -175,45 +186,26 @@ class Pending:
         return self._recv.poll() or not self._proc.is_alive()
 
     def result(self):
-        """The worker's result (waiting for it); its exception is raised here, a dead worker is WorkerDied."""
         try:
-            ok, value = self._recv.recv()
-        except EOFError:
-            self._proc.join()
-            raise WorkerDied(f"a worker process ended without a result (exit code {self._proc.exitcode}; "
-                             "out of memory?): run with --workers 1") from None
+            return _receive(self._proc, self._recv)
         finally:
-            self._proc.join()
-            self._recv.close()
-        if not ok:
-            raise value
-        return value
+            _end(self._proc, self._recv)
 
     def cancel(self) -> None:
-        if self._proc.is_alive():
-            self._proc.terminate()
-        self._proc.join()
-        self._recv.close()
+        _end(self._proc, self._recv)
 
 
 def background(fn: Callable[[Sequence[T]], R], items: Sequence[T]) -> Pending | None:
     """`fn(items)` in one forked worker while this process goes on (e.g. filtering the examples read so
     far while the rest of the input is parsed), or None where `map_parts` would not fork (one worker,
     no fork, already inside a worker)."""
-    import multiprocessing
-
     if active() < 2:
         return None
-    ctx = multiprocessing.get_context("fork")
     _state["job"] = (fn, items)
     try:
-        recv, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_child, args=((0, len(items)), send), daemon=True)
-        proc.start()
-        send.close()
+        return Pending(*_fork((0, len(items))))
     finally:
         _state["job"] = None
-    return Pending(proc, recv)
 
 
 def shared_array(shape: tuple[int, ...], dtype) -> "np.ndarray":

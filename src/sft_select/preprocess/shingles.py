@@ -184,12 +184,9 @@ def _shingle_part(texts: Sequence[str], n: int, short: str, keep_words: bool) ->
         parts.append(ngrams(batch, n, short=short))
         if keep_words:
             kept.append(batch)
-    counts = np.concatenate([p.counts for p in parts])
-    offsets = np.zeros(len(counts) + 1, dtype=np.uint64)
-    np.cumsum(counts, out=offsets[1:])
     words = (Words(np.concatenate([w.hashes for w in kept]), np.concatenate([w.counts for w in kept]))
              if keep_words else None)
-    return Shingles(np.concatenate([p.hashes for p in parts]), offsets), words
+    return _joined([p.hashes for p in parts], [p.counts for p in parts]), words
 
 
 def shingle(texts: Sequence[str], n: int, *, short: str = "whole", remember: bool = False) -> Shingles:
@@ -211,13 +208,12 @@ def shingle(texts: Sequence[str], n: int, *, short: str = "whole", remember: boo
             if keep:
                 remember_words(texts, Words(np.concatenate([_read(out[1], w) for _, _, w, _ in parts]),
                                        np.concatenate([c for _, _, _, c in parts])))
-            return _joined([Shingles(_read(out[0], h), np.r_[0, np.cumsum(c)].astype(np.uint64))
-                            for h, c, _, _ in parts])
+            return _joined([_read(out[0], h) for h, _, _, _ in parts], [c for _, c, _, _ in parts])
     parts = parallel.run_parts(partial(_shingle_part, n=n, short=short, keep_words=keep), texts)
     if keep:
         remember_words(texts, Words(np.concatenate([p[1].hashes for p in parts]),
                                np.concatenate([p[1].counts for p in parts])))
-    return _joined([p[0] for p in parts])
+    return _joined([p[0].hashes for p in parts], [p[0].counts for p in parts])
 
 
 def _shingle_into(texts: Sequence[str], n: int, short: str, region: np.ndarray, out: tuple, rows: range) -> tuple:
@@ -241,8 +237,9 @@ def _read(shared: np.ndarray, where: range | np.ndarray) -> np.ndarray:
     return shared[where.start:where.stop] if isinstance(where, range) else where
 
 
-def _joined(parts: list[Shingles]) -> Shingles:
-    counts = np.concatenate([p.counts for p in parts])
-    offsets = np.zeros(len(counts) + 1, dtype=np.uint64)
-    np.cumsum(counts, out=offsets[1:])
-    return Shingles(np.concatenate([p.hashes for p in parts]), offsets)
+def _joined(hashes: list[np.ndarray], counts: list[np.ndarray]) -> Shingles:
+    """One Shingles from consecutive parts' hashes and per-text counts."""
+    per_text = np.concatenate(counts)
+    offsets = np.zeros(len(per_text) + 1, dtype=np.uint64)
+    np.cumsum(per_text, out=offsets[1:])
+    return Shingles(np.concatenate(hashes), offsets)

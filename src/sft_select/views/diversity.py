@@ -120,11 +120,13 @@ class Diversity(View):
     def _assignments(self, batch: Sequence[Example]) -> tuple[np.ndarray, np.ndarray]:
         """`_assign` of the batch's embeddings, read from the fit's assignment of the pool where it has
         the example (the same numbers: each row is assigned on its own)."""
-        rows_of, cluster, dist = getattr(self, "_assigned", (None, None, None))
-        rows = [rows_of.get(ex.id) for ex in batch] if rows_of else [None]
-        if None not in rows:
-            at = np.asarray(rows, dtype=np.int64)
-            return cluster[at], dist[at]
+        assigned = getattr(self, "_assigned", None)
+        if assigned is not None:
+            rows_of, cluster, dist = assigned
+            rows = [rows_of.get(ex.id) for ex in batch]
+            if None not in rows:
+                at = np.asarray(rows, dtype=np.int64)
+                return cluster[at], dist[at]
         return _assign(embed_examples(batch, self.model), self.centroids_)
 
     def score_batch(self, batch: Sequence[Example]) -> ViewResult:
