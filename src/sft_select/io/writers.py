@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import orjson
+
 from sft_select import parallel
 from sft_select.io.atomic import atomic_open, atomic_path
 from sft_select.io.load import Rejected
@@ -96,5 +98,22 @@ def _rejected_lines(rejected: Sequence[Rejected]) -> str:
             obj["id"] = r.id
         if r.kept_id is not None:
             obj["kept_id"] = r.kept_id
-        lines.append(json.dumps(obj, ensure_ascii=False, default=_json_default) + "\n")
+        lines.append(_dumps(obj))
     return "".join(lines)
+
+
+# Dates, and subclasses of str, int, dict and list, go to `_json_default` as they do under json.dumps.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _dumps(obj: dict[str, Any]) -> str:
+    """One compact line of JSON. orjson writes it ~8x faster than json.dumps (most of a run's rows are
+    rejected ones). Where the two could differ, json.dumps writes it: orjson refuses integers past 64 bits
+    and non-string keys, and writes NaN and infinity as null, so any line with a null is written again."""
+    try:
+        line = orjson.dumps(obj, default=_json_default, option=_ORJSON_OPTIONS)
+        if b"null" not in line:
+            return line.decode("utf-8") + "\n"
+    except TypeError:  # orjson.JSONEncodeError
+        pass
+    return json.dumps(obj, ensure_ascii=False, default=_json_default, separators=(",", ":")) + "\n"
