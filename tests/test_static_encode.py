@@ -18,10 +18,26 @@ def static():
     return get_embedder("static-minilm")
 
 
-def test_fast_encoder_matches_model2vec(static):
+@pytest.fixture(scope="module")
+def model2vec_model(static):
+    from model2vec import StaticModel
+
+    return StaticModel.from_pretrained(str(static._fast.model.path))
+
+
+def test_the_folder_is_read_as_model2vec_reads_it(static, model2vec_model):
+    parts, ref = static._fast.model, model2vec_model
+    assert np.array_equal(parts.embedding, ref.embedding) and parts.embedding.dtype == ref.embedding.dtype
+    assert parts.weights is None and ref.weights is None and parts.token_mapping is None and ref.token_mapping is None
+    assert (parts.unk_token_id, parts.median_token_length, parts.max_length, parts.dim) == \
+        (ref.unk_token_id, ref.median_token_length, ref.max_length, ref.dim)
+    assert parts.tokenizer.to_str() == ref.tokenizer.to_str()  # padding and truncation settings included
+
+
+def test_fast_encoder_matches_model2vec(static, model2vec_model):
     texts = [_head(t) for t in TEXTS] * 2  # repeats hit the chunk cache the second time
     fast = static._fast.encode(texts)
-    ref = np.asarray(static._model.encode(texts, normalize=False), dtype=np.float32)
+    ref = np.asarray(model2vec_model.encode(texts, normalize=False), dtype=np.float32)
     assert fast.shape == ref.shape
     np.testing.assert_allclose(fast, ref, atol=1e-3)
     ref_norm = np.linalg.norm(ref, axis=1)

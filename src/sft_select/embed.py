@@ -69,13 +69,11 @@ class StaticEmbedder:
     """A model2vec static model; `path` is a folder saved by `model2vec`."""
 
     def __init__(self, path: Path, name: str):
-        from model2vec import StaticModel
+        from sft_select.static_encode import StaticEncoder, StaticParts
 
-        from sft_select.static_encode import StaticEncoder
-
-        self._model = StaticModel.from_pretrained(str(path))
-        self._fast = StaticEncoder(self._model)  # same vectors, each distinct word tokenized once
-        self.dim = int(self._model.dim)
+        parts = StaticParts(path)  # the folder's files, without importing model2vec
+        self._fast = StaticEncoder(parts)  # same vectors, each distinct word tokenized once
+        self.dim = parts.dim
         self.fingerprint = name
         self.persist = True
         self.cpu_parallel = True

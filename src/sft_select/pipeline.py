@@ -22,6 +22,7 @@ from sft_select.io.load import Loaded, load
 from sft_select.manifest import build_manifest, file_fingerprint
 from sft_select.outputs import write_outputs
 from sft_select.parallel import resolve_workers
+from sft_select.preprocess.filters import filter_job
 from sft_select.preprocess.run import run_preprocess
 from sft_select.preprocess.word_memo import forget_words
 from sft_select.progress import Timer, info
@@ -120,17 +121,6 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
         forget_words()  # near dedup's word hashes of this pool, kept for relevance_dsir
 
 
-def filter_prefetch(cfg: Config):
-    """Filters run over the examples read so far while the rest is parsed, when worker processes are on
-    (preprocess/filters.py, FilterPrefetch); None otherwise."""
-    f = cfg.preprocess.filters
-    if not f.enabled or f.lang or parallel.active() < 2:
-        return None
-    from sft_select.preprocess.filters import FilterPrefetch
-
-    return FilterPrefetch(f, every=parallel.min_items())
-
-
 def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: str | Path | None = None,
          force: bool = False, stop_after: str = "select", decontaminate: Sequence[str | Path] = (),
          validation: str | Path | None = None) -> RunResult:
@@ -147,16 +137,12 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
         return _run_streaming(inputs, out, cfg, views, target=target, force=force, stop_after=stop_after,
                               decontaminate=decontaminate, tuning=validation is not None and cfg.tune.enabled)
     timer = Timer()
-    prefetch = filter_prefetch(cfg)
     with timer.step("load"):
-        try:
-            loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error,
-                          on_read=prefetch.feed if prefetch else None)
-            known_filters = prefetch.finish() if prefetch else None
-        except BaseException:
-            if prefetch:
-                prefetch.cancel()
-            raise
+        job = filter_job(cfg.preprocess.filters)  # filtered while the rest of the input is read
+        loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error,
+                      alongside={"filters": job} if job else None)
+        reasons = loaded.alongside.get("filters")
+        known_filters = dict(enumerate(reasons)) if reasons is not None else None
         target_examples = load_target(target, cfg)
         tuning = validation is not None and cfg.tune.enabled and stop_after == "select"
         if tuning:  # read before scoring, so a bad validation file fails in seconds, not after scoring

@@ -32,6 +32,49 @@ _SEPARATOR = f" {_SEP_CHUNK} "
 CACHE_LIMIT = 500_000  # distinct chunks remembered across batches (~100 MB); cleared when full
 
 
+class StaticParts:
+    """What `StaticEncoder` reads of a model2vec folder, read the way `StaticModel.from_pretrained` reads it
+    (model2vec 0.7: `persistence.load_pretrained` and `StaticModel.__init__`) but without importing
+    model2vec: its import pulls in huggingface_hub, httpx and the model card code, 1.7 s of a run's serial
+    start on 2 cores, to read two files. The StaticModel itself is loaded only if a text is long enough
+    to need the model's own truncation (`encode`). tests/test_static_encode.py checks the vectors
+    against `StaticModel.encode`."""
+
+    def __init__(self, path):
+        import json
+        from pathlib import Path
+
+        import safetensors
+        from tokenizers import Tokenizer
+
+        self.path = Path(path)
+        with safetensors.safe_open(str(self.path / "model.safetensors"), framework="numpy") as tensors:
+            names = set(tensors.keys())
+            self.embedding = tensors.get_tensor("embeddings")
+            self.weights = tensors.get_tensor("weights") if "weights" in names else None
+            self.token_mapping = tensors.get_tensor("mapping") if "mapping" in names else None
+        config = json.loads((self.path / "config.json").read_text())
+        self.max_length = config.get("max_length", 512)
+        self.tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        padding = self.tokenizer.padding
+        if padding is not None:  # StaticModel stops the tokenizer from padding, keeping its pad token
+            self.tokenizer.enable_padding(pad_id=padding["pad_id"], pad_token=padding["pad_token"],
+                                          pad_type_id=padding["pad_type_id"], length=0)
+        unk = getattr(self.tokenizer.model, "unk_token", None)  # WordPiece, BPE, WordLevel
+        self.unk_token_id = self.tokenizer.token_to_id(unk) if unk is not None else None
+        vocab = self.tokenizer.get_vocab()
+        self.median_token_length = int(np.median([len(token) for token in vocab]))
+        self.dim = int(self.embedding.shape[1])
+        self._model = None
+
+    def encode(self, texts, **kwargs) -> np.ndarray:
+        if self._model is None:
+            from model2vec import StaticModel
+
+            self._model = StaticModel.from_pretrained(str(self.path))
+        return self._model.encode(texts, **kwargs)
+
+
 class StaticEncoder:
     def __init__(self, model):
         self.model = model

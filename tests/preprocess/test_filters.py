@@ -102,28 +102,3 @@ def test_unknown_language_code_is_a_config_error():
         apply_filters([chat("q", "a")], [0], FilterConfig(lang=["xx"]))
 
 
-def test_prefetch_while_reading_gives_the_reasons_of_the_filter_step():
-    """FilterPrefetch filters the examples read so far in a forked worker while the list grows; what it
-    computed plus what apply_filters adds for the rest equals the filter step on everything."""
-    from sft_select import parallel
-    from sft_select.preprocess.filters import FilterPrefetch
-
-    cfg = FilterConfig()
-    bad = [("Explain TCP.", ""), ("Summarize.", "I'm sorry, but as an AI language model I cannot help."),
-           ("List fruits.", "Some fruits you could list are apples, pears, plums and"), ("Say hi.", "Say hi.")]
-    good = [(f"Question number {i} about sorting lists?", f"Use sorted() on list {i}; it returns a new list.")
-            for i in range(40)]
-    examples = [chat(p, r, row=i) for i, (p, r) in enumerate((good + bad) * 3)]
-    reference = apply_filters(examples, range(len(examples)), cfg)
-    assert len(reference) == 3 * len(bad)
-    with parallel.workers(2, min_items=5):
-        prefetch, read = FilterPrefetch(cfg, every=10), []
-        for ex in examples:
-            read.append(ex)
-            prefetch.feed(read)
-        known = prefetch.finish()
-        assert len(known) == len(examples)  # the background workers took some, finish() the rest
-        assert all(known[p] == filter_reason(examples[p], cfg) for p in known)
-        assert apply_filters(examples, range(len(examples)), cfg, known=known) == reference
-        some = {p: known[p] for p in range(0, len(examples), 3)}  # the step computes what is not known
-        assert apply_filters(examples, range(len(examples)), cfg, known=some) == reference

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sft_select.errors import InputError
-from sft_select.io.jsonrows import parse_json, row_problem, suspicious
+from sft_select.io.jsonrows import fast_object, parse_json, row_problem, suspicious
 
 FILE_TYPES = ("jsonl", "json", "csv", "parquet", "hf")
 _BOM = "\ufeff"
@@ -89,6 +89,9 @@ def _read_jsonl(path: Path) -> Iterator[RawRow]:
 
 
 def _jsonl_row(index: int, line_no: int, raw_line: bytes) -> RawRow:
+    data = fast_object(raw_line)
+    if data is not None:
+        return RawRow(index, line_no, data)
     try:
         text = raw_line.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -134,7 +134,7 @@ def _filter_part(cfg: FilterConfig, examples: Sequence[Example]) -> list[str | N
 def apply_filters(examples: Sequence[Example], positions: Sequence[int], cfg: FilterConfig,
                   known: dict[int, str | None] | None = None) -> dict[int, str]:
     """Pool position -> reason, for every example at `positions` that a filter drops. `known`: reasons
-    (or None) already computed for some positions (`FilterPrefetch`), which are not computed again."""
+    (or None) already computed for some positions (`filter_job`), which are not computed again."""
     if known:
         rest = apply_filters(examples, [p for p in positions if p not in known], cfg)
         found = {p: known[p] if p in known else rest.get(p) for p in positions}
@@ -158,63 +158,12 @@ def apply_filters(examples: Sequence[Example], positions: Sequence[int], cfg: Fi
     return drops
 
 
-class FilterPrefetch:
-    """The filters over the examples read so far, while the rest of the input is still being parsed.
-
-    Reading the pool is serial (one core); the filters are per-example work. So as the loader's list
-    grows, one forked worker at a time takes every example parsed since the previous one started (at
-    least `every`), and `apply_filters(..., known=finish())` computes only what is left. The worker runs
-    the parallel step's own `_filter_part`, so every reason is the one the step would give. Not used
-    with the language filter (its model would load in every worker)."""
-
-    def __init__(self, cfg: FilterConfig, every: int = 20_000):
-        self.cfg, self.every = cfg, every
-        self.started = 0
-        self.running: tuple[int, int, parallel.Pending] | None = None
-        self.known: dict[int, str | None] = {}
-        self.examples: list[Example] = []
-
-    def feed(self, examples: list[Example]) -> None:
-        """Called as the loader appends to `examples` (list positions are pool positions)."""
-        self.examples = examples
-        waiting = len(examples) - self.started - self.every
-        if waiting < 0:
-            return
-        if self.running is not None:
-            # Asking a worker whether it is done costs ~10 us (a poll and a waitpid): once per 1,000 rows
-            # read, not per row (32k asks took ~0.5 s of a 100k-row load).
-            if waiting % 1000 or not self.running[2].done():
-                return
-            self._collect()
-        a, b = self.started, len(examples)
-        part = examples[a:b]
-        join_texts(part)  # joined here, so the worker inherits the strings
-        pending = parallel.background(partial(_filter_part, self.cfg), part)
-        if pending is not None:
-            self.running, self.started = (a, b, pending), b
-
-    def _collect(self) -> None:
-        a, b, pending = self.running
-        self.running = None
-        self.known.update(zip(range(a, b), pending.result()))
-
-    def finish(self) -> dict[int, str | None]:
-        """Every example's reason, by position: the running worker's are waited for, and what was read
-        after it started is filtered now over all the workers (it is often below the step's own
-        threshold for going parallel, and the input is read by now)."""
-        if self.running is not None:
-            self._collect()
-        rest = self.examples[self.started:]
-        parts = parallel.map_parts(partial(_filter_part, self.cfg), rest, min_items=2) if rest else None
-        if parts is not None:
-            self.known.update(zip(range(self.started, len(self.examples)), (r for part in parts for r in part)))
-            self.started = len(self.examples)
-        return self.known
-
-    def cancel(self) -> None:
-        if self.running is not None:
-            self.running[2].cancel()
-            self.running = None
+def filter_job(cfg: FilterConfig):
+    """The filters as a per-example job for `load(alongside=...)`, which runs it on the examples read so
+    far while the rest of the input is parsed (io/read_ahead.py); the worker runs the parallel step's
+    own `_filter_part`, so every reason is the one the step would give. None where that does not pay:
+    filters off, or the language filter (its model would load in every worker)."""
+    return None if not cfg.enabled or cfg.lang else partial(_filter_part, cfg)
 
 
 def reason_counts(drops: dict[int, str]) -> dict[str, int]:

@@ -50,7 +50,7 @@ def run_preprocess(examples: Sequence[Example], cfg: PreprocessConfig, target: S
     """`decontaminate` adds evaluation files to `cfg.decontaminate.files`; `embedder` is the run's
     embedding model, used by semantic dedup unless its section names another. `executor` (default:
     local) runs the global steps of exact and near dedup (grouping equal hashes, LSH band buckets).
-    `known_filters`: filter reasons already computed while the input was read (`FilterPrefetch`)."""
+    `known_filters`: filter reasons already computed while the input was read (`filter_job`)."""
     result = PreprocessResult(drops={}, clusters=DuplicateClusters(len(examples)))
     alive = list(range(len(examples)))
 
