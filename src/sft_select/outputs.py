@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 
 from sft_select.io.atomic import atomic_path
-from sft_select.io.load import Loaded, Rejected
-from sft_select.io.writers import output_type, write_rejected, write_rows
+from sft_select.io.load import Loaded
+from sft_select.io.writers import Dropped, output_type, write_rejected, write_rows
 
 
 def write_outputs(out: Path, table: pd.DataFrame, loaded: Loaded, *, write_selected: bool = True) -> dict[str, str]:
@@ -18,7 +18,6 @@ def write_outputs(out: Path, table: pd.DataFrame, loaded: Loaded, *, write_selec
         rows = [by_id[i].original for i in table.loc[table["selected"].astype(bool), "id"]]
         path = write_rows(rows, out / "selected", kind)
         outputs["selected"] = path.name
-    rejected = list(loaded.rejected)
     if write_selected:
         dropped = table[~table["selected"].astype(bool)]
     else:
@@ -26,11 +25,9 @@ def write_outputs(out: Path, table: pd.DataFrame, loaded: Loaded, *, write_selec
     # only the three columns read, as lists: iterating a wide score table, or a pandas column of Arrow
     # strings element by element, costs seconds at 100k
     kept_ids = dropped["kept_id"].tolist() if "kept_id" in dropped.columns else [None] * len(dropped)
-    for id_, reason, kept in zip(dropped["id"].tolist(), dropped["reason"].tolist(), kept_ids):
-        ex = by_id[id_]
-        rejected.append(Rejected(ex.source, ex.row, None, ex.original, str(reason), id=ex.id,
-                                 kept_id=kept if isinstance(kept, str) else None))
-    write_rejected(rejected, out / "rejected.jsonl")
+    write_rejected(list(loaded.rejected), out / "rejected.jsonl",
+                   Dropped([by_id[i] for i in dropped["id"].tolist()], [str(r) for r in dropped["reason"].tolist()],
+                           [k if isinstance(k, str) else None for k in kept_ids]))
     outputs["rejected"] = "rejected.jsonl"
     with atomic_path(out / "scores.parquet") as tmp:
         table.to_parquet(tmp, index=False)
