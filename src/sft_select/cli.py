@@ -30,9 +30,14 @@ def guarded(fn: Callable) -> Callable:
                                    soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into `Terminated` by `entry`
-            what = "terminated" if isinstance(exc, Terminated) else "interrupted"
-            progress.console.print(f"{what}: finished steps are cached; run the same command to resume")
-            raise typer.Exit(getattr(exc, "exit_code", 130)) from None
+            _stopped(exc)
+        except Exception:
+            # A library whose C code was running when the signal's KeyboardInterrupt was raised can turn
+            # it into an error of its own (numpy once gave a TypeError about structured arrays): after
+            # a signal, any error is that stop.
+            if not _SIGNALS_SEEN:
+                raise
+            _stopped(Terminated() if _SIGNALS_SEEN[-1] == signal.SIGTERM else KeyboardInterrupt())
 
     return wrapper
 
@@ -199,8 +204,23 @@ def init(path: Path = typer.Argument(Path("sft-select.yaml"), help="Where to wri
     progress.info(f"Wrote {path}")
 
 
+_SIGNALS_SEEN: list[int] = []  # the stop signals this process received (see `guarded`)
+
+
+def _stopped(exc: KeyboardInterrupt):
+    what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    progress.console.print(f"{what}: finished steps are cached; run the same command to resume")
+    raise typer.Exit(getattr(exc, "exit_code", 130)) from None
+
+
 def _terminate(signum: int, frame: Any) -> None:
+    _SIGNALS_SEEN.append(signum)
     raise Terminated()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    _SIGNALS_SEEN.append(signum)
+    raise KeyboardInterrupt()
 
 
 # Commands that live in their own modules register themselves on the app.
@@ -218,6 +238,8 @@ _register_tune(app, guarded)
 def entry() -> None:
     # A batch scheduler stops a job with SIGTERM before SIGKILL: stop as cleanly as on Ctrl-C.
     signal.signal(signal.SIGTERM, _terminate)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where the shell ignores it
+        signal.signal(signal.SIGINT, _interrupt)
     app(prog_name="sft-select")
 
 

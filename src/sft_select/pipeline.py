@@ -225,24 +225,41 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
         if stop_after == "score":
             table["selected"] = False
             table.loc[table["reason"].isna(), "reason"] = None
-    with timer.step("write"):
-        if stream is None:
-            outputs = write_outputs(out, table, loaded, write_selected=(stop_after == "select"))
-        else:  # a streaming run reads the inputs once more; the report gets the examples it shows
-            from sft_select.stream.run import report_ids, write_stream_outputs
 
-            shown = report_ids(table, names, cfg.report.max_points, cfg.seed)
-            outputs, loaded = write_stream_outputs(out, table, stream, write_selected=(stop_after == "select"),
-                                                   report_ids=shown)
-    manifest = build_manifest(cfg, inputs=inputs, target=target, loaded=loaded, table=table, timer=timer,
+    def manifest_now(outputs: dict[str, str]) -> dict:
+        return build_manifest(cfg, inputs=inputs, target=target, loaded=loaded, table=table, timer=timer,
                               pre_steps=pre_steps, scoring=scoring, weights=weights, outputs=outputs,
                               status="complete" if stop_after == "select" else "scored")
-    from sft_select.manifest import write_manifest
-    from sft_select.report import report_after_run
 
-    # The report goes before the manifest, which marks a finished run and so is written last; it never
-    # raises, so a report problem cannot keep the run from finishing.
-    report_after_run(out, cfg.report, loaded.examples, manifest=manifest, table=table)
+    from sft_select.manifest import write_manifest
+    from sft_select.report import report_alongside
+
+    # The report goes before the manifest, which marks a finished run and so is written last. In memory
+    # with workers on, a worker writes it while this process writes the outputs (so its timings end with
+    # the selection; manifest.json has the write step's). Otherwise after the outputs: a streaming run's
+    # worker forked from its end-of-run state would add that state's copied pages to its peak memory.
+    alongside = stream is None and parallel.active() > 1
+    report = report_alongside(out, cfg.report, loaded.examples, manifest=manifest_now({}), table=table) \
+        if alongside else None
+    try:
+        with timer.step("write"):
+            if stream is None:
+                outputs = write_outputs(out, table, loaded, write_selected=(stop_after == "select"))
+            else:  # a streaming run reads the inputs once more; the report gets the examples it shows
+                from sft_select.stream.run import report_ids, write_stream_outputs
+
+                shown = report_ids(table, names, cfg.report.max_points, cfg.seed)
+                outputs, loaded = write_stream_outputs(out, table, stream, write_selected=(stop_after == "select"),
+                                                       report_ids=shown)
+    except BaseException:
+        if report is not None:
+            report.cancel()  # type: ignore[attr-defined]
+        raise
+    manifest = manifest_now(outputs)
+    if report is None:
+        report = report_alongside(out, cfg.report, loaded.examples, manifest=manifest, table=table,
+                                  background=False)
+    report()
     write_manifest(out, manifest, cfg)
     release(out)
     n_sel = int(table["selected"].sum())

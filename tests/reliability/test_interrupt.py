@@ -55,3 +55,25 @@ def test_ctrl_c_and_sigterm_stop_cleanly_and_the_run_resumes(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     assert "Resuming the unfinished run" in done.stderr
     assert (out / "manifest.json").exists() and (out / "selected.jsonl").exists()
+
+
+def test_an_error_a_library_makes_of_the_interrupt_is_still_a_clean_stop(monkeypatch, capsys) -> None:
+    """A KeyboardInterrupt raised while a library's C code runs can come out as that library's own error
+    (seen once: numpy's TypeError about structured arrays, exit 1 with a traceback). After a stop signal
+    the CLI treats any error as the stop; without one, the error stays an error."""
+    import pytest
+    import typer
+
+    from sft_select import cli
+
+    def mangled() -> None:
+        raise TypeError("Cannot compare structured arrays unless they have a common dtype.")
+
+    with pytest.raises(TypeError):
+        cli.guarded(mangled)()
+    for sig, code, word in [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]:
+        monkeypatch.setattr(cli, "_SIGNALS_SEEN", [sig])
+        with pytest.raises(typer.Exit) as stop:
+            cli.guarded(mangled)()
+        assert stop.value.exit_code == code
+        assert f"{word}: finished steps are cached" in capsys.readouterr().err

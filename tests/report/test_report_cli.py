@@ -131,3 +131,31 @@ def test_xss_fixture_texts_reach_the_run(xss_run):
     ids = pd.read_parquet(xss_run / "scores.parquet")["id"]
     d = json.loads(invoke("explain", xss_run, ids.iloc[0], "--json")[1])
     assert d["text"].startswith(XSS[0])
+
+
+def test_the_report_written_alongside_the_outputs_is_the_one_written_after_them(tmp_path):
+    """With workers on, a forked worker writes the report while the outputs are written; it must say
+    what the serial run's report says, except the timings (which end with the selection there)."""
+    import multiprocessing
+
+    pool = write_jsonl(make_pool(120, seed=5)[0], tmp_path / "pool.jsonl")
+    do_run(pool, tmp_path / "one", engine={"workers": 1})
+    do_run(pool, tmp_path / "two", engine={"workers": 2})
+    assert not multiprocessing.active_children()
+    one, two = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("one", "two"))
+    assert "write" in one["manifest"]["timings"] and "write" not in two["manifest"]["timings"]
+    assert "write" in json.loads((tmp_path / "two" / "manifest.json").read_text())["timings"]
+    for s in (one, two):
+        s["run"].pop("dir")
+        s["manifest"]["config"]["engine"].pop("workers")
+    assert _without_clock(one) == _without_clock(two)
+    assert (tmp_path / "two" / "report.html").stat().st_size > 10_000
+
+
+def _without_clock(value):
+    """A summary without what the clock measured (step timings, view and stage seconds)."""
+    if isinstance(value, dict):
+        return {k: _without_clock(v) for k, v in value.items() if "seconds" not in k and k != "timings"}
+    if isinstance(value, list):
+        return [_without_clock(v) for v in value]
+    return value

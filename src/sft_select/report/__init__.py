@@ -5,11 +5,13 @@ at the end of every run, and never lets a report problem cost the run its output
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 
+from sft_select import parallel
 from sft_select.record import Example
 
 
@@ -47,20 +49,48 @@ def _one_blas_thread():
 def report_after_run(out: Path, report_cfg: Any, examples: Sequence[Example] | None = None, *,
                      manifest: dict[str, Any] | None = None, table: pd.DataFrame | None = None) -> Path | None:
     """Write the report at the end of a run; on any failure warn and carry on (the outputs are saved)."""
-    from sft_select.progress import info
+    return report_alongside(out, report_cfg, examples, manifest=manifest, table=table, background=False)()
 
+
+def report_alongside(out: Path, report_cfg: Any, examples: Sequence[Example] | None = None, *,
+                     manifest: dict[str, Any] | None = None, table: pd.DataFrame | None = None,
+                     background: bool = True) -> Callable[[], Path | None]:
+    """Start the report of a run that is being finished; returns the call that waits for it, says where
+    it is and returns its path (None, with a warning, if it failed: a report problem never costs a run
+    its outputs). With `background` and worker processes on, a forked worker writes it while this
+    process writes the outputs: the two took 2.3 s and 2.6 s one after the other at 100k, mostly on
+    one core each."""
     if not getattr(report_cfg, "enabled", True):
-        return None
+        return lambda: None
+    job = partial(_write_safely, out, int(getattr(report_cfg, "max_points", 5000)), examples, manifest, table)
+    pending = parallel.background(job, [None]) if background else None
+    done = job([None]) if pending is None else None
+
+    def wait() -> Path | None:
+        from sft_select.progress import info
+
+        try:
+            path, problem = pending.result() if pending is not None else done
+        except parallel.WorkerDied as exc:
+            path, problem = None, f"WorkerDied: {exc}"
+        if problem is not None:
+            info(f"[yellow]warning:[/yellow] the report could not be written ({problem}); "
+                 f"the run's outputs are complete. Retry with `sft-select report {out}`.")
+            return None
+        info(f"Report → {path}")
+        return path
+
+    wait.cancel = pending.cancel if pending is not None else (lambda: None)  # type: ignore[attr-defined]
+    return wait
+
+
+def _write_safely(out: Path, max_points: int, examples, manifest, table, _part) -> tuple[Path | None, str | None]:
     try:
         with _one_blas_thread():
-            paths = write_report(out, max_points=int(getattr(report_cfg, "max_points", 5000)), examples=examples,
-                                 manifest=manifest, table=table)
+            paths = write_report(out, max_points=max_points, examples=examples, manifest=manifest, table=table)
     except Exception as exc:  # noqa: BLE001 - a report must never lose the run's outputs
-        info(f"[yellow]warning:[/yellow] the report could not be written ({type(exc).__name__}: {exc}); "
-             f"the run's outputs are complete. Retry with `sft-select report {out}`.")
-        return None
-    info(f"Report → {paths['report']}")
-    return paths["report"]
+        return None, f"{type(exc).__name__}: {exc}"
+    return paths["report"], None
 
 
-__all__ = ["write_report", "report_after_run"]
+__all__ = ["write_report", "report_after_run", "report_alongside"]
