@@ -36,8 +36,10 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _head(text: str) -> str:
-    """The part of a text an embedder reads; lone surrogates (broken JSON escapes) would crash tokenizers."""
-    return _SURROGATE.sub("\ufffd", text[:MAX_CHARS])
+    """The part of a text an embedder reads; lone surrogates (broken JSON escapes) would crash tokenizers.
+    ASCII text (str.isascii is a flag lookup) has none: the regex pass cost ~4 us a row."""
+    head = text[:MAX_CHARS]
+    return head if head.isascii() else _SURROGATE.sub("\ufffd", head)
 
 
 class Embedder(Protocol):

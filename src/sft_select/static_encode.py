@@ -32,6 +32,14 @@ _SEPARATOR = f" {_SEP_CHUNK} "
 CACHE_LIMIT = 500_000  # distinct chunks remembered across batches (~100 MB); cleared when full
 
 
+def _splits_unlike_bert(text: str) -> bool:
+    """Whether `text` holds a character str.split and BERT disagree on. In ASCII text only \x1c-\x1f can
+    be one: four str.find-like scans take ~0.1 ms a batch where the regex took ~8 ms (4 us a row)."""
+    if text.isascii():
+        return "\x1c" in text or "\x1d" in text or "\x1e" in text or "\x1f" in text
+    return _SPLIT_NOT_BERT.search(text) is not None
+
+
 class StaticParts:
     """What `StaticEncoder` reads of a model2vec folder, read the way `StaticModel.from_pretrained` reads it
     (model2vec 0.7: `persistence.load_pretrained` and `StaticModel.__init__`) but without importing
@@ -133,7 +141,7 @@ class StaticEncoder:
         BERT deletes, so no real chunk equals it), whose positions then say where each text ends. Per
         text when a text holds the separator or a character BERT and str.split disagree on."""
         joined = _SEPARATOR.join(texts)
-        if joined.count(_SEP_CHUNK) == len(texts) - 1 and not _SPLIT_NOT_BERT.search(joined):
+        if joined.count(_SEP_CHUNK) == len(texts) - 1 and not _splits_unlike_bert(joined):
             return joined.split(), None
         per_text = [(_SPLIT_NOT_BERT.sub("", t) if _SPLIT_NOT_BERT.search(t) else t).split() for t in texts]
         lengths = np.fromiter((len(c) for c in per_text), dtype=np.int64, count=len(texts))
