@@ -1,6 +1,8 @@
 """Progress bars and console output, quiet-aware; one place so `--quiet` silences everything."""
 from __future__ import annotations
 
+import os
+import sys
 import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -13,6 +15,12 @@ console = Console(stderr=True, highlight=False)
 
 def configure(*, quiet: bool = False, verbose: bool = False) -> None:
     _state["quiet"], _state["verbose"] = quiet, verbose
+    if quiet:
+        # transformers' "Loading weights" bar (LM views, proxies) is a tqdm bar of its own: it reads this
+        # variable when imported, and takes the call when it already is.
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        if "transformers" in sys.modules:
+            sys.modules["transformers"].utils.logging.disable_progress_bar()
 
 
 def info(message: str) -> None:
