@@ -126,6 +126,33 @@ def map_parts(fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: i
     shorter than `min_items` (default: the run's `engine.parallel_min`) runs serially. An exception in
     a worker is raised here as it was raised there; a worker that dies raises WorkerDied, never hangs.
     """
+    started = start_parts(fn, items, multiple=multiple, min_items=min_items)
+    return started.results() if started is not None else None
+
+
+class Parts:
+    """Forked workers computing `map_parts`' parts while this process goes on (see `start_parts`)."""
+
+    def __init__(self, procs: list):
+        self._procs = procs
+
+    def results(self) -> list:
+        """Each part's result, in order (waiting for them); the workers are gone afterwards."""
+        try:
+            return [_receive(proc, recv) for proc, recv in self._procs]
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        for proc, recv in self._procs:
+            _end(proc, recv)
+        self._procs = []
+
+
+def start_parts(fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: int = 1,
+                min_items: int | None = None) -> Parts | None:
+    """`map_parts` without the wait: the workers are started and this process goes on until it asks for
+    `.results()` (e.g. writing the previous window's checkpoints); None where map_parts would not fork."""
     limit = _state["min_items"] if min_items is None else min_items
     if active() < 2 or len(items) < max(limit, 2):
         return None
@@ -137,11 +164,12 @@ def map_parts(fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: i
     try:
         for bounds in ranges:
             procs.append(_fork(bounds))
-        return [_receive(proc, recv) for proc, recv in procs]
+    except BaseException:
+        Parts(procs).cancel()
+        raise
     finally:
         _state["job"] = None
-        for proc, recv in procs:
-            _end(proc, recv)
+    return Parts(procs)
 
 
 def _fork(bounds: tuple[int, int]):

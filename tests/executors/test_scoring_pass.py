@@ -70,7 +70,7 @@ def test_one_pass_in_worker_processes_equals_one_process(data, small_batches, tm
     pool, target = data
     serial = scoring.score_views(views(), pool, target, LocalExecutor())
     forks = []
-    real = parallel.map_parts
+    real = parallel.start_parts
 
     def spy(fn, items, **kw):
         out = real(fn, items, **kw)
@@ -78,7 +78,7 @@ def test_one_pass_in_worker_processes_equals_one_process(data, small_batches, tm
             forks.append(out)
         return out
 
-    monkeypatch.setattr(parallel, "map_parts", spy)
+    monkeypatch.setattr(parallel, "start_parts", spy)
     dirs = [tmp_path / name for name in VIEWS]
     with parallel.workers(2, min_items=2):
         forked = scoring.score_views(views(), pool, target, LocalExecutor(), checkpoints=dirs)
@@ -182,3 +182,25 @@ def test_ray_scores_an_empty_pool_and_a_pool_smaller_than_a_batch(data, ray_exec
             assert len(result.raw) == len(part)
             if part:
                 assert_same(result, view.score_batch(part))
+
+
+def test_the_next_window_runs_while_the_caller_takes_a_windows_results(monkeypatch):
+    """map_batches starts window k+1's workers before it yields window k's results, so what the caller
+    does with them (the scoring pass writes its checkpoints) overlaps the workers' scoring."""
+    from sft_select import parallel
+    from sft_select.executors import local
+
+    events = []
+    real = parallel.start_parts
+
+    def spy(fn, items, **kw):
+        events.append(("start", items[0]))
+        return real(fn, items, **kw)
+
+    monkeypatch.setattr(parallel, "start_parts", spy)
+    monkeypatch.setattr(local, "WINDOW_BATCHES", 1)  # windows of 2 workers x 1 batch of 8 = 16 rows
+    with parallel.workers(2, min_items=2):
+        for cols in LocalExecutor().map_batches(lambda batch: {"x": np.array(batch)}, list(range(64)), batch_size=8):
+            events.append(("got", int(cols["x"][0])))
+    assert events == [("start", 0), ("start", 16), ("got", 0), ("got", 8), ("start", 32), ("got", 16), ("got", 24),
+                      ("start", 48), ("got", 32), ("got", 40), ("got", 48), ("got", 56)]

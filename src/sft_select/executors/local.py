@@ -50,18 +50,32 @@ class LocalExecutor:
         window = len(items)
         if workers > 1:  # at least the run's parallel minimum, or map_parts would run the window here
             window = -(-max(parallel.min_items(), workers * WINDOW_BATCHES * size) // size) * size
+        windows = [items[start:start + window] for start in range(0, len(items), max(1, window))]
+        job = partial(_run_batches, fn, size)
+        running = None  # (window, its started workers)
         with progress_bar(desc, total=len(items)) as advance:
-            for start in range(0, len(items), max(1, window)):
-                part = items[start:start + window]
-                done = parallel.map_parts(partial(_run_batches, fn, size), part, multiple=size) if workers > 1 else None
-                if done is not None:
-                    yield from (r for results in done for r in results)
-                    advance(len(part))
-                    continue
-                for b in range(0, len(part), size):
-                    batch = part[b:b + size]
-                    yield fn(batch)
-                    advance(len(batch))
+            try:
+                for part in [*windows, None]:
+                    finished = None
+                    if running is not None:
+                        finished = (running[0], running[1].results())
+                        running = None
+                    if part is not None and workers > 1:
+                        started = parallel.start_parts(job, part, multiple=size)
+                        running = (part, started) if started is not None else None
+                    if finished is not None:
+                        # The next window's workers run while the caller takes these results (the
+                        # scoring pass writes its checkpoints: ~1 s at 100k, once serial between windows).
+                        yield from (r for results in finished[1] for r in results)
+                        advance(len(finished[0]))
+                    if part is not None and running is None:  # one worker, or too small to fork for
+                        for b in range(0, len(part), size):
+                            batch = part[b:b + size]
+                            yield fn(batch)
+                            advance(len(batch))
+            finally:
+                if running is not None:  # the caller stopped early (an error, Ctrl-C): end the workers
+                    running[1].cancel()
 
     # -- global steps: one contract, two engines (see executors/ray_global.py) --------------------------
 
