@@ -332,6 +332,8 @@ class EmbeddingStore:
             if parts is not None:
                 for i, v in zip(missing, vecs):
                     cls._memory[(ids[i], fp)] = v
+                if len(missing) == len(ids):  # every id, in order, once: one copy of the array (a caller
+                    return vecs.copy()        # may write to it) instead of stacking 100k rows (0.23 s)
                 missing = []
         steps = [missing[s:s + batch_size] for s in range(0, len(missing), batch_size)]
         for chunk in steps:

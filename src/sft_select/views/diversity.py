@@ -92,7 +92,7 @@ class Diversity(View):
             raise ValueError("k must be at least 1")
         if not 0.0 <= self.distance_weight <= 1.0:
             raise ValueError("distance_weight must be within [0, 1]")
-        vectors = embed_examples(pool, self.model).astype(np.float32)
+        vectors = embed_examples(pool, self.model).astype(np.float32, copy=False)  # float32 already: no copy
         n = len(vectors)
         k = self.k if self.k is not None else max(1, round(math.sqrt(n / 2)))
         self.k_ = int(max(1, min(k, n)))
