@@ -118,3 +118,30 @@ class TuneConfig(BaseModel):
         grid = {"active_seed": self.active_seeds, "active_batch": self.active_batches,
                 "active_skip": self.active_skips, "active_C": self.active_Cs, "active_score": self.active_scores}
         return {k: list(v) for k, v in grid.items() if v}
+
+
+ACTIVE_GRID_KEYS = {"seed": "active_seeds", "batch": "active_batches", "skip": "active_skips", "C": "active_Cs",
+                    "score": "active_scores"}
+
+
+def parse_active_grid(text: str) -> dict[str, list]:
+    """`sft-select tune --active-grid "skip=0,0.5,1;C=0.3,1,3"` -> {"active_skips": [0, 0.5, 1], ...} (the tune
+    fields above; keys seed, batch, skip, C, score, or select's names active_seed, ...). Values are checked by
+    TuneConfig when the overrides are merged."""
+    from sft_select.errors import ConfigError
+
+    out: dict[str, list] = {}
+    for part in (p.strip() for p in text.replace(";", " ").split()):
+        key, eq, values = part.partition("=")
+        key = key.strip().removeprefix("active_")
+        if not eq or key not in ACTIVE_GRID_KEYS or not values.strip(","):
+            raise ConfigError(f"--active-grid: '{part}' is not KEY=V1,V2 with KEY one of "
+                              f"{', '.join(ACTIVE_GRID_KEYS)}")
+        items = [v.strip() for v in values.split(",") if v.strip()]
+        if key != "score":
+            try:
+                items = [float(v) for v in items]
+            except ValueError:
+                raise ConfigError(f"--active-grid: {key} takes numbers, got '{values}'") from None
+        out[ACTIVE_GRID_KEYS[key]] = items
+    return out
