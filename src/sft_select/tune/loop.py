@@ -155,12 +155,13 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
     # active's settings (tune/active_settings.py): searched for the configured strategy here, and for a listed
     # one inside the strategy choice, so it is compared at its chosen settings, not only at its defaults.
     active_by: dict[str, tuple] = {}
+    refined: dict[str, float] = {}  # f at the chosen settings, which is what the strategy choice compares
 
     def refine(name: str, obj: Objective, point: Point) -> tuple[Point, list[Point]]:
         if name != "active" or not has_grid(active_grid):
             return point, []
         point, setting, tried = choose_active(obj, point, active_grid, choose=choose, round=rounds)
-        active_by[name] = setting
+        active_by[name], refined[name] = setting, point.f
         info(f"  active settings: {active_label(setting)} (f " + ", ".join(
             f"{p.label}: {p.f:.4f}" for p in tried) + f"; chosen f={point.f:.4f})")
         return point, tried
@@ -172,9 +173,10 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
         current, strategy, tried = choose_strategy(objective, current, strategies, choose=choose, round=rounds,
                                                    refine=refine)
         trace += tried
-        info(f"  strategy: {strategy} (f " + ", ".join(f"{p.label}: {p.f:.4f}" for p in tried
-                                                        if p.phase == "strategy")
-             + f"; chosen f={current.f:.4f})")
+        info(f"  strategy: {strategy} (f " + ", ".join(
+            f"{p.label}: {p.f:.4f}" + (f", at its chosen settings {refined[p.label[9:]]:.4f}"
+                                      if p.label[9:] in refined else "")
+            for p in tried if p.phase == "strategy") + f"; chosen f={current.f:.4f})")
     final = strategy or objective.select.strategy
     active = dict(zip(ACTIVE_FIELDS, active_by[final])) if final in active_by else None
 
