@@ -174,8 +174,8 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
                                                    refine=refine)
         trace += tried
         info(f"  strategy: {strategy} (f " + ", ".join(
-            f"{p.label}: {p.f:.4f}" + (f", at its chosen settings {refined[p.label[9:]]:.4f}"
-                                      if p.label[9:] in refined else "")
+            f"{p.label}: {p.f:.4f}" + (f", at its chosen settings {refined[name]:.4f}"
+                                      if (name := p.label.removeprefix("strategy=")) in refined else "")
             for p in tried if p.phase == "strategy") + f"; chosen f={current.f:.4f})")
     final = strategy or objective.select.strategy
     active = dict(zip(ACTIVE_FIELDS, active_by[final])) if final in active_by else None
