@@ -19,7 +19,9 @@ strategy; the loop's proxy is `--proxy`: logreg, or mlp, a network that fits S l
 for coverage also "coverage by quality_label alone" and, with `--label-weights`, the loop run
 with the weight fixed to quality_label (choosing only the coverage settings). `active` (margin sampling
 with the labels known, selection/active.py) orders S by a classifier refit on S, not by the weights, which
-reach it only through τ; `--no-tune` skips the loop's rows for such a run. The pool is scored once per dataset (views cached in --work/<dataset>/run); every method
+reach it only through τ; the loop can choose its settings (`--active-seeds`, `--active-batches`,
+`--active-skips`, `--active-Cs`, `--active-scores`: tune.active_*), when active is in `--strategies` or
+`--tune-strategies`; `--no-tune` skips the loop's rows for such a run. The pool is scored once per dataset (views cached in --work/<dataset>/run); every method
 re-combines and re-selects from that one table.
 
 Datasets (from ../shared/data, see its README): `20news` (train 11,314 as the pool, test split into
@@ -313,8 +315,16 @@ def ours_config(args, views: list[str], frac: float, strategy: str) -> dict:
                  **({"trims": args.trims} if strategy == "coverage" and args.trims else {}),
                  **({"cover_mixes": args.mixes} if strategy == "coverage" and args.mixes else {}),
                  **({"group_orders": args.orders} if strategy == "coverage" and args.orders else {}),
-                 **({"strategies": args.tune_strategies} if args.tune_strategies else {})},
+                 **({"strategies": args.tune_strategies} if args.tune_strategies else {}),
+                 **(active_grid(args) if "active" in (strategy, *args.tune_strategies) else {})},
     }
+
+
+def active_grid(args) -> dict:
+    """tune.active_*: the active strategy's settings the loop tries (tune/active_settings.py)."""
+    grid = {"active_seeds": args.active_seeds, "active_batches": args.active_batches,
+            "active_skips": args.active_skips, "active_Cs": args.active_Cs, "active_scores": args.active_scores}
+    return {k: v for k, v in grid.items() if v}
 
 
 def run_dataset(name: str, args, data: Path) -> dict:
@@ -416,11 +426,15 @@ def run_dataset(name: str, args, data: Path) -> dict:
                     "threshold": rep["best"]["threshold"], "f_tune": rep["best"]["f"],
                     "group_trim": rep.get("group_trim"), "cover_mix": rep.get("cover_mix"),
                     "group_order": rep.get("group_order"), "strategy": rep.get("strategy"),
+                    "active": rep.get("active"),
                     "f_holdout": rep["best"]["f_holdout"],
                     "random_f_holdout": rep["baselines"]["random_mean"]["f_holdout"],
                     "whole_f_holdout": rep["baselines"]["whole_pool"]["f_holdout"],
                     "seconds_tune": round(time.perf_counter() - t, 1)}
-                show(f"{label} {key}", m[label][key])
+                chosen = rep.get("strategy") or strategy
+                show(f"{label} {key}" + (f" → {chosen}" if chosen != strategy else ""), m[label][key])
+                if rep.get("active"):
+                    print(f"[{name}]   active settings chosen: {rep['active']}", flush=True)
             base = cfg.select.model_copy(update={"threshold": None})
             m.setdefault(f"ours untuned ({strategy}, equal weights)", {})[key] = ev(pick({v: 1.0 for v in views}, base))
             show(f"untuned {strategy} {key}", m[f"ours untuned ({strategy}, equal weights)"][key])
@@ -454,7 +468,11 @@ def markdown(results: list[dict], fractions: list[float]) -> str:
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "---|" * len(head))
         for method, by in res["methods"].items():
-            cells = [method]
+            # The loop may switch strategy (tune.strategies): the row says what it chose, and active's settings.
+            chose = [" ".join(([f"→ {r['strategy']}"] if r.get("strategy") else [])
+                              + ([", ".join(f"{a[7:]} {v}" for a, v in r["active"].items())] if r.get("active") else []))
+                     for k in keys if (r := by.get(k)) and (r.get("strategy") or r.get("active"))]
+            cells = [method + "".join(f" ({c})" for c in chose)]
             for k in keys:
                 r = by.get(k) or by.get("all")
                 if r is None:
@@ -487,6 +505,11 @@ def main() -> None:
                     "(cover = facility location), e.g. cover,difficulty_margin")
     ap.add_argument("--tune-strategies", default="", help="tune.strategies: strategies the loop also tries last "
                     "and may switch to, e.g. active (the row keeps its configured strategy's name)")
+    ap.add_argument("--active-seeds", default="", help="active: active_seed values the tune loop tries, e.g. 0.1,0.2")
+    ap.add_argument("--active-batches", default="", help="active: active_batch values the loop tries, e.g. 0.01,0.03")
+    ap.add_argument("--active-skips", default="", help="active: active_skip values the loop tries, e.g. 0,0.5,1")
+    ap.add_argument("--active-Cs", default="", help="active: active_C values the loop tries, e.g. 0.3,1,3")
+    ap.add_argument("--active-scores", default="", help="active: active_score values the loop tries (margin,label)")
     ap.add_argument("--label-weights", action="store_true",
                     help="coverage: also tune with the weights fixed to quality_label (the loop picks trim, mix, "
                     "order)")
@@ -521,6 +544,9 @@ def main() -> None:
     args.mixes = [float(x) for x in args.mixes.split(",") if x]
     args.orders = [None if x == "cover" else x for x in args.orders.split(",") if x]
     args.eval_models = [x for x in args.eval_models.split(",") if x]
+    for k in ("active_seeds", "active_batches", "active_skips", "active_Cs"):
+        setattr(args, k, [float(x) for x in getattr(args, k).split(",") if x])
+    args.active_scores = [x for x in args.active_scores.split(",") if x]
     data = shared_data()
     if data is None:
         print("shared data not found (../shared/data or $SFT_SELECT_DATA); nothing to do")

@@ -9,7 +9,8 @@ import typer
 from sft_select import progress
 
 
-def _tune_overrides(n, fraction, seed, proxy, rounds, trials, search, holdout, strategies=None) -> dict[str, Any]:
+def _tune_overrides(n, fraction, seed, proxy, rounds, trials, search, holdout, strategies=None,
+                    active_grid=None) -> dict[str, Any]:
     o: dict[str, Any] = {}
     if n is not None or fraction is not None:
         o["select"] = {"n": n, "fraction": fraction}
@@ -21,6 +22,10 @@ def _tune_overrides(n, fraction, seed, proxy, rounds, trials, search, holdout, s
                            "strategies": [s.strip() for s in strategies.split(",") if s.strip()]
                            if strategies is not None else None}.items()
          if v is not None}
+    if active_grid is not None:  # active's settings the loop tries (tune/active_settings.py)
+        from sft_select.tune.config import parse_active_grid
+
+        t.update(parse_active_grid(active_grid))
     if t:
         o["tune"] = t
     return o
@@ -37,6 +42,8 @@ def tune(run_dir: Path = typer.Argument(..., help="A run directory with scores.p
          holdout: Optional[float] = typer.Option(None, "--holdout", help="Share of the validation file kept out."),
          strategies: Optional[str] = typer.Option(None, "--strategies",
                                                   help="Selection strategies also tried, e.g. coverage,active."),
+         active_grid: Optional[str] = typer.Option(None, "--active-grid", help="active's settings also tried, "
+                                                   "e.g. 'skip=0,0.5,1;C=0.3,1,3' (keys seed, batch, skip, C, score)."),
          seed: Optional[int] = typer.Option(None, "--seed"),
          apply: bool = typer.Option(False, "--apply", help="Re-select the run with the tuned config.")) -> None:
     """Search view weights and τ for the best proxy score on a validation file (no re-scoring).
@@ -52,7 +59,7 @@ def tune(run_dir: Path = typer.Argument(..., help="A run directory with scores.p
 
     manifest, table = read_run(run_dir)
     cfg = build_config(deep_merge(manifest["config"], _tune_overrides(n, fraction, seed, proxy, rounds, trials,
-                                                                      search, holdout, strategies)),
+                                                                      search, holdout, strategies, active_grid)),
                        source=f"{run_dir}/manifest.json")
     loaded = load([e["path"] for e in manifest["inputs"]], fmt=cfg.input.format, fields=cfg.input.fields,
                   on_error=cfg.input.on_error)

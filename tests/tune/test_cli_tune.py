@@ -103,3 +103,26 @@ def test_tune_command_tries_the_given_strategies(tmp_path):
     assert yaml.safe_load((out / "tuned-config.yaml").read_text())["select"]["strategy"] == rep["strategy"]
     code, output = invoke("tune", out, "--validation", val, "--strategies", "nonsense")
     assert code == 2 and "nonsense" in output
+
+
+def test_tune_command_searches_the_active_grid_and_writes_the_chosen_settings(tmp_path):
+    pool, val, target, cfg = data(tmp_path)
+    out = tmp_path / "run"
+    code, output = invoke("run", pool, "--target", target, "-n", 50, "--config", cfg, "--out", out)
+    assert code == 0, output
+    code, output = invoke("tune", out, "--validation", val, "--strategies", "active",
+                          "--active-grid", "skip=0,1; C=3")
+    assert code == 0, output
+    rep = json.loads((out / "tune.json").read_text())
+    tried = {p["label"] for p in rep["trace"] if p["phase"] == "active_settings"}
+    assert len(tried) == 3 * 2 - 1 and all("active_skip=" in t and "active_C=" in t for t in tried)
+    assert rep["active_grid"] == {"active_skip": [0.0, 1.0], "active_C": [3.0]}
+    select = yaml.safe_load((out / "tuned-config.yaml").read_text())["select"]
+    assert select["strategy"] == rep["strategy"]
+    if rep["strategy"] == "active":
+        assert {k: select[k] for k in rep["active"]} == rep["active"]
+    else:
+        assert rep["active"] is None
+    for bad in ("skip", "temperature=1", "C=x", "skip=2"):
+        code, output = invoke("tune", out, "--validation", val, "--strategies", "active", "--active-grid", bad)
+        assert code == 2 and "Traceback" not in output, (bad, output)

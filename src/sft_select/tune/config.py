@@ -40,6 +40,20 @@ class TuneConfig(BaseModel):
                                   "tuned weights and τ, against select.strategy (e.g. [coverage, active] for "
                                   "labelled data); the one with the best f on the tune part is written to the "
                                   "tuned config. Empty: the configured strategy stays")
+    # active's settings (tune/active_settings.py): every combination of the listed values (a field not listed
+    # keeps select's value) is tried when active is select.strategy or among `strategies`. Empty by default:
+    # each combination costs one active selection and one proxy fit.
+    active_seeds: list[float] = Field(default_factory=list, description="select.strategy active: active_seed "
+                                      "values tried (share of N drawn first at random), e.g. [0.1, 0.2]")
+    active_batches: list[float] = Field(default_factory=list, description="select.strategy active: active_batch "
+                                        "values tried (share of the candidates added per refit), e.g. [0.01, 0.03]")
+    active_skips: list[float] = Field(default_factory=list, description="select.strategy active: active_skip "
+                                      "values tried (0: never skip a doubted label; 1: keep only rows whose label "
+                                      "is the classifier's top class), e.g. [0, 0.5, 1]")
+    active_Cs: list[float] = Field(default_factory=list, description="select.strategy active: active_C values "
+                                   "tried (the ordering classifier's inverse regularization), e.g. [0.3, 1, 3]")
+    active_scores: list[Literal["margin", "label"]] = Field(
+        default_factory=list, description="select.strategy active: active_score values tried, e.g. [margin, label]")
     random_seeds: int = Field(3, ge=1, le=20, description="random subsets of the same size, for the baseline")
 
     @field_validator("sweep")
@@ -72,3 +86,62 @@ class TuneConfig(BaseModel):
         if any(not 0 <= x <= 1 for x in v):
             raise ValueError("cover_mixes: give mixes in [0, 1]")
         return sorted(set(v))
+
+    @field_validator("active_seeds", "active_batches")
+    @classmethod
+    def _active_shares(cls, v: list[float], info) -> list[float]:
+        if any(not 0 < x <= 1 for x in v):
+            raise ValueError(f"{info.field_name}: give shares in (0, 1]")
+        return sorted(set(v))
+
+    @field_validator("active_skips")
+    @classmethod
+    def _active_skips(cls, v: list[float]) -> list[float]:
+        if any(not 0 <= x <= 1 for x in v):
+            raise ValueError("active_skips: give values in [0, 1]")
+        return sorted(set(v))
+
+    @field_validator("active_Cs")
+    @classmethod
+    def _active_Cs(cls, v: list[float]) -> list[float]:
+        if any(not x > 0 for x in v):
+            raise ValueError("active_Cs: give values > 0")
+        return sorted(set(v))
+
+    @field_validator("active_scores")
+    @classmethod
+    def _active_scores(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
+
+    def active_grid(self) -> dict[str, list]:
+        """The lists above keyed by the select field each one sets (empty lists left out)."""
+        grid = {"active_seed": self.active_seeds, "active_batch": self.active_batches,
+                "active_skip": self.active_skips, "active_C": self.active_Cs, "active_score": self.active_scores}
+        return {k: list(v) for k, v in grid.items() if v}
+
+
+ACTIVE_GRID_KEYS = {"seed": "active_seeds", "batch": "active_batches", "skip": "active_skips", "C": "active_Cs",
+                    "score": "active_scores"}
+
+
+def parse_active_grid(text: str) -> dict[str, list]:
+    """`sft-select tune --active-grid "skip=0,0.5,1;C=0.3,1,3"` -> {"active_skips": [0, 0.5, 1], ...} (the tune
+    fields above; keys seed, batch, skip, C, score, or select's names active_seed, ...). Values are checked by
+    TuneConfig when the overrides are merged."""
+    from sft_select.errors import ConfigError
+
+    out: dict[str, list] = {}
+    for part in (p.strip() for p in text.replace(";", " ").split()):
+        key, eq, values = part.partition("=")
+        key = key.strip().removeprefix("active_")
+        if not eq or key not in ACTIVE_GRID_KEYS or not values.strip(","):
+            raise ConfigError(f"--active-grid: '{part}' is not KEY=V1,V2 with KEY one of "
+                              f"{', '.join(ACTIVE_GRID_KEYS)}")
+        items = [v.strip() for v in values.split(",") if v.strip()]
+        if key != "score":
+            try:
+                items = [float(v) for v in items]
+            except ValueError:
+                raise ConfigError(f"--active-grid: {key} takes numbers, got '{values}'") from None
+        out[ACTIVE_GRID_KEYS[key]] = items
+    return out

@@ -21,12 +21,17 @@ tune.json (schema version 1; every `f` is higher-is-better: accuracy, macro-F1 o
   baselines: {random: [{seed, size, f, f_holdout, metrics_holdout}], random_mean: {f, f_holdout},
               whole_pool: {size, f, f_holdout, metrics_holdout}, base_model: {f_holdout} (lm proxy only)}
   balance: {pool: report, selected: report}     labelled data only (sft_select.balance.imbalance_report)
+  group_trim, cover_mix, group_order: coverage's settings when the loop chose them (tune.trims, …), else null
+  strategy: the strategy chosen among tune.strategies, else null
+  active: {active_seed, active_batch, active_skip, active_C, active_score} when the final strategy is active
+          and its settings were searched (tune.active_*), else null; active_grid: the lists searched
   evaluations: proxy fits run; seconds: wall time
-  point = {round, phase ("weights"|"sweep"), label, weights, threshold, size, f, metrics, seconds}
+  point = {round, phase ("initial"|"weights"|"sweep"|"settings"|"strategy"|"active_settings"), label,
+           weights, threshold, size, f, metrics, seconds}
 
 tuned-config.yaml is the run's config with the best weights, `select.threshold: τ*` (N stays as the
-cap) and `tune.enabled: false`, so `sft-select run … --config tuned-config.yaml` gives the tuned
-selection as is, without tuning again.
+cap), the chosen strategy and its chosen settings, and `tune.enabled: false`, so `sft-select run …
+--config tuned-config.yaml` gives the tuned selection as is, without tuning again.
 """
 from __future__ import annotations
 
@@ -48,6 +53,8 @@ from sft_select.progress import info
 from sft_select.record import Example
 from sft_select.selection.base import size_limit
 from sft_select.selection.strategies import Context
+from sft_select.tune.active_settings import FIELDS as ACTIVE_FIELDS
+from sft_select.tune.active_settings import active_label, choose_active, has_grid
 from sft_select.tune.objective import Objective, Point
 from sft_select.tune.settings import choose_settings, choose_strategy
 from sft_select.tune.settings import label as settings_label
@@ -63,6 +70,7 @@ class TuneResult:
     report: dict
     settings: tuple | None = None  # the coverage strategy's (group_trim, cover_mix, group_order), when chosen
     strategy: str | None = None  # the selection strategy, when the loop chose among several
+    active: dict | None = None  # the active strategy's settings (select.active_*), when the loop chose them
 
     @property
     def group_trim(self) -> float | None:
@@ -109,7 +117,8 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
              initial_threshold: float | None, rounds: int, trials: int, method: str, alpha: float,
              shares: list[float], random_seeds: int, seed: int, choose: str = "best",
              trims: Sequence[float] = (), mixes: Sequence[float] = (),
-             orders: Sequence[str | None] = (), strategies: Sequence[str] = ()) -> TuneResult:
+             orders: Sequence[str | None] = (), strategies: Sequence[str] = (),
+             active_grid: dict[str, Sequence] | None = None) -> TuneResult:
     start = time.perf_counter()
     cap = _cap(objective)
     rng = np.random.default_rng(seed)
@@ -143,12 +152,33 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
         trace += tried
         info(f"  coverage settings: {settings_label(settings)} (f " + ", ".join(
             f"{p.label}: {p.f:.4f}" for p in tried) + f"; chosen f={current.f:.4f})")
+    # active's settings (tune/active_settings.py): searched for the configured strategy here, and for a listed
+    # one inside the strategy choice, so it is compared at its chosen settings, not only at its defaults.
+    active_by: dict[str, tuple] = {}
+    refined: dict[str, float] = {}  # f at the chosen settings, which is what the strategy choice compares
+
+    def refine(name: str, obj: Objective, point: Point) -> tuple[Point, list[Point]]:
+        if name != "active" or not has_grid(active_grid):
+            return point, []
+        point, setting, tried = choose_active(obj, point, active_grid, choose=choose, round=rounds)
+        active_by[name], refined[name] = setting, point.f
+        info(f"  active settings: {active_label(setting)} (f " + ", ".join(
+            f"{p.label}: {p.f:.4f}" for p in tried) + f"; chosen f={point.f:.4f})")
+        return point, tried
+
+    current, tried = refine(objective.select.strategy, objective, current)
+    trace += tried
     strategy = None
     if strategies:
-        current, strategy, tried = choose_strategy(objective, current, strategies, choose=choose, round=rounds)
+        current, strategy, tried = choose_strategy(objective, current, strategies, choose=choose, round=rounds,
+                                                   refine=refine)
         trace += tried
-        info(f"  strategy: {strategy} (f " + ", ".join(f"{p.label}: {p.f:.4f}" for p in tried)
-             + f"; chosen f={current.f:.4f})")
+        info(f"  strategy: {strategy} (f " + ", ".join(
+            f"{p.label}: {p.f:.4f}" + (f", at its chosen settings {refined[name]:.4f}"
+                                      if (name := p.label.removeprefix("strategy=")) in refined else "")
+            for p in tried if p.phase == "strategy") + f"; chosen f={current.f:.4f})")
+    final = strategy or objective.select.strategy
+    active = dict(zip(ACTIVE_FIELDS, active_by[final])) if final in active_by else None
 
     pool_ids = objective.table.loc[objective.table["filter_reason"].isna(), "id"].tolist()
     random_sets = []
@@ -197,6 +227,8 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
         "cover_mix": settings[1] if settings else None,
         "group_order": settings[2] if settings else None,
         "strategy": strategy,
+        "active": active,
+        "active_grid": {k: list(v) for k, v in (active_grid or {}).items() if v} or None,
         "highest_f": _summary(top),
         "baselines": baselines,
         "beats_random": beats_random,
@@ -207,7 +239,7 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
                              "selected": imbalance_report(labels.loc[current.ids].tolist())}
     report["evaluations"] = objective.evaluations
     report["seconds"] = round(time.perf_counter() - start, 2)
-    return TuneResult(current.weights, current.threshold, report, settings, strategy)
+    return TuneResult(current.weights, current.threshold, report, settings, strategy, active)
 
 
 def _mean(values: list) -> float | None:
@@ -241,6 +273,8 @@ def tuned_config(cfg: Config, names: Sequence[str], result: TuneResult) -> Confi
                               group_order=result.group_order)
     if result.strategy is not None:
         data["select"]["strategy"] = result.strategy
+    if result.active is not None:
+        data["select"].update(result.active)
     data.setdefault("tune", {})["enabled"] = False
     return Config.model_validate(data)
 
@@ -262,9 +296,13 @@ def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, va
                           weights_policy=cfg.combine.weights, seed=cfg.seed)
     t = cfg.tune
     k = len(names)
+    grid = t.active_grid()
+    n_active = 1
+    for key in ACTIVE_FIELDS:
+        n_active *= len({getattr(cfg.select, key), *grid.get(key, ())})
     fits = (k + 1 if k > 1 else 1) + (t.trials if k > 1 else 0) + len(t.sweep) \
         + (t.rounds - 1) * (1 + (t.trials if k > 1 else 0) + len(t.sweep)) + 2 * t.random_seeds + 3 \
-        + len(t.strategies)
+        + len(t.strategies) + (n_active - 1 if "active" in (cfg.select.strategy, *t.strategies) else 0)
     info(f"tune: up to {fits} fits of the {proxy.name} proxy on {len(tune_part)} validation examples "
          f"({len(holdout)} held out)")
     if proxy.name == "lora_lm" and not _cuda():
@@ -274,7 +312,7 @@ def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, va
                       initial_threshold=cfg.select.threshold, rounds=t.rounds, trials=t.trials, method=t.search,
                       alpha=t.concentration, shares=t.sweep, random_seeds=t.random_seeds, seed=cfg.seed,
                       choose=t.choose, trims=t.trims, mixes=t.cover_mixes,
-                      orders=t.group_orders, strategies=t.strategies)
+                      orders=t.group_orders, strategies=t.strategies, active_grid=grid)
     result.report = {**result.report, "validation": {"path": str(validation_path) if validation_path else None,
                                                      "tune": len(tune_part), "holdout": len(holdout),
                                                      "seed": cfg.seed}}

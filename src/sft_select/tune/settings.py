@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from itertools import product
-from typing import Sequence
+from typing import Callable, Sequence
 
 from sft_select.errors import ConfigError
 from sft_select.progress import info
@@ -31,6 +31,7 @@ def se(f: float, n: int) -> float:
     return (f * (1.0 - f) / n) ** 0.5 if n > 0 and 0.0 <= f <= 1.0 else 0.0
 
 
+Refine = Callable[[str, Objective, Point], "tuple[Point, list[Point]]"]
 Setting = tuple[float, float, "str | None"]  # (group_trim, cover_mix, group_order)
 
 
@@ -71,14 +72,16 @@ def choose_settings(objective: Objective, current: Point, trims: Sequence[float]
 
 
 def choose_strategy(objective: Objective, current: Point, strategies: Sequence[str], *, choose: str,
-                    round: int) -> tuple[Point, str, list[Point]]:
+                    round: int, refine: Refine | None = None) -> tuple[Point, str, list[Point]]:
     """(chosen point, its strategy, the points tried): each strategy of `strategies` at the chosen weights
     and τ, against the configured one (`current`). Which strategy wins depends on the pool: on the case
     study's noisy 20news, coverage and active were level, on imdb active won (docs/benchmarks.md,
     "Selection case study"), and only the validation file can tell. A strategy this data cannot run
     (active without labels) is skipped with its message. Choice: with `best`, the highest f (ties: the
     larger S); with `one_se`, among the strategies within one standard error of the best f, the configured
-    one, else the first in `strategies`."""
+    one, else the first in `strategies`. `refine(name, variant, point)` -> (point, points tried) lets a
+    strategy's own settings be chosen before it is compared (the active grid, tune/active_settings.py), so a
+    strategy is not judged by its default settings alone; the configured strategy was refined before."""
     given = objective.select.strategy
     by: dict[str, Point] = {given: current}
     tried: list[Point] = []
@@ -95,6 +98,12 @@ def choose_strategy(objective: Objective, current: Point, strategies: Sequence[s
         finally:
             objective.evaluations = variant.evaluations
         tried.append(by[name])
+        if refine is not None:
+            try:
+                by[name], more = refine(name, variant, by[name])
+            finally:
+                objective.evaluations = variant.evaluations
+            tried += more
     if choose != "one_se":
         chosen = max(by, key=lambda k: (by[k].f, by[k].size))
     else:

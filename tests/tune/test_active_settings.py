@@ -1,0 +1,142 @@
+"""The loop chooses the active strategy's own settings (tune/active_settings.py) and writes them out."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pytest
+import yaml
+from tune_helpers import make_objective, noisy_problem
+
+from sft_select.config import Config, build_config, dump_config
+from sft_select.tune.active_settings import FIELDS, active_grid, choose_active
+from sft_select.tune.loop import run_loop, split_validation, tuned_config
+from sft_select.tune.objective import Objective, Point
+from sft_select.tune.settings import se
+
+
+def _loop(strategy="active", choose="best", strategies=(), grid=None, **select):
+    """The loop on the synthetic noisy pool (40% of the labels flipped, no flag column)."""
+    pool, table, specs, val, cap = noisy_problem(n=300, n_val=200)
+    tune_part, holdout = split_validation(val, 0.3, seed=0)
+    obj = make_objective(pool, table, specs, tune_part, cap, strategy=strategy)
+    obj.select = obj.select.model_copy(update=select)
+    equal = {s.name: 1 / len(specs) for s in specs}
+    res = run_loop(obj, holdout, initial_weights=equal, initial_threshold=None, rounds=1, trials=1,
+                   method="dirichlet", alpha=1.0, shares=[1.0], random_seeds=1, seed=0, choose=choose,
+                   strategies=list(strategies), active_grid=grid)
+    return res, tune_part
+
+
+def as_real_view(res):
+    """The same result with a registered view's name: the config validates view names."""
+    return replace(res, weights={"quality_heuristic": 1.0})
+
+
+def _tried(res) -> dict[str, float]:
+    return {p["label"]: p["f"] for p in res.report["trace"] if p["phase"] == "active_settings"}
+
+
+def _label(**kw) -> str:
+    base = {"active_seed": 0.2, "active_batch": 0.03, "active_skip": 0.5, "active_C": 1.0, "active_score": "margin"}
+    return " ".join(f"{k}={v}" for k, v in {**base, **kw}.items())
+
+
+def test_the_grid_is_searched_and_the_chosen_values_are_written_to_the_tuned_config():
+    res, _ = _loop(grid={"active_skip": [0.0, 1.0], "active_C": [0.5, 4.0]})
+    tried = _tried(res)
+    # Every combination but the configured one (skip 0.5, C 1), which the loop measured before.
+    assert set(tried) == {_label(active_skip=s, active_C=c) for s in (0.5, 0.0, 1.0) for c in (1.0, 0.5, 4.0)} \
+        - {_label()}
+    rep = res.report
+    assert rep["best"]["f"] >= max(tried.values()) - 1e-12  # "best": nothing tried scores higher
+    assert rep["active"] == res.active and set(res.active) == set(FIELDS)
+    assert rep["active_grid"] == {"active_skip": [0.0, 1.0], "active_C": [0.5, 4.0]}
+    # Measured here: skip 1 with C 4 (f 0.993 against 0.979 configured), so writing it changes the config.
+    assert res.active != {k: getattr(Config().select, k) for k in FIELDS}
+    tuned = tuned_config(Config(), ["quality_heuristic"], as_real_view(res))
+    assert {k: getattr(tuned.select, k) for k in FIELDS} == res.active
+    # `sft-select run --config tuned-config.yaml` reads what the loop wrote, as is.
+    again = build_config(yaml.safe_load(dump_config(tuned)))
+    assert {k: getattr(again.select, k) for k in FIELDS} == res.active
+
+
+def test_no_grid_no_search_and_the_settings_stay():
+    res, _ = _loop(grid=None)
+    assert _tried(res) == {} and res.active is None and res.report["active"] is None
+    tuned = tuned_config(Config(), ["quality_heuristic"], as_real_view(res))
+    assert tuned.select.active_skip == Config().select.active_skip
+
+
+def test_a_listed_active_is_compared_at_its_chosen_settings():
+    res, _ = _loop(strategy="top", strategies=["active"], grid={"active_skip": [0.0, 1.0]})
+    rep = res.report
+    strat = {p["label"]: p["f"] for p in rep["trace"] if p["phase"] == "strategy"}
+    tried = _tried(res)
+    assert set(strat) == {"strategy=active"} and len(tried) == 2
+    active_best = max([strat["strategy=active"], *tried.values()])
+    if res.strategy == "active":
+        assert rep["best"]["f"] == pytest.approx(active_best)
+        tuned = tuned_config(Config(), ["quality_heuristic"], as_real_view(res))
+        assert tuned.select.active_skip == res.active["active_skip"]
+    else:  # top kept: its f is at least active's best, and active's settings are not written
+        assert rep["best"]["f"] >= active_best and res.active is None
+
+
+def test_a_configured_coverage_does_not_search_the_active_grid():
+    pool, table, specs, val, cap = noisy_problem(n=200, n_val=100)
+    obj = make_objective(pool, table.assign(quality_label_issue=False), specs, val, cap, strategy="coverage")
+    res = run_loop(obj, [], initial_weights={s.name: 1 / 3 for s in specs}, initial_threshold=None, rounds=1,
+                   trials=1, method="dirichlet", alpha=1.0, shares=[1.0], random_seeds=1, seed=0,
+                   active_grid={"active_skip": [0.0]})
+    assert _tried(res) == {} and res.active is None
+
+
+@dataclass
+class Scripted(Objective):
+    """An objective whose f is given per active setting (no selection, no fit): the choice rule alone."""
+
+    script: dict | None = None
+
+    def __call__(self, weights, threshold, *, label="", round=0, phase=""):
+        key = tuple(getattr(self.select, k) for k in FIELDS)
+        return Point(dict(weights), threshold, 10, self.script[key], {}, label, round, phase)
+
+
+def _scripted(f_by: dict, n_val: int) -> tuple[Scripted, Point]:
+    pool, table, specs, val, cap = noisy_problem(n=20, n_val=n_val)
+    base = make_objective(pool, table, specs, val, cap, strategy="active")
+    obj = Scripted(**{k: getattr(base, k) for k in base.__dataclass_fields__}, script=f_by)
+    return obj, obj({"clean": 1.0}, None)
+
+
+def test_one_se_keeps_the_fewest_changes_within_the_band():
+    given = (0.2, 0.03, 0.5, 1.0, "margin")
+    f_by = {given: 0.80, (0.2, 0.03, 0.0, 1.0, "margin"): 0.81, (0.2, 0.03, 1.0, 1.0, "margin"): 0.83,
+            (0.2, 0.03, 0.0, 3.0, "margin"): 0.84, (0.2, 0.03, 0.5, 3.0, "margin"): 0.82,
+            (0.2, 0.03, 1.0, 3.0, "margin"): 0.70}
+    grid = {"active_skip": [0.0, 1.0], "active_C": [3.0]}
+    # 400 rows: SE of 0.84 is 0.018, band 0.822: 0.83 (one change) is in it, 0.82 is not, 0.84 needs two changes.
+    obj, current = _scripted(f_by, 400)
+    assert active_grid(obj, grid)[0] == given and len(active_grid(obj, grid)) == 6
+    point, chosen, tried = choose_active(obj, current, grid, choose="one_se", round=1)
+    assert chosen == (0.2, 0.03, 1.0, 1.0, "margin") and point.f == 0.83 and len(tried) == 5
+    assert choose_active(obj, current, grid, choose="best", round=1)[1] == (0.2, 0.03, 0.0, 3.0, "margin")
+    # A small tune part: everything within one SE, the configured values stay.
+    obj, current = _scripted(f_by, 20)
+    assert choose_active(obj, current, grid, choose="one_se", round=1)[1] == given
+
+
+def test_the_grid_lists_are_validated():
+    from pydantic import ValidationError
+
+    from sft_select.tune.config import TuneConfig
+
+    t = TuneConfig(active_skips=[1, 0, 0.5, 0], active_Cs=[3, 1], active_seeds=[0.1], active_batches=[0.01],
+                   active_scores=["label", "margin", "label"])
+    assert t.active_grid() == {"active_seed": [0.1], "active_batch": [0.01], "active_skip": [0, 0.5, 1],
+                               "active_C": [1, 3], "active_score": ["label", "margin"]}
+    assert TuneConfig().active_grid() == {}
+    for bad in ({"active_skips": [1.5]}, {"active_Cs": [0]}, {"active_seeds": [0]}, {"active_batches": [2]},
+                {"active_scores": ["entropy"]}):
+        with pytest.raises(ValidationError):
+            TuneConfig(**bad)
