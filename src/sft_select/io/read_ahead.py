@@ -55,21 +55,27 @@ class ReadAhead:
             self.results[name].extend(values)
 
     def finish(self) -> dict[str, list]:
-        """Every job's results for every example read, by position. The running worker's are waited for;
-        what was read after it started is computed over all the workers when a worker ran (the input is
-        read by now, so both cores are free), else as any step would (serially below the run's
-        `engine.parallel_min`)."""
-        if self.running is not None:
-            self._collect()
+        """Every job's results for every example read, by position. What was read after the running
+        worker started is computed over all the workers when a worker ran (the input is read by now),
+        started before that worker is waited for, so no core idles while it finishes; else as any step
+        would (serially below the run's `engine.parallel_min`)."""
         rest = self.examples[self.started:]
+        tail = None
         if rest:
             join_texts(rest)
-            parts = parallel.map_parts(partial(_run_jobs, self.jobs), rest,
-                                       min_items=2 if self.started else None)
-            for part in parts if parts is not None else [_run_jobs(self.jobs, rest)]:
-                for name, values in part.items():
-                    self.results[name].extend(values)
-            self.started = len(self.examples)
+            tail = parallel.start_parts(partial(_run_jobs, self.jobs), rest, min_items=2 if self.started else None)
+        try:
+            if self.running is not None:
+                self._collect()
+            if rest:
+                for part in tail.results() if tail is not None else [_run_jobs(self.jobs, rest)]:
+                    for name, values in part.items():
+                        self.results[name].extend(values)
+                self.started = len(self.examples)
+        except BaseException:
+            if tail is not None:
+                tail.cancel()
+            raise
         return self.results
 
     def cancel(self) -> None:
