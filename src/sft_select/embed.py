@@ -19,7 +19,7 @@ import re
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Iterator, Protocol, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -303,9 +303,9 @@ class EmbeddingStore:
         return cls._disk[key]
 
     @classmethod
-    def embed(cls, ids: Sequence[str], texts: Sequence[str], spec: str = DEFAULT_MODEL,
-              batch_size: int = 2048) -> np.ndarray:
-        model = get_embedder(spec)
+    def _missing(cls, model: Embedder, ids: Sequence[str]) -> tuple[list[int], DiskCache | None]:
+        """Positions of `ids` with no vector in memory or in the disk cache (each id once; what the disk
+        has is moved to memory), and the disk cache."""
         fp = model.fingerprint
         missing = [i for i, key in enumerate(ids) if (key, fp) not in cls._memory]
         disk = cls._disk_cache(model) if missing else None
@@ -319,7 +319,42 @@ class EmbeddingStore:
             if ids[i] not in queued:
                 queued.add(ids[i])
                 todo.append(i)
-        missing = todo
+        return todo, disk
+
+    @classmethod
+    def embed_ahead(cls, ids: Sequence[str], texts: Sequence[str], spec: str = DEFAULT_MODEL,
+                    batch_size: int = 2048) -> "Callable[[], None] | None":
+        """Start embedding what is missing of `ids` in one forked worker while this process does other
+        work (sft_select.scoring_ahead); returns the call that waits and stores the vectors, or None
+        where there is nothing to embed or no worker to fork. The same vectors as `embed`: the static
+        encoder gives a text the same vector in any batch."""
+        model = get_embedder(spec)
+        if not getattr(model, "cpu_parallel", False) or parallel.active() < 2:
+            return None
+        missing, disk = cls._missing(model, ids)
+        if not missing:
+            return None
+        vecs = parallel.shared_array((len(missing), model.dim), np.float32)
+        todo_ids = [ids[i] for i in missing]
+        pending = parallel.background(partial(_encode_into, spec, batch_size, [texts[i] for i in missing],
+                                              todo_ids, vecs, disk), range(len(missing)))
+        if pending is None:
+            return None
+
+        def finish() -> None:
+            pending.result()
+            for key, v in zip(todo_ids, vecs):
+                cls._memory[(key, model.fingerprint)] = v
+
+        finish.cancel = pending.cancel  # type: ignore[attr-defined]
+        return finish
+
+    @classmethod
+    def embed(cls, ids: Sequence[str], texts: Sequence[str], spec: str = DEFAULT_MODEL,
+              batch_size: int = 2048) -> np.ndarray:
+        model = get_embedder(spec)
+        fp = model.fingerprint
+        missing, disk = cls._missing(model, ids)
         # Over the run's worker processes when there are several (the static encoder gives a text the
         # same vector in any batch, so the split changes no number): each worker writes its vectors into
         # shared memory and its own cache shard, so nothing goes back through a pipe.

@@ -249,7 +249,9 @@ def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[E
                                           time.perf_counter() - start, True, cached.extra or {})
             continue
         todo.append((view, path, parts))
-    scored = score_views([v for v, _, _ in todo], pool, target, executor, checkpoints=[c for _, _, c in todo])
+    from sft_select.scoring_ahead import score_views_ahead
+
+    scored = score_views_ahead([v for v, _, _ in todo], pool, target, executor, [c for _, _, c in todo])
     for (view, path, parts), (result, seconds) in zip(todo, scored):
         if path is not None:
             with atomic_path(path) as tmp:

@@ -204,3 +204,31 @@ def test_the_next_window_runs_while_the_caller_takes_a_windows_results(monkeypat
             events.append(("got", int(cols["x"][0])))
     assert events == [("start", 0), ("start", 16), ("got", 0), ("got", 8), ("start", 32), ("got", 16), ("got", 24),
                       ("start", 48), ("got", 32), ("got", 40), ("got", 48), ("got", 56)]
+
+
+def test_embedding_alongside_the_text_views_gives_the_scores_of_one_process(data, monkeypatch):
+    """With workers on, one worker embeds the pool while this process scores the views that never read
+    embeddings (sft_select.scoring_ahead); every view's scores equal one process's, and the embedding
+    really went ahead (a worker was started for it)."""
+    from sft_select import parallel
+    from sft_select.scoring_ahead import score_views_ahead
+
+    pool, target = data
+    EmbeddingStore.clear()
+    serial = scoring.score_views(views(), pool, target, LocalExecutor())
+    EmbeddingStore.clear()
+    seen = []
+    real_finish = EmbeddingStore.embed_ahead
+
+    def spy(*args, **kwargs):
+        finish = real_finish(*args, **kwargs)
+        seen.append(finish is not None)
+        return finish
+
+    monkeypatch.setattr(EmbeddingStore, "embed_ahead", spy)
+    with parallel.workers(2, min_items=10):
+        ahead = score_views_ahead(views(), pool, target, LocalExecutor(), [None] * len(VIEWS))
+    assert seen == [True]
+    for (a, _), (b, _) in zip(serial, ahead):
+        assert_same(a, b)
+    assert [v.reads_embeddings for v in views()] == [True, False, False, True]

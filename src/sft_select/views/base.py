@@ -59,6 +59,9 @@ class View:
     cpu_fast: ClassVar[bool] = True  # default-on without a GPU; LM views set False
     default_on: ClassVar[bool] = True  # False: runs only when named (it needs a file the user provides)
     default_batch_size: ClassVar[int] = 1024
+    # False for views that never ask for embeddings: on the local engine they are scored while a worker
+    # embeds the pool for the others (sft_select.scoring_ahead). True (the safe default) otherwise.
+    reads_embeddings: ClassVar[bool] = True
     # For the shared conformance test (tests/views/test_conformance.py): parameters that make the view
     # runnable on small generated data, or, for a view that cannot run there at all (it needs a model
     # file), the reason it is skipped and where its contract is tested instead.

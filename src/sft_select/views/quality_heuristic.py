@@ -22,6 +22,7 @@ class QualityHeuristic(View):
     name = "quality_heuristic"
     group = "quality"
     version = "1"
+    reads_embeddings = False  # text statistics only (views/base.py)
 
     def __init__(self, *, ideal_words: int = 120, min_words: int = 3, max_dup_ngram: float = 0.3):
         """`ideal_words`: response length (words) from which length stops adding quality; longer is not

@@ -106,6 +106,7 @@ def _bucket_log_probs(totals: np.ndarray, buckets: int, smoothing: float) -> np.
 @register
 class RelevanceDSIR(View):
     name = "relevance_dsir"
+    reads_embeddings = False  # text statistics only (views/base.py)
     group = "relevance"
     version = "2"  # 2: own vectorized n-gram hashing (xxh3 + splitmix) instead of sklearn's murmurhash
     needs = frozenset({"target"})

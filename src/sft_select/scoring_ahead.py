@@ -1,0 +1,52 @@
+"""Scoring with the pool's embeddings computed alongside: one worker embeds the pool while this process
+scores the views that never read embeddings (quality_heuristic, relevance_dsir); the views that do are
+scored after, as usual.
+
+Why: on two cores, every parallel step pays for its forks and for the memory pages each worker copies
+when it first touches an example. The scoring pass gains nothing from its two workers at 100k (5.13 s in
+one process, 5.20 s over two: docs/benchmarks.md, Scale / Session 6), while embedding does. Run side by
+side, a one-worker embedding and a one-process scoring of those views finished together in 5.0–5.3 s,
+against 6.2–7.4 s for the two steps one after the other, each over two workers. Results are the same:
+views are scored independently, and a text's static vector does not depend on its batch.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from sft_select import parallel
+from sft_select.embed import EmbeddingStore
+from sft_select.record import Example
+from sft_select.views.base import View, ViewResult
+
+
+def score_views_ahead(views: Sequence[View], pool: Sequence[Example], target: Sequence[Example] | None, executor,
+                      checkpoints: Sequence[Path | None]) -> list[tuple[ViewResult, float]]:
+    """`scoring.score_views`, with the pool's embeddings computed alongside where that applies."""
+    from sft_select.scoring import score_views
+
+    early = [i for i, v in enumerate(views) if not v.reads_embeddings and v.cpu_fast]
+    later = [i for i in range(len(views)) if i not in early]
+    models = {getattr(views[i], "model", None) for i in later if views[i].reads_embeddings}
+    finish = None
+    if (getattr(executor, "name", "local") == "local" and early and len(models) == 1 and None not in models
+            and len(pool) >= parallel.min_items()):
+        finish = EmbeddingStore.embed_ahead([ex.id for ex in pool], [ex.content for ex in pool], models.pop())
+    if finish is None:
+        return score_views(views, pool, target, executor, checkpoints=checkpoints)
+    out: list[tuple[ViewResult, float]] = [None] * len(views)  # type: ignore[list-item]
+    try:
+        with parallel.workers(1):  # the other core is embedding
+            scored = score_views([views[i] for i in early], pool, target, executor,
+                                 checkpoints=[checkpoints[i] for i in early])
+        finish()
+    except BaseException:
+        finish.cancel()  # type: ignore[attr-defined]
+        raise
+    for i, result in zip(early, scored):
+        out[i] = result
+    if later:
+        for i, result in zip(later, score_views([views[i] for i in later], pool, target, executor,
+                                               checkpoints=[checkpoints[i] for i in later])):
+            out[i] = result
+    return out
