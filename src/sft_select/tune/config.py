@@ -80,11 +80,11 @@ class TuneConfig(BaseModel):
             raise ValueError("trims: give shares in [0, 1)")
         return sorted(set(v))
 
-    @field_validator("cover_mixes")
+    @field_validator("cover_mixes", "active_skips")
     @classmethod
-    def _mixes(cls, v: list[float]) -> list[float]:
+    def _unit_values(cls, v: list[float], info) -> list[float]:
         if any(not 0 <= x <= 1 for x in v):
-            raise ValueError("cover_mixes: give mixes in [0, 1]")
+            raise ValueError(f"{info.field_name}: give values in [0, 1]")
         return sorted(set(v))
 
     @field_validator("active_seeds", "active_batches")
@@ -92,13 +92,6 @@ class TuneConfig(BaseModel):
     def _active_shares(cls, v: list[float], info) -> list[float]:
         if any(not 0 < x <= 1 for x in v):
             raise ValueError(f"{info.field_name}: give shares in (0, 1]")
-        return sorted(set(v))
-
-    @field_validator("active_skips")
-    @classmethod
-    def _active_skips(cls, v: list[float]) -> list[float]:
-        if any(not 0 <= x <= 1 for x in v):
-            raise ValueError("active_skips: give values in [0, 1]")
         return sorted(set(v))
 
     @field_validator("active_Cs")
