@@ -71,8 +71,8 @@ def report_alongside(out: Path, report_cfg: Any, examples: Sequence[Example] | N
 
         try:
             path, problem = pending.result() if pending is not None else done
-        except parallel.WorkerDied as exc:
-            path, problem = None, f"WorkerDied: {exc}"
+        except Exception as exc:  # noqa: BLE001 - the worker died, or its answer did not come back
+            path, problem = None, f"{type(exc).__name__}: {exc}"
         if problem is not None:
             info(f"[yellow]warning:[/yellow] the report could not be written ({problem}); "
                  f"the run's outputs are complete. Retry with `sft-select report {out}`.")
