@@ -159,3 +159,15 @@ def _without_clock(value):
     if isinstance(value, list):
         return [_without_clock(v) for v in value]
     return value
+
+
+def test_a_background_report_that_cannot_come_back_never_loses_the_run(tmp_path, monkeypatch, capsys):
+    """The report worker's answer does not pickle (any failure between worker and run): a warning, and
+    the run still finishes with its outputs and manifest."""
+    import sft_select.report as report
+
+    monkeypatch.setattr(report, "_write_safely", lambda *args: (lambda: None, None))  # a lambda does not pickle
+    pool, _ = make_pool(50, seed=4)
+    do_run(write_jsonl(pool, tmp_path / "pool.jsonl"), tmp_path / "run", engine={"workers": 2})
+    assert (tmp_path / "run" / "manifest.json").exists() and (tmp_path / "run" / "selected.jsonl").exists()
+    assert "the report could not be written" in capsys.readouterr().err
