@@ -105,7 +105,16 @@ def score_fitted(views: Sequence[View], examples: Sequence[Example], executor, *
 def score_fitted_timed(views: Sequence[View], examples: Sequence[Example], executor, *,
                        batch_size: int | None = None) -> list[tuple[ViewResult, float]]:
     """`score_fitted` with each view's scoring seconds (summed over batches, wherever they ran). CPU views
-    and model views that may use a GPU go in separate passes, so the CPU ones can use worker processes."""
+    and model views that may use a GPU go in separate passes, so the CPU ones can use worker processes;
+    on the local engine a worker embeds the examples meanwhile (sft_select.scoring_ahead)."""
+    from sft_select.scoring_ahead import with_embeddings_ahead
+
+    return with_embeddings_ahead(views, examples, executor, lambda group: _score_fitted_group(
+        [views[i] for i in group], examples, executor, batch_size=batch_size))
+
+
+def _score_fitted_group(views: Sequence[View], examples: Sequence[Example], executor, *,
+                        batch_size: int | None = None) -> list[tuple[ViewResult, float]]:
     out: list[tuple[ViewResult, float]] = [None] * len(views)  # type: ignore[list-item]
     for gpu in (False, True):
         members = [i for i, v in enumerate(views) if v.cpu_fast is not gpu]

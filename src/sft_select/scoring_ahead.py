@@ -12,7 +12,7 @@ views are scored independently, and a text's static vector does not depend on it
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from sft_select import parallel
 from sft_select.embed import EmbeddingStore
@@ -25,6 +25,15 @@ def score_views_ahead(views: Sequence[View], pool: Sequence[Example], target: Se
     """`scoring.score_views`, with the pool's embeddings computed alongside where that applies."""
     from sft_select.scoring import score_views
 
+    return with_embeddings_ahead(views, pool, executor, lambda group: score_views(
+        [views[i] for i in group], pool, target, executor, checkpoints=[checkpoints[i] for i in group]))
+
+
+def with_embeddings_ahead(views: Sequence[View], pool: Sequence[Example], executor,
+                          score: Callable[[list[int]], list]) -> list:
+    """`score(group)` gives the results of the views at positions `group`, in order. Called once for
+    every view where embedding alongside does not apply; else for the views that never read embeddings
+    while one worker embeds the pool, then for the others. Results in the order of `views`."""
     early = [i for i, v in enumerate(views) if not v.reads_embeddings and v.cpu_fast]
     later = [i for i in range(len(views)) if i not in early]
     models = {getattr(views[i], "model", None) for i in later if views[i].reads_embeddings}
@@ -33,12 +42,11 @@ def score_views_ahead(views: Sequence[View], pool: Sequence[Example], target: Se
             and len(pool) >= parallel.min_items()):
         finish = EmbeddingStore.embed_ahead([ex.id for ex in pool], [ex.content for ex in pool], models.pop())
     if finish is None:
-        return score_views(views, pool, target, executor, checkpoints=checkpoints)
-    out: list[tuple[ViewResult, float]] = [None] * len(views)  # type: ignore[list-item]
+        return score(list(range(len(views))))
+    out: list = [None] * len(views)
     try:
         with parallel.workers(1):  # the other core is embedding
-            scored = score_views([views[i] for i in early], pool, target, executor,
-                                 checkpoints=[checkpoints[i] for i in early])
+            scored = score(early)
         finish()
     except BaseException:
         finish.cancel()  # type: ignore[attr-defined]
@@ -46,7 +54,6 @@ def score_views_ahead(views: Sequence[View], pool: Sequence[Example], target: Se
     for i, result in zip(early, scored):
         out[i] = result
     if later:
-        for i, result in zip(later, score_views([views[i] for i in later], pool, target, executor,
-                                               checkpoints=[checkpoints[i] for i in later])):
+        for i, result in zip(later, score(later)):
             out[i] = result
     return out
