@@ -322,6 +322,11 @@ class EmbeddingStore:
         return todo, disk
 
     @classmethod
+    def _remember(cls, ids: Sequence[str], vecs: np.ndarray, fp: str) -> None:
+        for key, v in zip(ids, vecs):
+            cls._memory[(key, fp)] = v
+
+    @classmethod
     def embed_ahead(cls, ids: Sequence[str], texts: Sequence[str], spec: str = DEFAULT_MODEL,
                     batch_size: int = 2048) -> "Callable[[], None] | None":
         """Start embedding what is missing of `ids` in one forked worker while this process does other
@@ -343,8 +348,7 @@ class EmbeddingStore:
 
         def finish() -> None:
             pending.result()
-            for key, v in zip(todo_ids, vecs):
-                cls._memory[(key, model.fingerprint)] = v
+            cls._remember(todo_ids, vecs, model.fingerprint)
 
         finish.cancel = pending.cancel  # type: ignore[attr-defined]
         return finish
@@ -365,8 +369,7 @@ class EmbeddingStore:
             parts = parallel.map_parts(partial(_encode_into, spec, batch_size, texts_todo, ids_todo, vecs, disk),
                                        range(len(missing)), multiple=batch_size)
             if parts is not None:
-                for i, v in zip(missing, vecs):
-                    cls._memory[(ids[i], fp)] = v
+                cls._remember(ids_todo, vecs, fp)
                 if len(missing) == len(ids):  # every id, in order, once: one copy of the array (a caller
                     return vecs.copy()        # may write to it) instead of stacking 100k rows (0.23 s)
                 missing = []

@@ -239,7 +239,8 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
     # the selection; manifest.json has the write step's). Otherwise after the outputs: a streaming run's
     # worker forked from its end-of-run state would add that state's copied pages to its peak memory.
     alongside = stream is None and parallel.active() > 1
-    report = report_alongside(out, cfg.report, loaded.examples, manifest=manifest_now({}), table=table) \
+    manifest = manifest_now({}) if alongside else None  # outputs and the write's timing are added after
+    report = report_alongside(out, cfg.report, loaded.examples, manifest=manifest, table=table) \
         if alongside else None
     try:
         with timer.step("write"):
@@ -255,7 +256,8 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
         if report is not None:
             report.cancel()  # type: ignore[attr-defined]
         raise
-    manifest = manifest_now(outputs)
+    # A streaming write reads the inputs again (their unreadable rows among the counts): built after it.
+    manifest = {**manifest, "outputs": outputs, "timings": timer.seconds} if manifest else manifest_now(outputs)
     if report is None:
         report = report_alongside(out, cfg.report, loaded.examples, manifest=manifest, table=table,
                                   background=False)

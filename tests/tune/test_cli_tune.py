@@ -89,11 +89,17 @@ def test_bad_validation_file_is_a_clean_error(tmp_path):
     assert code == 2 and "not a finished sft-select run" in output
 
 
-def test_tune_command_tries_the_given_strategies(tmp_path):
+def scored_run(tmp_path):
+    """A finished run to tune (the run directory) and its validation file."""
     pool, val, target, cfg = data(tmp_path)
     out = tmp_path / "run"
     code, output = invoke("run", pool, "--target", target, "-n", 50, "--config", cfg, "--out", out)
     assert code == 0, output
+    return out, val
+
+
+def test_tune_command_tries_the_given_strategies(tmp_path):
+    out, val = scored_run(tmp_path)
     code, output = invoke("tune", out, "--validation", val, "--strategies", "active, random")
     assert code == 0, output
     rep = json.loads((out / "tune.json").read_text())
@@ -106,10 +112,7 @@ def test_tune_command_tries_the_given_strategies(tmp_path):
 
 
 def test_tune_command_searches_the_active_grid_and_writes_the_chosen_settings(tmp_path):
-    pool, val, target, cfg = data(tmp_path)
-    out = tmp_path / "run"
-    code, output = invoke("run", pool, "--target", target, "-n", 50, "--config", cfg, "--out", out)
-    assert code == 0, output
+    out, val = scored_run(tmp_path)
     code, output = invoke("tune", out, "--validation", val, "--strategies", "active",
                           "--active-grid", "skip=0,1; C=3")
     assert code == 0, output

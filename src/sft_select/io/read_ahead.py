@@ -26,7 +26,7 @@ class ReadAhead:
     def __init__(self, jobs: dict[str, Job], every: int = 20_000):
         self.jobs, self.every = jobs, every
         self.started = 0
-        self.running: tuple[int, parallel.Pending] | None = None
+        self.running: parallel.Pending | None = None  # the worker on examples[..self.started]
         self.results: dict[str, list] = {name: [] for name in jobs}
         self.examples: list[Example] = []
 
@@ -39,18 +39,17 @@ class ReadAhead:
         if self.running is not None:
             # Asking a worker whether it is done costs ~10 us (a poll and a waitpid): once per 1,000 rows
             # read, not per row (32k asks took ~0.5 s of a 100k-row load).
-            if waiting % min(1000, self.every) or not self.running[1].done():
+            if waiting % min(1000, self.every) or not self.running.done():
                 return
             self._collect()
         part = examples[self.started:]
         join_texts(part)  # joined here, so the worker and every later step inherit the strings
         pending = parallel.background(partial(_run_jobs, self.jobs), part)
         if pending is not None:
-            self.running, self.started = (len(examples), pending), len(examples)
+            self.running, self.started = pending, len(examples)
 
     def _collect(self) -> None:
-        _, pending = self.running
-        self.running = None
+        pending, self.running = self.running, None
         for name, values in pending.result().items():
             self.results[name].extend(values)
 
@@ -80,5 +79,5 @@ class ReadAhead:
 
     def cancel(self) -> None:
         if self.running is not None:
-            self.running[1].cancel()
+            self.running.cancel()
             self.running = None

@@ -110,26 +110,25 @@ def _dropped_lines(dropped: Dropped, positions: range) -> str:
     lines = []
     for i in positions:
         ex = dropped.examples[i]
-        obj = {"row": ex.original, "reason": dropped.reasons[i], "source": ex.source, "row_index": ex.row,
-               "id": ex.id}
-        if dropped.kept_ids[i] is not None:
-            obj["kept_id"] = dropped.kept_ids[i]
-        lines.append(_dumps(obj))
+        lines.append(_line(ex.original, dropped.reasons[i], ex.source, ex.row, None, ex.id, dropped.kept_ids[i]))
     return "".join(lines)
 
 
 def _rejected_lines(rejected: Sequence[Rejected]) -> str:
-    lines = []
-    for r in rejected:
-        obj = {"row": r.original, "reason": r.reason, "source": r.source, "row_index": r.row}
-        if r.line is not None:
-            obj["line"] = r.line
-        if r.id is not None:
-            obj["id"] = r.id
-        if r.kept_id is not None:
-            obj["kept_id"] = r.kept_id
-        lines.append(_dumps(obj))
-    return "".join(lines)
+    return "".join(_line(r.original, r.reason, r.source, r.row, r.line, r.id, r.kept_id) for r in rejected)
+
+
+def _line(row: Any, reason: str, source: str, index: int, line: int | None, id_: str | None,
+          kept_id: str | None) -> str:
+    """One rejected.jsonl line; keys that do not apply are left out."""
+    obj = {"row": row, "reason": reason, "source": source, "row_index": index}
+    if line is not None:
+        obj["line"] = line
+    if id_ is not None:
+        obj["id"] = id_
+    if kept_id is not None:
+        obj["kept_id"] = kept_id
+    return _dumps(obj)
 
 
 # Dates, and subclasses of str, int, dict and list, go to `_json_default` as they do under json.dumps.
