@@ -12,8 +12,6 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from sft_select import parallel
-
 TOKEN = re.compile(r"\w+|[^\w\s]")
 TOKEN_METHOD = r"regex \w+|[^\w\s] over prompt and response (a word-piece estimate, not a model tokenizer)"
 CLUSTER_COLUMNS = ("diversity_cluster",)
@@ -91,6 +89,11 @@ def length_histogram(chars: np.ndarray, selected: np.ndarray, bins: int = 30) ->
 # other non-space characters; both come from bytes.translate in C (~10x faster than the regex).
 _ASCII_WORD = bytes(b if (chr(b).isalnum() or chr(b) == "_") else 32 for b in range(128)) + b" " * 128
 _ASCII_WORD_OR_SPACE = bytes(b for b in range(128) if chr(b).isalnum() or chr(b) == "_" or chr(b).isspace())
+# The same split as one byte code per ASCII character: 0 space (as str.isspace, so \x1c-\x1f too), 1 word
+# character, 2 other (a token of its own); bytes >= 128 never reach it.
+_KIND = bytes(0 if chr(b).isspace() else 1 if chr(b).isalnum() or chr(b) == "_" else 2 for b in range(128)) \
+    + bytes(128)
+_CHUNK_CHARS = 1 << 20  # texts per numpy pass: arrays that stay in cache (0.08 s at 100k, 0.2-0.36 s in 16M chunks)
 
 
 def count_tokens(text: str) -> int:
@@ -101,15 +104,44 @@ def count_tokens(text: str) -> int:
     return sum(1 for _ in TOKEN.finditer(text))
 
 
-def token_counts(ids: pd.Series, text: Callable[[str], str | None]) -> np.ndarray | None:
-    texts = [text(i) for i in ids.tolist()]
-    if any(t is None for t in texts):
+def count_tokens_many(texts: Sequence[str]) -> np.ndarray:
+    """`count_tokens` of each text. ASCII texts are counted together in numpy, a chunk at a time (one
+    Python call per text took 0.6 s at 100k); others go through the regex one by one."""
+    out = np.zeros(len(texts), dtype=np.int64)
+    lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    ends = np.cumsum(lengths)
+    start = 0
+    while start < len(texts):
+        stop = max(start + 1, int(np.searchsorted(ends, ends[start] - lengths[start] + _CHUNK_CHARS, "right")))
+        out[start:stop] = _count_chunk(texts[start:stop], lengths[start:stop])
+        start = stop
+    return out
+
+
+def _count_chunk(texts: Sequence[str], lengths: np.ndarray) -> np.ndarray:
+    joined = "\n".join(texts) + "\n"  # a space after each text: no token spans two texts
+    if not joined.isascii():
+        plain = np.fromiter(map(str.isascii, texts), bool, len(texts))
+        out = np.zeros(len(texts), dtype=np.int64)
+        if plain.any():
+            out[plain] = _count_chunk([t for t, p in zip(texts, plain) if p], lengths[plain])
+        out[~plain] = [count_tokens(t) for t, p in zip(texts, plain) if not p]
+        return out
+    kind = np.frombuffer(joined.encode("ascii").translate(_KIND), dtype=np.uint8)  # translate: C, no index array
+    # A token starts at every "other" character and at a word character after a non-word one:
+    # kind > (previous kind & 1) says exactly that (2 > 0 or 1; 1 > 0; 0 > nothing).
+    token = np.empty(len(kind), dtype=bool)
+    token[0] = kind[0] > 0
+    np.greater(kind[1:], kind[:-1] & 1, out=token[1:])
+    starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
+    return np.add.reduceat(token.view(np.uint8), starts, dtype=np.int32)
+
+
+def token_counts(ids: pd.Series, texts: Callable[[Sequence[str]], list[str | None]]) -> np.ndarray | None:
+    found = texts(ids.tolist())
+    if any(t is None for t in found):
         return None
-    return np.concatenate(parallel.run_parts(_count_all, texts))  # over the run's worker processes, if any
-
-
-def _count_all(texts: Sequence[str]) -> np.ndarray:
-    return np.fromiter(map(count_tokens, texts), np.int64, len(texts))
+    return count_tokens_many(found)
 
 
 def _totals(mask: np.ndarray, chars: np.ndarray, tokens: np.ndarray | None) -> dict[str, Any]:
@@ -121,12 +153,13 @@ def _totals(mask: np.ndarray, chars: np.ndarray, tokens: np.ndarray | None) -> d
     return out
 
 
-def coverage(table: pd.DataFrame, status: np.ndarray, text: Callable[[str], str | None],
+def coverage(table: pd.DataFrame, status: np.ndarray, texts: Callable[[Sequence[str]], list[str | None]],
              map_clusters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`texts` looks up many ids at once (`RunData.texts`)."""
     selected = table["selected"].fillna(False).astype(bool).to_numpy()
     candidates = ~np.isin(status, ["duplicate", "filtered", "decontaminated"])
     chars = table["chars"].to_numpy(dtype=np.int64) if "chars" in table else np.zeros(len(table), np.int64)
-    tokens = token_counts(table["id"], text)
+    tokens = token_counts(table["id"], texts)
     out: dict[str, Any] = {
         "totals": {"pool": _totals(np.ones(len(table), bool), chars, tokens),
                    "candidates": _totals(candidates, chars, tokens),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from sft_select.report.coverage import coverage
 from sft_select.report.embedmap import build_map
@@ -17,6 +18,12 @@ from sft_select.report.tune import read_tune
 from sft_select.report.viewstats import snippet, combined_summary, correlation, view_summaries
 
 SCHEMA = 1
+
+
+def status_counts(status: np.ndarray) -> dict[str, int]:
+    """Rows per status, by status name: hashed by pandas (np.unique sorted 100k Python strings)."""
+    counts = pd.Series(status, dtype=object).value_counts(sort=False)
+    return {str(s): int(n) for s, n in sorted(counts.items())}
 
 
 def build_summary(data: RunData, *, max_points: int = 5000, with_map: bool = True) -> dict[str, Any]:
@@ -40,13 +47,13 @@ def build_summary(data: RunData, *, max_points: int = 5000, with_map: bool = Tru
                 "n_target": len(data.target), "texts_available": data.examples is not None},
         "funnel": funnel(table, manifest),
         "reason_examples": examples,
-        "status_counts": {s: int(n) for s, n in zip(*np.unique(status, return_counts=True))},
+        "status_counts": status_counts(status),
         "score": combined_summary(table),
         "views": view_summaries(table, manifest, status, data.text),
         "skipped_views": (manifest.get("views") or {}).get("skipped") or {},
         "correlation": correlation(table),
         "map": {k: v for k, v in emap.items() if k != "coverage_clusters"},
-        "coverage": coverage(table, status, data.text, emap.get("coverage_clusters")),
+        "coverage": coverage(table, status, data.texts, emap.get("coverage_clusters")),
         "tune": read_tune(data.tune),
         "manifest": {key: manifest.get(key) for key in
                      ("config", "versions", "timings", "reselect_timings", "steps", "views", "counts", "platform",
