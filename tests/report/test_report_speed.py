@@ -147,31 +147,3 @@ def test_status_counts_are_np_unique_counts():
     status = np.array(["selected", "not selected", "duplicate", "not selected", "filtered"] * 7, dtype=object)
     assert status_counts(status) == {s: int(n) for s, n in zip(*np.unique(status, return_counts=True))}
     assert list(status_counts(status)) == sorted(set(status.tolist()))
-
-
-def test_template_bytecode_cache_renders_the_same_page_without_compiling(tmp_path, monkeypatch):
-    from jinja2 import Environment, PackageLoader
-
-    from sft_select.report import html
-
-    def env():
-        return Environment(loader=PackageLoader("sft_select.report", "templates"),
-                           bytecode_cache=html._template_cache("t"), **html._SYNTAX)
-
-    monkeypatch.setenv("SFT_SELECT_CACHE", str(tmp_path / "cache"))
-    fresh = env().get_template("report.css").render()
-    assert list((tmp_path / "cache" / "report-templates" / "t").glob("*.cache"))
-    monkeypatch.setattr(Environment, "compile", lambda *a, **k: pytest.fail("compiled although cached"))
-    assert env().get_template("report.css").render() == fresh
-
-
-def test_an_unusable_template_cache_only_means_compiling(tmp_path, monkeypatch):
-    from jinja2 import Environment, PackageLoader
-
-    from sft_select.report import html
-
-    (tmp_path / "file").write_text("not a folder")
-    monkeypatch.setenv("SFT_SELECT_CACHE", str(tmp_path / "file"))
-    env = Environment(loader=PackageLoader("sft_select.report", "templates"),
-                      bytecode_cache=html._template_cache("t"), **html._SYNTAX)
-    assert "{" in env.get_template("report.css").render()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -31,48 +30,18 @@ def plotly_js() -> str:
     return get_plotlyjs()
 
 
-# Everything that shapes the compiled template code; it names the bytecode cache folder, since jinja's
-# cache key is only the template's name and source.
-_SYNTAX = {"trim_blocks": True, "lstrip_blocks": True}
-
-
+# No bytecode cache for the compiled template (0.15-0.27 s a report): jinja's cache is marshalled code
+# read from the user's cache folder, and no cache file of this package may run code (see embed.DiskCache).
 @lru_cache(maxsize=1)
 def _env():
-    import jinja2
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-    tag = f"jinja{jinja2.__version__}-" + "-".join(f"{k}{int(v)}" for k, v in sorted(_SYNTAX.items()))
     env = Environment(loader=PackageLoader("sft_select.report", "templates"),
                       autoescape=select_autoescape(["html"], default_for_string=True),
-                      undefined=StrictUndefined, bytecode_cache=_template_cache(tag), **_SYNTAX)
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _fmt_num
     env.filters["short"] = lambda s, n=12: (str(s)[:n] + "…") if s is not None and len(str(s)) > n else s
     return env
-
-
-def _template_cache(tag: str):
-    """Compiled templates kept in the user cache folder: compiling report.html took 0.15-0.27 s of every
-    run's report. Jinja checks each entry's source checksum and Python version before using it; a cache
-    that cannot be read or written only means compiling again."""
-    from jinja2 import FileSystemBytecodeCache
-
-    from sft_select.cache import user_cache_dir
-
-    class Cache(FileSystemBytecodeCache):
-        def load_bytecode(self, bucket) -> None:
-            try:
-                super().load_bytecode(bucket)
-            except OSError:
-                pass
-
-        def dump_bytecode(self, bucket) -> None:
-            try:
-                os.makedirs(self.directory, exist_ok=True)
-                super().dump_bytecode(bucket)
-            except OSError:
-                pass
-
-    return Cache(str(user_cache_dir() / "report-templates" / tag), "%s.cache")
 
 
 def _fmt_num(x: Any, digits: int = 3) -> str:
