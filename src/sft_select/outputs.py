@@ -18,12 +18,10 @@ def write_outputs(out: Path, table: pd.DataFrame, loaded: Loaded, *, write_selec
         rows = [by_id[i].original for i in table.loc[table["selected"].astype(bool), "id"]]
         path = write_rows(rows, out / "selected", kind)
         outputs["selected"] = path.name
-    if write_selected:
-        dropped = table[~table["selected"].astype(bool)]
-    else:
-        dropped = table[table["reason"].notna()]
-    # only the three columns read, as lists: iterating a wide score table, or a pandas column of Arrow
-    # strings element by element, costs seconds at 100k
+    mask = ~table["selected"].astype(bool) if write_selected else table["reason"].notna()
+    # only the three columns read, as lists: copying the wide score table's dropped rows, iterating it, or
+    # a pandas column of Arrow strings element by element, costs seconds at 100k
+    dropped = table.loc[mask, [c for c in ("id", "reason", "kept_id") if c in table.columns]]
     kept_ids = dropped["kept_id"].tolist() if "kept_id" in dropped.columns else [None] * len(dropped)
     write_rejected(list(loaded.rejected), out / "rejected.jsonl",
                    Dropped([by_id[i] for i in dropped["id"].tolist()], [str(r) for r in dropped["reason"].tolist()],

@@ -44,9 +44,9 @@ def write_rows(rows: Sequence[dict[str, Any]], target: Path, kind: str) -> Path:
     """Write `rows` to `target` (suffix added from `kind`) and return the path written."""
     target = target.with_name(f"{target.name}.{SUFFIX[kind]}")
     if kind == "jsonl":
-        with atomic_open(target) as fh:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
+        with atomic_open(target) as fh:  # compact lines, as rejected.jsonl's (orjson: ~8x json.dumps)
+            for start in range(0, len(rows), 10_000):
+                fh.write("".join(map(_dumps, rows[start:start + 10_000])))
     elif kind == "json":
         with atomic_open(target) as fh:
             json.dump(list(rows), fh, ensure_ascii=False, indent=1, default=_json_default)
