@@ -116,3 +116,24 @@ def test_sentence_transformers_model_from_a_folder(counting):
     assert model.dim == 384 and model.fingerprint.startswith(f"st:{path}:")
     v = EmbeddingStore.embed(["p", "q"], ["How do I cook pasta?", "Boiling spaghetti"], path)
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
+
+
+def test_embedding_ahead_from_both_ends_caches_every_vector_on_disk(counting, monkeypatch):
+    """`embed_ahead`: a worker embeds from the front, saving disk shards as it goes, and this process
+    from the back when `finish` is called; every id then has its vector in memory and on disk."""
+    from sft_select import parallel
+
+    counting.cpu_parallel = True  # forks for it like the static model
+    monkeypatch.setattr(embed, "SHARD_ROWS", 7)
+    ids = [f"id{i}" for i in range(60)]
+    texts = ["a" * (i % 5) + "e" * (i % 3) + str(i) for i in range(60)]
+    with parallel.workers(2, min_items=10):
+        finish = EmbeddingStore.embed_ahead(ids, texts, "counting", batch_size=4)
+        assert finish is not None
+        finish()
+    expected = CountingEmbedder().encode(texts)
+    np.testing.assert_array_equal(EmbeddingStore.embed(ids, texts, "counting"), expected)
+    EmbeddingStore.clear()  # memory gone: the vectors come back from the disk shards alone
+    before = counting.encoded
+    np.testing.assert_array_equal(EmbeddingStore.embed(ids, texts, "counting"), expected)
+    assert counting.encoded == before

@@ -272,12 +272,21 @@ def _encode_into(spec: str, batch_size: int, texts: Sequence[str], ids: Sequence
         disk.put(ids[positions.start:positions.stop], out[positions.start:positions.stop])
 
 
+SHARD_ROWS = 32_768  # the ahead worker's disk cache shards: written as it goes, so this process, which
+# waits for the worker's end, does not wait for one 80 MB write
+
+
 def _encode_front(ends, ids: Sequence[str], disk: "DiskCache | None", _part) -> None:
-    """`EmbeddingStore.embed_ahead`'s worker: the rows from the front (sft_select.embed_ends), then
-    those rows as one shard of the disk cache."""
-    stop = ends.from_front()
-    if disk is not None:
-        disk.put(ids[:stop], ends.out[:stop])
+    """`EmbeddingStore.embed_ahead`'s worker: the rows from the front (sft_select.embed_ends), saved to
+    the disk cache in shards of `SHARD_ROWS` as they are done."""
+    saved = [0]
+
+    def save(stop: int, at_least: int = SHARD_ROWS) -> None:
+        if disk is not None and stop - saved[0] >= at_least:
+            disk.put(ids[saved[0]:stop], ends.out[saved[0]:stop])
+            saved[0] = stop
+
+    save(ends.from_front(save), at_least=1)
 
 
 def embedding_cache_dir() -> Path | None:

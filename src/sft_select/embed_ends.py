@@ -31,8 +31,9 @@ class BothEnds:
         self.ends = parallel.shared_array((2,), np.int64)
         self.ends[BACK] = len(texts)
 
-    def from_front(self) -> int:
-        """The worker's side: batches from row 0 up; returns where it stopped (rows [0, stop) are done)."""
+    def from_front(self, done: Callable[[int], None] | None = None) -> int:
+        """The worker's side: batches from row 0 up; returns where it stopped (rows [0, stop) are done).
+        `done(stop)` after each batch (the worker saves its rows to the disk cache as it goes)."""
         start = 0
         while True:
             back = int(self.ends[BACK])
@@ -41,6 +42,8 @@ class BothEnds:
             stop = min(start + self.batch_size, back)
             self.ends[FRONT] = stop  # published before encoding, so the other side does not take these
             self.out[start:stop] = self.encode(self.texts[start:stop])
+            if done is not None:
+                done(stop)
             start = stop
 
     def from_back(self) -> int:
