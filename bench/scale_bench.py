@@ -79,14 +79,18 @@ def write_pool(path: Path, n: int) -> None:
     tmp.rename(path)
 
 
-def _tree_memory_mb(proc) -> tuple[float, float]:
-    """The run's memory now, (main process RSS, that plus what its worker processes hold on their own
-    (USS)). Workers are forked, so their RSS would count the pages they share with the parent again."""
+def _memory_mb(proc, tree: bool) -> tuple[float, float]:
+    """The run's memory now: (main process RSS, and with `tree` that plus what its worker processes hold
+    on their own (USS), else 0). Workers are forked, so their RSS would count the pages they share with
+    the parent again. USS is costly to read: the kernel walks each worker's page tables (smaps) while
+    the worker waits on it; sampled every 0.25 s it added ~2 s to a 100k run (session 7), so it is opt-in."""
     import psutil
 
     try:
         main = psutil.Process(proc.pid)
-        rss = total = main.memory_info().rss
+        rss = total = main.memory_info().rss  # /proc/<pid>/statm: cheap
+        if not tree:
+            return rss / 2**20, 0.0
         for child in main.children(recursive=True):
             try:
                 total += child.memory_full_info().uss
@@ -98,7 +102,7 @@ def _tree_memory_mb(proc) -> tuple[float, float]:
 
 
 def run_once(pool: Path, target: Path, out: Path, n_select: int, engine: str, streaming: str,
-             workers: str = "auto") -> dict:
+             workers: str = "auto", tree_memory: bool = False) -> dict:
     import shutil
 
     shutil.rmtree(out, ignore_errors=True)  # no score cache from an earlier run
@@ -116,7 +120,7 @@ def run_once(pool: Path, target: Path, out: Path, n_select: int, engine: str, st
             open(out.with_name(out.name + ".memory.tsv"), "w") as timeline:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         while proc.poll() is None:
-            main_mb, tree_mb = _tree_memory_mb(proc)
+            main_mb, tree_mb = _memory_mb(proc, tree_memory)
             main_peak, tree_peak = max(main_peak, main_mb), max(tree_peak, tree_mb)
             timeline.write(f"{time.perf_counter() - start:.1f}\t{main_mb:.0f}\t{tree_mb:.0f}\n")
             time.sleep(0.25)
@@ -126,7 +130,7 @@ def run_once(pool: Path, target: Path, out: Path, n_select: int, engine: str, st
         raise SystemExit(f"run failed ({proc.returncode}): see {out.with_name(out.name + '.log')}")
     manifest = json.loads((out / "manifest.json").read_text())
     return {"wall_s": round(wall, 2), "peak_rss_mb": round(max(peak_kb, before) / 1024, 1),
-            "peak_main_mb": round(main_peak, 1), "peak_tree_mb": round(tree_peak, 1), "workers": workers,
+            "peak_main_mb": round(main_peak, 1), "peak_tree_mb": round(tree_peak, 1) if tree_memory else None, "workers": workers,
             "timings": manifest["timings"], "views": manifest["views"]["used"]}
 
 
@@ -138,6 +142,8 @@ def main() -> None:
                     help="engine.streaming for every run (auto streams inputs over 256 MB, ~500k rows)")
     ap.add_argument("--workers", default="auto", help="engine.workers for local runs (a number or auto)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "scale")
+    ap.add_argument("--tree-memory", action="store_true",
+                    help="also sample the workers' own memory (USS): slows the run it measures (~2 s at 100k)")
     args = ap.parse_args()
     target = args.out / "target.jsonl"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -150,7 +156,7 @@ def main() -> None:
             pool = args.out / f"pool-{n}.jsonl"
             write_pool(pool, n)
             r = run_once(pool, target, args.out / f"run-{engine}-{n}", max(1, n // 10), engine, args.streaming,
-                         args.workers)
+                         args.workers, args.tree_memory)
             r.update(engine=engine, n=n, examples_per_s=round(n / r["wall_s"], 1), load=os.getloadavg())
             results.append(r)
             print(json.dumps(r), flush=True)
