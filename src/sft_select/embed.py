@@ -435,4 +435,21 @@ class EmbeddingStore:
 
 def embed_examples(examples: Sequence, spec: str = DEFAULT_MODEL) -> np.ndarray:
     """L2-normalized embeddings of each example's content, shape (n, dim)."""
-    return EmbeddingStore.embed([ex.id for ex in examples], [ex.content for ex in examples], spec)
+    return EmbeddingStore.embed([ex.id for ex in examples], _Contents(examples), spec)
+
+
+class _Contents(Sequence):
+    """Each example's content, read only for the ids the store has no vector for. In a forked worker,
+    reading a string writes its reference count, which copies its memory page: reading 50k contents
+    whose vectors were already in memory cost a scoring worker ~50k page faults."""
+
+    def __init__(self, examples: Sequence):
+        self.examples = examples
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [ex.content for ex in self.examples[i]]
+        return self.examples[i].content
