@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sft_select.report import coverage as cov
-from sft_select.report.figures import squeezed, wrap
+from sft_select.report.figures import _wrap_greedy, squeezed, wrap
 from sft_select.report.funnel import _category, categorize, reason_examples
 from sft_select.report.html import json_safe
 from sft_select.report.summary import status_counts
@@ -86,30 +86,10 @@ def test_reason_examples_match_a_groupby_over_a_shuffled_index():
     assert reason_examples(table) == want
 
 
-def _wrap_loop(text: str, width: int) -> list[str]:
-    """The greedy loop `wrap` falls back to (a copy, so the fast path is checked against it)."""
-    lines, line = [], ""
-    for word in text.split(" "):
-        while len(word) > width:
-            if line:
-                lines.append(line)
-                line = ""
-            lines.append(word[:width])
-            word = word[width:]
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}" if line else word
-    if line:
-        lines.append(line)
-    return lines
-
-
 @settings(max_examples=400, deadline=None)
 @given(st.text(st.sampled_from(list("ab \n\t…é")), max_size=120), st.integers(1, 30))
 def test_wrap_is_the_greedy_loop(text, width):
-    assert wrap(text, width) == _wrap_loop(text, width)
+    assert wrap(text, width) == _wrap_greedy(text, width)  # the regex fast path equals the loop
 
 
 @settings(max_examples=300, deadline=None)

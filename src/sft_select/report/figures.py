@@ -35,8 +35,12 @@ def _line_pattern(width: int) -> re.Pattern[str]:
 
 def wrap(text: str, width: int) -> list[str]:
     """Greedy word wrap (textwrap is ten times slower, and the map wraps 5,000 of these)."""
-    if _plain_words(text, width):  # one regex scan in C gives the same lines as the loop below
+    if _plain_words(text, width):  # one regex scan in C gives the same lines as the loop
         return _line_pattern(width).findall(text)
+    return _wrap_greedy(text, width)
+
+
+def _wrap_greedy(text: str, width: int) -> list[str]:
     lines, line = [], ""
     for word in text.split(" "):
         while len(word) > width:  # a long token (a URL, a hash) is cut rather than overflowing the label
