@@ -131,3 +131,33 @@ def test_auto_streams_by_input_size(tmp_path, pool):
     assert streams(cfg, [src])
     cfg.engine.stream_above_mb = 100
     assert not streams(cfg, [src])
+
+
+def test_band_keys_computed_by_the_shingling_workers_equal_one_process():
+    """Streaming near dedup: the workers that shingle a chunk also compute its LSH band keys; shingles,
+    keys and the remembered word hashes equal a one-process computation (empty and short texts too)."""
+    import numpy as np
+
+    from sft_select import parallel
+    from sft_select.preprocess.config import NearConfig
+    from sft_select.preprocess.shingles import word_hashes
+    from sft_select.preprocess.word_memo import forget_words, recall_words
+    from sft_select.stream.near import band_keys, bands_for, shingles_and_band_keys
+
+    rng = random.Random(3)
+    words = ["alpha", "beta", "gamma", "delta", "épsilon", "zeta", "eta", "θ", "iota", "kappa"]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 40))) for _ in range(300)] + ["", "x"]
+    cfg = NearConfig()
+    bands = bands_for(cfg)
+    serial, serial_keys = shingles_and_band_keys(texts, cfg, bands)
+    with parallel.workers(2, min_items=10):
+        sh, keys = shingles_and_band_keys(texts, cfg, bands, remember=True)
+    np.testing.assert_array_equal(sh.hashes, serial.hashes)
+    np.testing.assert_array_equal(sh.offsets, serial.offsets)
+    np.testing.assert_array_equal(keys, serial_keys)
+    np.testing.assert_array_equal(keys, band_keys(serial, cfg, bands))
+    assert keys.shape == (len(texts), bands) and (keys[-2] == 0).all()  # no shingle: EMPTY keys
+    recalled, hashed = recall_words(texts), word_hashes(texts)
+    np.testing.assert_array_equal(recalled.hashes, hashed.hashes)
+    np.testing.assert_array_equal(recalled.counts, hashed.counts)
+    forget_words()

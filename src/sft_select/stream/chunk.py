@@ -79,14 +79,14 @@ class ChunkWork:
         arrays["keys"] = keys.reshape(len(live), 2) if len(live) else np.zeros((0, 2), np.uint64)
         self._tick("exact_dedup", t)
         if pre.near.enabled:
-            from sft_select.stream.near import band_keys, shingles_of
+            from sft_select.stream.near import shingles_and_band_keys
 
             t = time.perf_counter()
             # the chunk's word hashes are kept for relevance_dsir's scoring of the same contents below
             remember = pre.near.field == "content" and getattr(self.executor, "name", "local") == "local"
-            sh = shingles_of([field_text(ex, pre.near.field) for ex in live], pre.near, remember=remember)
+            sh, arrays["bands"] = shingles_and_band_keys([field_text(ex, pre.near.field) for ex in live], pre.near,
+                                                         self.bands, remember=remember)
             arrays["shingles"], arrays["shingle_offsets"] = sh.hashes, sh.offsets
-            arrays["bands"] = band_keys(sh, pre.near, self.bands)
             self._tick("near_dedup", t)
         pos = np.asarray(alive, dtype=np.int64)
         # every view in one pass over the chunk: one embedding per example, one trip to the workers

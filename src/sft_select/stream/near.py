@@ -7,13 +7,14 @@ Verification reads the shingles of the candidate documents only, from the memory
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Sequence
 
 import numpy as np
 
 from sft_select.preprocess.near import (_bucket_pairs, _digest_rows, _to_numpy, band_keys_of, choose_bands,
                                         pair_jaccard)
-from sft_select.preprocess.shingles import Shingles, shingle
+from sft_select.preprocess.shingles import Shingles, shingle_with
 
 EMPTY = np.uint64(0)  # band key of a document with no shingle: it is never bucketed
 
@@ -22,8 +23,11 @@ def bands_for(cfg) -> int:
     return cfg.bands or choose_bands(cfg.threshold, cfg.num_perm)
 
 
-def shingles_of(texts: Sequence[str], cfg, *, remember: bool = False) -> Shingles:
-    return shingle(texts, cfg.ngram, remember=remember)
+def shingles_and_band_keys(texts: Sequence[str], cfg, bands: int, *,
+                           remember: bool = False) -> tuple[Shingles, np.ndarray]:
+    """The texts' shingles and their `band_keys`, the keys computed by the workers that shingle (a
+    document's keys come from its own shingles)."""
+    return shingle_with(texts, cfg.ngram, partial(band_keys, cfg=cfg, bands=bands), remember=remember)
 
 
 def band_keys(sh: Shingles, cfg, bands: int) -> np.ndarray:
