@@ -44,8 +44,11 @@ def file_fingerprint(path: str | Path) -> dict[str, Any]:
 
 
 def counts(table: pd.DataFrame, loaded) -> dict[str, Any]:
-    reasons = table["reason"].dropna().astype(str)
-    kinds = reasons.str.split(":").str[0]
+    # by kind (a reason's text before any ':'), split once per distinct reason, not once per row
+    by_kind: dict[str, int] = {}
+    for reason, n in table["reason"].dropna().astype(str).value_counts(sort=False).items():
+        kind = reason.split(":")[0]
+        by_kind[kind] = by_kind.get(kind, 0) + int(n)
     return {
         "rows_read": len(table) + len(loaded.rejected),
         "unreadable": len(loaded.rejected),
@@ -53,7 +56,7 @@ def counts(table: pd.DataFrame, loaded) -> dict[str, Any]:
         "filtered": int(table["filter_reason"].notna().sum()),
         "scored": int(table["score"].notna().sum()),
         "selected": int(table["selected"].sum()),
-        "by_reason": {k: int(v) for k, v in kinds.value_counts().sort_index().items()},
+        "by_reason": dict(sorted(by_kind.items())),
     }
 
 

@@ -12,6 +12,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from sft_select.ranks import average_ranks
 from sft_select.table import view_names
 
 REDUNDANT = 0.8  # |Spearman ρ| from which two views are flagged as measuring the same thing
@@ -144,18 +145,6 @@ def combined_summary(table: pd.DataFrame) -> dict[str, Any]:
     cut = score[selected & np.isfinite(score)]
     return {"stats": _stats(score, selected), "hist": histogram(score, selected),
             "cut": num(cut.min()) if cut.size else None}
-
-
-def average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks, ties sharing their mean rank: `Series.rank()` of NaN-free values, to the bit (every
-    rank is a whole or half number), in half its time (pandas took 0.09 s for 5 columns of 100k)."""
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # where each run of equal values starts
-    end = np.r_[first[1:], len(values)]
-    ranks = np.empty(len(values), dtype=np.float64)
-    ranks[order] = np.repeat((first + end + 1) / 2, end - first)
-    return ranks
 
 
 def correlation(table: pd.DataFrame) -> dict[str, Any]:
