@@ -83,14 +83,17 @@ def test_parallel_run_equals_serial_run(tmp_path, monkeypatch, streaming):
     target = make_pool(tmp_path / "target.jsonl", n=12, seed=9, bad_rows=False)
     serial = run([src], tmp_path / "one", cfg_for(1, streaming), target=target)
     used = []
-    real = parallel.map_parts
 
-    def spy(fn, items, **kw):
-        out = real(fn, items, **kw)
-        used.append(out is not None)
-        return out
+    def spy(real):
+        def forks(fn, items, **kw):
+            out = real(fn, items, **kw)
+            used.append(out is not None)
+            return out
+        return forks
 
-    monkeypatch.setattr(parallel, "map_parts", spy)
+    # every parallel step starts its workers through one of these two (map_parts through start_parts)
+    monkeypatch.setattr(parallel, "start_parts", spy(parallel.start_parts))
+    monkeypatch.setattr(parallel, "background", spy(parallel.background))
     par = run([src], tmp_path / "two", cfg_for(2, streaming), target=target)
     assert sum(used) >= 4  # filters, shingles, embeddings and the views (one scoring pass) really went to the workers
     for name in ("selected.jsonl", "rejected.jsonl"):

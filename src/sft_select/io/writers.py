@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import orjson
 
@@ -75,9 +75,11 @@ def write_rows(rows: Sequence[dict[str, Any]], target: Path, kind: str) -> Path:
     return target
 
 
-def write_rejected(rejected: Iterable[Rejected], target: Path, dropped: Dropped | None = None) -> int:
+def write_rejected(rejected: Iterable[Rejected], target: Path, dropped: Dropped | None = None,
+                   meanwhile: Callable[[], None] | None = None) -> int:
     """rejected.jsonl: one object per line with the original `row` and the `reason` it left; `dropped`
-    (examples that were read but not selected) follow the `rejected` rows."""
+    (examples that were read but not selected) follow the `rejected` rows. `meanwhile()` runs in this
+    process while the workers write the dropped rows' lines (a run's other outputs)."""
     from itertools import islice
 
     n = 0
@@ -85,37 +87,41 @@ def write_rejected(rejected: Iterable[Rejected], target: Path, dropped: Dropped 
     # rows land here, ~20 µs each). A streaming run's generator: one block at a time in this process, as
     # workers forked from its large end-of-run state would add their copied pages to its peak memory.
     workers = isinstance(rejected, Sequence)
-    rows = iter(rejected)
-    with atomic_open(target) as fh:
-        while block := list(islice(rows, _BLOCK)):
-            for part in parallel.run_parts(_rejected_lines, block) if workers else [_rejected_lines(block)]:
-                fh.write(part)
-            n += len(block)
-        if dropped is not None:
-            _write_dropped(fh, dropped, target)
-            n += len(dropped.examples)
+    prefix = target.with_name(f".{target.name}.{os.getpid()}.part")
+    # The dropped rows' lines: with workers, each writes its part's lines as bytes into a temp file of its
+    # own, appended here in order. Sending them back as strings cost the pickling, the pipe and an encode
+    # of ~90 MB at 100k (~1.4 s of the write step, most of it this process waiting on the pipe).
+    started = (parallel.start_parts(partial(_dropped_file, dropped, prefix), range(len(dropped.examples)))
+               if dropped is not None else None)
+    try:
+        if meanwhile is not None:
+            meanwhile()
+        rows = iter(rejected)
+        with atomic_open(target) as fh:
+            while block := list(islice(rows, _BLOCK)):
+                for part in parallel.run_parts(_rejected_lines, block) if workers else [_rejected_lines(block)]:
+                    fh.write(part)
+                n += len(block)
+            if dropped is not None:
+                _append_dropped(fh, dropped, started)
+                n += len(dropped.examples)
+    finally:
+        if started is not None:
+            started.cancel()
+        for stale in prefix.parent.glob(prefix.name + "*"):  # parts not appended: an error on the way
+            stale.unlink(missing_ok=True)
     return n
 
 
-def _write_dropped(fh, dropped: Dropped, target: Path) -> None:
-    """The dropped rows' lines: with workers, each writes its part's lines as bytes into a file of its own,
-    appended here in order. Sending them back as strings cost the pickling, the pipe and an encode of
-    ~90 MB at 100k (~1.4 s of the write step, most of it this process waiting on the pipe)."""
-    prefix = target.with_name(f".{target.name}.{os.getpid()}.part")
-    positions = range(len(dropped.examples))
-    try:
-        parts = parallel.map_parts(partial(_dropped_file, dropped, prefix), positions)
-        if parts is None:
-            fh.write(_dropped_lines(dropped, positions))
-            return
-        fh.flush()
-        for path in parts:
-            with open(path, "rb") as src:
-                shutil.copyfileobj(src, fh.buffer, 1 << 20)
-            Path(path).unlink()
-    finally:
-        for stale in prefix.parent.glob(prefix.name + "*"):  # a part left by a worker that failed
-            stale.unlink(missing_ok=True)
+def _append_dropped(fh, dropped: Dropped, started: parallel.Parts | None) -> None:
+    if started is None:
+        fh.write(_dropped_lines(dropped, range(len(dropped.examples))))
+        return
+    fh.flush()
+    for path in started.results():
+        with open(path, "rb") as src:
+            shutil.copyfileobj(src, fh.buffer, 1 << 20)
+        Path(path).unlink()
 
 
 def _dropped_file(dropped: Dropped, prefix: Path, positions: range) -> str:
