@@ -25,6 +25,7 @@ import numpy as np
 
 from sft_select import parallel
 from sft_select.cache import fingerprint, user_cache_dir
+from sft_select.embed_ends import BothEnds
 from sft_select.errors import ConfigError, MissingDependency
 from sft_select.progress import info
 
@@ -347,9 +348,9 @@ class EmbeddingStore:
 
     @classmethod
     def _as_remembered(cls, ids: Sequence[str], fp: str) -> np.ndarray | None:
-        """A copy of the last remembered array when `ids` are its ids in its order (diversity's fit asks
-        for the pool just embedded alongside): stacking 100k rows one by one took ~0.3 s."""
-        last = getattr(cls, "_last", None)
+        """A copy of the last remembered array (a caller may write to it) when `ids` are its ids in its
+        order (diversity's fit asks for the pool just embedded): stacking 100k rows took ~0.3 s."""
+        last = cls._last
         if last is None or last[0] != fp or len(last[1]) != len(ids) or last[1] != list(ids):
             return None
         return last[2].copy()
@@ -367,8 +368,6 @@ class EmbeddingStore:
         missing, disk = cls._missing(model, ids)
         if not missing:
             return None
-        from sft_select.embed_ends import BothEnds
-
         todo_ids = [ids[i] for i in missing]
         ends = BothEnds(model.encode, [texts[i] for i in missing],
                         parallel.shared_array((len(missing), model.dim), np.float32), batch_size)
@@ -403,9 +402,7 @@ class EmbeddingStore:
             parts = parallel.map_parts(partial(_encode_into, spec, batch_size, texts_todo, ids_todo, vecs, disk),
                                        range(len(missing)), multiple=batch_size)
             if parts is not None:
-                cls._remember(ids_todo, vecs, fp)
-                if len(missing) == len(ids):  # every id, in order, once: one copy of the array (a caller
-                    return vecs.copy()        # may write to it) instead of stacking 100k rows (0.23 s)
+                cls._remember(ids_todo, vecs, fp)  # every id, in order: returned whole below, not stacked
                 missing = []
         steps = [missing[s:s + batch_size] for s in range(0, len(missing), batch_size)]
         for chunk in steps:

@@ -17,7 +17,7 @@ import sys
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache, partial
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import xxhash
@@ -217,10 +217,10 @@ def shingle_with(texts: Sequence[str], n: int, per_text: Callable[[Shingles], np
         parts = parallel.map_parts(partial(_shingle_into, texts, n, short, region, out, per_text), range(len(texts)))
         if parts is not None:
             if keep:
-                remember_words(texts, Words(np.concatenate([_read(out[1], w) for _, _, w, _, _ in parts]),
-                                       np.concatenate([c for _, _, _, c, _ in parts])))
-            sh = _joined([_read(out[0], h) for h, _, _, _, _ in parts], [c for _, c, _, _, _ in parts])
-            return sh, (np.concatenate([r for *_, r in parts]) if per_text is not None else None)
+                remember_words(texts, Words(np.concatenate([_read(out[1], p.words) for p in parts]),
+                                       np.concatenate([p.word_counts for p in parts])))
+            sh = _joined([_read(out[0], p.hashes) for p in parts], [p.counts for p in parts])
+            return sh, (np.concatenate([p.per_text for p in parts]) if per_text is not None else None)
     parts = parallel.run_parts(partial(_shingle_part, n=n, short=short, keep_words=keep), texts)
     if keep:
         remember_words(texts, Words(np.concatenate([p[1].hashes for p in parts]),
@@ -229,14 +229,27 @@ def shingle_with(texts: Sequence[str], n: int, per_text: Callable[[Shingles], np
     return sh, (per_text(sh) if per_text is not None else None)
 
 
-def _shingle_into(texts: Sequence[str], n: int, short: str, region: np.ndarray, out: tuple, per_text, rows: range) -> tuple:
+class _Part(NamedTuple):
+    """A worker's share of a parallel `shingle_with`: where its hashes are (`_write`) and its counts."""
+
+    hashes: range | np.ndarray
+    counts: np.ndarray
+    words: range | np.ndarray | None
+    word_counts: np.ndarray | None
+    per_text: np.ndarray | None
+
+
+def _shingle_into(texts: Sequence[str], n: int, short: str, region: np.ndarray, out: tuple, per_text,
+                  rows: range) -> _Part:
     """A worker's share of a parallel `shingle_with`: its shingle hashes and (when remembering) word
     hashes, each written into its region of the shared arrays `out` when it fits (NFKC can expand
     non-ASCII text) and returned as they are otherwise; the per-text counts; `per_text` of its shingles."""
     sh, words = _shingle_part(texts[rows.start:rows.stop], n, short, keep_words=out[1] is not None)
     lo, hi = int(region[rows.start]), int(region[rows.stop])
-    kept = (_write(out[1], lo, hi, words.hashes), words.counts) if words is not None else (None, None)
-    return (_write(out[0], lo, hi, sh.hashes), sh.counts) + kept + (per_text(sh) if per_text is not None else None,)
+    return _Part(_write(out[0], lo, hi, sh.hashes), sh.counts,
+                 _write(out[1], lo, hi, words.hashes) if words is not None else None,
+                 words.counts if words is not None else None,
+                 per_text(sh) if per_text is not None else None)
 
 
 def _write(shared: np.ndarray, lo: int, hi: int, values: np.ndarray) -> range | np.ndarray:
