@@ -51,6 +51,25 @@ def test_map_parts_in_workers_keeps_order_and_errors():
     assert "line 7" in str(err.value)
 
 
+def _full_collections(items):
+    """How many objects the worker's collections walk (gc.get_objects leaves frozen ones out)."""
+    import gc
+
+    return len(gc.get_objects())
+
+
+def test_workers_do_not_walk_the_inherited_heap_and_the_parent_unfreezes():
+    import gc
+
+    heap = [{"row": i} for i in range(50_000)]  # tracked objects the workers inherit
+    with parallel.workers(2, min_items=2):
+        parts = parallel.map_parts(_full_collections, list(range(10)))
+        assert gc.get_freeze_count() >= len(heap)  # frozen in the parent while the run lasts
+    assert parts is not None and max(parts) < len(heap)  # a worker's full collection skips them
+    assert gc.get_freeze_count() == 0  # and collectable again after it
+    del heap
+
+
 def _die(items):
     import os
 

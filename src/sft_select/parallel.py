@@ -20,6 +20,7 @@ parent. A worker that dies (out of memory) raises WorkerDied in the parent inste
 """
 from __future__ import annotations
 
+import gc
 import os
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence, TypeVar
@@ -73,6 +74,7 @@ def workers(n: int, *, min_items: int = MIN_ITEMS) -> Iterator[None]:
         yield
     finally:
         _state.update(saved)
+        gc.unfreeze()  # what `_fork` froze is collectable again: a library caller's cycles are not kept
 
 
 def min_items() -> int:
@@ -179,6 +181,12 @@ def _fork(bounds: tuple[int, int]):
     ctx = multiprocessing.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(bounds, send), daemon=True)
+    # Every object alive now moves to the collector's permanent generation (gc.freeze), so neither the
+    # worker's collections nor this process's later full ones walk them: a full collection writes into
+    # each object's header, which copies every page of the inherited heap (a worker's one full collection
+    # took 0.23 s and the parent's 1.07 s at 100k examples; frozen: 0.35 s in the parent). Reference
+    # counting still frees these objects; only cycles among them wait for `workers` to unfreeze them.
+    gc.freeze()
     proc.start()
     send.close()  # the child's copy alone stays open: its death closes the pipe
     return proc, recv
