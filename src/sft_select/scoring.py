@@ -205,9 +205,21 @@ def _concat(view: View, parts: Sequence[ViewResult]) -> ViewResult:
 
 
 
-def _frame(ids: list[str], result: ViewResult) -> pd.DataFrame:
-    return pd.DataFrame({"id": ids, "raw": result.raw, "reason": result.reasons,
-                         **{_EXTRA + k: v for k, v in (result.extra or {}).items()}})
+def _write_scores(path: Path, ids: list[str], result: ViewResult) -> None:
+    """One view's scores of `ids` as a Parquet file (atomically): id, raw, reason, extra:<name>.
+
+    An Arrow table written straight, without dictionary pages or column statistics: 4.6 instead of 18 ms
+    for a 16k-row chunk through a pandas frame (a 100k run writes ~24 chunks and 4 whole views). The
+    file is this package's own cache, read back whole, so neither would ever be used."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    reasons = result.reasons if result.reasons is not None else [None] * len(ids)
+    columns = {"id": pa.array(ids, pa.string()), "raw": pa.array(np.asarray(result.raw, dtype=np.float64)),
+               "reason": pa.array(reasons, pa.string()),
+               **{_EXTRA + k: pa.array(np.asarray(v)) for k, v in (result.extra or {}).items()}}
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.table(columns), tmp, use_dictionary=False, write_statistics=False)
 
 
 def _from_frame(frame: pd.DataFrame) -> ViewResult:
@@ -216,8 +228,7 @@ def _from_frame(frame: pd.DataFrame) -> ViewResult:
 
 
 def _write_part(path: Path, chunk: Sequence[Example], result: ViewResult) -> None:
-    with atomic_path(path) as tmp:
-        _frame([ex.id for ex in chunk], result).to_parquet(tmp, index=False)
+    _write_scores(path, [ex.id for ex in chunk], result)
 
 
 def _read_part(path: Path, chunk: Sequence[Example]) -> ViewResult | None:
@@ -263,8 +274,7 @@ def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[E
     scored = score_views_ahead([v for v, _, _ in todo], pool, target, executor, [c for _, _, c in todo])
     for (view, path, parts), (result, seconds) in zip(todo, scored):
         if path is not None:
-            with atomic_path(path) as tmp:
-                _frame([ex.id for ex in pool], result).to_parquet(tmp, index=False)
+            _write_scores(path, [ex.id for ex in pool], result)
             remove_path(parts)  # the whole-view cache now holds every chunk
         debug(f"{view.name}: {len(pool)} examples in {seconds:.2f}s")
         found[view.name] = ViewScores(view.name, result.raw, list(result.reasons or []), seconds, False,

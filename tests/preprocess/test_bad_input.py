@@ -64,10 +64,10 @@ def test_text_label_rows_too(body):
 def test_a_filter_that_raises_drops_only_that_example(monkeypatch):
     real = filters.filter_reason
 
-    def flaky(ex, cfg):
+    def flaky(ex, cfg, *counted):
         if "boom" in ex.response:
             raise RecursionError("pathological")
-        return real(ex, cfg)
+        return real(ex, cfg, *counted)
 
     monkeypatch.setattr(filters, "filter_reason", flaky)
     exs = [chat("q?", "boom"), chat("q?", "a fine answer.")]

@@ -102,3 +102,14 @@ def test_unknown_language_code_is_a_config_error():
         apply_filters([chat("q", "a")], [0], FilterConfig(lang=["xx"]))
 
 
+
+
+def test_batch_counted_repetition_gives_each_examples_own_reason():
+    """apply_filters counts the bodies' tokens batch-wide (token_stats); every reason stays the one
+    filter_reason finds for the example alone, repeated n-grams and non-ASCII bodies included."""
+    loops = ["I was very self-destructive. " * 30, "the cat sat on the mat " * 4 + "and then it left for good.",
+             "ab cd " * 12 + "ef gh ij kl mn op qr st uv wx yz " * 2, "Ünïcödé wörds répété " * 20]
+    exs = [chat(p, r) for p, r in GOOD] + [chat("Tell me.", loop) for loop in loops]
+    alone = {i: filter_reason(ex, CFG) for i, ex in enumerate(exs)}
+    assert {alone[len(GOOD) + k] for k in range(len(loops))} & {"filter_repeated_ngram", "filter_duplicate_ngrams"}
+    assert apply_filters(exs, range(len(exs)), CFG) == {i: r for i, r in alone.items() if r}
