@@ -67,6 +67,7 @@ def test_one_pass_in_worker_processes_equals_one_process(data, small_batches, tm
     from sft_select.executors import local
 
     monkeypatch.setattr(local, "WINDOW_BATCHES", 2)  # 200 rows of batches of 16: 4 windows
+    monkeypatch.setattr(local, "WINDOW_SECONDS", 0)  # windows that never grow
     pool, target = data
     serial = scoring.score_views(views(), pool, target, LocalExecutor())
     forks = []
@@ -199,11 +200,36 @@ def test_the_next_window_runs_while_the_caller_takes_a_windows_results(monkeypat
 
     monkeypatch.setattr(parallel, "start_parts", spy)
     monkeypatch.setattr(local, "WINDOW_BATCHES", 1)  # windows of 2 workers x 1 batch of 8 = 16 rows
+    monkeypatch.setattr(local, "WINDOW_SECONDS", 0)  # that never grow
     with parallel.workers(2, min_items=2):
         for cols in LocalExecutor().map_batches(lambda batch: {"x": np.array(batch)}, list(range(64)), batch_size=8):
             events.append(("got", int(cols["x"][0])))
     assert events == [("start", 0), ("start", 16), ("got", 0), ("got", 8), ("start", 32), ("got", 16), ("got", 24),
                       ("start", 48), ("got", 32), ("got", 40), ("got", 48), ("got", 56)]
+
+
+def test_a_window_that_ends_quickly_is_followed_by_a_larger_one(monkeypatch):
+    """After a window that took well under WINDOW_SECONDS, the next one takes the rest (whole batches):
+    fewer forks, the same results in the same order."""
+    from sft_select import parallel
+    from sft_select.executors import local
+
+    starts = []
+    real = parallel.start_parts
+
+    def spy(fn, items, **kw):
+        starts.append((items[0], len(items)))
+        return real(fn, items, **kw)
+
+    monkeypatch.setattr(parallel, "start_parts", spy)
+    monkeypatch.setattr(local, "WINDOW_BATCHES", 1)  # a first window of 2 workers x 1 batch of 8 = 16 rows
+    with parallel.workers(2, min_items=2):
+        got = [cols["x"].tolist() for cols in LocalExecutor().map_batches(
+            lambda batch: {"x": np.array(batch) * 2}, list(range(100)), batch_size=8)]
+    assert starts == [(0, 16), (16, 84)]
+    assert got == [[2 * i for i in range(s, min(s + 8, 100))] for s in range(0, 100, 8)]
+    assert local._next_window(16, 16, 20.0, 8) == 16  # a slow window: never shorter
+    assert local._next_window(16, 16, 1.0, 8) == 160  # 10 s worth, in whole batches
 
 
 def test_embedding_alongside_the_text_views_gives_the_scores_of_one_process(data, monkeypatch):

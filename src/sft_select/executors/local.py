@@ -7,6 +7,7 @@ same batch function with `map_batches` on a cluster, and runs the same global-st
 """
 from __future__ import annotations
 
+import time
 from functools import partial
 from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
@@ -25,6 +26,17 @@ GroupFn = Callable[[dict[str, np.ndarray], Any], dict[str, np.ndarray]]
 # fork and the copy-on-write of a part's pages are small next to scoring it, small enough that results,
 # hence scoring checkpoints, arrive while the pool is scored.
 WINDOW_BATCHES = 16
+# A window that ends in less than this grows so that the next takes about this long: a fast pass (the
+# embedding views: 0.4 s a window at 100k) then forks four times instead of six, and a slow one still
+# yields results, hence checkpoints, this often.
+WINDOW_SECONDS = 10.0
+
+
+def _next_window(window: int, done: int, seconds: float, size: int) -> int:
+    """The next window's length (a whole number of batches, never shorter) after `done` items took `seconds`."""
+    if seconds <= 0:
+        return window
+    return max(window, -(-int(done * WINDOW_SECONDS / seconds) // size) * size)
 
 
 def _run_batches(fn: Callable[[Sequence[T]], dict], batch_size: int, items: Sequence[T]) -> list[dict]:
@@ -41,7 +53,8 @@ class LocalExecutor:
         in input order as they finish (so the caller can checkpoint as it goes).
 
         With several worker processes (`sft_select.parallel`) the batches run there, a window of
-        WINDOW_BATCHES batches per worker at a time, cut at batch boundaries (so the batches, hence the
+        WINDOW_BATCHES batches per worker at a time (growing while windows end within WINDOW_SECONDS),
+        cut at batch boundaries (so the batches, hence the
         results, are the same); each window's results are yielded when it ends. `gpu` work stays in this
         process: CUDA does not survive a fork, and torch already spreads its CPU work over the cores.
         """
@@ -50,25 +63,30 @@ class LocalExecutor:
         window = len(items)
         if workers > 1:  # at least the run's parallel minimum, or map_parts would run the window here
             window = -(-max(parallel.min_items(), workers * WINDOW_BATCHES * size) // size) * size
-        windows = [items[start:start + window] for start in range(0, len(items), max(1, window))]
         job = partial(_run_batches, fn, size)
-        running = None  # (window, its started workers)
+        running = None  # (window, its started workers, when they started)
+        pos = 0
         with progress_bar(desc, total=len(items)) as advance:
             try:
-                for part in [*windows, None]:
+                while True:
                     finished = None
                     if running is not None:
                         finished = (running[0], running[1].results())
+                        window = _next_window(window, len(finished[0]), time.perf_counter() - running[2], size)
                         running = None
+                    part = items[pos:pos + window] if pos < len(items) else None
+                    pos += window
                     if part is not None and workers > 1:
                         started = parallel.start_parts(job, part, multiple=size)
-                        running = (part, started) if started is not None else None
+                        running = (part, started, time.perf_counter()) if started is not None else None
                     if finished is not None:
                         # The next window's workers run while the caller takes these results (the
                         # scoring pass writes its checkpoints: ~1 s at 100k, once serial between windows).
                         yield from (r for results in finished[1] for r in results)
                         advance(len(finished[0]))
-                    if part is not None and running is None:  # one worker, or too small to fork for
+                    if part is None:
+                        break
+                    if running is None:  # one worker, or too small to fork for
                         for b in range(0, len(part), size):
                             batch = part[b:b + size]
                             yield fn(batch)
