@@ -64,6 +64,8 @@ def test_workers_do_not_walk_the_inherited_heap_and_the_parent_unfreezes():
     heap = [{"row": i} for i in range(50_000)]  # tracked objects the workers inherit
     with parallel.workers(2, min_items=2):
         parts = parallel.map_parts(_full_collections, list(range(10)))
+        with parallel.workers(1):  # a step's own block inside the run's leaves them frozen
+            pass
         assert gc.get_freeze_count() >= len(heap)  # frozen in the parent while the run lasts
     assert parts is not None and max(parts) < len(heap)  # a worker's full collection skips them
     assert gc.get_freeze_count() == 0  # and collectable again after it

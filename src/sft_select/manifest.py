@@ -44,11 +44,14 @@ def file_fingerprint(path: str | Path) -> dict[str, Any]:
 
 
 def counts(table: pd.DataFrame, loaded) -> dict[str, Any]:
-    # by kind (a reason's text before any ':'), split once per distinct reason, not once per row
-    by_kind: dict[str, int] = {}
-    for reason, n in table["reason"].dropna().astype(str).value_counts(sort=False).items():
-        kind = reason.split(":")[0]
-        by_kind[kind] = by_kind.get(kind, 0) + int(n)
+    # by kind (a reason's text before any ':'), cut and counted by Arrow: reasons carry numbers, so at
+    # 100k nearly every one is distinct, and splitting them one by one in Python took 0.14 s
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    reasons = pa.array(table["reason"].dropna().astype(str), pa.string())
+    found = pc.value_counts(pc.list_element(pc.split_pattern(reasons, ":", max_splits=1), 0))
+    by_kind = dict(zip(found.field("values").to_pylist(), found.field("counts").to_pylist()))
     return {
         "rows_read": len(table) + len(loaded.rejected),
         "unreadable": len(loaded.rejected),

@@ -74,7 +74,8 @@ def workers(n: int, *, min_items: int = MIN_ITEMS) -> Iterator[None]:
         yield
     finally:
         _state.update(saved)
-        gc.unfreeze()  # what `_fork` froze is collectable again: a library caller's cycles are not kept
+        if _state["workers"] <= 1:  # the outermost block (a run's), not one nested in it for a step
+            gc.unfreeze()  # what `_fork` froze is collectable again: a library caller's cycles are not kept
 
 
 def min_items() -> int:
