@@ -74,3 +74,24 @@ def test_separator_inside_a_text_takes_the_per_text_split(static):
     assert np.array_equal(batch, single)
     fast = static.encode([texts[0], texts[2]])  # no separator in this batch: the joined split
     assert np.array_equal(batch[[0, 2]], fast)
+
+
+def test_arrow_split_gives_the_python_splits_vectors_bit_for_bit(static, monkeypatch):
+    """ASCII batches are split and numbered by Arrow; the vectors equal the str.split path's exactly,
+    with every kind of ASCII whitespace, edges, empty texts, a \\x00 and mixed batches."""
+    import random
+
+    import sft_select.static_encode as se
+
+    rng = random.Random(5)
+    words = ["the", "Cat", "sat", "on", "mat.", "x=1;", "(yes)", "don't", "e-mail", "\x00", "ok", "42"]
+    seps = [" ", "  ", "\t", "\n", "\r\n", "\x0b", "\x0c", " \n "]
+    texts = ["", " ", "\t\n", " lead", "trail ", "word " * 2000]
+    texts += ["".join(rng.choice(words) + rng.choice(seps) for _ in range(rng.randint(1, 40))) for _ in range(200)]
+    mixed = texts[:50] + ["naïve café", "a\x1cb c"] + texts[50:]
+    by_arrow = [static._fast.encode(texts), static._fast.encode(mixed)]
+    monkeypatch.setattr(se, "_splits_like_arrow", lambda text: False)
+    static._fast._clear()
+    by_python = [static._fast.encode(texts), static._fast.encode(mixed)]
+    for a, b in zip(by_arrow, by_python):
+        assert np.array_equal(a, b)

@@ -44,6 +44,14 @@ def test_a_batch_with_too_many_distinct_tokens_for_one_key_is_halved(monkeypatch
         assert [g.tolist() for g in got] == [w.tolist() for w in want]
 
 
+def test_long_inputs_are_counted_in_chunks_with_the_same_numbers(monkeypatch):
+    batch = [f"w{i % 3} w{i % 5} " * (i % 7) + "end" for i in range(23)]
+    whole = [token_stats.duplicate_ngram_ratios(batch), token_stats.repeated_bigram_shares(batch)]
+    monkeypatch.setattr(token_stats, "CHUNK", 4)
+    chunked = [token_stats.duplicate_ngram_ratios(batch), token_stats.repeated_bigram_shares(batch)]
+    assert [[a.tolist() for a in r] for r in chunked] == [[a.tolist() for a in r] for r in whole]
+
+
 def test_ascii_rows():
     assert token_stats.ascii_rows(["a", "é", "", "b\x00"]).tolist() == [0, 2, 3]
     assert token_stats.ascii_rows([]).dtype == np.int64

@@ -29,7 +29,6 @@ from sft_select.preprocess.shingles import words_of
 from sft_select.record import Example, join_texts
 
 _HEAD = 20_000
-_BATCH = 1024  # bodies per batch of `_counted`: Arrow and numpy calls amortized, temporaries small
 _EMOJI = re.compile("[\u2600-\u27bf\U0001f000-\U0001faff]")
 
 
@@ -141,11 +140,9 @@ def _counted(examples: Sequence[Example]) -> list[tuple[int, float] | None]:
     except Exception:  # noqa: BLE001 - the per-example path names the example's own error
         return out
     rows = token_stats.ascii_rows(heads)
-    for start in range(0, len(rows), _BATCH):
-        part = rows[start:start + _BATCH]
-        counts, shares = token_stats.repeated_bigram_shares([heads[i] for i in part])
-        for i, n, share in zip(part.tolist(), counts.tolist(), shares.tolist()):
-            out[i] = (n, share)
+    counts, shares = token_stats.repeated_bigram_shares([heads[i] for i in rows])
+    for i, n, share in zip(rows.tolist(), counts.tolist(), shares.tolist()):
+        out[i] = (n, share)
     return out
 
 
