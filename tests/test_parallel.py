@@ -122,6 +122,14 @@ def test_parallel_run_equals_serial_run(tmp_path, monkeypatch, streaming):
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "one" / "scores.parquet"),
                                   pd.read_parquet(tmp_path / "two" / "scores.parquet"))
     assert serial.manifest["counts"] == par.manifest["counts"]
+    # each view's cache file (written by a worker in memory runs), the same as the serial run's
+    caches = sorted(p.name for p in (tmp_path / "two" / "cache").iterdir() if p.suffix == ".parquet")
+    assert caches == sorted(p.name for p in (tmp_path / "one" / "cache").iterdir() if p.suffix == ".parquet")
+    assert len(caches) == len(par.manifest["views"]["used"]) or streaming == "on"
+    for name in caches:
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "one" / "cache" / name),
+                                      pd.read_parquet(tmp_path / "two" / "cache" / name))
+    assert not list((tmp_path / "two" / "cache").glob("*.parts"))
 
 
 def test_a_bad_row_while_the_filters_run_in_the_background_stops_cleanly(tmp_path):

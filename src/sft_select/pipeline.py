@@ -243,6 +243,7 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
     report = report_alongside(out, cfg.report, loaded.examples, manifest=manifest, table=table) \
         if alongside else None
     try:
+        scoring.wait_written()  # the views' cache files (scoring.score_all), before the outputs
         with timer.step("write"):
             if stream is None:
                 outputs = write_outputs(out, table, loaded, write_selected=(stop_after == "select"))
