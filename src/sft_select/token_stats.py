@@ -1,8 +1,8 @@
 """Word-token statistics of a whole batch of ASCII texts at once, equal to `signals`' per-text ones.
 
 `signals.repetition_tokens` splits one text into Python bytes objects and the n-gram statistics build a
-tuple per n-gram: ~16 us a row for the quality view's repeated-3-gram share and as much for the
-filters' repeated-bigram bound, a fifth of a 100k run's per-example CPU. Here Arrow splits the batch's
+tuple per n-gram: ~10 us a row for the quality view's repeated-3-gram share (tokens included), and the
+filters' repeated-bigram bound was their largest cost (1.6 of ~5.7 CPU-s at 100k, py-spy). Here Arrow splits the batch's
 texts and numbers its distinct tokens (C++), an n-gram becomes one uint64 (the numbers of its tokens
 and its text packed side by side: exact, no hashing), and the counts are numpy over the batch. Only
 ASCII texts go this way; `ascii_rows` says which, and callers keep the per-text code for the rest.

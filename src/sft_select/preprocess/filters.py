@@ -132,7 +132,8 @@ def filter_reason(ex: Example, cfg: FilterConfig, counted: tuple[int, float] | N
 
 def _counted(examples: Sequence[Example]) -> list[tuple[int, float] | None]:
     """Each body's (word tokens, repeated-bigram share) for the repetition filters, computed over the
-    whole batch at once for ASCII bodies (sft_select.token_stats: the same numbers, ~1/3 of the time);
+    whole batch at once for ASCII bodies (sft_select.token_stats: the same numbers, without a tuple and
+    a Counter entry per bigram);
     None for the others, and for all if reading a body fails (each example then fails on its own)."""
     out: list[tuple[int, float] | None] = [None] * len(examples)
     try:
