@@ -5,8 +5,9 @@ A static model's sentence vector is the mean of its tokens' vectors, and a BERT 
 concatenation of the tokens of its whitespace-separated chunks, and a chunk tokenizes the same wherever
 it occurs. Real text repeats a small vocabulary of chunks, so this encoder:
 
-1. splits the whole batch on whitespace (one `str.split`) and looks every chunk up in a bounded
-   chunk -> cache row dict (one lookup per occurrence, in C through `map`);
+1. splits the whole batch on whitespace and looks its chunks up in a bounded chunk -> cache row dict:
+   an ASCII batch is split and its distinct chunks numbered by Arrow, so each distinct chunk is looked
+   up once; other batches take one `str.split` and one lookup per occurrence (in C through `map`);
 2. tokenizes only the chunks it has not seen (the model's own Hugging Face tokenizer, batched); the
    cache keeps their token ids as flat arrays, so numpy gathers the ids of every occurrence in one go;
 3. sums token vectors with one sparse product (texts × vocabulary counts) @ embeddings.

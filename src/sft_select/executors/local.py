@@ -54,8 +54,8 @@ class LocalExecutor:
 
         With several worker processes (`sft_select.parallel`) the batches run there, a window of
         WINDOW_BATCHES batches per worker at a time (growing while windows end within WINDOW_SECONDS),
-        cut at batch boundaries (so the batches, hence the
-        results, are the same); each window's results are yielded when it ends. `gpu` work stays in this
+        cut at batch boundaries (so the batches, hence the results, are the same); each window's
+        results are yielded when it ends. `gpu` work stays in this
         process: CUDA does not survive a fork, and torch already spreads its CPU work over the cores.
         """
         size = max(1, batch_size)
