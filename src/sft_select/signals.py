@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from itertools import islice
-from typing import Iterable
+from typing import Iterable, Sequence
+
+import numpy as np
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _REFUSAL = re.compile(
@@ -65,6 +67,29 @@ def is_refusal(text: str) -> bool:
         if not any(hint in low for hint in _REFUSAL_HINTS):
             return False
     return bool(_REFUSAL.search(head))
+
+
+def refusals(texts: Sequence[str]) -> list[bool]:
+    """`is_refusal` of each text. The ASCII heads are lowercased and searched for the hints as one
+    string (\x00 between them: no hint contains it), so the regex runs only on the heads that hold
+    one, and Python does not lowercase and scan each head on its own (~4 us a row)."""
+    heads = [t[:2000] for t in texts]
+    out = [False] * len(texts)
+    ascii_rows = [i for i, h in enumerate(heads) if h.isascii()]
+    starts = np.cumsum([0] + [len(heads[i]) + 1 for i in ascii_rows])
+    joined = "\x00".join(heads[i] for i in ascii_rows).lower()
+    found = []
+    for hint in _REFUSAL_HINTS:  # str.find per hint: a regex alternation tries each at every position
+        at = joined.find(hint)
+        while at >= 0:
+            found.append(at)
+            at = joined.find(hint, at + 1)
+    hinted = {ascii_rows[k] for k in np.searchsorted(starts, found, side="right") - 1}
+    plain = set(ascii_rows)
+    for i, head in enumerate(heads):
+        if i in hinted or i not in plain:
+            out[i] = bool(_REFUSAL.search(head))
+    return out
 
 
 def looks_truncated(text: str) -> bool:

@@ -119,3 +119,23 @@ def test_more_fast_paths_equal_their_definitions(text):
     for k in (0, 1, 3, 1000):
         assert signals.tokens_up_to(text, k) == min(k, signals.tokens(text))
     assert normalized_bytes(text) == normalize_for_dedup(text).encode("utf-8", "surrogatepass")
+
+
+def test_refusals_of_a_batch_equal_is_refusal_of_each():
+    """signals.refusals searches the hints over the batch joined; each answer is still is_refusal's,
+    whatever its neighbours (hints at the edges of texts, capitals, non-ASCII texts, heads of 2000)."""
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import strategies as st
+
+    piece = st.sampled_from(["sorry", "I'm sorry", "I am unable", "as an AI model", "AS AN AI LANGUAGE MODEL",
+                             "i can", "I cannot help", "as a language model", "ok ", " ", "\n", "é", "\x00",
+                             "x" * 1990, "I do not have access"])
+    texts = st.lists(st.lists(piece, max_size=6).map("".join), max_size=12)
+
+    @hypothesis.settings(max_examples=300, deadline=None, derandomize=True)
+    @hypothesis.given(texts)
+    def check(batch):
+        assert signals.refusals(batch) == [signals.is_refusal(t) for t in batch]
+
+    check()
+    assert signals.refusals(_ODD_TEXTS) == [signals.is_refusal(t) for t in _ODD_TEXTS]

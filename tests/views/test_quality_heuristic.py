@@ -25,3 +25,26 @@ def test_defects_score_below_a_good_answer():
     assert np.all(res.raw[1:] < res.raw[0])
     weakest = [r.split(":")[1].split("=")[0].strip() for r in res.reasons[1:]]
     assert weakest == ["not_refusal", "repetition", "complete", "not_echo", "prompt"]
+
+
+def test_the_batch_table_holds_each_examples_signals():
+    """score_batch computes the signals column by column (signal_table); every value is signals_of's
+    for that example alone, in signals_of's order, for instruction rows and labelled text alike."""
+    from views.viewdata import text
+
+    q = "How do I reverse a list in Python?"
+    rows = with_ids([chat(q, GOOD), chat(q, "I'm sorry, but as an AI language model I cannot help with that."),
+                     chat(q, "reverse " * 60), chat(q, q), chat("", GOOD), chat(q, "Réponse: utilisez items[::-1]."),
+                     chat(q, ""), chat(q, "ok")])
+    view = build("quality_heuristic", {"ideal_words": 20})
+    seen = set()
+    for names, (idx, vals) in view.signal_table(rows).items():
+        for r, i in enumerate(idx):
+            sig = view.signals_of(rows[i])
+            assert tuple(sig) == names and vals[r].tolist() == list(sig.values())
+            seen.add(i)
+    assert seen == set(range(len(rows)))
+    texts = with_ids([text(t, "x") for t in ["a fine labelled text here", "", "dup dup dup dup dup"]])
+    (names, (idx, vals)), = view.signal_table(texts).items()
+    assert names == ("length", "repetition", "text_ratio") and idx == [0, 1, 2]
+    assert [vals[r].tolist() for r in idx] == [list(view.signals_of(ex).values()) for ex in texts]

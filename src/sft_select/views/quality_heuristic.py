@@ -24,11 +24,11 @@ def _body(ex: Example) -> str:
     return ex.text if ex.text is not None else ex.response
 
 
-def _token_counts(batch: Sequence[Example]) -> list[tuple[int, float] | None]:
-    """(word tokens, repeated 3-gram share) of each body, for the ASCII ones computed over the whole
-    batch at once (sft_select.token_stats: the same numbers; 20k rows 10.2 -> 8.9 us a row); None for the rest."""
-    heads = [_body(ex)[:HEAD] for ex in batch]
-    out: list[tuple[int, float] | None] = [None] * len(batch)
+def _token_counts(heads: Sequence[str]) -> list[tuple[int, float] | None]:
+    """(word tokens, repeated 3-gram share) of each body's head, for the ASCII ones computed over the
+    whole batch at once (sft_select.token_stats: the same numbers; 20k rows 10.2 -> 8.9 us a row); None
+    for the rest."""
+    out: list[tuple[int, float] | None] = [None] * len(heads)
     rows = token_stats.ascii_rows(heads)
     if len(rows):
         counts, ratios = token_stats.duplicate_ngram_ratios([heads[i] for i in rows])
@@ -56,10 +56,7 @@ class QualityHeuristic(View):
         `token_counts`: the body's (word tokens, repeated 3-gram share) when already computed."""
         body = _body(ex)
         head = body[:HEAD]
-        if token_counts is None:
-            toks = signals.word_tokens(head)
-            token_counts = (len(toks), signals.duplicate_ngram_ratio(toks))
-        n, dup = token_counts
+        n, dup = token_counts if token_counts is not None else self._count(head)
         length = 0.0 if n < self.min_words else min(1.0, math.log1p(n) / math.log1p(self.ideal_words))
         out = {
             "length": length,
@@ -76,18 +73,48 @@ class QualityHeuristic(View):
             out["not_echo"] = 0.2 if stripped and stripped == prompt else 1.0
         return out
 
+    def signal_table(self, batch: Sequence[Example]) -> dict[tuple[str, ...], tuple[list[int], np.ndarray]]:
+        """`signals_of` for a whole batch: per set of signal names (instruction data has 7, labelled text
+        3), the rows that have them and their values (rows x names), the same numbers column by column
+        without a dict per example; refusals are searched for over the batch (`signals.refusals`)."""
+        bodies = [_body(ex) for ex in batch]
+        heads = [body[:HEAD] for body in bodies]
+        counts = [c if c is not None else self._count(heads[i]) for i, c in enumerate(_token_counts(heads))]
+        log_ideal = math.log1p(self.ideal_words)
+        common = [[0.0 if n < self.min_words else min(1.0, math.log1p(n) / log_ideal) for n, _ in counts],
+                  [max(0.0, 1.0 - dup / self.max_dup_ngram) for _, dup in counts],
+                  [min(1.0, signals.alpha_ratio(head) / 0.75) for head in heads]]
+        names = ("length", "repetition", "text_ratio")
+        labelled = [i for i, ex in enumerate(batch) if ex.text is not None]
+        out: dict[tuple[str, ...], tuple[list[int], np.ndarray]] = {}
+        if labelled:
+            out[names] = (labelled, np.array([[col[i] for col in common] for i in labelled], dtype=np.float64))
+        rows = [i for i, ex in enumerate(batch) if ex.text is None]
+        if rows:
+            prompts = [batch[i].prompt.strip() for i in rows]
+            stripped = [bodies[i].strip() for i in rows]
+            refused = signals.refusals([bodies[i] for i in rows])
+            extra = [[0.1 if r else 1.0 for r in refused],
+                     [0.3 if signals.looks_truncated(bodies[i]) else 1.0 for i in rows],
+                     [0.0 if not p else 1.0 for p in prompts],
+                     # A response that only echoes the prompt teaches nothing.
+                     [0.2 if s and s == p else 1.0 for s, p in zip(stripped, prompts)]]
+            table = np.empty((len(rows), 7), dtype=np.float64)
+            table[:, :3] = np.array([[col[i] for i in rows] for col in common], dtype=np.float64).T
+            table[:, 3:] = np.array(extra, dtype=np.float64).T
+            out[names + ("not_refusal", "complete", "prompt", "not_echo")] = (rows, table)
+        return out
+
+    def _count(self, head: str) -> tuple[int, float]:
+        toks = signals.word_tokens(head)
+        return len(toks), signals.duplicate_ngram_ratio(toks)
+
     def score_batch(self, batch: Sequence[Example]) -> ViewResult:
-        sigs = [self.signals_of(ex, counts) for ex, counts in zip(batch, _token_counts(batch))]
         raw, reasons = np.empty(len(batch)), [""] * len(batch)
-        # One matrix per set of signal names (instruction data has 7, labelled text 3), so the geometric
-        # mean and the weakest signal are numpy reductions over rows, not numpy calls per example.
-        groups: dict[tuple[str, ...], list[int]] = {}
-        for i, sig in enumerate(sigs):
-            groups.setdefault(tuple(sig), []).append(i)
-        for names, rows in groups.items():
-            vals = np.array([list(sigs[i].values()) for i in rows], dtype=np.float64).reshape(len(rows), len(names))
+        # The geometric mean and the weakest signal are numpy reductions over each group's rows.
+        for names, (rows, vals) in self.signal_table(batch).items():
             raw[rows] = np.exp(np.mean(np.log(np.maximum(vals, 1e-3)), axis=1))
-            worst = vals.argmin(axis=1)  # the first weakest, as min() over the dict picks it
+            worst = vals.argmin(axis=1)  # the first weakest, as min() over signals_of's dict picks it
             for r, i in enumerate(rows):
                 w = names[worst[r]]
                 v = vals[r, worst[r]]
