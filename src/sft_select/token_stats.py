@@ -33,7 +33,7 @@ def ascii_rows(texts: Sequence[str]) -> np.ndarray:
 KEY_BITS = 64  # an n-gram key is one uint64
 # Texts counted together: their temporaries (~50 tokens a row, 8 bytes each) stay under glibc's 128 KB
 # mmap threshold, so they are reused from the heap instead of mapped and faulted in afresh every time
-# (1024 texts: ~1 page fault a text and ~30% slower on 2 cores).
+# (1024 texts: ~1 page fault a text, and 15.1 against 10.4 us a text for the bigram shares).
 CHUNK = 256
 
 
