@@ -1,6 +1,8 @@
 """quality_heuristic: defects a reader would call low quality score below a plain good answer."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from sft_select.views.registry import build
@@ -27,9 +29,30 @@ def test_defects_score_below_a_good_answer():
     assert weakest == ["not_refusal", "repetition", "complete", "not_echo", "prompt"]
 
 
+def _signals_by_definition(view, ex) -> dict[str, float]:
+    """The quality signals of one example as their definitions read, text by text."""
+    from sft_select import signals
+
+    body = ex.text if ex.text is not None else ex.response
+    head = body[:20_000]
+    toks = signals.word_tokens(head)
+    n, dup = len(toks), signals.duplicate_ngram_ratio(toks)
+    out = {"length": 0.0 if n < view.min_words else min(1.0, math.log1p(n) / math.log1p(view.ideal_words)),
+           "repetition": max(0.0, 1.0 - dup / view.max_dup_ngram),
+           "text_ratio": min(1.0, signals.alpha_ratio(head) / 0.75)}
+    if ex.text is None:
+        prompt = ex.prompt.strip()
+        out["not_refusal"] = 0.1 if signals.is_refusal(body) else 1.0
+        out["complete"] = 0.3 if signals.looks_truncated(body) else 1.0
+        out["prompt"] = 0.0 if not prompt else 1.0
+        stripped = body.strip()
+        out["not_echo"] = 0.2 if stripped and stripped == prompt else 1.0
+    return out
+
+
 def test_the_batch_table_holds_each_examples_signals():
-    """score_batch computes the signals column by column (signal_table); every value is signals_of's
-    for that example alone, in signals_of's order, for instruction rows and labelled text alike."""
+    """score_batch computes the signals column by column (signal_table); every value is the signal's
+    definition for that example alone, in signal order, for instruction rows and labelled text alike."""
     from views.viewdata import text
 
     q = "How do I reverse a list in Python?"
@@ -40,11 +63,12 @@ def test_the_batch_table_holds_each_examples_signals():
     seen = set()
     for names, (idx, vals) in view.signal_table(rows).items():
         for r, i in enumerate(idx):
-            sig = view.signals_of(rows[i])
+            sig = _signals_by_definition(view, rows[i])
             assert tuple(sig) == names and vals[r].tolist() == list(sig.values())
+            assert view.signals_of(rows[i]) == sig
             seen.add(i)
     assert seen == set(range(len(rows)))
     texts = with_ids([text(t, "x") for t in ["a fine labelled text here", "", "dup dup dup dup dup"]])
     (names, (idx, vals)), = view.signal_table(texts).items()
     assert names == ("length", "repetition", "text_ratio") and idx == [0, 1, 2]
-    assert [vals[r].tolist() for r in idx] == [list(view.signals_of(ex).values()) for ex in texts]
+    assert [vals[r].tolist() for r in idx] == [list(_signals_by_definition(view, ex).values()) for ex in texts]

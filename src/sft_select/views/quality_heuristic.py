@@ -51,32 +51,16 @@ class QualityHeuristic(View):
         self.min_words = min_words
         self.max_dup_ngram = max_dup_ngram
 
-    def signals_of(self, ex: Example, token_counts: tuple[int, float] | None = None) -> dict[str, float]:
-        """Each signal of one example in [0, 1] (1 = good); also the heuristic features of quality_model.
-        `token_counts`: the body's (word tokens, repeated 3-gram share) when already computed."""
-        body = _body(ex)
-        head = body[:HEAD]
-        n, dup = token_counts if token_counts is not None else self._count(head)
-        length = 0.0 if n < self.min_words else min(1.0, math.log1p(n) / math.log1p(self.ideal_words))
-        out = {
-            "length": length,
-            "repetition": max(0.0, 1.0 - dup / self.max_dup_ngram),
-            "text_ratio": min(1.0, signals.alpha_ratio(head) / 0.75),
-        }
-        if ex.text is None:
-            prompt = ex.prompt.strip()
-            out["not_refusal"] = 0.1 if signals.is_refusal(body) else 1.0
-            out["complete"] = 0.3 if signals.looks_truncated(body) else 1.0
-            out["prompt"] = 0.0 if not prompt else 1.0
-            # A response that only echoes the prompt teaches nothing.
-            stripped = body.strip()
-            out["not_echo"] = 0.2 if stripped and stripped == prompt else 1.0
-        return out
+    def signals_of(self, ex: Example) -> dict[str, float]:
+        """Each signal of one example in [0, 1] (1 = good), in order: one row of `signal_table`."""
+        ((names, (_, vals)),) = self.signal_table([ex]).items()
+        return dict(zip(names, vals[0].tolist()))
 
     def signal_table(self, batch: Sequence[Example]) -> dict[tuple[str, ...], tuple[list[int], np.ndarray]]:
-        """`signals_of` for a whole batch: per set of signal names (instruction data has 7, labelled text
-        3), the rows that have them and their values (rows x names), the same numbers column by column
-        without a dict per example; refusals are searched for over the batch (`signals.refusals`)."""
+        """Each example's signals in [0, 1] (1 = good), per set of signal names (instruction data has 7,
+        labelled text 3): the rows that have them and their values (rows x names), computed column by
+        column over the batch; refusals are searched for over the batch (`signals.refusals`). Also the
+        heuristic features of quality_model."""
         bodies = [_body(ex) for ex in batch]
         heads = [body[:HEAD] for body in bodies]
         counts = [c if c is not None else self._count(heads[i]) for i, c in enumerate(_token_counts(heads))]
@@ -114,7 +98,7 @@ class QualityHeuristic(View):
         # The geometric mean and the weakest signal are numpy reductions over each group's rows.
         for names, (rows, vals) in self.signal_table(batch).items():
             raw[rows] = np.exp(np.mean(np.log(np.maximum(vals, 1e-3)), axis=1))
-            worst = vals.argmin(axis=1)  # the first weakest, as min() over signals_of's dict picks it
+            worst = vals.argmin(axis=1)  # the first weakest, in signal order
             for r, i in enumerate(rows):
                 w = names[worst[r]]
                 v = vals[r, worst[r]]

@@ -32,13 +32,12 @@ HEURISTICS = ("length", "repetition", "text_ratio", "not_refusal", "complete", "
 
 def heuristic_features(examples: Sequence[Example]) -> np.ndarray:
     """(n, len(HEURISTICS)); signals a text row lacks (refusal, echo…) count as good (1.0)."""
-    qh = QualityHeuristic()
     out = np.ones((len(examples), len(HEURISTICS)))
+    for names, (rows, vals) in QualityHeuristic().signal_table(examples).items():
+        out[np.ix_(rows, [HEURISTICS.index(name) for name in names])] = vals
     for i, ex in enumerate(examples):
-        sig = qh.signals_of(ex)
         body = ex.text if ex.text is not None else ex.response
-        sig["log_words"] = math.log1p(len(signals.words(body[:20_000]))) / math.log1p(1000)
-        out[i] = [sig.get(name, 1.0) for name in HEURISTICS]
+        out[i, HEURISTICS.index("log_words")] = math.log1p(len(signals.words(body[:20_000]))) / math.log1p(1000)
     return out
 
 
