@@ -47,6 +47,21 @@ def test_jobs_run_while_the_list_grows_give_the_results_of_the_whole_list():
     assert apply_filters(examples, range(len(examples)), cfg, known=some) == reference
 
 
+def test_a_worker_takes_one_part_at_a_time_so_the_rest_is_shared_at_the_end():
+    examples = [chat(p, r, row=i) for i, (p, r) in enumerate(GOOD * 5)]
+    with parallel.workers(2, min_items=5):
+        ahead, read, starts = ReadAhead({"hash": _hashes}, every=20), [], []
+        for ex in examples:
+            read.append(ex)
+            ahead.feed(read)
+            if not starts or starts[-1] != ahead.started:
+                starts.append(ahead.started)
+        done = ahead.finish()
+    assert done["hash"] == _hashes(examples)
+    assert starts[0] == 0 and starts[1] == 10  # nothing before `every` are read, then 10 (every // 2)
+    assert all(b - a <= 10 for a, b in zip(starts, starts[1:]))
+
+
 def _write(path, n: int, tail: str = ""):
     rows = [{"instruction": p + f" ({i})", "output": r} for i, (p, r) in enumerate((GOOD + BAD) * (n // 44 + 1))][:n]
     rows += rows[:5]  # repeats: ids get their ~k suffix in reading order
