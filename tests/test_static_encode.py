@@ -95,3 +95,42 @@ def test_arrow_split_gives_the_python_splits_vectors_bit_for_bit(static, monkeyp
     by_python = [static._fast.encode(texts), static._fast.encode(mixed)]
     for a, b in zip(by_arrow, by_python):
         assert np.array_equal(a, b)
+
+
+def test_whole_word_ids_are_the_tokenizers(static):
+    """A chunk the vocabulary holds as one word takes its id without the tokenizer: the same ids, for
+    words of every case, digits, long words and chunks that must still go to the tokenizer."""
+    import random
+    import string
+
+    from sft_select.static_encode import whole_word_lookup
+
+    tokenizer = static._fast.tokenizer
+    lookup = whole_word_lookup(tokenizer)
+    assert lookup is not None
+    vocab = list(tokenizer.get_vocab())
+    rng = random.Random(3)
+    chunks = rng.sample(vocab, 3000) + [w.upper() for w in rng.sample(vocab, 300)]
+    chunks += [w.capitalize() for w in rng.sample(vocab, 300)] + ["".join(rng.choices(string.ascii_letters, k=8))
+                                                                  for _ in range(300)]
+    chunks += ["hello", "Hello,", "42", "3.14", "don't", "café", "[CLS]", "[UNK]", "a" * 100, "a" * 101, "ß", "Ⅻ",
+               "x²", "١٢٣", "hello_world", "##ing", ""]
+    looked_up = 0
+    for chunk in chunks:
+        token = lookup(chunk)
+        if token is not None:
+            looked_up += 1
+            assert [token] == tokenizer.encode(chunk, add_special_tokens=False).ids, chunk
+    assert looked_up > 2000  # most vocabulary words are found without the tokenizer
+    assert lookup("Hello,") is None and lookup("café") is None and lookup("x²") is None
+
+
+def test_the_cache_gets_the_tokenizers_ids_for_every_chunk(static):
+    chunks = ["The", "cat's", "SAT", "naïve", "mat.", "12", "unbelievably", "zzzqqq", "a" * 120]
+    static._fast._clear()
+    static._fast._add(chunks)
+    for chunk in chunks:
+        row = static._fast._index[chunk]
+        start, n = static._fast._starts[row], static._fast._lens[row]
+        assert static._fast._tokens[start:start + n].tolist() == \
+            static._fast.tokenizer.encode(chunk, add_special_tokens=False).ids, chunk

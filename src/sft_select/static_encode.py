@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -90,6 +90,33 @@ class StaticParts:
         return self._model.encode(texts, **kwargs)
 
 
+def whole_word_lookup(tokenizer) -> Callable[[str], int | None] | None:
+    """For an uncased BERT WordPiece tokenizer: chunk -> its one token id, when the chunk is ASCII letters
+    and digits only and its lowercase form is a vocabulary entry; else None (the tokenizer decides).
+    Such a chunk is one pre-token (BertPreTokenizer splits on whitespace and punctuation only), the
+    normalizer only lowercases it (accents and controls are not ASCII alphanumerics), and WordPiece's
+    longest-match-first takes the whole word when the vocabulary holds it. None for any other tokenizer.
+    tests/test_static_encode.py checks the ids against the tokenizer's."""
+    import json
+
+    spec = json.loads(tokenizer.to_str())
+    norm, pre, model = spec.get("normalizer") or {}, spec.get("pre_tokenizer") or {}, spec.get("model") or {}
+    if (norm.get("type") != "BertNormalizer" or not norm.get("lowercase") or pre.get("type") != "BertPreTokenizer"
+            or model.get("type") != "WordPiece" or spec.get("added_tokens") is None):
+        return None
+    vocab = tokenizer.get_vocab(with_added_tokens=False)
+    longest = int(model.get("max_input_chars_per_word", 100))
+    # Added tokens (e.g. [CLS]) are matched before normalization: a chunk equal to one is not a word.
+    special = {t["content"] for t in spec["added_tokens"]}
+
+    def lookup(chunk: str) -> int | None:
+        if not (chunk.isascii() and chunk.isalnum()) or len(chunk) > longest or chunk in special:
+            return None
+        return vocab.get(chunk.lower())
+
+    return lookup
+
+
 class StaticEncoder:
     def __init__(self, model):
         self.model = model
@@ -102,6 +129,7 @@ class StaticEncoder:
         self.max_chars = self.max_length * int(getattr(model, "median_token_length", 1 << 20))
         if model.weights is not None or model.token_mapping is not None:
             raise ValueError("the fast path covers plain mean-pooled static models only")
+        self._whole_words = whole_word_lookup(self.tokenizer)
         self._clear()
 
     def _clear(self) -> None:
@@ -113,8 +141,22 @@ class StaticEncoder:
         self._tokens = np.zeros(0, np.int32)
 
     def _add(self, chunks: list[str]) -> None:
-        """Tokenize `chunks` (distinct, not cached yet) in one batch and append them to the cache."""
-        ids = [enc.ids for enc in self.tokenizer.encode_batch_fast(chunks, add_special_tokens=False)]
+        """Tokenize `chunks` (distinct, not cached yet) in one batch and append them to the cache. A chunk
+        that is one vocabulary word (`_whole_words`) takes its id from the vocabulary; the rest go to the
+        tokenizer, which costs ~10 us a chunk (0.72 s for the 72k distinct chunks of a 100k pool)."""
+        ids: list = [None] * len(chunks)
+        rest = []
+        whole = self._whole_words
+        for i, chunk in enumerate(chunks):
+            token = whole(chunk) if whole is not None else None
+            if token is None:
+                rest.append(i)
+            else:
+                ids[i] = (token,)
+        if rest:
+            encoded = self.tokenizer.encode_batch_fast([chunks[i] for i in rest], add_special_tokens=False)
+            for i, enc in zip(rest, encoded):
+                ids[i] = enc.ids
         lens = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         base = len(self._lens)
         self._starts = np.concatenate([self._starts, len(self._tokens) + np.cumsum(lens) - lens])
