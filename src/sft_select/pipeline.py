@@ -22,6 +22,7 @@ from sft_select.io.load import Loaded, load
 from sft_select.manifest import build_manifest, file_fingerprint
 from sft_select.outputs import write_outputs
 from sft_select.parallel import resolve_workers
+from sft_select.preprocess.exact import key_job
 from sft_select.preprocess.filters import filter_job
 from sft_select.preprocess.run import run_preprocess
 from sft_select.preprocess.word_memo import forget_words
@@ -138,9 +139,13 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
                               decontaminate=decontaminate, tuning=validation is not None and cfg.tune.enabled)
     timer = Timer()
     with timer.step("load"):
-        job = filter_job(cfg.preprocess.filters)  # filtered while the rest of the input is read
+        # filtered, and the exact-dedup keys hashed, while the rest of the input is read
+        job = filter_job(cfg.preprocess.filters)
+        jobs = {"filters": job} if job else {}
+        if cfg.preprocess.exact_dedup:
+            jobs["dedup_keys"] = key_job
         loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error,
-                      alongside={"filters": job} if job else None)
+                      alongside=jobs)
         reasons = loaded.alongside.get("filters")
         known_filters = dict(enumerate(reasons)) if reasons is not None else None
         target_examples = load_target(target, cfg)
@@ -161,7 +166,7 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
     with timer.step("preprocess"):
         pre = run_preprocess(loaded.examples, cfg.preprocess, target_examples, decontaminate=decontaminate,
                              embedder=cfg.embedding.model, executor=executor,
-                             known_filters=known_filters)
+                             known_filters=known_filters, known_keys=loaded.alongside.get("dedup_keys"))
     table = base_table(loaded.examples, pre)
     alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
     pool = [loaded.examples[i] for i in alive]

@@ -37,6 +37,26 @@ def test_steps_drop_link_and_report():
     assert cluster[4] is None and cluster[5] is None
 
 
+def test_exact_keys_computed_while_reading_give_the_same_clusters():
+    from sft_select.preprocess.exact import key_job
+
+    exs = pool([("How do I reverse a list in Python?", ANSWER), ("How do I reverse a list in Python?", ""),
+                ("HOW DO I  REVERSE A LIST IN PYTHON?", ANSWER.upper()), ("What is the capital of France?", "Paris."),
+                ("how do i reverse a list in python?", ANSWER.lower())])
+    cfg = PreprocessConfig.model_validate({"near": {"enabled": False}})
+    plain = run_preprocess(exs, cfg)
+    keys = key_job(exs)
+    known = run_preprocess(exs, cfg, known_keys=keys)
+    assert known.drops == plain.drops == {1: "filter_empty_response"}
+    ids = [e.id for e in exs]
+    assert known.clusters.columns(ids) == plain.clusters.columns(ids)
+    assert plain.clusters.columns(ids)[1] == ["exact", None, "exact", None, "exact"]
+    # the keys are read by pool position: a key that differs changes what is linked
+    keys[4] = keys[3]
+    cluster, kind = run_preprocess(exs, cfg, known_keys=keys).clusters.columns(ids)
+    assert (cluster[4], kind[4], kind[0]) == (ids[3], "exact", "exact")
+
+
 def test_filtered_examples_are_not_deduplicated():
     exs = pool([("q one two three?", ""), ("q one two three?", "")])
     res = run_preprocess(exs, PreprocessConfig())

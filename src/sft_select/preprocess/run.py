@@ -46,11 +46,13 @@ class PreprocessResult:
 
 def run_preprocess(examples: Sequence[Example], cfg: PreprocessConfig, target: Sequence[Example] | None = None, *,
                    decontaminate: Sequence[str | Path] = (), embedder: str = "static-minilm",
-                   executor=None, known_filters: dict[int, str | None] | None = None) -> PreprocessResult:
+                   executor=None, known_filters: dict[int, str | None] | None = None,
+                   known_keys: Sequence[bytes] | None = None) -> PreprocessResult:
     """`decontaminate` adds evaluation files to `cfg.decontaminate.files`; `embedder` is the run's
     embedding model, used by semantic dedup unless its section names another. `executor` (default:
     local) runs the global steps of exact and near dedup (grouping equal hashes, LSH band buckets).
-    `known_filters`: filter reasons already computed while the input was read (`filter_job`)."""
+    `known_filters`: filter reasons already computed while the input was read (`filter_job`);
+    `known_keys`: every example's exact-dedup key, likewise (`exact.key_job`)."""
     result = PreprocessResult(drops={}, clusters=DuplicateClusters(len(examples)))
     alive = list(range(len(examples)))
 
@@ -81,7 +83,7 @@ def run_preprocess(examples: Sequence[Example], cfg: PreprocessConfig, target: S
     distinct = alive
     if cfg.exact_dedup:
         start = time.perf_counter()
-        link_exact(examples, result.clusters, alive, executor)
+        link_exact(examples, result.clusters, alive, executor, known=known_keys)
         distinct = [p for p in alive if result.clusters.find(p) == p]
         record("exact_dedup", len(alive), len(distinct), start)
 
