@@ -32,7 +32,8 @@ piece = st.sampled_from(PIECES)
 run = st.one_of(piece, st.tuples(piece, st.integers(1, 40)).map(lambda t: t[0] * t[1]),
                 st.text(st.characters(max_codepoint=127), max_size=8))
 ascii_body = st.lists(run, max_size=14).map("".join)
-body = st.one_of(ascii_body, ascii_body, ascii_body, st.lists(st.one_of(run, st.sampled_from(ODD)), max_size=14).map("".join))
+odd_body = st.lists(st.one_of(run, st.sampled_from(ODD)), max_size=14).map("".join)
+body = st.one_of(ascii_body, ascii_body, ascii_body, odd_body)
 line = st.lists(st.sampled_from(["the", "cat", "sat", "on", " ", ".", "a", "mat"]), min_size=1, max_size=8).map("".join)
 repeated_lines = st.tuples(st.lists(line, min_size=1, max_size=4), st.integers(2, 12), body).map(
     lambda t: "\n".join(t[0] * t[1]) + t[2])
@@ -100,6 +101,9 @@ def configs(draw) -> FilterConfig:
         text_ratio_min_chars=draw(st.integers(1, 30)))
 
 
+SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large]
+
+
 def _check(exs: list[Example], cfg: FilterConfig) -> None:
     alone = [filters._safe_reason(ex, cfg) for ex in exs]
     proven = filter_batch.passes(exs, cfg)
@@ -109,13 +113,13 @@ def _check(exs: list[Example], cfg: FilterConfig) -> None:
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=80, deadline=None, suppress_health_check=SLOW)
 @given(exs=st.lists(examples(), min_size=1, max_size=25))
 def test_batch_reasons_are_the_per_example_ones(name, exs):
     _check(exs, CONFIGS[name])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=100, deadline=None, suppress_health_check=SLOW)
 @given(exs=st.lists(examples(), min_size=1, max_size=12), cfg=configs())
 def test_batch_reasons_under_drawn_bounds(exs, cfg):
     _check(exs, cfg)
@@ -132,7 +136,8 @@ def test_symbol_share_at_the_ratio_bound(letters, symbols, cut):
 
 GOOD = [("What is the capital of France?", "Paris."), ("List three fruits.", "- apple\n- banana\n- cherry"),
         ("Explain recursion briefly.", "A function that calls itself on a smaller input until it reaches a base case."),
-        ("Write a haiku about rain.", "Soft rain on the roof,\nthe garden drinks in silence,\nclouds drift to the east."),
+        ("Write a haiku about rain.",
+         "Soft rain on the roof,\nthe garden drinks in silence,\nclouds drift to the east."),
         ("Name the planets", "Mercury, Venus, Earth, Mars, Jupiter, Saturn, Uranus and Neptune"),
         ("Summarize the plot.", "The hero leaves her village after a storm destroys the harvest. On the road she "
          "meets an old cartographer who teaches her to read the stars, and together they cross the mountains, "
@@ -150,7 +155,8 @@ def test_ordinary_rows_take_the_batch_path():
 
 
 def test_a_row_whose_fields_raise_leaves_its_chunk_to_the_per_example_path():
-    broken = Example(id="b", source="t", row=0, format="x", original={}, turns=(Turn("user", 42), Turn("assistant", "ok")))
+    broken = Example(id="b", source="t", row=0, format="x", original={},
+                     turns=(Turn("user", 42), Turn("assistant", "ok")))  # joining the prompt raises
     exs = [chat(p, r) for p, r in GOOD] + [broken]
     assert not filter_batch.passes(exs, FilterConfig()).any()
     assert filters._reasons(exs, FilterConfig()) == [None] * len(GOOD) + ["filter_error: TypeError"]

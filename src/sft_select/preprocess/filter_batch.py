@@ -1,14 +1,15 @@
-"""Which examples of a batch provably pass every heuristic filter, decided column-wise.
+"""Which rows of a batch provably pass every heuristic filter, decided column-wise.
 
-`filter_reason` spends ~15 us an example on about ten Python calls, each cheap statistic of short ASCII
-text. Here a batch's ASCII texts are joined into one buffer and the statistics the checks cut on are
-counted for all of them at once (`bytes.translate` to 0/1 tables, numpy run starts and `searchsorted`
-over the texts' offsets). A row counts as passing only when every check is on its passing side by the
-same arithmetic as the per-example code; every other row (non-ASCII, longer than the statistics'
-20k-character head, empty, near a bound that needs the full statistic, a field that raises) goes
-through `filter_reason` itself, so each reason is the per-example one by construction
-(tests/preprocess/test_filter_batch.py). The few rows a cheap test leaves open (a declining verb, a
-response that ends without punctuation, a long multi-line answer) get that one per-example statistic.
+`filter_reason` costs ~24 us an Alpaca-like example, nearly all of it about ten Python calls a row, each
+a cheap statistic of a short text. Here a batch's ASCII texts are joined into one buffer, one
+`bytes.translate` classifies its bytes, and the statistics the checks cut on are counted for all texts at
+once (numpy over token edges and the texts' offsets; RE2 for the refusal hints). A row passes only when
+every check is on its passing side by the per-example code's own arithmetic, or by a bound that is never
+below its statistic (the repeated-bigram share, from 8-byte token keys). Every other row (non-ASCII,
+past the statistics' 20k-character head, empty, near a bound, a field that raises) goes through
+`filter_reason` itself, so each reason is the per-example one by construction
+(tests/preprocess/test_filter_batch.py). A check that the cheap test leaves open for a row (a refusal
+hint, a tail that may be cut off, a repeated line) is decided by that one per-example statistic.
 """
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ from sft_select.preprocess.shingles import mix64
 from sft_select.record import Example
 
 _HEAD = signals._HEAD  # past it the per-example statistics read a head or a tail: those rows go exact
-# Rows screened together: the buffer and its temporaries stay a few MB (a whole 1M pool at once would
-# need GBs), and numpy's per-call overhead is still small against 2k rows.
-CHUNK = 2048
+# Rows screened together. Python's per-call overhead is small against 1k rows, and their temporaries
+# (~1 MB) stay on the heap: with 2k-4k rows glibc often gave them back to the OS after each chunk and the
+# next chunk faulted them in afresh (~45k page faults per 50k rows, +2 us a row; 50k pool rows: 256:
+# 9.1, 512: 7.6, 1024: 7.5, 2048: 7.4-9.8, 4096: 9.2 us a row).
+CHUNK = 1024
 
 
 # Each ASCII byte's classes, as bits (one bytes.translate classifies the whole buffer):
@@ -60,7 +63,10 @@ def _count(positions: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndar
 def _passes(exs: Sequence[Example], cfg: FilterConfig) -> np.ndarray:
     n = len(exs)
     chat = np.fromiter((ex.text is None for ex in exs), dtype=bool, count=n)
-    bodies = [ex.response if ex.text is None else ex.text for ex in exs]
+    # the response is the last turn when that is the assistant's (read inline: a property call per row
+    # is a tenth of what the screen costs)
+    bodies = [ex.text if ex.text is not None else
+              t[-1].content if (t := ex.turns) and t[-1].role == "assistant" else ex.response for ex in exs]
     prompts = [ex.prompt if ex.text is None else "" for ex in exs]
     texts = prompts + bodies  # text j < n: row j's prompt; text n + j: its body
     lens = np.fromiter(map(len, texts), dtype=np.int64, count=2 * n)
@@ -128,25 +134,28 @@ def _passes(exs: Sequence[Example], cfg: FilterConfig) -> np.ndarray:
         refusing = pc.match_substring_regex(bodies_low, "|".join(map(re.escape, _REFUSAL_HINTS)))
         refusing = refusing.to_numpy(zero_copy_only=False)
     if cfg.truncated:
-        # truncation is None for a tail (the last 2000 characters, rstripped) shorter than 40 characters or
-        # ending on terminal punctuation; else, with no backtick in the body (no fence, no inline code),
-        # for one that ends neither on ",:;-(" nor on a dangling word (then the body's last token)
+        # With no backtick in the body (no fence, no inline code), truncation is None for a tail (the last
+        # 2000 characters, rstripped) shorter than 40 characters or ending on terminal punctuation, and
+        # for one that ends neither on ",:;-(" nor on a dangling word (which is then the body's last token)
         rstripped = np.fromiter(map(len, map(str.rstrip, texts[n:])), dtype=np.int64, count=n)
         tail = np.minimum(lens[B], 2000) - (lens[B] - rstripped)
         at = start[B] + np.maximum(rstripped, 1) - 1  # the body's last non-whitespace byte
         last = np.frombuffer(buf, dtype=np.uint8)[at]
-        backtick = pc.match_substring(bodies_low, "`").to_numpy(zero_copy_only=False)
+        backtick = np.zeros(n, dtype=bool)
+        if low.find(b"`", start[n]) >= 0:  # most batches have none: spare the pass over each body
+            backtick = pc.match_substring(bodies_low, "`").to_numpy(zero_copy_only=False)
         cut = ~((tail < 40) | _TERMINAL[last])
         dangling = np.zeros(n, dtype=bool)
         on_word = np.flatnonzero(cut & ~backtick & (word[at] > 0))  # then the last word ends in the last token
         dangling[on_word] = np.isin(_keys(low, tokens, first[on_word + n] + toks[on_word + n] - 1), _DANGLING)
-        cut &= backtick | _OPENING[last] | dangling
+        cut = backtick | (cut & (_OPENING[last] | dangling))  # a fence is judged before the tail
     for i in np.flatnonzero((refusing | cut) & ok & chat).tolist():
         ok[i] = not ((refusing[i] and signals.is_boilerplate_refusal(bodies[i]))
                      or (cut[i] and signals.truncation(bodies[i])))
     long = np.flatnonzero(ok & (toks[B] >= cfg.repetition_min_words))
     if len(long):
-        ok[long] = _no_repetition([bodies[i] for i in long.tolist()], first[long + n], toks[long + n], tokens, low, cfg)
+        ok[long] = _no_repetition([bodies[i] for i in long.tolist()], first[long + n], toks[long + n],
+                                  tokens, low, cfg)
     return ok
 
 
@@ -172,26 +181,25 @@ _DANGLING = _key(np.array([int.from_bytes(w.encode()[:8].ljust(8, b"\0"), "littl
 
 
 def _not_echo(exs: Sequence[Example], rows, lens, toks, controls, first, tokens: Tokens, low: bytes) -> np.ndarray:
-    """_echoes is False: the response is far longer than the prompt, or its tokens differ from the prompt's
-    and the last user turn's in number or in the first one (tokens equal to words_of's where no control
-    joins two; equal keys are left to filter_reason)."""
+    """_echoes is False: the response is far longer than the prompt, or it has no token, or its tokens
+    differ from the prompt's and the last user turn's in number or in the first one (tokens that equal
+    words_of's where no control joins two; equal keys are left to filter_reason)."""
     n = len(exs)
-    ok = lens[n:] > 2 * lens[:n] + 16
-    near = ~ok & rows & (controls[:n] == 0) & (controls[n:] == 0) & (toks[:n] > 0) & (toks[n:] > 0)
-    same = np.flatnonzero(near & (toks[:n] == toks[n:]))
-    near[same] = _keys(low, tokens, first[same]) != _keys(low, tokens, first[same + n])
-    near = np.flatnonzero(near)
-    ok[near] = True
-    for i in near.tolist():
+    far = lens[n:] > 2 * lens[:n] + 16
+    near = ~far & rows & (controls[:n] == 0) & (controls[n:] == 0)
+    differ = near & ((toks[n:] == 0) | (toks[:n] != toks[n:]))
+    same = np.flatnonzero(near & ~differ)
+    differ[same] = _keys(low, tokens, first[same]) != _keys(low, tokens, first[same + n])
+    for i in np.flatnonzero(differ & (toks[n:] > 0)).tolist():
         turns = exs[i].turns
         if len(turns) == 2 and turns[0].role == "user" and turns[1].role == "assistant":
             continue  # the last user turn is the prompt
         users = [t.content for t in exs[i].prompt_turns if t.role == "user"]
         if users:
             u = users[-1].encode("ascii") if users[-1].isascii() else b"\x00"  # \x00: a control, not proven
-            ok[i] = (len(u.translate(None, ASCII_CONTROLS)) == len(u)
-                     and len(u.translate(signals._WORD_BYTES).split()) != toks[n + i])
-    return ok
+            differ[i] = (len(u.translate(None, ASCII_CONTROLS)) == len(u)
+                         and len(u.translate(signals._WORD_BYTES).split()) != toks[n + i])
+    return far | differ
 
 
 def _no_repetition(bodies: list[str], first: np.ndarray, count: np.ndarray, tokens: Tokens, low: bytes,
@@ -209,7 +217,8 @@ def _no_repetition(bodies: list[str], first: np.ndarray, count: np.ndarray, toke
         return np.zeros(len(bodies), dtype=bool)  # a unigram bound: the bigram share bounds nothing
     rows = np.repeat(np.arange(len(bodies)), count)
     at = np.arange(len(rows)) + np.repeat(first - (np.cumsum(count) - count), count)
-    return ok & (_bigram_share_bound(_keys(low, tokens, at), tokens.end[at] - tokens.start[at], rows) <= min(bounds))
+    share = _bigram_share_bound(_keys(low, tokens, at), tokens.end[at] - tokens.start[at], rows, len(bodies))
+    return ok & (share <= min(bounds))
 
 
 def _no_repeated_line(text: str) -> bool:
@@ -219,13 +228,12 @@ def _no_repeated_line(text: str) -> bool:
     return len(set(lines)) - (blank > 0) == len(lines) - blank
 
 
-def _bigram_share_bound(keys: np.ndarray, length: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _bigram_share_bound(keys: np.ndarray, length: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
     """For each row, at least signals.repeated_bigram_share of its tokens (`keys`, in text order; `rows`
     says whose): a bigram is a 64-bit mix of its two keys and its row. Keys that collide only join
     distinct bigrams, which can only raise the share."""
     import pandas as pd
 
-    n_rows = int(rows[-1]) + 1
     same = np.flatnonzero(rows[:-1] == rows[1:])  # bigrams within one text
     pair = mix64(keys[same] ^ (rows[same].astype(np.uint64) << np.uint64(40))) + keys[same + 1]
     ids, _ = pd.factorize(pair)
