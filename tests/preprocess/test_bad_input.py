@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from sft_select.preprocess import filters
@@ -70,6 +71,8 @@ def test_a_filter_that_raises_drops_only_that_example(monkeypatch):
         return real(ex, cfg, *counted)
 
     monkeypatch.setattr(filters, "filter_reason", flaky)
+    # the batch screen proves no row, so each one takes the per-example path, where the filter raises
+    monkeypatch.setattr(filters.filter_batch, "passes", lambda exs, cfg: np.zeros(len(exs), bool))
     exs = [chat("q?", "boom"), chat("q?", "a fine answer.")]
     res = run_preprocess(exs, PreprocessConfig())
     assert res.drops == {0: "filter_error: RecursionError"}
