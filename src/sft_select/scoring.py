@@ -251,9 +251,10 @@ def _read_part(path: Path, chunk: Sequence[Example]) -> ViewResult | None:
 
 
 def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[Example] | None,
-              executor, cache_dir: Path | None, *, announce_skips: bool = True) -> ScoringResult:
+              executor, cache_dir: Path | None, *, announce_skips: bool = True, started=None) -> ScoringResult:
     """Every view's scores: read from its cache file when one exists, else fit and scored, all the views
-    to score together (`score_views`), then each written to its own cache file."""
+    to score together (`score_views`), then each written to its own cache file. `started`: the pool's
+    embedding begun before preprocessing (scoring_ahead.embed_early), finished or cancelled here."""
     out = ScoringResult()
     pool_fp = ids_fingerprint(ex.id for ex in pool)
     target_fp = ids_fingerprint(ex.id for ex in target) if target else None
@@ -280,7 +281,8 @@ def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[E
         todo.append((view, path, parts))
     from sft_select.scoring_ahead import score_views_ahead
 
-    scored = score_views_ahead([v for v, _, _ in todo], pool, target, executor, [c for _, _, c in todo])
+    scored = score_views_ahead([v for v, _, _ in todo], pool, target, executor, [c for _, _, c in todo],
+                               started=started)
     ids = [ex.id for ex in pool]
     writes = []
     for (view, path, parts), (result, seconds) in zip(todo, scored):

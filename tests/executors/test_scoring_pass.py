@@ -258,3 +258,48 @@ def test_embedding_alongside_the_text_views_gives_the_scores_of_one_process(data
     for (a, _), (b, _) in zip(serial, ahead):
         assert_same(a, b)
     assert [v.reads_embeddings for v in views()] == [True, False, False, True]
+
+
+def test_an_embedding_started_before_preprocessing_serves_the_pool_after_it(data, monkeypatch):
+    """The pipeline starts embedding every example read before dedup (scoring_ahead.embed_early); scoring
+    the deduplicated pool then uses that embedding, not a second one, and gives one process's scores.
+    The views get the pool's rows gathered from the whole array (EmbeddingStore._as_remembered)."""
+    from sft_select import parallel
+    from sft_select.scoring_ahead import embed_early, score_views_ahead
+
+    pool, target = data
+    kept = pool[::2] + pool[1::4]  # "after dedup": a subset, in another order
+    EmbeddingStore.clear()
+    serial = scoring.score_views(views(), kept, target, LocalExecutor())
+    EmbeddingStore.clear()
+    calls = []
+    real = EmbeddingStore.embed_ahead
+    monkeypatch.setattr(EmbeddingStore, "embed_ahead",
+                        lambda ids, *a, **k: calls.append(len(ids)) or real(ids, *a, **k))
+    with parallel.workers(2, min_items=10):
+        started = embed_early(views(), pool, LocalExecutor())
+        assert started is not None
+        ahead = score_views_ahead(views(), kept, target, LocalExecutor(), [None] * len(VIEWS), started=started)
+    assert calls == [len(pool)]  # one embedding, of everything read
+    for (a, _), (b, _) in zip(serial, ahead):
+        assert_same(a, b)
+    vecs = EmbeddingStore.embed([ex.id for ex in kept], [ex.content for ex in kept], "hashing")
+    assert np.shares_memory(vecs, EmbeddingStore._subset[2])  # the gathered rows, not stacked again
+    EmbeddingStore.clear()
+
+
+def test_an_early_embedding_the_scoring_does_not_need_is_cancelled(data):
+    import multiprocessing
+
+    from sft_select import parallel
+    from sft_select.scoring_ahead import embed_early, with_embeddings_ahead
+
+    pool, _ = data
+    EmbeddingStore.clear()
+    with parallel.workers(2, min_items=10):
+        started = embed_early(views(), pool, LocalExecutor())
+        assert started is not None
+        text_only = [v for v in views() if not v.reads_embeddings]
+        got = with_embeddings_ahead(text_only, pool, LocalExecutor(), lambda group: group, started=started)
+        assert not multiprocessing.active_children()  # the early embedding's worker was ended
+    assert got == [0, 1]  # scored in one call: no embedding alongside
