@@ -309,8 +309,6 @@ class EmbeddingStore:
 
     _memory: dict[tuple[str, str], np.ndarray] = {}
     _last: "tuple[str, list[str], np.ndarray] | None" = None  # the last array remembered whole: see _as_remembered
-    _last_index: "tuple[tuple, dict[str, int]] | None" = None  # _last's row of each id, built when first asked
-    _subset: "tuple[tuple, list[str], np.ndarray] | None" = None  # the rows of _last last gathered, and their ids
     _disk: dict[tuple[Path, str], DiskCache] = {}
 
     @classmethod
@@ -354,32 +352,11 @@ class EmbeddingStore:
         asks for the pool just embedded): stacking 100k rows took ~0.3 s and a copy 0.44 s of the
         parent's serial time. Read-only, so a caller that wants to change it must copy it first."""
         last = cls._last
-        if last is None or last[0] != fp or len(last[1]) < len(ids):
+        if last is None or last[0] != fp or len(last[1]) != len(ids) or last[1] != list(ids):
             return None
-        if len(last[1]) == len(ids) and last[1] == list(ids):
-            whole = last[2].view()
-        else:
-            # Rows of it (the pool after dedup, embedded whole before: scoring_ahead.embed_early): one
-            # gather, kept with its ids, so the next view asking for the same ids gets it as is.
-            subset = cls._subset
-            if subset is not None and subset[0] is last and subset[1] == list(ids):
-                whole = subset[2].view()
-            else:
-                rows = cls._rows_of_last(last, ids)
-                if rows is None:
-                    return None
-                whole = last[2][rows]
-                cls._subset = (last, list(ids), whole)
+        whole = last[2].view()
         whole.flags.writeable = False
         return whole
-
-    @classmethod
-    def _rows_of_last(cls, last: tuple, ids: Sequence[str]) -> np.ndarray | None:
-        index = cls._last_index
-        if index is None or index[0] is not last:
-            index = cls._last_index = (last, {key: row for row, key in enumerate(last[1])})
-        rows = np.fromiter((index[1].get(key, -1) for key in ids), dtype=np.int64, count=len(ids))
-        return None if (rows < 0).any() else rows
 
     @classmethod
     def embed_ahead(cls, ids: Sequence[str], texts: Sequence[str], spec: str = DEFAULT_MODEL,
@@ -449,13 +426,13 @@ class EmbeddingStore:
     def forget_memory(cls) -> None:
         """Drop the in-process vectors, keep the disk cache handles: a streaming run holds one chunk's."""
         cls._memory.clear()
-        cls._last = cls._last_index = cls._subset = None
+        cls._last = None
 
     @classmethod
     def clear(cls) -> None:
         """Forget the in-process vectors (the disk cache stays)."""
         cls._memory.clear()
-        cls._last = cls._last_index = cls._subset = None
+        cls._last = None
         cls._disk.clear()
 
 

@@ -30,7 +30,6 @@ from sft_select.progress import Timer, info
 from sft_select.record import Example
 from sft_select.rundir import prepare, release
 from sft_select.scoring import score_all
-from sft_select.scoring_ahead import embed_early
 from sft_select.selection.strategies import Context
 from sft_select.table import add_scores, base_table, finalize
 from sft_select.views.base import View
@@ -164,24 +163,17 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
          + (f", {len(loaded.rejected)} unreadable rows skipped" if loaded.rejected else ""))
 
     executor = get_executor(cfg.engine)  # one per run: the Ray engine joins or starts its instance once
-    # Semantic dedup embeds the distinct rows itself, in workers: nothing to start early then.
-    started = None if cfg.preprocess.semantic.enabled else embed_early(views, loaded.examples, executor)
-    try:
-        with timer.step("preprocess"):
-            pre = run_preprocess(loaded.examples, cfg.preprocess, target_examples, decontaminate=decontaminate,
-                                 embedder=cfg.embedding.model, executor=executor,
-                                 known_filters=known_filters, known_keys=loaded.alongside.get("dedup_keys"))
-        table = base_table(loaded.examples, pre)
-        alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
-        pool = [loaded.examples[i] for i in alive]
+    with timer.step("preprocess"):
+        pre = run_preprocess(loaded.examples, cfg.preprocess, target_examples, decontaminate=decontaminate,
+                             embedder=cfg.embedding.model, executor=executor,
+                             known_filters=known_filters, known_keys=loaded.alongside.get("dedup_keys"))
+    table = base_table(loaded.examples, pre)
+    alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
+    pool = [loaded.examples[i] for i in alive]
 
-        with timer.step("score"):
-            scoring = score_all(views, pool, target_examples or None, executor, out / "cache",
-                                announce_skips=cfg.views.use is not None, started=started)
-    except BaseException:
-        if started is not None:
-            started.cancel()
-        raise
+    with timer.step("score"):
+        scoring = score_all(views, pool, target_examples or None, executor, out / "cache",
+                             announce_skips=cfg.views.use is not None)
     if not scoring.scores:
         raise ConfigError("every selected view was skipped: " + "; ".join(scoring.skipped.values()))
     table = add_scores(table, scoring, alive)

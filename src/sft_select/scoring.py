@@ -251,10 +251,9 @@ def _read_part(path: Path, chunk: Sequence[Example]) -> ViewResult | None:
 
 
 def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[Example] | None,
-              executor, cache_dir: Path | None, *, announce_skips: bool = True, started=None) -> ScoringResult:
+              executor, cache_dir: Path | None, *, announce_skips: bool = True) -> ScoringResult:
     """Every view's scores: read from its cache file when one exists, else fit and scored, all the views
-    to score together (`score_views`), then each written to its own cache file. `started`: the pool's
-    embedding begun before preprocessing (scoring_ahead.embed_early), finished or cancelled here."""
+    to score together (`score_views`), then each written to its own cache file."""
     out = ScoringResult()
     pool_fp = ids_fingerprint(ex.id for ex in pool)
     target_fp = ids_fingerprint(ex.id for ex in target) if target else None
@@ -281,8 +280,7 @@ def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[E
         todo.append((view, path, parts))
     from sft_select.scoring_ahead import score_views_ahead
 
-    scored = score_views_ahead([v for v, _, _ in todo], pool, target, executor, [c for _, _, c in todo],
-                               started=started)
+    scored = score_views_ahead([v for v, _, _ in todo], pool, target, executor, [c for _, _, c in todo])
     ids = [ex.id for ex in pool]
     writes = []
     for (view, path, parts), (result, seconds) in zip(todo, scored):
