@@ -97,17 +97,14 @@ def whole_word_lookup(tokenizer) -> Callable[[str], int | None] | None:
     normalizer only lowercases it (accents and controls are not ASCII alphanumerics), and WordPiece's
     longest-match-first takes the whole word when the vocabulary holds it. None for any other tokenizer.
     tests/test_static_encode.py checks the ids against the tokenizer's."""
-    import json
-
-    spec = json.loads(tokenizer.to_str())
-    norm, pre, model = spec.get("normalizer") or {}, spec.get("pre_tokenizer") or {}, spec.get("model") or {}
-    if (norm.get("type") != "BertNormalizer" or not norm.get("lowercase") or pre.get("type") != "BertPreTokenizer"
-            or model.get("type") != "WordPiece" or spec.get("added_tokens") is None):
+    norm, pre, model = tokenizer.normalizer, tokenizer.pre_tokenizer, tokenizer.model
+    if (type(norm).__name__ != "BertNormalizer" or not norm.lowercase or type(pre).__name__ != "BertPreTokenizer"
+            or type(model).__name__ != "WordPiece"):
         return None
     vocab = tokenizer.get_vocab(with_added_tokens=False)
-    longest = int(model.get("max_input_chars_per_word", 100))
+    longest = int(model.max_input_chars_per_word)
     # Added tokens (e.g. [CLS]) are matched before normalization: a chunk equal to one is not a word.
-    special = {t["content"] for t in spec["added_tokens"]}
+    special = {token.content for token in tokenizer.get_added_tokens_decoder().values()}
 
     def lookup(chunk: str) -> int | None:
         if not (chunk.isascii() and chunk.isalnum()) or len(chunk) > longest or chunk in special:

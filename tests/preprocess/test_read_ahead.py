@@ -77,6 +77,8 @@ def test_load_with_workers_gives_the_ids_and_filter_reasons_of_a_serial_load(tmp
     with parallel.workers(2, min_items=50):
         par = load([pool], alongside={"filters": job})
     assert [ex.id for ex in par.examples] == [ex.id for ex in serial.examples]
+    # every text joined in this process, before the workers that read it were forked
+    assert all(ex._content is not None and ex._prompt is not None for ex in par.examples + serial.examples)
     assert any("~1" in ex.id for ex in par.examples)
     reference = apply_filters(serial.examples, range(len(serial.examples)), FilterConfig())
     assert {p: r for p, r in enumerate(par.alongside["filters"]) if r} == reference

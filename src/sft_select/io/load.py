@@ -147,7 +147,8 @@ def _load(paths: Iterable[str | Path], *, fmt: str | None, fields: Mapping[str, 
     hashes = out.alongside.pop("content_hash") if ahead is not None else _hashes(out.examples)
     for ex, id_ in zip(out.examples, assign_ids(hashes)):
         set_id(ex, id_)
-    join_texts(out.examples)
+    if ahead is None:  # else each part was joined before its worker started (read_ahead.py)
+        join_texts(out.examples)
     return out
 
 
