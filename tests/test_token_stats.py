@@ -25,31 +25,20 @@ def test_duplicate_ngram_ratios_equal_the_per_text_ones(batch):
         assert ratios.tolist() == [signals.duplicate_ngram_ratio(t, n) for t in toks]
 
 
-@settings(max_examples=300, deadline=None)
-@given(texts)
-def test_repeated_bigram_shares_and_counts_equal_the_per_text_ones(batch):
-    counts, shares = token_stats.repeated_bigram_shares(batch)
-    toks = [signals.repetition_tokens(t) for t in batch]
-    assert counts.tolist() == [len(t) for t in toks]
-    assert shares.tolist() == [signals.repeated_bigram_share(t) for t in toks]
-
-
 def test_a_batch_with_too_many_distinct_tokens_for_one_key_is_halved(monkeypatch):
     batch = [" ".join(f"w{i % 7} w{(i * 3) % 5}" for i in range(30)) + f" own{r}" for r in range(9)]
-    want_ratios = token_stats.duplicate_ngram_ratios(batch)
-    want_shares = token_stats.repeated_bigram_shares(batch)
+    want = token_stats.duplicate_ngram_ratios(batch)
     monkeypatch.setattr(token_stats, "KEY_BITS", 14)  # 3 x 4 bits + 2 row bits: only pairs of texts fit
-    for got, want in [(token_stats.duplicate_ngram_ratios(batch), want_ratios),
-                      (token_stats.repeated_bigram_shares(batch), want_shares)]:
-        assert [g.tolist() for g in got] == [w.tolist() for w in want]
+    got = token_stats.duplicate_ngram_ratios(batch)
+    assert [g.tolist() for g in got] == [w.tolist() for w in want]
 
 
 def test_long_inputs_are_counted_in_chunks_with_the_same_numbers(monkeypatch):
     batch = [f"w{i % 3} w{i % 5} " * (i % 7) + "end" for i in range(23)]
-    whole = [token_stats.duplicate_ngram_ratios(batch), token_stats.repeated_bigram_shares(batch)]
+    whole = token_stats.duplicate_ngram_ratios(batch)
     monkeypatch.setattr(token_stats, "CHUNK", 4)
-    chunked = [token_stats.duplicate_ngram_ratios(batch), token_stats.repeated_bigram_shares(batch)]
-    assert [[a.tolist() for a in r] for r in chunked] == [[a.tolist() for a in r] for r in whole]
+    chunked = token_stats.duplicate_ngram_ratios(batch)
+    assert [a.tolist() for a in chunked] == [a.tolist() for a in whole]
 
 
 def test_ascii_rows():

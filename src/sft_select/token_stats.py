@@ -1,10 +1,10 @@
 """Word-token statistics of a whole batch of ASCII texts at once, equal to `signals`' per-text ones.
 
 `signals.repetition_tokens` splits one text into Python bytes objects and the n-gram statistics build a
-tuple per n-gram: ~10 us a row for the quality view's repeated-3-gram share (tokens included), and the
-filters' repeated-bigram bound was their largest cost (1.6 of ~5.7 CPU-s at 100k, py-spy). Here Arrow splits the batch's
-texts and numbers its distinct tokens (C++), an n-gram becomes one uint64 (the numbers of its tokens
-and its text packed side by side: exact, no hashing), and the counts are numpy over the batch. Only
+tuple per n-gram: ~10 us a row for the quality view's repeated-3-gram share (tokens included). Here
+Arrow splits the batch's texts and numbers its distinct tokens (C++), an n-gram becomes one uint64 (the
+numbers of its tokens and its text packed side by side: exact, no hashing), and the counts are numpy
+over the batch. (The filters bound the repeated-bigram share on their own: preprocess/filter_batch.py.) Only
 ASCII texts go this way; `ascii_rows` says which, and callers keep the per-text code for the rest.
 tests/test_token_stats.py checks every statistic against the per-text one.
 """
@@ -110,28 +110,3 @@ def _duplicate_ngram_ratios(texts: Sequence[str], n: int) -> tuple[np.ndarray, n
     long = tok.counts >= n + 1
     out[long] = (total[long] - distinct[long]) / total[long]
     return tok.counts, out
-
-
-def repeated_bigram_shares(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """For each ASCII text, its number of tokens and `signals.repeated_bigram_share` of its tokens: the
-    share of word characters covered by a bigram that occurs more than once in the text."""
-    return _in_chunks(_repeated_bigram_shares, texts)
-
-
-def _repeated_bigram_shares(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    import pandas as pd
-
-    tok = batch_tokens(texts)
-    found = _ngram_keys(tok, 2)
-    if found is None:
-        return _by_halves(_repeated_bigram_shares, texts)
-    keys, first = found
-    ids, _ = pd.factorize(keys)
-    repeated = first[np.bincount(ids)[ids] > 1]
-    covered = np.zeros(len(tok.codes), dtype=bool)
-    covered[repeated] = True
-    covered[repeated + 1] = True
-    chars = np.bincount(tok.rows, weights=tok.lengths, minlength=len(texts))
-    covered_chars = np.bincount(tok.rows[covered], weights=tok.lengths[covered], minlength=len(texts))
-    share = np.divide(covered_chars, chars, out=np.zeros(len(texts)), where=chars > 0)
-    return tok.counts, share
