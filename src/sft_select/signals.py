@@ -70,26 +70,28 @@ def is_refusal(text: str) -> bool:
 
 
 def refusals(texts: Sequence[str]) -> list[bool]:
-    """`is_refusal` of each text. The ASCII heads are lowercased and searched for the hints as one
-    string (\x00 between them: no hint contains it), so the regex runs only on the heads that hold
-    one, and Python does not lowercase and scan each head on its own (~4 us a row)."""
+    """`is_refusal` of each text. The ASCII heads are lowercased and searched for the hints over the
+    batch at once (`containing`), so the regex runs only on the heads that hold one, and Python does
+    not lowercase and scan each head on its own (~4 us a row)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     heads = [t[:2000] for t in texts]
-    out = [False] * len(texts)
     ascii_rows = [i for i, h in enumerate(heads) if h.isascii()]
-    starts = np.cumsum([0] + [len(heads[i]) + 1 for i in ascii_rows])
-    joined = "\x00".join(heads[i] for i in ascii_rows).lower()
-    found = []
-    for hint in _REFUSAL_HINTS:  # str.find per hint: a regex alternation tries each at every position
-        at = joined.find(hint)
-        while at >= 0:
-            found.append(at)
-            at = joined.find(hint, at + 1)
-    hinted = {ascii_rows[k] for k in np.searchsorted(starts, found, side="right") - 1}
-    plain = set(ascii_rows)
-    for i, head in enumerate(heads):
-        if i in hinted or i not in plain:
-            out[i] = bool(_REFUSAL.search(head))
-    return out
+    hinted = containing(pc.ascii_lower(pa.array([heads[i] for i in ascii_rows], pa.string())), _REFUSAL_HINTS)
+    unsure = set(range(len(heads))) - {i for i, h in zip(ascii_rows, hinted.tolist()) if not h}
+    return [bool(_REFUSAL.search(head)) if i in unsure else False for i, head in enumerate(heads)]
+
+
+def containing(lowered, hints: Sequence[str]) -> np.ndarray:
+    """For each string of the Arrow array `lowered` (lowercased), whether it contains any of `hints`:
+    RE2 over the batch in one pass (pyarrow), ~3x faster than one `str.find` pass per hint."""
+    import pyarrow.compute as pc
+
+    if len(lowered) == 0:
+        return np.zeros(0, dtype=bool)
+    found = pc.match_substring_regex(lowered, "|".join(map(re.escape, hints)))
+    return found.to_numpy(zero_copy_only=False).astype(bool)
 
 
 def looks_truncated(text: str) -> bool:

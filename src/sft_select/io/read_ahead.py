@@ -4,8 +4,9 @@ Reading the pool is serial (one core): parsing, building the examples. Work that
 itself (its content hash, the heuristic filters) can start before the whole input is read. As the
 loader's list grows, one forked worker at a time takes the next part of the examples parsed so far
 (once `every` are read; `every // 2` examples a part) and runs each job on that part; `finish()`
-computes the rest over all the workers and returns each job's results for every example, by list position. Results equal the jobs run over the whole list,
-as long as each job is per-example (a job of a part is the concatenation of its examples' results).
+computes the rest over all the workers and returns each job's results for every example, by list
+position. Results equal the jobs run over the whole list, as long as each job is per-example (a job of
+a part is the concatenation of its examples' results).
 """
 from __future__ import annotations
 

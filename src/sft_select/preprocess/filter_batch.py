@@ -13,7 +13,6 @@ hint, a tail that may be cut off, a repeated line) is decided by that one per-ex
 """
 from __future__ import annotations
 
-import re
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -131,8 +130,7 @@ def _passes(exs: Sequence[Example], cfg: FilterConfig) -> np.ndarray:
         offsets = np.append(start[B], end[-1]).astype(np.int32)
         bodies_low = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(low)])
     if cfg.refusal:
-        refusing = pc.match_substring_regex(bodies_low, "|".join(map(re.escape, _REFUSAL_HINTS)))
-        refusing = refusing.to_numpy(zero_copy_only=False)
+        refusing = signals.containing(bodies_low, _REFUSAL_HINTS)
     if cfg.truncated:
         # With no backtick in the body (no fence, no inline code), truncation is None for a tail (the last
         # 2000 characters, rstripped) shorter than 40 characters or ending on terminal punctuation, and
