@@ -81,6 +81,22 @@ def test_sample_smaller_than_pool_still_scores_everything(tmp_path, pool):
     assert res.manifest["counts"]["selected"] == 40
 
 
+def test_worker_processes_change_nothing(tmp_path, pool):
+    """With workers, chunks are filtered and keyed while they are read, and the outputs are written by
+    ranges of rows; a sample smaller than the pool is drawn by row offsets. Same files as one process."""
+    src, target = pool
+    outs = {}
+    for workers in (1, 2):
+        cfg = cfg_for("on")
+        cfg.engine.fit_sample = 50
+        cfg.engine.workers, cfg.engine.parallel_min = workers, 10
+        run([src], tmp_path / str(workers), cfg, target=target)
+        outs[workers] = [(tmp_path / str(workers) / name).read_bytes() for name in ("selected.jsonl", "rejected.jsonl")]
+        outs[workers].append(pd.read_parquet(tmp_path / str(workers) / "scores.parquet"))
+    assert outs[1][:2] == outs[2][:2]
+    pd.testing.assert_frame_equal(outs[1][2], outs[2][2])
+
+
 def test_killed_run_resumes_from_finished_chunks(tmp_path, pool, monkeypatch):
     from sft_select.stream import chunk as chunk_mod
 
@@ -88,11 +104,11 @@ def test_killed_run_resumes_from_finished_chunks(tmp_path, pool, monkeypatch):
     real = chunk_mod.ChunkWork.process
     calls = {"n": 0}
 
-    def dies_on_third(self, chunk):
+    def dies_on_third(self, chunk, known=None):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real(self, chunk)
+        return real(self, chunk, known)
 
     monkeypatch.setattr(chunk_mod.ChunkWork, "process", dies_on_third)
     with pytest.raises(KeyboardInterrupt):
@@ -101,9 +117,9 @@ def test_killed_run_resumes_from_finished_chunks(tmp_path, pool, monkeypatch):
     monkeypatch.setattr(chunk_mod.ChunkWork, "process", real)
     computed = {"n": 0}
 
-    def counting(self, chunk):
+    def counting(self, chunk, known=None):
         computed["n"] += 1
-        return real(self, chunk)
+        return real(self, chunk, known)
 
     monkeypatch.setattr(chunk_mod.ChunkWork, "process", counting)
     res = run([src], tmp_path / "st", cfg_for("on"), target=target)

@@ -253,7 +253,7 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
             if stream is None:
                 outputs = write_outputs(out, table, loaded, write_selected=(stop_after == "select"))
             else:  # a streaming run reads the inputs once more; the report gets the examples it shows
-                from sft_select.stream.run import report_ids, write_stream_outputs
+                from sft_select.stream.outputs import report_ids, write_stream_outputs
 
                 shown = report_ids(table, names, cfg.report.max_points, cfg.seed)
                 outputs, loaded = write_stream_outputs(out, table, stream, write_selected=(stop_after == "select"),

@@ -49,12 +49,19 @@ def iter_file(path: str | Path, *, fmt: str | None = None, fields: Mapping[str, 
     `fmt=None` detects the format from the first readable row; the format is recorded in `formats`.
     Rows are yielded as they are read, so a streaming run holds one chunk, not the file.
     """
+    yield from parse_rows(read_rows(path), path, fmt=fmt, fields=fields, on_error=on_error, formats=formats)
+
+
+def parse_rows(rows: Iterable[RawRow], path: str | Path, *, fmt: str | None = None,
+               fields: Mapping[str, str] | None = None, on_error: str = "fail",
+               formats: dict[str, str] | None = None) -> Iterator[Example | Rejected]:
+    """`iter_file` over rows already read from `path` (all of them, or some: a streaming run's sample)."""
     if fmt is not None and fmt not in FORMATS:
         raise InputError(path, f"unknown format '{fmt}'; expected one of {', '.join(FORMATS)}")
     source = str(path)
     formats = formats if formats is not None else {}
     any_rejected = False
-    for raw in read_rows(path):
+    for raw in rows:
         if raw.data is None:
             if on_error == "fail":
                 raise InputError(path, raw.error or "unreadable row", **_where(raw))

@@ -99,7 +99,7 @@ def write_rejected(rejected: Iterable[Rejected], target: Path, dropped: Dropped 
         rows = iter(rejected)
         with atomic_open(target) as fh:
             while block := list(islice(rows, _BLOCK)):
-                for part in parallel.run_parts(_rejected_lines, block) if workers else [_rejected_lines(block)]:
+                for part in parallel.run_parts(rejected_lines, block) if workers else [rejected_lines(block)]:
                     fh.write(part)
                 n += len(block)
             if dropped is not None:
@@ -117,8 +117,14 @@ def _append_dropped(fh, dropped: Dropped, started: parallel.Parts | None) -> Non
     if started is None:
         fh.write(_dropped_lines(dropped, range(len(dropped.examples))))
         return
+    append_files(fh, started.results())
+
+
+def append_files(fh, paths: Sequence[str]) -> None:
+    """Append the bytes of the files workers wrote (parts of an output) to the text file `fh`, in order,
+    removing each once appended."""
     fh.flush()
-    for path in started.results():
+    for path in paths:
         with open(path, "rb") as src:
             shutil.copyfileobj(src, fh.buffer, 1 << 20)
         Path(path).unlink()
@@ -150,7 +156,7 @@ def _dropped_lines(dropped: Dropped, positions: range) -> str:
     return "".join(lines)
 
 
-def _rejected_lines(rejected: Sequence[Rejected]) -> str:
+def rejected_lines(rejected: Sequence[Rejected]) -> str:
     return "".join(_line(r.original, r.reason, r.source, r.row, r.line, r.id, r.kept_id) for r in rejected)
 
 

@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,14 +47,29 @@ class ChunkWork:
     def _tick(self, name: str, start: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
-    def process(self, chunk: Sequence[Example]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    def alongside(self) -> dict[str, Callable[[Sequence[Example]], list]]:
+        """Per-example jobs that can run while the chunk is read (`Stream.chunks_with`): their results
+        go to `process(known=...)`."""
+        from sft_select.preprocess.exact import key_job
+        from sft_select.preprocess.filters import filter_job
+
+        job = filter_job(self.cfg.preprocess.filters)
+        return {"dedup_keys": key_job, **({"filters": job} if job else {})}
+
+    def process(self, chunk: Sequence[Example], known: dict[str, list] | None = None
+                ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """The chunk's base table columns, view scores and arrays. `known`: results of `alongside()`'s jobs
+        for every example of the chunk, where they ran while it was read."""
         pre = self.cfg.preprocess
+        known = known or {}
         drops: dict[int, str] = {}
         t = time.perf_counter()
         if pre.filters.enabled:
             from sft_select.preprocess.filters import apply_filters
 
-            drops.update(apply_filters(chunk, range(len(chunk)), pre.filters))
+            reasons = known.get("filters")
+            drops.update(apply_filters(chunk, range(len(chunk)), pre.filters,
+                                       known=dict(enumerate(reasons)) if reasons is not None else None))
         self._tick("filters", t)
         if self.evals:
             from sft_select.preprocess.decontam import contaminated
@@ -74,8 +89,10 @@ class ChunkWork:
         })
         arrays: dict[str, np.ndarray] = {}
         t = time.perf_counter()
-        # hashed in the run's worker processes when there are several, as in a run held in memory
-        keys = np.frombuffer(b"".join(parallel.run_parts(dedup_keys, live)), dtype=np.uint64)
+        # hashed while the chunk was read, or now in the run's worker processes when there are several
+        keyed = known.get("dedup_keys")
+        keys = np.frombuffer(b"".join([keyed[i] for i in alive]) if keyed is not None else
+                             b"".join(parallel.run_parts(dedup_keys, live)), dtype=np.uint64)
         arrays["keys"] = keys.reshape(len(live), 2) if len(live) else np.zeros((0, 2), np.uint64)
         self._tick("exact_dedup", t)
         if pre.near.enabled:

@@ -8,7 +8,7 @@
    is in memory; a killed run resumes from its finished chunks.
 3. global steps over the saved arrays: exact dedup (equal keys), near dedup (band buckets, exact Jaccard
    on the candidates' shingles read back), then the score table, combine, resolve, select.
-4. outputs: a third read writes the selected rows and rejected.jsonl in input order.
+4. outputs: a third read writes the selected rows and rejected.jsonl in input order (`stream.outputs`).
 
 Peak memory grows with the chunk and the sample, plus the score table (numbers and short reasons per
 example) and the per-row id set: ~2 GB at 1M Alpaca-sized rows (docs/benchmarks.md "Scale").
@@ -24,7 +24,6 @@ import pandas as pd
 from sft_select.cache import fingerprint, ids_fingerprint
 from sft_select.config import Config
 from sft_select.errors import ConfigError, InputError
-from sft_select.io.load import Loaded
 from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.preprocess.run import StepStats
 from sft_select.progress import info
@@ -89,11 +88,11 @@ def stream_pass(stream: Stream, cfg: Config, views: Sequence[View], target, exec
     frames, arrays = [], []
     resumed = 0
     with timer.step("pass"):
-        for k, chunk in enumerate(stream.chunks(eng.chunk_size)):
+        for k, (chunk, known) in enumerate(stream.chunks_with(eng.chunk_size, work.alongside())):
             folder = shard_root / f"chunk-{k:06d}"
             saved = load_shard(folder, [ex.id for ex in chunk])
             if saved is None:
-                frame, arr = work.process(chunk)
+                frame, arr = work.process(chunk, known)
                 save_shard(folder, frame, arr, {"examples": len(chunk)})
                 saved = load_shard(folder, [ex.id for ex in chunk])  # memory-mapped back
             else:
@@ -265,82 +264,3 @@ class StreamContext:
 
     def examples_for(self, ids: Sequence[str], why: str):
         raise ConfigError(f"select: {why} needs the examples in memory; set engine.streaming: off")
-
-
-def write_stream_outputs(out: Path, table: pd.DataFrame, stream: Stream, *, write_selected: bool,
-                         report_ids: set[str]) -> tuple[dict[str, str], Loaded]:
-    """Step 4: a last read writes the selected rows and rejected.jsonl in input order; returns the
-    outputs and a `Loaded` holding only the examples the report shows.
-
-    This read takes the raw rows as stored (no parsing, no hashing): table rows are matched to them by
-    (source, row), and only the few rows the report shows are parsed back into examples.
-    """
-    from sft_select.io.atomic import atomic_path
-    from sft_select.io.formats import parse_row
-    from sft_select.io.load import Rejected
-    from sft_select.io.readers import read_rows
-    from sft_select.io.writers import output_type, write_rejected, write_rows
-    from sft_select.record import Example
-
-    selected = table["selected"].fillna(False).to_numpy(dtype=bool)
-    reasons = table["reason"].to_numpy()
-    kept = table["kept_id"].to_numpy() if "kept_id" in table else np.full(len(table), None)
-    dropped_mask = ~selected if write_selected else pd.notna(reasons)
-    ids, sources, rownos = table["id"].to_numpy(), table["source"].to_numpy(), table["row"].to_numpy()
-    shown: list[Example] = []
-    rows: list = []
-
-    def rejected_rows():
-        yield from stream.rejected  # unreadable rows first, as the in-memory run writes them
-        i = 0
-        for path in stream.paths:
-            for raw in read_rows(path):
-                if i >= len(ids) or sources[i] != str(path) or rownos[i] != raw.index:
-                    continue  # a row that was unreadable or invalid: it is in stream.rejected
-                if ids[i] in report_ids:
-                    fmt = stream.formats.get(str(path))
-                    parsed = parse_row(raw.data, fmt, stream.fields)
-                    shown.append(Example(id=ids[i], source=str(path), row=raw.index, format=fmt, original=raw.data,
-                                         turns=parsed.turns, text=parsed.text, label=parsed.label))
-                if selected[i] and write_selected:
-                    rows.append(raw.data)
-                elif dropped_mask[i]:
-                    k = kept[i]
-                    yield Rejected(str(path), raw.index, None, raw.data, str(reasons[i]), id=ids[i],
-                                   kept_id=k if isinstance(k, str) else None)
-                i += 1
-        if i != len(ids):
-            raise InputError(", ".join(map(str, stream.paths)), "the input changed while the run was reading it")
-
-    outputs: dict[str, str] = {}
-    write_rejected(rejected_rows(), out / "rejected.jsonl")
-    outputs["rejected"] = "rejected.jsonl"
-    if write_selected:
-        kind = output_type(list(stream.formats))
-        outputs["selected"] = write_rows(rows, out / "selected", kind).name
-    with atomic_path(out / "scores.parquet") as tmp:
-        table.to_parquet(tmp, index=False)
-    outputs["scores"] = "scores.parquet"
-    loaded = Loaded(examples=shown, rejected=list(stream.rejected), formats=dict(stream.formats))
-    return outputs, loaded
-
-
-def report_ids(table: pd.DataFrame, views: Sequence[str], max_points: int, seed: int) -> set[str]:
-    """Ids whose texts the report may show: a stratified sample for the map, each view's top and bottom."""
-    rng = np.random.default_rng(seed)
-    picked: set[str] = set()
-    sel = table["selected"].fillna(False).to_numpy(dtype=bool)
-    for mask in (sel, ~sel):
-        idx = np.flatnonzero(mask)
-        take = rng.choice(idx, size=min(len(idx), max_points), replace=False) if len(idx) else idx
-        picked.update(table["id"].to_numpy()[take].tolist())
-    for name in views:
-        col = table[name] if name in table else table.get(f"{name}_raw")
-        if col is None:
-            continue
-        values = pd.to_numeric(col, errors="coerce")
-        picked.update(table.loc[values.nlargest(20).index, "id"].tolist())
-        picked.update(table.loc[values.nsmallest(20).index, "id"].tolist())
-    picked.update(table.loc[table["reason"].notna()].groupby(table["reason"].astype(str).str.split(":").str[0])
-                  .head(5)["id"].tolist())
-    return picked

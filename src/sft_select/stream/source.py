@@ -11,8 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import numpy as np
+
+from sft_select import parallel
 from sft_select.errors import InputError
-from sft_select.io.load import Rejected, iter_file, set_id
+from sft_select.io.load import Rejected, iter_file, parse_rows, set_id
+from sft_select.io.read_ahead import Job, ReadAhead
+from sft_select.io.row_offsets import RowOffsets, row_offsets, rows_at
 from sft_select.record import Example, content_hash, join_texts
 
 
@@ -26,6 +31,7 @@ class Stream:
     on_error: str = "fail"
     formats: dict[str, str] = field(default_factory=dict)
     rejected: list[Rejected] = field(default_factory=list)
+    offsets: dict[str, RowOffsets] = field(default_factory=dict)  # by path, when `sample` scanned them
 
     def examples(self) -> Iterator[Example]:
         """Every example with its id, in reading order; unreadable rows go to `rejected` (reset per read)."""
@@ -50,20 +56,86 @@ class Stream:
                 yield item
 
     def chunks(self, size: int) -> Iterator[list[Example]]:
-        chunk: list[Example] = []
-        for ex in self.examples():
-            chunk.append(ex)
-            if len(chunk) >= size:
-                join_texts(chunk)
-                yield chunk
-                chunk = []
-        if chunk:
-            join_texts(chunk)
+        for chunk, _ in self.chunks_with(size, {}):
             yield chunk
 
+    def chunks_with(self, size: int, alongside: dict[str, Job]) -> Iterator[tuple[list[Example], dict[str, list]]]:
+        """Chunks of `size` examples, each with the `alongside` jobs' results by position in it: with
+        worker processes on, the jobs (the filters, the exact-dedup keys) run on the chunk's examples read
+        so far while the rest of it is parsed (io/read_ahead.py), as a run held in memory loads its input;
+        without, the results are empty and the caller computes them."""
+        chunk: list[Example] = []
+        ahead = None
+        try:
+            for ex in self.examples():
+                chunk.append(ex)
+                if ahead is None and alongside and parallel.active() > 1:
+                    ahead = ReadAhead(alongside, every=parallel.min_items())
+                if ahead is not None:
+                    ahead.feed(chunk)
+                if len(chunk) >= size:
+                    results = ahead.finish() if ahead is not None else {}
+                    chunk_done, chunk, ahead = chunk, [], None
+                    join_texts(chunk_done)
+                    yield chunk_done, results
+            if chunk:
+                results = ahead.finish() if ahead is not None else {}
+                ahead = None
+                join_texts(chunk)
+                yield chunk, results
+        except BaseException:  # a bad row, or the caller stopped: no worker is left behind
+            if ahead is not None:
+                ahead.cancel()
+            raise
+
     def sample(self, size: int, seed: int) -> tuple[list[Example], int]:
-        """A seeded uniform sample of `size` examples (reservoir sampling, kept in reading order) and the
-        pool size. The views are fit on it: the whole pool when it is no larger than `size`."""
+        """A seeded uniform sample of `size` examples, in reading order, and the pool size. The views are
+        fit on it: the whole pool when it is no larger than `size`.
+
+        Plain JSONL inputs are sampled by row: one scan finds where each row starts (`offsets`, kept for
+        the output pass), `size` rows are drawn and only those are parsed; the pool size is then the
+        number of rows, unreadable ones included, and a drawn row that is unreadable or invalid is left
+        out of the sample. Ids get their `~k` repeat suffix within the sample (the pass's ids count
+        repeats over the whole pool): a view that keeps per-id results from the fit (the label proxy's
+        out-of-fold predictions) may then give a repeat the result of an identical example. Other inputs
+        are read whole, with reservoir sampling."""
+        self.offsets = {}
+        by_path = [row_offsets(p) for p in self.paths]
+        total = sum(len(o) for o in by_path if o is not None)
+        if None in by_path or total <= size:
+            return self._reservoir(size, seed)
+        self.offsets = {str(o.path): o for o in by_path}
+        drawn = np.sort(np.asarray(random.Random(seed).sample(range(total), size), dtype=np.int64))
+        bounds = np.cumsum([0] + [len(o) for o in by_path])
+        sample: list[Example] = []
+        for k, (path, offsets) in enumerate(zip(self.paths, by_path)):
+            rows = drawn[(drawn >= bounds[k]) & (drawn < bounds[k + 1])] - bounds[k]
+            fmt = self.fmt or self._first_format(path)
+            for item in parse_rows(rows_at(offsets, rows.tolist()), path, fmt=fmt, fields=self.fields,
+                                   on_error=self.on_error):
+                if isinstance(item, Example):
+                    sample.append(item)
+        if not sample:  # every drawn row unusable: the reservoir finds the usable ones, if any
+            return self._reservoir(size, seed)
+        _check_one_kind(sample, self.paths)
+        seen: dict[str, int] = {}
+        for ex in sample:
+            h = content_hash(ex.turns, ex.text, ex.label)
+            k = seen.get(h, 0)
+            seen[h] = k + 1
+            set_id(ex, h if k == 0 else f"{h}~{k}")
+        join_texts(sample)
+        return sample, total
+
+    def _first_format(self, path: str | Path) -> str | None:
+        """The format detected from the file's first readable row, as a whole read detects it."""
+        found: dict[str, str] = {}
+        for item in iter_file(path, fmt=None, fields=self.fields, on_error=self.on_error, formats=found):
+            if isinstance(item, Example):
+                break
+        return found.get(str(path))
+
+    def _reservoir(self, size: int, seed: int) -> tuple[list[Example], int]:
         rng = random.Random(seed)
         kept: list[tuple[int, Example]] = []
         n = 0
@@ -78,3 +150,9 @@ class Stream:
         sample = [ex for _, ex in kept]
         join_texts(sample)
         return sample, n
+
+
+def _check_one_kind(examples: Sequence[Example], paths: Sequence[str | Path]) -> None:
+    if len({ex.kind for ex in examples}) > 1:
+        raise InputError(", ".join(map(str, paths)), "inputs mix labelled text and instruction data; "
+                         "select them in separate runs")
