@@ -102,13 +102,14 @@ def content_hash(turns: tuple[Turn, ...], text: str | None, label: str | None) -
     return h.hexdigest()[:24]
 
 
-def assign_ids(hashes: list[str]) -> list[str]:
+def assign_ids(hashes: list[str], seen: dict[str, int] | None = None) -> list[str]:
     """Content hashes made unique within a pool: the k-th repeat of a hash gets a `~k` suffix.
 
     Repeats get the suffix in reading order, so ids stay stable as long as the input does, and
-    exact duplicates remain distinct rows of the score table until dedup drops them.
+    exact duplicates remain distinct rows of the score table until dedup drops them. `seen`: each
+    hash's count so far, for a pool given a part at a time (updated here).
     """
-    seen: dict[str, int] = {}
+    seen = {} if seen is None else seen
     ids = []
     for h in hashes:
         k = seen.get(h, 0)

@@ -130,7 +130,7 @@ def _collector_paused() -> Iterator[None]:
 def _load(paths: Iterable[str | Path], *, fmt: str | None, fields: Mapping[str, str] | None, on_error: str,
           alongside: dict[str, Job] | None) -> Loaded:
     out = Loaded()
-    ahead = ReadAhead({"content_hash": _hashes, **(alongside or {})}, every=parallel.min_items()) \
+    ahead = ReadAhead({"content_hash": content_hashes, **(alongside or {})}, every=parallel.min_items()) \
         if parallel.active() > 1 else None
     try:
         for path in paths:
@@ -151,7 +151,7 @@ def _load(paths: Iterable[str | Path], *, fmt: str | None, fields: Mapping[str, 
         if ahead is not None:
             ahead.cancel()
         raise
-    hashes = out.alongside.pop("content_hash") if ahead is not None else _hashes(out.examples)
+    hashes = out.alongside.pop("content_hash") if ahead is not None else content_hashes(out.examples)
     for ex, id_ in zip(out.examples, assign_ids(hashes)):
         set_id(ex, id_)
     if ahead is None:  # else each part was joined before its worker started (read_ahead.py)
@@ -159,7 +159,7 @@ def _load(paths: Iterable[str | Path], *, fmt: str | None, fields: Mapping[str, 
     return out
 
 
-def _hashes(examples: Sequence[Example]) -> list[str]:
+def content_hashes(examples: Sequence[Example]) -> list[str]:
     return [content_hash(ex.turns, ex.text, ex.label) for ex in examples]
 
 

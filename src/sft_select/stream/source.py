@@ -15,10 +15,10 @@ import numpy as np
 
 from sft_select import parallel
 from sft_select.errors import InputError
-from sft_select.io.load import Rejected, iter_file, parse_rows, set_id
+from sft_select.io.load import Rejected, content_hashes, iter_file, parse_rows, set_id
 from sft_select.io.read_ahead import Job, ReadAhead
 from sft_select.io.row_offsets import RowOffsets, row_offsets, rows_at
-from sft_select.record import Example, content_hash, join_texts
+from sft_select.record import Example, assign_ids, content_hash, join_texts
 
 
 @dataclass
@@ -35,8 +35,14 @@ class Stream:
 
     def examples(self) -> Iterator[Example]:
         """Every example with its id, in reading order; unreadable rows go to `rejected` (reset per read)."""
-        self.rejected = []
         seen: dict[str, int] = {}
+        for ex in self._parsed():
+            set_id(ex, assign_ids([content_hash(ex.turns, ex.text, ex.label)], seen)[0])
+            yield ex
+
+    def _parsed(self) -> Iterator[Example]:
+        """Every example without its id yet, in reading order; unreadable rows go to `rejected`."""
+        self.rejected = []
         kind = None
         for path in self.paths:
             for item in iter_file(path, fmt=self.fmt, fields=self.fields, on_error=self.on_error,
@@ -49,10 +55,6 @@ class Stream:
                 elif item.kind != kind:
                     raise InputError(", ".join(map(str, self.paths)), "inputs mix labelled text and "
                                      "instruction data; select them in separate runs")
-                h = content_hash(item.turns, item.text, item.label)
-                k = seen.get(h, 0)
-                seen[h] = k + 1
-                set_id(item, h if k == 0 else f"{h}~{k}")  # in place: a fresh example nothing else holds
                 yield item
 
     def chunks(self, size: int) -> Iterator[list[Example]]:
@@ -60,29 +62,28 @@ class Stream:
             yield chunk
 
     def chunks_with(self, size: int, alongside: dict[str, Job]) -> Iterator[tuple[list[Example], dict[str, list]]]:
-        """Chunks of `size` examples, each with the `alongside` jobs' results by position in it: with
-        worker processes on, the jobs (the filters, the exact-dedup keys) run on the chunk's examples read
-        so far while the rest of it is parsed (io/read_ahead.py), as a run held in memory loads its input;
-        without, the results are empty and the caller computes them."""
+        """Chunks of `size` examples with their ids, each with the `alongside` jobs' results by position in
+        it. With worker processes on, the content hashes (the ids) and the jobs (the filters, the
+        exact-dedup keys) run on the chunk's examples read so far while the rest of it is parsed
+        (io/read_ahead.py), as a run held in memory loads its input; without, the hashes are computed
+        here and the results are empty (the caller computes them)."""
+        jobs = {"content_hash": content_hashes, **alongside} if parallel.active() > 1 else {}
+        seen: dict[str, int] = {}  # the ids' repeat counts, over the whole read
         chunk: list[Example] = []
         ahead = None
         try:
-            for ex in self.examples():
+            for ex in self._parsed():
                 chunk.append(ex)
-                if ahead is None and alongside and parallel.active() > 1:
-                    ahead = ReadAhead(alongside, every=parallel.min_items())
+                if ahead is None and jobs:
+                    ahead = ReadAhead(jobs, every=parallel.min_items())
                 if ahead is not None:
                     ahead.feed(chunk)
                 if len(chunk) >= size:
-                    results = ahead.finish() if ahead is not None else {}
-                    chunk_done, chunk, ahead = chunk, [], None
-                    join_texts(chunk_done)
-                    yield chunk_done, results
+                    done, chunk, ahead = _identified(chunk, ahead, seen), [], None
+                    yield done
             if chunk:
-                results = ahead.finish() if ahead is not None else {}
-                ahead = None
-                join_texts(chunk)
-                yield chunk, results
+                done, ahead = _identified(chunk, ahead, seen), None
+                yield done
         except BaseException:  # a bad row, or the caller stopped: no worker is left behind
             if ahead is not None:
                 ahead.cancel()
@@ -118,12 +119,8 @@ class Stream:
         if not sample:  # every drawn row unusable: the reservoir finds the usable ones, if any
             return self._reservoir(size, seed)
         _check_one_kind(sample, self.paths)
-        seen: dict[str, int] = {}
-        for ex in sample:
-            h = content_hash(ex.turns, ex.text, ex.label)
-            k = seen.get(h, 0)
-            seen[h] = k + 1
-            set_id(ex, h if k == 0 else f"{h}~{k}")
+        for ex, id_ in zip(sample, assign_ids(content_hashes(sample))):
+            set_id(ex, id_)
         join_texts(sample)
         return sample, total
 
@@ -156,3 +153,14 @@ def _check_one_kind(examples: Sequence[Example], paths: Sequence[str | Path]) ->
     if len({ex.kind for ex in examples}) > 1:
         raise InputError(", ".join(map(str, paths)), "inputs mix labelled text and instruction data; "
                          "select them in separate runs")
+
+
+def _identified(chunk: list[Example], ahead: ReadAhead | None, seen: dict[str, int]
+                ) -> tuple[list[Example], dict[str, list]]:
+    """The chunk with its ids and texts joined, and the read-ahead jobs' results (content hashes aside)."""
+    results = ahead.finish() if ahead is not None else {}
+    hashes = results.pop("content_hash", None)
+    for ex, id_ in zip(chunk, assign_ids(hashes if hashes is not None else content_hashes(chunk), seen)):
+        set_id(ex, id_)  # in place: fresh examples nothing else holds
+    join_texts(chunk)
+    return chunk, results
