@@ -84,8 +84,8 @@ def write_rejected(rejected: Iterable[Rejected], target: Path, dropped: Dropped 
 
     n = 0
     # An in-memory run's list: each block's lines are made in the run's worker processes (most of a run's
-    # rows land here, ~20 µs each). A streaming run's generator: one block at a time in this process, as
-    # workers forked from its large end-of-run state would add their copied pages to its peak memory.
+    # rows land here, ~20 µs each). A generator (a streaming run over inputs without row offsets): one
+    # block at a time in this process; with offsets, stream/outputs.py splits the rows over workers.
     workers = isinstance(rejected, Sequence)
     prefix = target.with_name(f".{target.name}.{os.getpid()}.part")
     # The dropped rows' lines: with workers, each writes its part's lines as bytes into a temp file of its

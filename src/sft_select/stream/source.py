@@ -1,8 +1,8 @@
 """The inputs as a stream of identified examples, a chunk at a time.
 
 Ids are the ones `sft_select.io.load.load` gives (content hash, the k-th repeat suffixed `~k`), kept
-consistent across chunks by remembering each hash's count: that dict is the only per-row state that
-grows with the pool (~150 bytes a row).
+consistent across chunks by remembering each hash's count. That dict (~150 bytes a row) and, for plain
+JSONL inputs, the rows' byte offsets (16 bytes a row) are the per-row state that grows with the pool.
 """
 from __future__ import annotations
 
@@ -53,8 +53,7 @@ class Stream:
                 if kind is None:
                     kind = item.kind
                 elif item.kind != kind:
-                    raise InputError(", ".join(map(str, self.paths)), "inputs mix labelled text and "
-                                     "instruction data; select them in separate runs")
+                    raise _mixed_kinds(self.paths)
                 yield item
 
     def chunks(self, size: int) -> Iterator[list[Example]]:
@@ -118,7 +117,8 @@ class Stream:
                     sample.append(item)
         if not sample:  # every drawn row unusable: the reservoir finds the usable ones, if any
             return self._reservoir(size, seed)
-        _check_one_kind(sample, self.paths)
+        if len({ex.kind for ex in sample}) > 1:
+            raise _mixed_kinds(self.paths)
         for ex, id_ in zip(sample, assign_ids(content_hashes(sample))):
             set_id(ex, id_)
         join_texts(sample)
@@ -149,10 +149,9 @@ class Stream:
         return sample, n
 
 
-def _check_one_kind(examples: Sequence[Example], paths: Sequence[str | Path]) -> None:
-    if len({ex.kind for ex in examples}) > 1:
-        raise InputError(", ".join(map(str, paths)), "inputs mix labelled text and instruction data; "
-                         "select them in separate runs")
+def _mixed_kinds(paths: Sequence[str | Path]) -> InputError:
+    return InputError(", ".join(map(str, paths)), "inputs mix labelled text and instruction data; "
+                      "select them in separate runs")
 
 
 def _identified(chunk: list[Example], ahead: ReadAhead | None, seen: dict[str, int]
