@@ -136,7 +136,8 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
         raise ConfigError("no view selected: name at least one with --views")
     if streams(cfg, inputs):
         return _run_streaming(inputs, out, cfg, views, target=target, force=force, stop_after=stop_after,
-                              decontaminate=decontaminate, tuning=validation is not None and cfg.tune.enabled)
+                              decontaminate=decontaminate,
+                              validation=validation if cfg.tune.enabled and stop_after == "select" else None)
     timer = Timer()
     with timer.step("load"):
         # filtered, and the exact-dedup keys hashed, while the rest of the input is read
@@ -195,22 +196,33 @@ def streams(cfg: Config, inputs: Sequence[str | Path]) -> bool:
 
 
 def _run_streaming(inputs, out: Path, cfg: Config, views: list[View], *, target, force: bool, stop_after: str,
-                   decontaminate, tuning: bool) -> RunResult:
-    """The streaming local engine (sft_select.stream.run): same outputs, one chunk in memory at a time."""
+                   decontaminate, validation: str | Path | None) -> RunResult:
+    """The streaming local engine (sft_select.stream.run): same outputs, one chunk in memory at a time.
+    With a `validation` file the tune loop runs on the sample the views were fit on (tune/loop.py
+    `tune_on_sample`)."""
     from sft_select.stream.run import refuse_unsupported, stream_pass
     from sft_select.stream.source import Stream
+    from sft_select.tune.loop import load_validation, tune_on_sample
 
-    refuse_unsupported(cfg, tuning and stop_after == "select")
+    refuse_unsupported(cfg)
     timer = Timer()
     target_examples = load_target(target, cfg)
+    # read before the pass, so a bad validation file fails in seconds, not after scoring
+    validation_examples = load_validation(validation, cfg) if validation is not None else None
     stream = Stream(inputs, cfg.input.format, cfg.input.fields, cfg.input.on_error)
     resumed = prepare(out, force=force, protect=[*inputs, *([target] if target else [])])
     if resumed:
         info(f"Resuming the unfinished run in {escape(str(out))}")
-    table, steps, scoring, ctx = stream_pass(stream, cfg, views, target_examples or None, get_executor(cfg.engine),
-                                             out, timer, decontaminate)
+    table, steps, scoring, ctx, sample = stream_pass(stream, cfg, views, target_examples or None,
+                                                     get_executor(cfg.engine), out, timer, decontaminate,
+                                                     keep_sample=validation is not None)
     if not scoring.scores:
         raise ConfigError("every selected view was skipped: " + "; ".join(scoring.skipped.values()))
+    if validation is not None:
+        with timer.step("tune"):
+            cfg = tune_on_sample(out, table, sample, cfg, validation, validation_examples,
+                                 [vs.name for vs in scoring.scores])
+        del sample
     return _finish(out, table, Loaded(formats=stream.formats), cfg, stop_after=stop_after, timer=timer,
                    pre_steps=steps, scoring=scoring, inputs=inputs, target=target, ctx=ctx, stream=stream)
 

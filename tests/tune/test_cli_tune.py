@@ -64,6 +64,33 @@ def test_run_with_validation_tunes_then_selects(tmp_path):
     assert set(again.loc[again["selected"], "id"]) == set(scores.loc[scores["selected"], "id"])
 
 
+def test_a_streaming_run_tunes_on_the_views_fit_sample(tmp_path):
+    """A pool too large for memory is tuned on the sample its views were fit on, with -n scaled to it;
+    the tuned config keeps the pool's -n and gives the same selection when run as is."""
+    pool, val, target, cfg = data(tmp_path)
+    conf = yaml.safe_load(cfg.read_text())
+    conf["engine"] = {"streaming": "on", "fit_sample": 80, "chunk_size": 50}
+    cfg.write_text(yaml.safe_dump(conf))
+    out = tmp_path / "run"
+    code, output = invoke("run", pool, "--target", target, "--validation", val, "-n", 50, "--config", cfg,
+                          "--out", out)
+    assert code == 0, output
+    rep = json.loads((out / "tune.json").read_text())
+    scores = pd.read_parquet(out / "scores.parquet")
+    scored = int(scores["filter_reason"].isna().sum())
+    assert rep["sample"]["pool_scored"] == scored and 60 <= rep["sample"]["scored"] <= 80
+    assert rep["sample"]["sizes"]["n"] == round(50 * rep["sample"]["scored"] / scored)
+    assert rep["pool"]["cap"] <= rep["sample"]["sizes"]["n"]  # the loop's subsets are sample-sized
+    tuned = yaml.safe_load((out / "tuned-config.yaml").read_text())
+    assert tuned["select"]["n"] == 50 and tuned["select"]["threshold"] == rep["best"]["threshold"]
+    assert "tune" in json.loads((out / "manifest.json").read_text())["timings"]
+    assert 0 < int(scores["selected"].sum()) <= 50
+    code, output = invoke("run", pool, "--target", target, "--config", out / "tuned-config.yaml", "--out", tmp_path / "again")
+    assert code == 0, output
+    again = pd.read_parquet(tmp_path / "again" / "scores.parquet")
+    assert set(again.loc[again["selected"], "id"]) == set(scores.loc[scores["selected"], "id"])
+
+
 def test_no_tune_and_the_tune_command(tmp_path):
     pool, val, target, cfg = data(tmp_path)
     out = tmp_path / "run"

@@ -39,19 +39,17 @@ _NOT_IN_SHARDS = {"report": True, "tune": True, "select": True, "combine": True,
                   "engine": {"workers": True, "parallel_min": True}}
 
 
-def refuse_unsupported(cfg: Config, tuning: bool) -> None:
+def refuse_unsupported(cfg: Config) -> None:
     """Steps that still need the whole pool in memory say so before anything is read."""
     if cfg.preprocess.semantic.enabled:
         raise ConfigError("preprocess.semantic is not available in a streaming run yet; turn it off or set "
                           "engine.streaming: off")
-    if tuning:
-        raise ConfigError("tuning (--validation) is not available in a streaming run yet; pass --no-tune "
-                          "or set engine.streaming: off")
 
 
 def stream_pass(stream: Stream, cfg: Config, views: Sequence[View], target, executor, out: Path, timer,
-                decontaminate: Sequence[str | Path] = ()):
-    """Steps 1-3; returns (table, pre_steps, scoring, ctx) as the in-memory pipeline has them."""
+                decontaminate: Sequence[str | Path] = (), keep_sample: bool = False):
+    """Steps 1-3; returns (table, pre_steps, scoring, ctx) as the in-memory pipeline has them, and the
+    sample the views were fit on when `keep_sample` (a tuned run's loop runs on it), else None."""
     eng = cfg.engine
     with timer.step("sample"):
         sample, n = stream.sample(eng.fit_sample, cfg.seed)
@@ -70,7 +68,8 @@ def stream_pass(stream: Stream, cfg: Config, views: Sequence[View], target, exec
                 continue
             view.fit(sample, target)
             fitted.append(view)
-    del sample
+    if not keep_sample:
+        sample = None  # its examples are freed before the pass reads the chunks
     files = [Path(f) for f in (*cfg.preprocess.decontaminate.files, *decontaminate)]
     evals = []
     if files:
@@ -119,7 +118,7 @@ def stream_pass(stream: Stream, cfg: Config, views: Sequence[View], target, exec
     kept = [{name: a[name] for name in ("embeddings", "tokens") if name in a} for a in arrays]
     del arrays
     ctx = StreamContext(table["id"], alive, kept, cfg.embedding.model)
-    return table, steps, scoring, ctx
+    return table, steps, scoring, ctx, sample
 
 
 def _dedup(table: pd.DataFrame, arrays: list[dict[str, np.ndarray]], cfg: Config, executor=None):

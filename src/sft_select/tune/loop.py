@@ -340,8 +340,32 @@ def tune_run(out: Path, table: pd.DataFrame, examples: Sequence[Example], cfg: C
              validation_path: str | Path, validation: Sequence[Example], names: Sequence[str]) -> Config:
     """The step `sft-select run --validation FILE` runs before the final selection; returns the tuned config."""
     result, tuned = tune_table(table, examples, cfg, validation, names, validation_path=validation_path)
+    return _tuned(out, result, tuned)
+
+
+def _tuned(out: Path, result: TuneResult, tuned: Config) -> Config:
     write_tune_outputs(out, result, tuned)
     b = result.report["best"]
     info(f"Tuned: f={b['f']:.4f} (holdout {b['f_holdout']}) with |S|={b['size']}, τ={b['threshold']}, "
          f"weights {b['weights']}; tune.json and tuned-config.yaml in {out}")
     return tuned
+
+
+def tune_on_sample(out: Path, table: pd.DataFrame, sample: Sequence[Example], cfg: Config,
+                   validation_path: str | Path, validation: Sequence[Example], names: Sequence[str]) -> Config:
+    """`tune_run` for a streaming run, whose pool is not in memory: the loop runs on the rows of the sample
+    the views were fit on (a seeded uniform sample of the pool), with the absolute sizes (-n, the token
+    budget, the quotas' minimum) scaled to the sample's share of the scored rows; weights, τ and the
+    strategy's settings carry over to the whole pool, and the tuned config keeps the pool's sizes."""
+    part = table[table["id"].isin({ex.id for ex in sample})].reset_index(drop=True)
+    scored, pool_scored = int(part["filter_reason"].isna().sum()), int(table["filter_reason"].isna().sum())
+    info(f"tune: on the views' fit sample, {scored} of {pool_scored} scored examples; sizes scaled to it")
+    s = cfg.select
+    scaled = {key: max(1, round(value * scored / max(pool_scored, 1)))
+              for key in ("n", "budget_tokens", "min_per_group") if (value := getattr(s, key))}
+    result, tuned = tune_table(part, sample, cfg.model_copy(update={"select": s.model_copy(update=scaled)}),
+                               validation, names, validation_path=validation_path)
+    pool_sizes = {key: getattr(s, key) for key in scaled}
+    tuned = tuned.model_copy(update={"select": tuned.select.model_copy(update=pool_sizes)})
+    result.report = {**result.report, "sample": {"scored": scored, "pool_scored": pool_scored, "sizes": scaled}}
+    return _tuned(out, result, tuned)
