@@ -71,6 +71,21 @@ def test_streaming_equals_in_memory(tmp_path, pool, select):
     assert [s["out"] for s in mem.manifest["steps"]] == [s["out"] for s in st.manifest["steps"]]
 
 
+@pytest.mark.parametrize("strategy", ["coverage", "active"])
+def test_strategies_that_embed_labelled_rows_stream_as_in_memory(tmp_path, strategy):
+    rng = random.Random(5)
+    rows = [{"text": " ".join(rng.choices(WORDS[:12] if i % 2 else WORDS[12:], k=rng.randint(8, 20))),
+             "label": "a" if (i % 2) ^ (rng.random() < 0.1) else "b"} for i in range(200)]
+    src = tmp_path / "pool.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ids = []
+    for mode in ("off", "on"):
+        cfg = cfg_for(mode, strategy=strategy, quota_by="label")
+        cfg.select.n = 60
+        ids.append(run([src], tmp_path / mode, cfg).selected_ids)
+    assert len(ids[0]) == 60 and ids[0] == ids[1]
+
+
 def test_sample_smaller_than_pool_still_scores_everything(tmp_path, pool):
     src, target = pool
     cfg = cfg_for("on")

@@ -33,7 +33,7 @@ from sft_select.stream.source import Stream
 from sft_select.stream.near import bands_for, candidate_pairs, verified
 from sft_select.views.base import View
 
-EMBEDDING_STRATEGIES = ("greedy", "facility")
+EMBEDDING_STRATEGIES = ("greedy", "facility", "coverage", "active")  # those that read ctx.embeddings
 # Config parts that do not change a shard's contents, so changing them keeps finished shards usable.
 _NOT_IN_SHARDS = {"report": True, "tune": True, "select": True, "combine": True,
                   "engine": {"workers": True, "parallel_min": True}}
@@ -77,7 +77,9 @@ def stream_pass(stream: Stream, cfg: Config, views: Sequence[View], target, exec
 
         evals = [eval_ngrams(f, cfg.preprocess.decontaminate) for f in files]
     work = ChunkWork(cfg, fitted, executor, evals, bands_for(cfg.preprocess.near),
-                     keep_embeddings=cfg.select.strategy in EMBEDDING_STRATEGIES)
+                     # a tuned run may end on any strategy the loop tries
+                     keep_embeddings=any(s in EMBEDDING_STRATEGIES for s in
+                                         (cfg.select.strategy, *(cfg.tune.strategies if keep_sample else ()))))
     key = fingerprint("stream-v1", cfg.model_dump(mode="json", exclude=_NOT_IN_SHARDS),
                       [str(p) for p in stream.paths], [str(f) for f in files],
                       ids_fingerprint(ex.id for ex in target) if target else None,
