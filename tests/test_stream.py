@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from sft_select.config import build_config
-from sft_select.errors import ConfigError
 from sft_select.pipeline import run, streams
 
 WORDS = ("alpha beta gamma delta epsilon zeta theta iota kappa lambda sigma omega river stone cloud "
@@ -144,13 +143,22 @@ def test_killed_run_resumes_from_finished_chunks(tmp_path, pool, monkeypatch):
     assert res.selected_ids == fresh.selected_ids
 
 
-def test_unsupported_steps_are_refused_before_reading(tmp_path, pool):
+def test_semantic_dedup_streams_as_in_memory(tmp_path, pool):
     src, target = pool
-    cfg = cfg_for("on")
-    cfg.preprocess.semantic.enabled = True
-    with pytest.raises(ConfigError, match="semantic"):
-        run([src], tmp_path / "a", cfg, target=target)
-    assert not (tmp_path / "a").exists()
+    runs = {}
+    for mode in ("off", "on"):
+        cfg = cfg_for(mode)
+        cfg.preprocess.semantic.enabled, cfg.preprocess.semantic.threshold = True, 0.9
+        runs[mode] = run([src], tmp_path / mode, cfg, target=target)
+    steps = {mode: {s["step"]: s for s in r.manifest["steps"]} for mode, r in runs.items()}
+    sem = steps["on"]["semantic_dedup"]
+    assert sem["out"] < steps["on"]["near_dedup"]["out"]  # it linked near-repeats near dedup left apart
+    assert sem["out"] == steps["off"]["semantic_dedup"]["out"]
+    assert sem["details"]["linked_pairs"] == steps["off"]["semantic_dedup"]["details"]["linked_pairs"]
+    for name in ("selected.jsonl", "rejected.jsonl"):
+        assert (tmp_path / "on" / name).read_bytes() == (tmp_path / "off" / name).read_bytes()
+    pd.testing.assert_frame_equal(runs["off"].table.reset_index(drop=True), runs["on"].table.reset_index(drop=True),
+                                  check_dtype=False)
 
 
 def test_auto_streams_by_input_size(tmp_path, pool):

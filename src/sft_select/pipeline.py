@@ -200,11 +200,10 @@ def _run_streaming(inputs, out: Path, cfg: Config, views: list[View], *, target,
     """The streaming local engine (sft_select.stream.run): same outputs, one chunk in memory at a time.
     With a `validation` file the tune loop runs on the sample the views were fit on (tune/loop.py
     `tune_on_sample`)."""
-    from sft_select.stream.run import refuse_unsupported, stream_pass
+    from sft_select.stream.run import stream_pass
     from sft_select.stream.source import Stream
     from sft_select.tune.loop import load_validation, tune_on_sample
 
-    refuse_unsupported(cfg)
     timer = Timer()
     target_examples = load_target(target, cfg)
     # read before the pass, so a bad validation file fails in seconds, not after scoring

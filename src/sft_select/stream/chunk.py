@@ -2,8 +2,9 @@
 
 A shard holds, for the chunk's examples: `table.parquet` (the score table's base columns and each
 view's raw value, reason and extra columns) and `.npy` arrays for the global steps that follow the pass:
-exact-dedup keys, LSH band keys, word n-gram shingles (to verify near-duplicate candidates),
-embeddings (only when the selection strategy reads them) and token counts (only for a token budget).
+exact-dedup keys, LSH band keys, word n-gram shingles (to verify near-duplicate candidates), semantic
+dedup's embeddings (when it is on), the views' embeddings (only when the selection strategy reads them)
+and token counts (only for a token budget).
 The folder is written under a temporary name and renamed when complete, so a killed run resumes from
 its finished shards: a shard whose folder exists is read back, never recomputed.
 """
@@ -29,7 +30,7 @@ from sft_select.scoring import score_fitted_timed
 from sft_select.table import _full_column
 from sft_select.views.base import View
 
-ARRAYS = ("keys", "bands", "shingles", "shingle_offsets", "embeddings", "tokens")
+ARRAYS = ("keys", "bands", "shingles", "shingle_offsets", "semantic", "embeddings", "tokens")
 
 
 @dataclass
@@ -120,6 +121,13 @@ class ChunkWork:
             from sft_select.embed import embed_examples
 
             arrays["embeddings"] = embed_examples(live, self.cfg.embedding.model).astype(np.float32)
+        if pre.semantic.enabled:  # after the views: the content embeddings they made are reused
+            from sft_select.preprocess.semantic import embed_field
+
+            t = time.perf_counter()
+            arrays["semantic"] = embed_field(live, pre.semantic.field,
+                                             pre.semantic.model or self.cfg.embedding.model).astype(np.float32)
+            self._tick("semantic_dedup", t)
         if self.cfg.select.budget_tokens is not None:
             from sft_select.selection.budget import token_counts
 

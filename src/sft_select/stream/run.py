@@ -39,13 +39,6 @@ _NOT_IN_SHARDS = {"report": True, "tune": True, "select": True, "combine": True,
                   "engine": {"workers": True, "parallel_min": True}}
 
 
-def refuse_unsupported(cfg: Config) -> None:
-    """Steps that still need the whole pool in memory say so before anything is read."""
-    if cfg.preprocess.semantic.enabled:
-        raise ConfigError("preprocess.semantic is not available in a streaming run yet; turn it off or set "
-                          "engine.streaming: off")
-
-
 def stream_pass(stream: Stream, cfg: Config, views: Sequence[View], target, executor, out: Path, timer,
                 decontaminate: Sequence[str | Path] = (), keep_sample: bool = False):
     """Steps 1-3; returns (table, pre_steps, scoring, ctx) as the in-memory pipeline has them, and the
@@ -167,7 +160,27 @@ def _dedup(table: pd.DataFrame, arrays: list[dict[str, np.ndarray]], cfg: Config
         clusters.link(zip(alive[pairs[:, 0]].tolist(), alive[pairs[:, 1]].tolist()), "near")
         roots = len({clusters.find(int(p)) for p in alive})
         details["near_dedup"] = {"out": roots, "candidates": len(cand), "verified": len(pairs)}
+    sem = cfg.preprocess.semantic
+    if sem.enabled and len(distinct) > 1:
+        from sft_select.preprocess.semantic import similar_pairs
+
+        x = _gather_rows(arrays, "semantic", distinct_rows)
+        found = similar_pairs(x, sem.threshold, clusters=sem.clusters, seed=sem.seed)
+        del x
+        clusters.link(zip(distinct[found.pairs[:, 0]].tolist(), distinct[found.pairs[:, 1]].tolist()), "semantic")
+        roots = len({clusters.find(int(p)) for p in alive})
+        details["semantic_dedup"] = {"out": roots, "threshold": sem.threshold,
+                                     "model": sem.model or cfg.embedding.model, **found.stats()}
     return clusters, details
+
+
+def _gather_rows(arrays: list[dict[str, np.ndarray]], name: str, rows: np.ndarray) -> np.ndarray:
+    """Rows (global alive indices) of a per-shard array, gathered from the shards' memory maps."""
+    first = arrays[0][name]
+    out = np.empty((len(rows), *first.shape[1:]), dtype=first.dtype)
+    for s, local, mask in by_shard([len(a[name]) for a in arrays], rows, masks=True):
+        out[mask] = arrays[s][name][local]
+    return out
 
 
 def _shingle_reader(arrays: list[dict[str, np.ndarray]]):
@@ -216,6 +229,9 @@ def _step_stats(table: pd.DataFrame, work: ChunkWork, dedup: dict[str, dict]) ->
         d = dedup["near_dedup"]
         steps.append(StepStats("near_dedup", alive, d["out"], work.seconds.get("near_dedup", 0.0),
                                {"candidates": d["candidates"], "verified": d["verified"]}))
+    if "semantic_dedup" in dedup:
+        d = dict(dedup["semantic_dedup"])
+        steps.append(StepStats("semantic_dedup", alive, d.pop("out"), work.seconds.get("semantic_dedup", 0.0), d))
     return steps
 
 
@@ -250,12 +266,7 @@ class StreamContext:
     def _gather(self, name: str, ids: Sequence[str], why: str) -> np.ndarray:
         if any(name not in a for a in self._arrays):
             raise ConfigError(f"select: {why} needs {name} that this streaming run did not keep")
-        ranks = self._rows(ids)
-        first = self._arrays[0][name]
-        out = np.empty((len(ranks), *first.shape[1:]), dtype=first.dtype)
-        for s, local, mask in by_shard([len(a[name]) for a in self._arrays], ranks, masks=True):
-            out[mask] = self._arrays[s][name][local]
-        return out
+        return _gather_rows(self._arrays, name, self._rows(ids))
 
     def embeddings(self, ids: Sequence[str], why: str) -> np.ndarray:
         return self._gather("embeddings", ids, why)
