@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sft_select.io.jsonrows import MAX_DEPTH, fast_object
-from sft_select.io.readers import _jsonl_row
+from sft_select.io.readers import jsonl_row
 
 scalars = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True)
            | st.text())
@@ -34,7 +34,7 @@ def _same(a, b) -> bool:
 @given(value=values, ascii_only=st.booleans())
 def test_rows_read_as_json_loads_reads_them(value, ascii_only: bool) -> None:
     text = json.dumps({"v": value}, ensure_ascii=ascii_only)
-    row = _jsonl_row(0, 1, text.encode("utf-8") + b"\n")
+    row = jsonl_row(0, 1, text.encode("utf-8") + b"\n")
     assert row.error is None
     assert _same(row.data, json.loads(text))
 
@@ -44,10 +44,10 @@ def test_rows_orjson_would_change_or_refuse_take_the_json_loads_path() -> None:
                  '{"x": NaN, "y": Infinity}', '{"s": "\\ud800"}', '[1]', '{"a": 1,}',
                  '{"a": ' + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "}"):
         assert fast_object(text.encode()) is None, text
-    assert _same(_jsonl_row(0, 1, b'{"id": 123456789012345678901234567890}').data,
+    assert _same(jsonl_row(0, 1, b'{"id": 123456789012345678901234567890}').data,
                  {"id": 123456789012345678901234567890})
-    assert _jsonl_row(0, 1, b'{"s": "\\ud800"}').error.startswith("invalid Unicode")
-    assert _jsonl_row(0, 1, b'{"a": 1,}').error == \
+    assert jsonl_row(0, 1, b'{"s": "\\ud800"}').error.startswith("invalid Unicode")
+    assert jsonl_row(0, 1, b'{"a": 1,}').error == \
         "malformed JSON: Expecting property name enclosed in double quotes (column 9)"
 
 

@@ -170,6 +170,34 @@ def test_auto_streams_by_input_size(tmp_path, pool):
     assert not streams(cfg, [src])
 
 
+def test_compressed_inputs_count_at_their_decompressed_size(tmp_path, pool):
+    """A gzip or Parquet pool is held in memory decompressed: auto decides on that size (a 1M-row
+    JSONL of 511 MB gzips to 236 MB, which ran in memory and peaked at 5.6 GB)."""
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sft_select.io.readers import data_bytes
+
+    src, _ = pool
+    raw = src.read_bytes()
+    gz = tmp_path / "pool.jsonl.gz"
+    gz.write_bytes(gzip.compress(raw * 20))
+    assert data_bytes(gz) == len(raw) * 20 > 3 * gz.stat().st_size
+    two_members = tmp_path / "two.jsonl.gz"
+    two_members.write_bytes(gzip.compress(raw * 20) + gzip.compress(b"{}\n"))
+    assert data_bytes(two_members) > 2**32  # its trailer tells only the last member: counted as large
+    parquet = tmp_path / "pool.parquet"
+    rows = [{"instruction": f"question {i % 50}?", "output": " ".join(WORDS) * 3} for i in range(4000)]
+    pq.write_table(pa.Table.from_pylist(rows), parquet, compression="zstd")
+    assert data_bytes(parquet) > 2 * parquet.stat().st_size
+    cfg = cfg_for("auto")
+    cfg.engine.stream_above_mb = len(raw) * 10 / 1e6  # between the gzip file's size and its data's
+    assert gz.stat().st_size < cfg.engine.stream_above_mb * 1e6 and streams(cfg, [gz])
+    assert not streams(cfg, [src])
+
+
 def test_band_keys_computed_by_the_shingling_workers_equal_one_process():
     """Streaming near dedup: the workers that shingle a chunk also compute its LSH band keys; shingles,
     keys and the remembered word hashes equal a one-process computation (empty and short texts too)."""

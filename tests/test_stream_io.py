@@ -10,7 +10,7 @@ import pytest
 from sft_select import parallel
 from sft_select.errors import InputError
 from sft_select.io.load import load
-from sft_select.io.row_offsets import row_offsets, rows_at
+from sft_select.io.row_offsets import row_offsets, rows_at, rows_from
 from sft_select.stream.outputs import write_stream_outputs
 from sft_select.stream.source import Stream
 from test_stream import make_pool
@@ -31,6 +31,16 @@ def two_files(tmp_path):
             with_blank_lines(make_pool(tmp_path / "b.jsonl", n=90, seed=2))]
 
 
+@pytest.fixture()
+def plain_and_gzip(tmp_path, two_files):
+    """The second file gzipped: its offsets are in the decompressed stream."""
+    import gzip
+
+    gz = tmp_path / "b.jsonl.gz"
+    gz.write_bytes(gzip.compress(two_files[1].read_bytes()))
+    return [two_files[0], gz]
+
+
 def test_row_offsets_find_every_row_where_the_reader_does(two_files):
     whole = load(two_files, on_error="skip")
     for path in two_files:
@@ -45,14 +55,22 @@ def test_row_offsets_find_every_row_where_the_reader_does(two_files):
         assert unreadable and all(offsets.lines[r.row] == r.line for r in unreadable)
 
 
-def test_other_containers_have_no_offsets(tmp_path):
+def test_gzip_rows_are_found_by_their_decompressed_offsets(tmp_path, two_files):
     import gzip
 
-    gz = tmp_path / "pool.jsonl.gz"
-    gz.write_bytes(gzip.compress(b'{"instruction": "a?", "output": "b."}\n'))
+    gz = tmp_path / "a.jsonl.gz"
+    gz.write_bytes(gzip.compress(two_files[0].read_bytes()))
+    plain, packed = row_offsets(two_files[0]), row_offsets(gz)
+    assert np.array_equal(plain.starts, packed.starts) and np.array_equal(plain.lines, packed.lines)
+    rows = [3, 40, 41, 100, len(packed) - 1]
+    assert [r.data for r in rows_at(packed, rows)] == [r.data for r in rows_at(plain, rows)]
+    assert [r.data for r in rows_from(packed, 50, 60)] == [r.data for r in rows_from(plain, 50, 60)]
+
+
+def test_other_containers_have_no_offsets(tmp_path):
     csv = tmp_path / "pool.csv"
     csv.write_text("text,label\nhello,1\n")
-    assert row_offsets(gz) is None and row_offsets(csv) is None
+    assert row_offsets(csv) is None
 
 
 def test_sample_by_offsets_parses_only_drawn_rows_as_a_whole_read_would(two_files):
@@ -110,7 +128,10 @@ def fake_table(stream: Stream, seed=0) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("write_selected", [True, False])
-def test_outputs_are_the_same_read_whole_by_offsets_or_in_workers(tmp_path, two_files, write_selected):
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_outputs_are_the_same_read_whole_by_offsets_or_in_workers(tmp_path, two_files, plain_and_gzip,
+                                                                   write_selected, gzipped):
+    two_files = plain_and_gzip if gzipped else two_files
     stream = Stream(two_files, on_error="skip")
     table = fake_table(stream)
     shown = set(table["id"].iloc[::17])

@@ -57,8 +57,9 @@ class EngineConfig(Strict):
     streaming: Literal["auto", "on", "off"] = Field(
         "auto", description="read the pool chunk by chunk instead of into memory; auto: when the inputs "
                             "exceed stream_above_mb")
-    stream_above_mb: float = Field(256.0, ge=0, description="input size (MB, files as stored) above which "
-                                                            "auto streams (~500k Alpaca-sized rows)")
+    stream_above_mb: float = Field(256.0, ge=0, description="data size (MB, gzip and Parquet counted "
+                                                            "decompressed) above which auto streams (~500k "
+                                                            "Alpaca-sized rows)")
     fit_sample: int = Field(50_000, ge=1, description="examples the views are fit on in a streaming run "
                                                       "(a seeded sample; the whole pool if smaller)")
     workers: int | Literal["auto"] = Field(

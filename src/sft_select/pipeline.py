@@ -187,11 +187,14 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
 
 
 def streams(cfg: Config, inputs: Sequence[str | Path]) -> bool:
-    """Whether this run reads the pool chunk by chunk (`engine.streaming`; auto: by the inputs' size)."""
+    """Whether this run reads the pool chunk by chunk (`engine.streaming`; auto: by the size of the inputs'
+    data once read, so a gzip or Parquet file counts decompressed)."""
+    from sft_select.io.readers import data_bytes
+
     mode = cfg.engine.streaming
     if mode != "auto" or cfg.engine.name != "local":
         return mode == "on"
-    size = sum(Path(p).stat().st_size for p in inputs if Path(p).is_file())
+    size = sum(data_bytes(Path(p)) for p in inputs if Path(p).exists())
     return size > cfg.engine.stream_above_mb * 1e6
 
 

@@ -54,7 +54,33 @@ def is_gzip(path: Path) -> bool:
         return fh.read(2) == b"\x1f\x8b"
 
 
-def _open_bytes(path: Path) -> io.BufferedIOBase:
+def data_bytes(path: Path) -> int:
+    """About how many bytes the input's data take once read, which is what a run holds in memory: the
+    decompressed size of a gzip file (its trailer's; a trailer smaller than the file itself, a multi-member
+    file or one past 4 GiB, counts as 4 GiB more), a Parquet file's rows at the decoded size of its first
+    1,000 (its metadata counts encoded bytes: repeated strings dictionary-encoded), a datasets folder's
+    files, else the file's size."""
+    size = path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    if path.is_file() and is_gzip(path) and size >= 18:  # 10-byte header, 8-byte trailer
+        with open(path, "rb") as fh:
+            fh.seek(-4, io.SEEK_END)
+            trailer = int.from_bytes(fh.read(4), "little")  # ISIZE: the data's length modulo 2**32
+        return trailer if trailer >= size else size + 2**32
+    if path.is_file() and path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(path)
+            first = next(pf.iter_batches(batch_size=1000), None)
+            if first is None or first.num_rows == 0:
+                return size
+            return max(size, int(first.nbytes / first.num_rows * pf.metadata.num_rows))
+        except Exception:  # noqa: BLE001 - an unreadable file is reported when it is read, not here
+            return size
+    return size
+
+
+def open_bytes(path: Path) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")  # type: ignore[return-value]
 
 
@@ -66,29 +92,29 @@ def read_rows(path: str | Path) -> Iterator[RawRow]:
     try:
         yield from _READERS[kind](path)
     except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip streams among them
-        raise InputError(path, f"cannot read the file: {_one_line(exc)}") from None
+        raise InputError(path, f"cannot read the file: {one_line(exc)}") from None
 
 
 def _read_jsonl(path: Path) -> Iterator[RawRow]:
     line_no = 0
-    with _open_bytes(path) as fh:
+    with open_bytes(path) as fh:
         lines = iter(fh)
         index = 0
         while True:
             try:
                 raw_line = next(lines, None)
             except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz stream
-                raise InputError(path, f"cannot read the file: {_one_line(exc)}", line=line_no + 1) from None
+                raise InputError(path, f"cannot read the file: {one_line(exc)}", line=line_no + 1) from None
             if raw_line is None:
                 return
             line_no += 1
             if not raw_line.strip():
                 continue
-            yield _jsonl_row(index, line_no, raw_line)
+            yield jsonl_row(index, line_no, raw_line)
             index += 1
 
 
-def _jsonl_row(index: int, line_no: int, raw_line: bytes) -> RawRow:
+def jsonl_row(index: int, line_no: int, raw_line: bytes) -> RawRow:
     data = fast_object(raw_line)
     if data is not None:
         return RawRow(index, line_no, data)
@@ -109,13 +135,13 @@ def _jsonl_row(index: int, line_no: int, raw_line: bytes) -> RawRow:
     return RawRow(index, line_no, data)
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     """An exception's message on one line (pyarrow's end with a newline, some span several)."""
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _read_json(path: Path) -> Iterator[RawRow]:
-    with _open_bytes(path) as fh:
+    with open_bytes(path) as fh:
         blob = fh.read()
     try:
         text = blob.decode("utf-8-sig")
@@ -158,7 +184,7 @@ def _dump_head(item: Any, limit: int = 10_000) -> str:
 
 def _read_csv(path: Path) -> Iterator[RawRow]:
     csv.field_size_limit(sys.maxsize)
-    with _open_bytes(path) as fb:
+    with open_bytes(path) as fb:
         # utf-8-sig: spreadsheet exports often start with a byte-order mark, which would else end up in
         # the first column's name.
         text = io.TextIOWrapper(fb, encoding="utf-8-sig", newline="")
@@ -176,9 +202,9 @@ def _read_csv(path: Path) -> Iterator[RawRow]:
             at = f" at byte {offset}" if offset is not None else ""
             raise InputError(path, f"invalid UTF-8{at}", line=line or reader.line_num + 1) from None
         except csv.Error as exc:
-            raise InputError(path, f"malformed CSV: {_one_line(exc)}", line=reader.line_num or None) from None
+            raise InputError(path, f"malformed CSV: {one_line(exc)}", line=reader.line_num or None) from None
         except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz stream
-            raise InputError(path, f"cannot read the file: {_one_line(exc)}", line=reader.line_num + 1) from None
+            raise InputError(path, f"cannot read the file: {one_line(exc)}", line=reader.line_num + 1) from None
 
 
 def _first_bad_utf8(path: Path) -> tuple[int | None, int | None]:
@@ -188,7 +214,7 @@ def _first_bad_utf8(path: Path) -> tuple[int | None, int | None]:
     """
     offset = 0
     try:
-        with _open_bytes(path) as fh:
+        with open_bytes(path) as fh:
             for line_no, raw in enumerate(fh, start=1):
                 try:
                     raw.decode("utf-8")
@@ -206,7 +232,7 @@ def _read_parquet(path: Path) -> Iterator[RawRow]:
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise InputError(path, f"not a readable Parquet file: {_one_line(exc)}") from None
+        raise InputError(path, f"not a readable Parquet file: {one_line(exc)}") from None
     index = 0
     batches = pf.iter_batches(batch_size=4096)
     while True:
@@ -215,7 +241,7 @@ def _read_parquet(path: Path) -> Iterator[RawRow]:
             batch = next(batches, None)
             rows = batch.to_pylist() if batch is not None else []
         except Exception as exc:
-            raise InputError(path, f"unreadable Parquet data after row {index}: {_one_line(exc)}") from None
+            raise InputError(path, f"unreadable Parquet data after row {index}: {one_line(exc)}") from None
         if batch is None:
             return
         for row in rows:
@@ -232,7 +258,7 @@ def _read_hf(path: Path) -> Iterator[RawRow]:
     try:
         ds = datasets.load_from_disk(str(path))
     except Exception as exc:
-        raise InputError(path, f"not a readable datasets folder: {_one_line(exc)}") from None
+        raise InputError(path, f"not a readable datasets folder: {one_line(exc)}") from None
     if isinstance(ds, datasets.DatasetDict):
         raise InputError(path, f"a DatasetDict with splits {list(ds)}: pass one split's folder")
     rows = iter(ds)
@@ -241,7 +267,7 @@ def _read_hf(path: Path) -> Iterator[RawRow]:
         try:
             row = next(rows, None)
         except Exception as exc:
-            raise InputError(path, f"unreadable datasets data after row {index}: {_one_line(exc)}") from None
+            raise InputError(path, f"unreadable datasets data after row {index}: {one_line(exc)}") from None
         if row is None:
             return
         yield RawRow(index, None, dict(row))
