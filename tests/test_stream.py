@@ -70,13 +70,41 @@ def test_streaming_equals_in_memory(tmp_path, pool, select):
     assert [s["out"] for s in mem.manifest["steps"]] == [s["out"] for s in st.manifest["steps"]]
 
 
-@pytest.mark.parametrize("strategy", ["coverage", "active"])
-def test_strategies_that_embed_labelled_rows_stream_as_in_memory(tmp_path, strategy):
+def labelled_pool(tmp_path):
+    """Two classes of word soup, 10% of the labels flipped."""
     rng = random.Random(5)
     rows = [{"text": " ".join(rng.choices(WORDS[:12] if i % 2 else WORDS[12:], k=rng.randint(8, 20))),
              "label": "a" if (i % 2) ^ (rng.random() < 0.1) else "b"} for i in range(200)]
     src = tmp_path / "pool.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return src
+
+
+def test_a_streaming_run_keeps_embeddings_for_exactly_the_strategies_that_read_them(tmp_path, monkeypatch):
+    """stream.run.EMBEDDING_STRATEGIES is a list kept by hand: each strategy is run in memory here and
+    the ones that ask the context for embeddings must be the ones on it (a strategy missing from it
+    fails a streaming run only after the whole pass)."""
+    from sft_select.selection import base
+    from sft_select.selection.strategies import STRATEGIES
+    from sft_select.stream.run import EMBEDDING_STRATEGIES
+
+    src = labelled_pool(tmp_path)
+    real, asked = base.Context.embeddings, set()
+    for name in STRATEGIES:
+        def recording(self, ids, why, name=name):
+            asked.add(name)
+            return real(self, ids, why)
+
+        monkeypatch.setattr(base.Context, "embeddings", recording)
+        cfg = cfg_for("off", strategy=name, quota_by="label")
+        cfg.select.n = 60
+        run([src], tmp_path / name, cfg)
+    assert asked == set(EMBEDDING_STRATEGIES)
+
+
+@pytest.mark.parametrize("strategy", ["coverage", "active"])
+def test_strategies_that_embed_labelled_rows_stream_as_in_memory(tmp_path, strategy):
+    src = labelled_pool(tmp_path)
     ids = []
     for mode in ("off", "on"):
         cfg = cfg_for(mode, strategy=strategy, quota_by="label")
