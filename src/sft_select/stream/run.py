@@ -165,6 +165,8 @@ def _dedup(table: pd.DataFrame, arrays: list[dict[str, np.ndarray]], cfg: Config
         from sft_select.preprocess.semantic import similar_pairs
 
         x = _gather_rows(arrays, "semantic", distinct_rows)
+        for a in arrays:  # the shards' pages read for the gather would otherwise stay resident beside x
+            _drop_pages(a["semantic"])
         found = similar_pairs(x, sem.threshold, clusters=sem.clusters, seed=sem.seed)
         del x
         clusters.link(zip(distinct[found.pairs[:, 0]].tolist(), distinct[found.pairs[:, 1]].tolist()), "semantic")
@@ -172,6 +174,15 @@ def _dedup(table: pd.DataFrame, arrays: list[dict[str, np.ndarray]], cfg: Config
         details["semantic_dedup"] = {"out": roots, "threshold": sem.threshold,
                                      "model": sem.model or cfg.embedding.model, **found.stats()}
     return clusters, details
+
+
+def _drop_pages(array: np.ndarray) -> None:
+    """Give back a memory-mapped shard array's resident pages (clean file pages: read again if touched)."""
+    import mmap
+
+    mapped = getattr(array, "_mmap", None)
+    if mapped is not None and hasattr(mmap, "MADV_DONTNEED"):
+        mapped.madvise(mmap.MADV_DONTNEED)
 
 
 def _gather_rows(arrays: list[dict[str, np.ndarray]], name: str, rows: np.ndarray) -> np.ndarray:
