@@ -55,19 +55,30 @@ def tune(run_dir: Path = typer.Argument(..., help="A run directory with scores.p
     from sft_select.errors import RunDirError
     from sft_select.io.load import load
     from sft_select.reselect import read_run, reselect
-    from sft_select.tune.loop import load_validation, tune_table, write_tune_outputs
+    from sft_select.pipeline import streams
+    from sft_select.tune.loop import load_validation, tune_sample_table, tune_table, write_tune_outputs
 
     manifest, table = read_run(run_dir)
     cfg = build_config(deep_merge(manifest["config"], _tune_overrides(n, fraction, seed, proxy, rounds, trials,
                                                                       search, holdout, strategies, active_grid)),
                        source=f"{run_dir}/manifest.json")
-    loaded = load([e["path"] for e in manifest["inputs"]], fmt=cfg.input.format, fields=cfg.input.fields,
-                  on_error=cfg.input.on_error)
-    if set(table["id"]) != {ex.id for ex in loaded.examples}:
-        raise RunDirError(f"{run_dir}: the input files changed since the run; run `sft-select run` again")
+    inputs = [e["path"] for e in manifest["inputs"]]
     names = [v for v in manifest["views"]["used"] if f"{v}_raw" in table]
-    result, tuned = tune_table(table, loaded.examples, cfg, load_validation(validation, cfg), names,
-                               validation_path=validation)
+    changed = RunDirError(f"{run_dir}: the input files changed since the run; run `sft-select run` again")
+    val = load_validation(validation, cfg)
+    if streams(cfg, inputs):  # a pool too large for memory: tuned on the views' fit sample, as the run does
+        from sft_select.stream.source import Stream
+
+        sample, _ = Stream(inputs, cfg.input.format, cfg.input.fields, cfg.input.on_error).sample(
+            cfg.engine.fit_sample, cfg.seed)
+        if not {ex.id for ex in sample} <= set(table["id"]):
+            raise changed
+        result, tuned = tune_sample_table(table, sample, cfg, val, names, validation_path=validation)
+    else:
+        loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error)
+        if set(table["id"]) != {ex.id for ex in loaded.examples}:
+            raise changed
+        result, tuned = tune_table(table, loaded.examples, cfg, val, names, validation_path=validation)
     write_tune_outputs(run_dir, result, tuned)
     b, base = result.report["best"], result.report["baselines"]
     progress.info(f"best f={b['f']:.4f} (holdout {b['f_holdout']}) |S|={b['size']} τ={b['threshold']} "

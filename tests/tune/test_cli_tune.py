@@ -89,6 +89,12 @@ def test_a_streaming_run_tunes_on_the_views_fit_sample(tmp_path):
     assert code == 0, output
     again = pd.read_parquet(tmp_path / "again" / "scores.parquet")
     assert set(again.loc[again["selected"], "id"]) == set(scores.loc[scores["selected"], "id"])
+    # `tune` on the streamed run dir draws the same sample and finds the same choice
+    (out / "tune.json").unlink()
+    code, output = invoke("tune", out, "--validation", val)
+    assert code == 0, output
+    retuned = json.loads((out / "tune.json").read_text())
+    assert retuned["sample"] == rep["sample"] and retuned["best"] == rep["best"]
 
 
 def test_no_tune_and_the_tune_command(tmp_path):

@@ -353,10 +353,16 @@ def _tuned(out: Path, result: TuneResult, tuned: Config) -> Config:
 
 def tune_on_sample(out: Path, table: pd.DataFrame, sample: Sequence[Example], cfg: Config,
                    validation_path: str | Path, validation: Sequence[Example], names: Sequence[str]) -> Config:
-    """`tune_run` for a streaming run, whose pool is not in memory: the loop runs on the rows of the sample
-    the views were fit on (a seeded uniform sample of the pool), with the absolute sizes (-n, the token
-    budget, the quotas' minimum) scaled to the sample's share of the scored rows; weights, τ and the
-    strategy's settings carry over to the whole pool, and the tuned config keeps the pool's sizes."""
+    """`tune_run` for a streaming run, whose pool is not in memory (`tune_sample_table`)."""
+    return _tuned(out, *tune_sample_table(table, sample, cfg, validation, names, validation_path=validation_path))
+
+
+def tune_sample_table(table: pd.DataFrame, sample: Sequence[Example], cfg: Config, validation: Sequence[Example],
+                      names: Sequence[str], *, validation_path: str | Path | None = None) -> tuple[TuneResult, Config]:
+    """`tune_table` over the rows of the sample a streaming run's views were fit on (a seeded uniform
+    sample of the pool), with the absolute sizes (-n, the token budget, the quotas' minimum) scaled to the
+    sample's share of the scored rows; weights, τ and the strategy's settings carry over to the whole
+    pool, and the tuned config keeps the pool's sizes."""
     part = table[table["id"].isin({ex.id for ex in sample})].reset_index(drop=True)
     scored, pool_scored = int(part["filter_reason"].isna().sum()), int(table["filter_reason"].isna().sum())
     info(f"tune: on the views' fit sample, {scored} of {pool_scored} scored examples; sizes scaled to it")
@@ -368,4 +374,4 @@ def tune_on_sample(out: Path, table: pd.DataFrame, sample: Sequence[Example], cf
     pool_sizes = {key: getattr(s, key) for key in scaled}
     tuned = tuned.model_copy(update={"select": tuned.select.model_copy(update=pool_sizes)})
     result.report = {**result.report, "sample": {"scored": scored, "pool_scored": pool_scored, "sizes": scaled}}
-    return _tuned(out, result, tuned)
+    return result, tuned
