@@ -1,17 +1,21 @@
 """The streaming local engine: the pipeline over a pool larger than memory.
 
-1. sample: one read of the inputs draws a seeded sample (`engine.fit_sample` examples) that every view
-   is fit on (k-means centroids, the DSIR pool model, the label proxy...). A pool no larger than the
-   sample is fit on whole, so its scores are the in-memory run's.
-2. pass: a second read, `engine.chunk_size` examples at a time: filters, decontamination, dedup keys,
-   LSH band keys and every view's scores, saved per chunk (`stream.chunk`). Only one chunk of examples
-   is in memory; a killed run resumes from its finished chunks.
+1. sample: a seeded sample (`engine.fit_sample` examples) that every view is fit on (k-means centroids,
+   the DSIR pool model, the label proxy...): drawn by row from JSONL inputs (`io.row_offsets`), by a
+   reservoir over a whole read from the others. A pool no larger than the sample is fit on whole, so
+   its scores are the in-memory run's.
+2. pass: a read of the inputs, `engine.chunk_size` examples at a time: filters, decontamination, dedup
+   keys, LSH band keys, semantic dedup's embeddings and every view's scores, saved per chunk
+   (`stream.chunk`). Only one chunk of examples is in memory; a killed run resumes from its finished
+   chunks.
 3. global steps over the saved arrays: exact dedup (equal keys), near dedup (band buckets, exact Jaccard
-   on the candidates' shingles read back), then the score table, combine, resolve, select.
-4. outputs: a third read writes the selected rows and rejected.jsonl in input order (`stream.outputs`).
+   on the candidates' shingles read back), semantic dedup, then the score table, the tune loop (on the
+   sample's rows, in the pipeline), combine, resolve, select.
+4. outputs: a last read writes the selected rows and rejected.jsonl in input order (`stream.outputs`).
 
 Peak memory grows with the chunk and the sample, plus the score table (numbers and short reasons per
-example) and the per-row id set: ~2 GB at 1M Alpaca-sized rows (docs/benchmarks.md "Scale").
+example) and the per-row id set: 3.1-3.2 GB at 1M Alpaca-sized rows with the default views, 4.5 GB with
+semantic dedup on (docs/benchmarks.md "Scale (local engine)", session 10).
 """
 from __future__ import annotations
 
