@@ -55,15 +55,24 @@ def test_int8_losses_are_close_to_float32(lms):
     assert np.argmax(b[:, 1]) == np.argmax(a[:, 1]) == 5
 
 
-def test_int8_batched_equals_one_by_one(lms):
+def assert_batch_independent(batched, alone):
     """Each token has its own activation scale, so a row's numbers barely depend on its batch: only float
-    rounding differences between batch shapes (1e-6) that move an int8 rounding remain, ~1e-2 nat."""
+    rounding differences between batch shapes (1e-6) remain, and now and then one of them moves an int8
+    rounding step. On a short response that one step shows: on an AVX-512 VNNI machine (2026-12-07) the
+    3-token "Bonjour." moved by 0.10 nat while the other rows agreed to 1e-7, where an AVX2 machine had
+    moved nothing beyond 0.05. One scale per tensor (quantize_dynamic as is) moves rows by ~1.5 nat on
+    average, which both bounds still catch."""
+    diff = np.abs(np.asarray(batched) - np.asarray(alone))
+    assert diff.mean() < 0.05 and diff.max() < 0.25, diff
+
+
+def test_int8_batched_equals_one_by_one(lms):
     _, int8 = lms
     seqs = [(e.with_prompt + e.response, len(e.with_prompt)) for e in encode(int8, EXAMPLES, 64)]
     pad = int8.tokenizer.pad_token_id or 0
     batched = sequence_losses(int8.runner, seqs, pad_id=pad, batch_tokens=4096)
     alone = sequence_losses(int8.runner, seqs, pad_id=pad, batch_tokens=1)
-    np.testing.assert_allclose(batched, alone, atol=0.05, rtol=0)
+    assert_batch_independent(batched, alone)
 
 
 def test_int8_transformers_path_for_other_architectures(lms):
@@ -82,7 +91,7 @@ def test_int8_transformers_path_for_other_architectures(lms):
     exact = sequence_losses(f32.model, seqs, pad_id=pad, batch_tokens=4096)
     batched = sequence_losses(model, seqs, pad_id=pad, batch_tokens=4096)
     alone = sequence_losses(model, seqs, pad_id=pad, batch_tokens=1)
-    np.testing.assert_allclose(batched, alone, atol=0.05, rtol=0)
+    assert_batch_independent(batched, alone)
     assert np.abs(batched - exact).mean() < 0.15 and not np.array_equal(batched, exact)
 
 
