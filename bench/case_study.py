@@ -487,7 +487,7 @@ def markdown(results: list[dict], fractions: list[float]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default="20news,20news-noisy,imdb")
     ap.add_argument("--fractions", default="0.2,0.5")
@@ -536,7 +536,7 @@ def main() -> None:
     ap.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
     ap.add_argument("--out", default="case_study.json")
     ap.add_argument("--limit", type=int, default=0, help="smoke test: only the first rows of each split")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     args.fractions = [float(x) for x in args.fractions.split(",")]
     args.strategies = [x for x in args.strategies.split(",") if x]
     args.tune_strategies = [x for x in args.tune_strategies.split(",") if x]
@@ -547,11 +547,16 @@ def main() -> None:
     for k in ("active_seeds", "active_batches", "active_skips", "active_Cs"):
         setattr(args, k, [float(x) for x in getattr(args, k).split(",") if x])
     args.active_scores = [x for x in args.active_scores.split(",") if x]
+    args.work = args.work or tempfile.mkdtemp(prefix="sft-case-")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     data = shared_data()
     if data is None:
         print("shared data not found (../shared/data or $SFT_SELECT_DATA); nothing to do")
         return
-    args.work = args.work or tempfile.mkdtemp(prefix="sft-case-")
     results = [run_dataset(name.strip(), args, data) for name in args.datasets.split(",") if name.strip()]
     Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
     print(markdown(results, args.fractions))
