@@ -47,7 +47,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -327,15 +327,34 @@ def active_grid(args) -> dict:
     return {k: v for k, v in grid.items() if v}
 
 
-def run_dataset(name: str, args, data: Path) -> dict:
+@dataclass
+class Prepared:
+    """One dataset made ready for selection: its splits on disk and loaded, the pool scored once by every
+    view (every method re-combines and re-selects from this one table), and the eval models fit-ready."""
+
+    work: Path
+    pool_rows: list[dict]
+    val_rows: list[dict]
+    test_size: int
+    facts: dict
+    pool: list
+    val: list
+    val_file: Path
+    views: list[str]
+    missing: list[str]
+    table: object  # pandas.DataFrame: the views' scores, one row per pool example
+    cfg0: object  # the scoring run's Config
+    models: list[EvalModel]
+    evaluator: "Evaluator"
+    seconds_scoring: float
+
+
+def prepare(name: str, args, data: Path) -> Prepared:
+    """Splits, files, the scored table and the eval models of dataset `name` under `args.work`/`name`
+    (args: seed, work, limit, eval_models, per_subset_C, tfidf_C, mlp_alpha)."""
     from sft_select.embed import embed_examples
     from sft_select.pipeline import run as run_pipeline
-    from sft_select.pipeline import weight_specs
-    from sft_select.selection.strategies import Context
-    from sft_select.table import finalize
-    from sft_select.tune.loop import load_validation, tune_table
 
-    t0 = time.perf_counter()
     work = Path(args.work) / name
     work.mkdir(parents=True, exist_ok=True)
     pool_rows, val_rows, test_rows, facts = splits(name, data, args.seed)
@@ -353,20 +372,15 @@ def run_dataset(name: str, args, data: Path) -> dict:
     noisy = set(facts.get("flipped", [])) | set(facts.get("confirmed_errors", []))
     views = [v for v in WANTED_VIEWS if v in registered()]
     missing = [v for v in WANTED_VIEWS if v not in registered()]
-    res: dict = {"dataset": name, "pool": len(pool), "validation": len(val_rows), "test": len(test),
-                 "views": views, "views_missing": missing, "noise_tracked": len(noisy), "methods": {},
-                 "eval_models": {}, "proxy": args.proxy,
-                 "load_start": os.getloadavg()[0]}
     print(f"[{name}] pool {len(pool)}, validation {len(val_rows)}, test {len(test)}; views {views}"
           + (f"; not in this build: {missing}" if missing else ""), flush=True)
 
-    # Score once: every method below re-combines and re-selects from this one table (views cached in run/).
     t = time.perf_counter()
     cfg0 = build_config({"seed": args.seed, "embedding": {"model": "static-minilm"}, "views": {"use": views}})
     table = run_pipeline([pool_file], work / "run", cfg0, target=val_file, stop_after="score", force=True).table
     table = table.drop(columns=[c for c in ("score", "selected", "reason", "kept_id") if c in table])
-    res["seconds_scoring"] = round(time.perf_counter() - t, 1)
-    print(f"[{name}] scored in {res['seconds_scoring']} s", flush=True)
+    seconds_scoring = round(time.perf_counter() - t, 1)
+    print(f"[{name}] scored in {seconds_scoring} s", flush=True)
 
     texts = lambda rows: [r["text"] for r in rows]  # noqa: E731
     labels = lambda rows: [r["label"] for r in rows]  # noqa: E731
@@ -374,9 +388,27 @@ def run_dataset(name: str, args, data: Path) -> dict:
     models = eval_models(args.eval_models, texts(pool_rows), texts(val_rows), texts(test_rows), labels(pool_rows),
                          labels(val_rows), labels(test_rows), static, Path(args.work) / "embeddings",
                          per_subset=args.per_subset_C, fixed={"tfidf": args.tfidf_C, "mlp": args.mlp_alpha})
+    return Prepared(work, pool_rows, val_rows, len(test_rows), facts, pool, val, val_file, views, missing, table, cfg0, models,
+                    Evaluator(pool, models, noisy), seconds_scoring)
+
+
+def run_dataset(name: str, args, data: Path) -> dict:
+    from sft_select.pipeline import weight_specs
+    from sft_select.selection.strategies import Context
+    from sft_select.table import finalize
+    from sft_select.tune.loop import load_validation, tune_table
+
+    t0 = time.perf_counter()
+    load_start = os.getloadavg()[0]
+    p = prepare(name, args, data)
+    work, pool, pool_rows, views, table, cfg0, val_file, models, ev = (
+        p.work, p.pool, p.pool_rows, p.views, p.table, p.cfg0, p.val_file, p.models, p.evaluator)
+    res: dict = {"dataset": name, "pool": len(pool), "validation": len(p.val_rows), "test": p.test_size,
+                 "views": views, "views_missing": p.missing, "noise_tracked": int(ev.noisy.sum()), "methods": {},
+                 "eval_models": {}, "proxy": args.proxy, "load_start": load_start,
+                 "seconds_scoring": p.seconds_scoring}
     res["eval_models"] = {m.name: {"C": "per subset" if m.per_subset else m.C, "validation_acc_by_C": m.C_scores,
                                    "parameter": "alpha" if m.kind == "mlp" else "C"} for m in models}
-    ev = Evaluator(pool, models, noisy)
     names = [m.name for m in models]
     m = res["methods"]
 
@@ -513,10 +545,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--label-weights", action="store_true",
                     help="coverage: also tune with the weights fixed to quality_label (the loop picks trim, mix, "
                     "order)")
-    ap.add_argument("--proxy", default="logreg", choices=["logreg", "mlp"],
+    ap.add_argument("--proxy", default="logreg", choices=["logreg", "mlp", "knn"],
                     help="the tune loop's proxy classifier (evaluate.classifier.model): logreg (logistic "
-                    "regression on static-minilm) or mlp (a network on the same features that fits S, flipped "
-                    "labels included, like the mlp eval model)")
+                    "regression on static-minilm), mlp (a network on the same features that fits S, flipped "
+                    "labels included, like the mlp eval model) or knn (nearest neighbours on them: S's own "
+                    "labels answer, flips included, with no fit)")
     ap.add_argument("--tfidf-C", type=float, default=None, help="tfidf eval model: this C instead of choosing it "
                     "on validation")
     ap.add_argument("--mlp-alpha", type=float, default=None, help="mlp eval model: this alpha instead of choosing "
