@@ -11,12 +11,10 @@ class _Strict(BaseModel):
 
 
 class ClassifierProxyConfig(_Strict):
-    model: Literal["logreg", "mlp", "knn", "encoder"] = Field(
+    model: Literal["logreg", "mlp", "encoder"] = Field(
         "logreg", description="logreg: logistic regression on the configured embeddings (seconds); "
         "mlp: a one-hidden-layer network on the same embeddings, trained a fixed number of epochs so it "
         "fits S, flipped labels included, as a fine-tune does (seconds to tens of seconds); "
-        "knn: k nearest neighbours on the same embeddings, which answer with S's own labels, flips "
-        "included, at no fitting cost (fractions of a second); "
         "encoder: fine-tune a transformers encoder (minutes on CPU)")
     metric: Literal["accuracy", "macro_f1"] = Field("accuracy", description="which of the two is f(S)")
     class_weight: Literal["balanced"] | None = Field(
@@ -26,7 +24,6 @@ class ClassifierProxyConfig(_Strict):
     alpha: float = Field(0.01, ge=0, description="mlp: L2 penalty (0.01 fits S yet was the best of 1e-4..1e-2 "
                          "on the case study's validation splits)")
     mlp_epochs: int = Field(200, ge=1, description="mlp: epochs, all run (no early stopping)")
-    k: int = Field(5, ge=1, description="knn: neighbours that vote")
     encoder: str | None = Field(None, description="encoder folder; unset: the packaged all-MiniLM-L6-v2")
     epochs: int = Field(2, ge=1)
     lr: float = Field(5e-5, gt=0)

@@ -56,12 +56,6 @@ def build_proxy(cfg: EvaluateConfig, pool: Sequence[Example], *, embedder: str) 
             from sft_select.evaluate.proxy_mlp import MLPProxy
 
             return MLPProxy(embedder=embedder, metric=c.metric, hidden=c.hidden, alpha=c.alpha, epochs=c.mlp_epochs)
-        if c.model == "knn":
-            if c.class_weight is not None:
-                raise ConfigError("evaluate.classifier.class_weight: model knn does not weigh classes (use logreg)")
-            from sft_select.evaluate.proxy_knn import KNNProxy
-
-            return KNNProxy(embedder=embedder, metric=c.metric, k=c.k)
         from sft_select.evaluate.proxy_classifier import LogRegProxy
 
         return LogRegProxy(embedder=embedder, metric=c.metric, class_weight=c.class_weight, C=c.C)
