@@ -66,16 +66,43 @@ def subsets(table, pool, views, frac: float, seed: int) -> dict[str, list[str]]:
     return out
 
 
-def build_proxies(names: list[str]):
+class KNNProxy:
+    """k nearest neighbours (cosine) on the embeddings: S's own labels answer, flips included, with no fit.
+    Measured here and left out of the library: it ranks subsets worse than logreg even for the mlp eval
+    model (docs/benchmarks.md, "Proxy agreement")."""
+
+    def __init__(self, k: int):
+        from sft_select.evaluate.proxy_classifier import EmbeddingClassifierProxy
+
+        class _KNN(EmbeddingClassifierProxy):
+            name, embedder, metric = f"knn:{k}", "static-minilm", "accuracy"
+
+            def _fit(self, X, y, seed):
+                from sklearn.neighbors import KNeighborsClassifier
+
+                return KNeighborsClassifier(n_neighbors=min(k, len(y)), metric="cosine", algorithm="brute").fit(X, y)
+
+        self._proxy = _KNN()
+
+    def evaluate(self, train, validation, seed: int = 0):
+        return self._proxy.evaluate(train, validation, seed)
+
+
+def build_proxies(specs: list[str], pool) -> dict:
+    """`logreg`, `mlp`, `mlp:mlp_epochs=50/alpha=0.001` (evaluate.classifier fields), or `knn:K`."""
     from sft_select.config import build_config
     from sft_select.evaluate.proxy import build_proxy
 
     out = {}
-    for name in names:
-        model, _, k = name.partition(":")
-        classifier = {"model": model, **({"k": int(k)} if k else {})}
+    for spec in specs:
+        model, _, rest = spec.partition(":")
+        if model == "knn":
+            out[spec] = KNNProxy(int(rest or 5))
+            continue
+        fields = dict(kv.split("=") for kv in rest.split("/") if kv)
+        classifier = {"model": model, **{k: float(v) if "." in v or "e" in v else int(v) for k, v in fields.items()}}
         cfg = build_config({"evaluate": {"proxy": "classifier", "classifier": classifier}}).evaluate
-        out[name] = cfg
+        out[spec] = build_proxy(cfg, pool, embedder="static-minilm")
     return out
 
 
@@ -88,7 +115,11 @@ def spearman(a, b) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="20news-noisy")
-    ap.add_argument("--proxies", default="logreg,mlp,knn", help="evaluate.classifier.model values; knn:K sets k")
+    ap.add_argument("--proxies", default="logreg,mlp",
+                    help="comma-separated: logreg, mlp, mlp:mlp_epochs=50/alpha=0.001 (evaluate.classifier fields), "
+                    "knn:K (bench-local k nearest neighbours)")
+    ap.add_argument("--reuse", default=None, help="an earlier output of this script (same dataset, seed and "
+                    "eval models): its subsets' eval-model figures are taken instead of training them again")
     ap.add_argument("--eval-models", default="static,tfidf,mlp")
     ap.add_argument("--fraction", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=0)
@@ -100,7 +131,6 @@ def main() -> None:
     if data is None:
         print("shared data not found (../shared/data or $SFT_SELECT_DATA); nothing to do")
         return
-    from sft_select.evaluate.proxy import build_proxy
     from sft_select.tune.loop import split_validation
 
     args.per_subset_C, args.tfidf_C, args.mlp_alpha = False, 1.0, 0.01
@@ -110,12 +140,21 @@ def main() -> None:
     # The loop's own tune part (holdout 0.3, the run's seed), so f here is the f the loop would have seen.
     tune_part, _ = split_validation(p.val, 0.3, args.seed)
     by_id = {ex.id: ex for ex in pool}
-    proxies = {name: build_proxy(cfg, pool, embedder="static-minilm")
-               for name, cfg in build_proxies(args.proxies.split(",")).items()}
+    proxies = build_proxies(args.proxies.split(","), pool)
+    earlier = {}
+    if args.reuse:
+        old = json.loads(Path(args.reuse).read_text())
+        if (old["dataset"], old["seed"]) != (args.dataset, args.seed):
+            raise SystemExit(f"--reuse: {args.reuse} is {old['dataset']} seed {old['seed']}")
+        keep = {"size", "noisy_share", *(m.name for m in models), *(f"{m.name}_train" for m in models)}
+        earlier = {r["subset"]: {k: v for k, v in r.items() if k in keep} for r in old["rows"]}
 
     rows = []
     for label, ids in subsets(table, pool, views, args.fraction, args.seed).items():
-        r = {"subset": label, **ev(ids)}
+        again = earlier.get(label)
+        if again is not None and again["size"] != len(ids):
+            raise SystemExit(f"--reuse: subset {label!r} has {len(ids)} rows here, {again['size']} there")
+        r = {"subset": label, **(again or ev(ids))}
         train = [by_id[i] for i in ids]
         for name, proxy in proxies.items():
             t = time.perf_counter()

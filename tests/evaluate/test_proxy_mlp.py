@@ -77,3 +77,22 @@ def test_bad_settings_are_config_errors():
     cfg = build_config({"evaluate": {"classifier": {"model": "mlp", "class_weight": "balanced"}}})
     with pytest.raises(ConfigError, match="class_weight"):
         build_proxy(cfg.evaluate, topic_examples(5, seed=0), embedder="hashing")
+
+
+def test_fit_flushes_denormals_and_clears_the_flag_after():
+    """The network trains with denormals flushed to zero (its slow path once it memorizes S), and the
+    thread's flag is cleared again, so no later float computation of the run changes."""
+    import numpy as np
+
+    from sft_select.evaluate.proxy_mlp import flush_denormals
+
+    tiny = np.float32(1e-30)  # tiny * 1e-10 = 1e-40: below float32's smallest normal number
+    assert tiny * np.float32(1e-10) != 0
+    with flush_denormals() as supported:
+        if not supported:
+            pytest.skip("this CPU has no flush-to-zero flag")
+        assert tiny * np.float32(1e-10) == 0
+    assert tiny * np.float32(1e-10) != 0
+    p = MLPProxy(**SMALL)
+    p.evaluate(topic_examples(60, seed=5, flip=0.3), topic_examples(30, seed=1))
+    assert tiny * np.float32(1e-10) != 0
