@@ -452,10 +452,13 @@ def run_dataset(name: str, args, data: Path) -> dict:
                 # say nothing about labels.
                 variants.append(("ours tuned (coverage, quality_label weight, settings by the loop)",
                                  ["quality_label"], "coverage-ql"))
-            # Each further proxy runs the same loops; its rows are named after it ("… [mlp proxy]").
-            variants = [(label + (f" [{proxy} proxy]" if proxy != args.proxy[0] else ""), names_,
-                         tag + (f"-{proxy}" if proxy != args.proxy[0] else ""), proxy)
-                        for proxy in args.proxy for label, names_, tag in variants]
+            # A further proxy runs only the first strategy's main loop (its strategy choice included), named
+            # after it ("… [mlp proxy]"): the proxies are compared on the loop a user runs by default.
+            first = [(label, names_, tag, args.proxy[0]) for label, names_, tag in variants]
+            if variants and strategy == args.strategies[0]:
+                label, names_, tag = variants[0]
+                first += [(f"{label} [{proxy} proxy]", names_, f"{tag}-{proxy}", proxy) for proxy in args.proxy[1:]]
+            variants = first
             for label, names_, tag, proxy in variants:
                 t = time.perf_counter()
                 cfg_p = build_config(ours_config(args, views, frac, strategy, proxy))
@@ -556,8 +559,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="coverage: also tune with the weights fixed to quality_label (the loop picks trim, mix, "
                     "order)")
     ap.add_argument("--proxy", default="logreg",
-                    help="the tune loop's proxy classifiers, comma-separated (evaluate.classifier.model; the loop "
-                    "runs once per proxy, rows of the second and later named '[<proxy> proxy]'): logreg (logistic "
+                    help="the tune loop's proxy classifiers, comma-separated (evaluate.classifier.model; the first "
+                    "runs every loop, a further one the first strategy's main loop, in rows named "
+                    "'[<proxy> proxy]'): logreg (logistic "
                     "regression on static-minilm) or mlp (a network on the same features that fits S, flipped "
                     "labels included, like the mlp eval model)")
     ap.add_argument("--tfidf-C", type=float, default=None, help="tfidf eval model: this C instead of choosing it "
