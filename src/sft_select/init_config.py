@@ -48,7 +48,7 @@ select:
 
 evaluate:                     # the proxy that measures f(S) when tuning (run --validation, sft-select tune)
   proxy: auto                 # auto: classifier for text/label data, lm (LoRA on SmolLM2-135M) for instructions
-  classifier: {model: logreg, metric: accuracy, class_weight: null}
+  classifier: {model: logreg, metric: accuracy, class_weight: null}  # model: like your final model (docs/selection.md): logreg | mlp (fits S, flips included, as a fine-tune does) | encoder
   lm: {token_budget: 16384, max_length: 256, lr: 0.001, lora_r: 8}
 
 tune:

@@ -27,7 +27,7 @@ def flush_denormals():
     Why: once the network fits S, the softmax probabilities of the wrong classes fall below float32's
     smallest normal number (~1e-38), and every product with them takes the CPU's slow path: a 2,263-row
     fit took 14.9 s at 200 epochs against 0.8 s at 50. Flushed, it takes 3.1 s, and its predictions on
-    the 1,500 validation rows of the case study were identical (docs/benchmarks.md, "mlp proxy speed").
+    the 1,500 validation rows of the case study were identical (docs/benchmarks.md, "Proxy agreement").
     The flag belongs to the thread, so it is set only around the fit and cleared after.
     """
     import torch
