@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from tune_helpers import make_objective, noisy_problem
 
-from sft_select.tune.loop import run_loop, split_validation
+from sft_select.tune.loop import holdout_line, run_loop, split_validation
 
 LOOP = dict(rounds=2, trials=6, method="dirichlet", alpha=1.0, shares=[0.5, 1.0], random_seeds=3, seed=0)
 EQUAL = {"clean": 1 / 3, "junk": 1 / 3, "anti": 1 / 3}
@@ -65,6 +65,20 @@ def test_report_has_curve_baselines_and_balance(tuned):
     assert rep["best"]["f_holdout"] is not None and rep["initial"]["f_holdout"] is not None
     assert rep["balance"]["selected"]["examples"] == rep["best"]["size"]
     assert rep["best"]["f"] >= max(p["f"] for p in rep["trace"])
+
+
+def test_holdout_line_compares_s_with_both_baselines(tuned):
+    rep = tuned[1].report
+    b, whole = rep["best"]["f_holdout"], rep["baselines"]["whole_pool"]
+    line = holdout_line(rep)
+    assert f"S {b:.4f}" in line and f"whole pool ({whole['size']} rows) {whole['f_holdout']:.4f}" in line
+    assert f"random subsets of |S| {rep['baselines']['random_mean']['f_holdout']:.4f}" in line
+    expected = "above" if b > whole["f_holdout"] else "level with" if b == whole["f_holdout"] else "below"
+    assert line.endswith(f"S is {expected} the whole pool")
+    worse = {**rep, "best": {**rep["best"], "f_holdout": whole["f_holdout"] - 0.01}}
+    assert holdout_line(worse).endswith("S is below the whole pool")
+    better = {**rep, "best": {**rep["best"], "f_holdout": whole["f_holdout"] + 0.01}}
+    assert holdout_line(better).endswith("S is above the whole pool")
 
 
 def test_holdout_is_never_read_during_the_search(tuned):

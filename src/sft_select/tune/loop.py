@@ -348,7 +348,21 @@ def _tuned(out: Path, result: TuneResult, tuned: Config) -> Config:
     b = result.report["best"]
     info(f"Tuned: f={b['f']:.4f} (holdout {b['f_holdout']}) with |S|={b['size']}, τ={b['threshold']}, "
          f"weights {b['weights']}; tune.json and tuned-config.yaml in {out}")
+    if b["f_holdout"] is not None:
+        info("  " + holdout_line(result.report))
     return tuned
+
+
+def holdout_line(report: dict) -> str:
+    """The chosen S against its two baselines on the holdout part, the one comparison the search never
+    saw: whether training on S beats training on everything, and beats a random S of its size."""
+    b, base = report["best"], report["baselines"]
+    whole, rnd = base["whole_pool"], base["random_mean"]
+    verdict = ("above" if b["f_holdout"] > whole["f_holdout"] else "level with" if b["f_holdout"] == whole["f_holdout"]
+               else "below")
+    return (f"holdout f ({report['proxy']['name']} proxy): S {b['f_holdout']:.4f}, whole pool "
+            f"({whole['size']} rows) {whole['f_holdout']:.4f}, random subsets of |S| {rnd['f_holdout']:.4f}: "
+            f"S is {verdict} the whole pool")
 
 
 def tune_on_sample(out: Path, table: pd.DataFrame, sample: Sequence[Example], cfg: Config,
