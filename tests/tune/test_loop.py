@@ -79,6 +79,10 @@ def test_holdout_line_compares_s_with_both_baselines(tuned):
     assert holdout_line(worse).endswith("S is below the whole pool")
     better = {**rep, "best": {**rep["best"], "f_holdout": whole["f_holdout"] + 0.01}}
     assert holdout_line(better).endswith("S is above the whole pool")
+    # No random baseline (tune.random_seeds: 0), and a streaming run's loop on the views' fit sample.
+    no_random = {**rep, "baselines": {**rep["baselines"], "random_mean": {"f": None, "f_holdout": None}}}
+    assert "random" not in holdout_line(no_random)
+    assert holdout_line({**better, "sample": {}}).endswith("S is above the fit sample")
 
 
 def test_holdout_is_never_read_during_the_search(tuned):

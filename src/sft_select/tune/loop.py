@@ -357,12 +357,14 @@ def holdout_line(report: dict) -> str:
     """The chosen S against its two baselines on the holdout part, the one comparison the search never
     saw: whether training on S beats training on everything, and beats a random S of its size."""
     b, base = report["best"], report["baselines"]
-    whole, rnd = base["whole_pool"], base["random_mean"]
+    whole, rnd = base["whole_pool"], base["random_mean"]["f_holdout"]
+    # A streaming run tunes on the views' fit sample: its "whole pool" is that sample.
+    pool = "fit sample" if "sample" in report else "whole pool"
     verdict = ("above" if b["f_holdout"] > whole["f_holdout"] else "level with" if b["f_holdout"] == whole["f_holdout"]
                else "below")
-    return (f"holdout f ({report['proxy']['name']} proxy): S {b['f_holdout']:.4f}, whole pool "
-            f"({whole['size']} rows) {whole['f_holdout']:.4f}, random subsets of |S| {rnd['f_holdout']:.4f}: "
-            f"S is {verdict} the whole pool")
+    return (f"holdout f ({report['proxy']['name']} proxy): S {b['f_holdout']:.4f}, {pool} "
+            f"({whole['size']} rows) {whole['f_holdout']:.4f}"
+            + (f", random subsets of |S| {rnd:.4f}" if rnd is not None else "") + f": S is {verdict} the {pool}")
 
 
 def tune_on_sample(out: Path, table: pd.DataFrame, sample: Sequence[Example], cfg: Config,
