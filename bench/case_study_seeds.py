@@ -15,9 +15,9 @@ many seeds the method was at least as accurate as the whole pool).
         --eval-models static,tfidf,mlp --tfidf-C 1 --mlp-alpha 0.01 --no-top-n --work /tmp/seeds \
         --out /tmp/seeds/all.json
 
-Each seed's result per dataset goes to --work/seed-<k>-<dataset>.json as it finishes (a killed run keeps
-what it completed and skips it when started again with the same --work); the aggregate goes to --out and is printed as
-markdown.
+Each seed's result per dataset goes to --work/seed-<k>-<dataset>.json as it finishes. A killed run keeps
+what it completed and skips it when started again with the same --work, so give a fresh --work whenever
+an option changes. The aggregate goes to --out and is printed as markdown.
 """
 from __future__ import annotations
 
