@@ -65,12 +65,26 @@ def parse_weights(spec: str | None) -> dict[str, Any]:
     return out
 
 
+PROXY_MODELS = ("logreg", "mlp", "encoder")
+
+
+def proxy_override(proxy: str) -> dict[str, Any]:
+    """`--proxy`: a proxy kind (auto, classifier, lm), or a classifier model, which implies the classifier."""
+    if proxy in PROXY_MODELS:
+        return {"proxy": "classifier", "classifier": {"model": proxy}}
+    if proxy in ("auto", "classifier", "lm"):
+        return {"proxy": proxy}
+    raise ConfigError(f"--proxy: expected auto, classifier, lm or a classifier model ({', '.join(PROXY_MODELS)}), "
+                      f"got '{proxy}'")
+
+
 def overrides(*, n: int | None = None, fraction: float | None = None, threshold: float | None = None,
               fmt: str | None = None, on_error: str | None = None, seed: int | None = None,
               views: str | None = None, weights: str | None = None, embedder: str | None = None,
               keep: str | None = None, engine: str | None = None, ray_address: str | None = None,
               lang: str | None = None, decontaminate: list[Path] | None = None,
-              streaming: str | None = None, workers: str | None = None) -> dict[str, Any]:
+              streaming: str | None = None, workers: str | None = None,
+              proxy: str | None = None) -> dict[str, Any]:
     """CLI flags as a nested config dict; only flags the user gave are set."""
     o: dict[str, Any] = {}
 
@@ -98,6 +112,8 @@ def overrides(*, n: int | None = None, fraction: float | None = None, threshold:
         o.setdefault("views", {})["settings"] = parse_weights(weights)
     if seed is not None:
         o["seed"] = seed
+    if proxy is not None:
+        o["evaluate"] = proxy_override(proxy)
     return o
 
 
@@ -121,6 +137,8 @@ RAY_ADDRESS = typer.Option(None, "--ray-address", help="Join this Ray cluster (d
 QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Print per-step details.")
 LANG = typer.Option(None, "--lang", help="Keep only examples in these languages, e.g. en or en,de (lingua, offline).")
+PROXY = typer.Option(None, "--proxy", help="The model that measures f(S) when tuning: auto, classifier, lm, or a "
+                    "classifier model: logreg, mlp (fits S, flipped labels included, as a fine-tune does), encoder.")
 DECONTAMINATE = typer.Option(None, "--decontaminate", help="Drop examples sharing a 13-word n-gram with this eval "
                              "file (repeatable).")
 
@@ -156,13 +174,14 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
         workers: Optional[str] = WORKERS,
         validation: Optional[Path] = typer.Option(None, "--validation", help="Held-out examples of the task: "
                                                   "tune view weights and τ on them before selecting."),
-        no_tune: bool = typer.Option(False, "--no-tune", help="Select with the given weights even with --validation.")) -> None:
+        no_tune: bool = typer.Option(False, "--no-tune", help="Select with the given weights even with --validation."),
+        proxy: Optional[str] = PROXY) -> None:
     """Run the whole pipeline: load, preprocess, score, combine, (tune,) select, write RUN_DIR."""
     _verbosity(quiet, verbose)
     _run(inputs, out, config, target, force, "select", validation=validation, no_tune=no_tune, n=n,
          fraction=fraction, threshold=threshold, fmt=fmt, on_error=on_error, seed=seed, views=views,
          weights=weights, embedder=embedder, engine=engine, ray_address=ray_address, lang=lang,
-         decontaminate=decontaminate, streaming=streaming, workers=workers)
+         decontaminate=decontaminate, streaming=streaming, workers=workers, proxy=proxy)
 
 
 @app.command()

@@ -17,7 +17,9 @@ def _tune_overrides(n, fraction, seed, proxy, rounds, trials, search, holdout, s
     if seed is not None:
         o["seed"] = seed
     if proxy is not None:
-        o["evaluate"] = {"proxy": proxy}
+        from sft_select.cli import proxy_override
+
+        o["evaluate"] = proxy_override(proxy)
     t = {k: v for k, v in {"rounds": rounds, "trials": trials, "search": search, "holdout": holdout,
                            "strategies": [s.strip() for s in strategies.split(",") if s.strip()]
                            if strategies is not None else None}.items()
@@ -35,7 +37,9 @@ def tune(run_dir: Path = typer.Argument(..., help="A run directory with scores.p
          validation: Path = typer.Option(..., "--validation", help="Held-out examples of the task."),
          n: Optional[int] = typer.Option(None, "-n", help="Cap |S| ≤ N (default: the run's)."),
          fraction: Optional[float] = typer.Option(None, "--fraction"),
-         proxy: Optional[str] = typer.Option(None, "--proxy", help="auto | classifier | lm"),
+         proxy: Optional[str] = typer.Option(None, "--proxy", help="auto | classifier | lm, or a classifier "
+                                             "model: logreg | mlp (fits S, flips included, as a fine-tune does) | "
+                                             "encoder"),
          rounds: Optional[int] = typer.Option(None, "--rounds"),
          trials: Optional[int] = typer.Option(None, "--trials", help="Weight candidates per round."),
          search: Optional[str] = typer.Option(None, "--search", help="dirichlet | optuna"),
@@ -56,7 +60,7 @@ def tune(run_dir: Path = typer.Argument(..., help="A run directory with scores.p
     from sft_select.io.load import load
     from sft_select.reselect import read_run, reselect
     from sft_select.pipeline import streams
-    from sft_select.tune.loop import load_validation, tune_sample_table, tune_table, write_tune_outputs
+    from sft_select.tune.loop import holdout_line, load_validation, tune_sample_table, tune_table, write_tune_outputs
 
     manifest, table = read_run(run_dir)
     cfg = build_config(deep_merge(manifest["config"], _tune_overrides(n, fraction, seed, proxy, rounds, trials,
@@ -83,8 +87,10 @@ def tune(run_dir: Path = typer.Argument(..., help="A run directory with scores.p
     b, base = result.report["best"], result.report["baselines"]
     progress.info(f"best f={b['f']:.4f} (holdout {b['f_holdout']}) |S|={b['size']} τ={b['threshold']} "
                   f"weights={b['weights']}")
-    progress.info(f"random same size: {base['random_mean']}; whole pool: f={base['whole_pool']['f']} "
-                  f"(holdout {base['whole_pool']['f_holdout']})")
+    if b["f_holdout"] is not None:
+        progress.info(holdout_line(result.report))
+    else:  # no holdout part (tune.holdout: 0): the tune part's figures are all there is
+        progress.info(f"random same size: {base['random_mean']}; whole pool: f={base['whole_pool']['f']}")
     progress.info(f"Wrote {run_dir / 'tune.json'} and {run_dir / 'tuned-config.yaml'}")
     if apply:
         reselect(run_dir, tuned.model_dump(mode="json"))

@@ -162,3 +162,24 @@ def test_tune_command_searches_the_active_grid_and_writes_the_chosen_settings(tm
     for bad in ("skip", "temperature=1", "C=x", "skip=2"):
         code, output = invoke("tune", out, "--validation", val, "--strategies", "active", "--active-grid", bad)
         assert code == 2 and "Traceback" not in output, (bad, output)
+
+
+def test_proxy_flag_names_a_classifier_model(tmp_path):
+    """`--proxy mlp` is the classifier proxy with that model, on `tune` and on `run`; the loop reports its
+    holdout comparison with the proxy's name; an unknown proxy is a clean error."""
+    out, val = scored_run(tmp_path)
+    code, output = invoke("tune", out, "--validation", val, "--proxy", "mlp", "--trials", 1)
+    assert code == 0, output
+    rep = json.loads((out / "tune.json").read_text())
+    assert rep["proxy"]["name"] == "mlp"
+    assert "holdout f (mlp proxy)" in " ".join(output.split())
+    tuned = yaml.safe_load((out / "tuned-config.yaml").read_text())
+    assert tuned["evaluate"]["proxy"] == "classifier" and tuned["evaluate"]["classifier"]["model"] == "mlp"
+
+    pool, val, target, cfg = data(tmp_path)
+    code, output = invoke("run", pool, "--validation", val, "--proxy", "logreg", "-n", 50, "--config", cfg,
+                          "--out", tmp_path / "run2")
+    assert code == 0, output
+    assert json.loads((tmp_path / "run2" / "tune.json").read_text())["proxy"]["name"] == "logreg"
+    code, output = invoke("tune", out, "--validation", val, "--proxy", "svm")
+    assert code == 2 and "--proxy" in output and "svm" in output
