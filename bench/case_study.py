@@ -338,13 +338,10 @@ class Prepared:
     view (every method re-combines and re-selects from this one table), and the eval models fit-ready."""
 
     work: Path
-    pool_rows: list[dict]
-    val_rows: list[dict]
-    test_size: int
-    facts: dict
     pool: list
     val: list
     val_file: Path
+    test_size: int
     views: list[str]
     missing: list[str]
     table: object  # pandas.DataFrame: the views' scores, one row per pool example
@@ -393,8 +390,9 @@ def prepare(name: str, args, data: Path) -> Prepared:
     models = eval_models(args.eval_models, texts(pool_rows), texts(val_rows), texts(test_rows), labels(pool_rows),
                          labels(val_rows), labels(test_rows), static, Path(args.work) / "embeddings",
                          per_subset=args.per_subset_C, fixed={"tfidf": args.tfidf_C, "mlp": args.mlp_alpha})
-    return Prepared(work, pool_rows, val_rows, len(test_rows), facts, pool, val, val_file, views, missing, table, cfg0, models,
-                    Evaluator(pool, models, noisy), seconds_scoring)
+    return Prepared(work=work, pool=pool, val=val, val_file=val_file, test_size=len(test), views=views,
+                    missing=missing, table=table, cfg0=cfg0, models=models, evaluator=Evaluator(pool, models, noisy),
+                    seconds_scoring=seconds_scoring)
 
 
 def run_dataset(name: str, args, data: Path) -> dict:
@@ -406,9 +404,9 @@ def run_dataset(name: str, args, data: Path) -> dict:
     t0 = time.perf_counter()
     load_start = os.getloadavg()[0]
     p = prepare(name, args, data)
-    work, pool, pool_rows, views, table, cfg0, val_file, models, ev = (
-        p.work, p.pool, p.pool_rows, p.views, p.table, p.cfg0, p.val_file, p.models, p.evaluator)
-    res: dict = {"dataset": name, "pool": len(pool), "validation": len(p.val_rows), "test": p.test_size,
+    work, pool, views, table, cfg0, val_file, models, ev = (
+        p.work, p.pool, p.views, p.table, p.cfg0, p.val_file, p.models, p.evaluator)
+    res: dict = {"dataset": name, "pool": len(pool), "validation": len(p.val), "test": p.test_size,
                  "views": views, "views_missing": p.missing, "noise_tracked": int(ev.noisy.sum()), "methods": {},
                  "eval_models": {}, "proxy": ",".join(args.proxy), "load_start": load_start,
                  "seconds_scoring": p.seconds_scoring}
