@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import case_study  # noqa: E402
+import case_study  # noqa: E402  (also puts src/ on the path)
+
+from sft_select.evaluate.proxy_classifier import EmbeddingClassifierProxy  # noqa: E402
 
 
 def subsets(table, pool, views, frac: float, seed: int) -> dict[str, list[str]]:
@@ -66,26 +68,20 @@ def subsets(table, pool, views, frac: float, seed: int) -> dict[str, list[str]]:
     return out
 
 
-class KNNProxy:
+class KNNProxy(EmbeddingClassifierProxy):
     """k nearest neighbours (cosine) on the embeddings: S's own labels answer, flips included, with no fit.
     Measured here and left out of the library: it ranks subsets worse than logreg even for the mlp eval
     model (docs/benchmarks.md, "Proxy agreement")."""
 
+    name, embedder, metric = "knn", "static-minilm", "accuracy"
+
     def __init__(self, k: int):
-        from sft_select.evaluate.proxy_classifier import EmbeddingClassifierProxy
+        self.k = k
 
-        class _KNN(EmbeddingClassifierProxy):
-            name, embedder, metric = f"knn:{k}", "static-minilm", "accuracy"
+    def _fit(self, X, y, seed):
+        from sklearn.neighbors import KNeighborsClassifier
 
-            def _fit(self, X, y, seed):
-                from sklearn.neighbors import KNeighborsClassifier
-
-                return KNeighborsClassifier(n_neighbors=min(k, len(y)), metric="cosine", algorithm="brute").fit(X, y)
-
-        self._proxy = _KNN()
-
-    def evaluate(self, train, validation, seed: int = 0):
-        return self._proxy.evaluate(train, validation, seed)
+        return KNeighborsClassifier(n_neighbors=min(self.k, len(y)), metric="cosine", algorithm="brute").fit(X, y)
 
 
 def build_proxies(specs: list[str], pool) -> dict:
