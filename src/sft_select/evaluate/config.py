@@ -45,8 +45,18 @@ class LMProxyConfig(_Strict):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: the GPU when there is one")
 
 
+class CoverageProxyConfig(_Strict):
+    field: Literal["prompt", "response", "full"] = Field(
+        "prompt", description="what is embedded on both sides: prompt (the instruction), response, or full "
+        "(prompt + response); see docs/selection.md, \"Which proxy for instruction data\"")
+    k: int = Field(1, ge=1, description="each validation row's coverage is the mean of its k highest cosine "
+                   "similarities to S (1: its nearest neighbour in S)")
+
+
 class EvaluateConfig(_Strict):
-    proxy: Literal["auto", "classifier", "lm"] = Field(
-        "auto", description="auto: classifier for text/label data, lm for instruction data")
+    proxy: Literal["auto", "classifier", "lm", "coverage"] = Field(
+        "auto", description="auto: classifier for text/label data; for instruction data lm (LoRA) on a CUDA "
+        "GPU, coverage (of the validation set by S in embedding space, no training) without one")
     classifier: ClassifierProxyConfig = Field(default_factory=ClassifierProxyConfig)
     lm: LMProxyConfig = Field(default_factory=LMProxyConfig)
+    coverage: CoverageProxyConfig = Field(default_factory=CoverageProxyConfig)

@@ -31,10 +31,21 @@ class Proxy(Protocol):
     def describe(self) -> dict: ...
 
 
+def _gpu() -> bool:
+    """Whether a CUDA (or ROCm) device is there for the LoRA proxy (answered without torch when no driver)."""
+    from sft_select.pipeline import gpu_available
+
+    return gpu_available()
+
+
 def proxy_kind(cfg: EvaluateConfig, pool: Sequence[Example]) -> str:
+    """`auto`: classifier for labelled data; for instruction data lm on a GPU, coverage on CPU, where a LoRA
+    fine-tune of a small LM cannot tell subsets apart (docs/selection.md, "Which proxy for instruction data")."""
     if cfg.proxy != "auto":
         return cfg.proxy
-    return "classifier" if any(ex.label is not None for ex in pool) else "lm"
+    if any(ex.label is not None for ex in pool):
+        return "classifier"
+    return "lm" if _gpu() else "coverage"
 
 
 def build_proxy(cfg: EvaluateConfig, pool: Sequence[Example], *, embedder: str) -> Proxy:
@@ -59,6 +70,10 @@ def build_proxy(cfg: EvaluateConfig, pool: Sequence[Example], *, embedder: str) 
         from sft_select.evaluate.proxy_classifier import LogRegProxy
 
         return LogRegProxy(embedder=embedder, metric=c.metric, class_weight=c.class_weight, C=c.C)
+    if kind == "coverage":
+        from sft_select.evaluate.proxy_coverage import CoverageProxy
+
+        return CoverageProxy(embedder=embedder, field=cfg.coverage.field, k=cfg.coverage.k)
     from sft_select.evaluate.proxy_lm import LoRAProxy
 
     return LoRAProxy(**cfg.lm.model_dump())
