@@ -37,13 +37,15 @@ def _signals_by_definition(view, ex) -> dict[str, float]:
     head = body[:20_000]
     toks = signals.word_tokens(head)
     n, dup = len(toks), signals.duplicate_ngram_ratio(toks)
-    out = {"length": 0.0 if n < view.min_words else min(1.0, math.log1p(n) / math.log1p(view.ideal_words)),
+    length = 1.0 if view.ideal_words <= 0 else min(1.0, math.log1p(n) / math.log1p(view.ideal_words))
+    out = {"length": 0.0 if n < view.min_words else length,
            "repetition": max(0.0, 1.0 - dup / view.max_dup_ngram),
            "text_ratio": min(1.0, signals.alpha_ratio(head) / 0.75)}
     if ex.text is None:
         prompt = ex.prompt.strip()
         out["not_refusal"] = 0.1 if signals.is_refusal(body) else 1.0
-        out["complete"] = 0.3 if signals.looks_truncated(body) else 1.0
+        cut = signals.looks_truncated(body) if view.truncation == "punctuation" else signals.truncation(body)
+        out["complete"] = 0.3 if cut else 1.0
         out["prompt"] = 0.0 if not prompt else 1.0
         stripped = body.strip()
         out["not_echo"] = 0.2 if stripped and stripped == prompt else 1.0
@@ -72,3 +74,19 @@ def test_the_batch_table_holds_each_examples_signals():
     (names, (idx, vals)), = view.signal_table(texts).items()
     assert names == ("length", "repetition", "text_ratio") and idx == [0, 1, 2]
     assert [vals[r].tolist() for r in idx] == [list(_signals_by_definition(view, ex).values()) for ex in texts]
+
+
+def test_default_rewards_neither_length_nor_final_punctuation():
+    """Version 2: a short clean answer, a long one and one ending without punctuation (a list, a name)
+    score alike; a real cut (dangling 'the', unclosed code) still scores below them."""
+    q = "Name the smallest US state."
+    rows = with_ids([chat(q, "Rhode Island is the smallest state of the United States by area"),
+                     chat(q, "Rhode Island is the smallest state by area. " + " ".join("w" + chr(97 + i // 26) + chr(97 + i % 26) for i in range(200)) + "."),
+                     chat(q, "The smallest ones:\n- Rhode Island\n- Delaware\n- Connecticut"),
+                     chat(q, "The smallest state of the United States by area is, as many know, the"),
+                     chat(q, "Use this code to list them:\n```python\nstates = sorted(areas)\n")])
+    res = build("quality_heuristic").score_batch(rows)
+    assert res.raw[0] == res.raw[1] == res.raw[2] == 1.0
+    assert res.raw[3] < 1.0 and res.raw[4] < 1.0
+    v1 = build("quality_heuristic", {"ideal_words": 120, "truncation": "punctuation"}).score_batch(rows)
+    assert v1.raw[0] < 1.0  # version 1 called the name truncated (no final punctuation)

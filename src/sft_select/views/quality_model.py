@@ -33,7 +33,7 @@ HEURISTICS = ("length", "repetition", "text_ratio", "not_refusal", "complete", "
 def heuristic_features(examples: Sequence[Example]) -> np.ndarray:
     """(n, len(HEURISTICS)); signals a text row lacks (refusal, echo…) count as good (1.0)."""
     out = np.ones((len(examples), len(HEURISTICS)))
-    for names, (rows, vals) in QualityHeuristic().signal_table(examples).items():
+    for names, (rows, vals) in QualityHeuristic(ideal_words=120, truncation="punctuation").signal_table(examples).items():
         out[np.ix_(rows, [HEURISTICS.index(name) for name in names])] = vals
     for i, ex in enumerate(examples):
         body = ex.text if ex.text is not None else ex.response
