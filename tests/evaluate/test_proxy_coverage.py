@@ -47,16 +47,17 @@ def near_copies(rows: list[Example]) -> list[Example]:
             for ex in rows]
 
 
+@pytest.mark.parametrize("k", [1, 5])
 @pytest.mark.parametrize("field", ["prompt", "response", "full"])
-def test_near_copies_of_validation_beat_an_unrelated_topic(field):
+def test_near_copies_of_validation_beat_an_unrelated_topic(field, k):
     val = make("cooking", 20, seed=1)
     on_topic = near_copies(val[:10]) + make("code", 30, seed=2)
     off_topic = make("code", 20, seed=3) + make("travel", 20, seed=4)
-    p = CoverageProxy(embedder="hashing", field=field)
+    p = CoverageProxy(embedder="hashing", field=field, k=k)
     good, bad = p.evaluate(on_topic, val), p.evaluate(off_topic, val)
     assert good.value > bad.value
     assert good.n_train == 40 and good.metrics["coverage"] == good.value
-    assert p.describe() == {"name": "coverage", "metric": "coverage", "embedder": "hashing", "field": field, "k": 1}
+    assert p.describe() == {"name": "coverage", "metric": "coverage", "embedder": "hashing", "field": field, "k": k}
 
 
 def test_deterministic_and_independent_of_order_and_seed():
@@ -102,7 +103,9 @@ def test_config_and_factory():
     cfg = build_config({"evaluate": {"proxy": "coverage", "coverage": {"field": "full", "k": 2}}})
     p = build_proxy(cfg.evaluate, make("cooking", 3, seed=1), embedder="hashing")
     assert isinstance(p, CoverageProxy) and (p.field, p.k, p.embedder) == ("full", 2, "hashing")
-    assert EvaluateConfig().coverage.k == 1
+    default = EvaluateConfig().coverage
+    assert (default.field, default.k) == ("full", 5)
+    assert CoverageProxy().describe()["field"] == "full" and CoverageProxy().k == 5
 
 
 def test_auto_picks_coverage_on_cpu_lm_on_gpu_classifier_for_labels(monkeypatch):

@@ -47,10 +47,12 @@ class LMProxyConfig(_Strict):
 
 class CoverageProxyConfig(_Strict):
     field: Literal["prompt", "response", "full"] = Field(
-        "prompt", description="what is embedded on both sides: prompt (the instruction), response, or full "
-        "(prompt + response); see docs/selection.md, \"Which proxy for instruction data\"")
-    k: int = Field(1, ge=1, description="each validation row's coverage is the mean of its k highest cosine "
-                   "similarities to S (1: its nearest neighbour in S)")
+        "full", description="what is embedded on both sides: full (prompt + response: ranked subsets closest to "
+        "an external judge, bench/instruction_proxies.py), prompt (the instruction only: tracks how many of "
+        "the tasks S covers, blind to answer quality) or response; docs/selection.md, \"Which proxy for "
+        "instruction data\"")
+    k: int = Field(5, ge=1, description="each validation row's coverage is the mean of its k highest cosine "
+                   "similarities to S (1: its nearest neighbour in S; 5 agreed with the judge more often)")
 
 
 class EvaluateConfig(_Strict):

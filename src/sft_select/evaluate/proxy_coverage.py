@@ -58,7 +58,7 @@ class CoverageProxy:
     name = "coverage"
     metric = "coverage"
 
-    def __init__(self, *, embedder: str = "static-minilm", field: str = "prompt", k: int = 1):
+    def __init__(self, *, embedder: str = "static-minilm", field: str = "full", k: int = 5):
         if field not in FIELDS:
             raise ValueError(f"field: expected one of {FIELDS}, got {field!r}")
         if k < 1:
