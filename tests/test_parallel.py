@@ -87,6 +87,96 @@ def test_a_worker_that_dies_is_an_error_not_a_hang():
         assert parallel.map_parts(_die, ["ok"] * 11) == [5, 6]  # the next step forks afresh
 
 
+def _inherited(items):
+    """In a worker: what it still holds of the parent's run-directory locks and result pipes."""
+    import os
+
+    from sft_select import rundir
+
+    lock_fd = items[0]
+    try:
+        os.fstat(lock_fd)
+        still_open = True
+    except OSError:
+        still_open = False
+    return dict(rundir._LOCKS), len(parallel._receivers), still_open
+
+
+def test_workers_close_the_parents_lock_files_and_pipes_and_the_lock_stays(tmp_path):
+    import fcntl
+    import os
+
+    from sft_select import rundir
+
+    out = tmp_path / "run"
+    rundir.prepare(out, force=False)
+    try:
+        lock_fd = rundir._LOCKS[out.resolve()]
+        with parallel.workers(2, min_items=2):
+            parts = parallel.map_parts(_inherited, [lock_fd] * 4)
+        assert parts == [({}, 0, False), ({}, 0, False)]
+        other = os.open(out / rundir.MARKER, os.O_RDWR)  # a second open file: refused while we hold it
+        try:
+            with pytest.raises(OSError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(other)
+        assert not parallel._receivers  # every pipe's receiving end closed once its worker was done
+    finally:
+        rundir.release(out)
+
+
+def test_workers_die_with_a_parent_killed_by_sigkill(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = (
+        "import time\n"
+        "from sft_select import parallel\n"
+        "def slow(items):\n"
+        "    time.sleep(60)\n"
+        "    return ['x' * 100] * 100_000\n"
+        "with parallel.workers(2, min_items=2):\n"
+        "    parts = parallel.start_parts(slow, list(range(10)))\n"
+        "    print('started', flush=True)\n"
+        "    parts.results()\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(Path(parallel.__file__).parents[1])))
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        kids = [int(c) for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        assert len(kids) == 2
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 2
+        alive = kids
+        while alive and time.monotonic() < deadline:
+            alive = [k for k in kids if _alive(k)]
+            time.sleep(0.05)
+        assert not alive, "workers outlived their killed parent"
+    finally:
+        for k in locals().get("kids", []):
+            try:
+                os.kill(k, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _alive(pid):
+    """Running, not a zombie (an orphan's zombie can linger where PID 1 does not reap it)."""
+    from pathlib import Path
+
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
 def cfg_for(workers, streaming):
     return build_config({
         "input": {"on_error": "skip"},

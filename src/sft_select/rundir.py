@@ -29,7 +29,9 @@ OUTPUTS = ("selected.jsonl", "selected.json", "selected.csv", "selected.parquet"
            "augmented.parquet", "augmented.hf")
 
 # Open lock files by run directory: a lock lives as long as this process (or until `release`), and the
-# kernel drops it when the process dies, even by SIGKILL, so a killed run never leaves a stale lock.
+# kernel drops it when the process dies, even by SIGKILL, so a killed run never leaves a stale lock. A
+# forked worker inherits these files (and with them the lock, which flock shares across fork): it closes
+# them first thing (`close_inherited_locks`), and dies with the parent (sft_select.parallel).
 _LOCKS: dict[Path, int] = {}
 
 
@@ -101,6 +103,17 @@ def _lock(out: Path) -> None:
     if os.fstat(fd).st_size == 0:
         os.write(fd, b"sft-select run directory\n")
     _LOCKS[key] = fd
+
+
+def close_inherited_locks() -> None:
+    """In a forked worker: close the lock files inherited from the parent, without unlocking (LOCK_UN
+    would drop the parent's lock too; closing one copy of the file leaves the lock to the others)."""
+    for fd in _LOCKS.values():
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _LOCKS.clear()
 
 
 def release(out: Path) -> None:
