@@ -12,6 +12,11 @@ RUN_DIR/
 Every file is written atomically, so a killed run leaves complete files and `.*.tmp` leftovers only.
 A folder with the marker but no manifest.json is an interrupted run: the next `run` resumes it, reusing
 every finished view and checkpoint from cache/. One process at a time may write a run directory.
+
+Only a folder that holds the marker is ours: --force replaces a run directory, never a folder of the
+user's that happens to hold a file with an output's name. Symlinks are never followed into: an output
+that is a symlink is replaced (the link, not what it points to), and a run directory whose marker,
+cache/ or anything in cache/ is a symlink is refused, since the run would write through it.
 """
 from __future__ import annotations
 
@@ -46,14 +51,18 @@ def prepare(out: Path, *, force: bool, protect: Iterable[str | Path] = ()) -> bo
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{out}: exists and is not a folder")
     _refuse_inputs_inside(out, protect)
+    _refuse_symlinks(out)
     resumed = False
     if out.exists() and any(out.iterdir()):
-        ours = (out / MARKER).exists()
+        ours = (out / MARKER).is_file()
         finished = (out / "manifest.json").exists()
+        if not ours:
+            # --force included: files with an output's name (config.yaml, report.html, a selected.hf/
+            # tree) in a folder we did not create are the user's, and --force would delete them.
+            raise RunDirError(f"{out}: folder exists and is not an sft-select run (no {MARKER} marker); "
+                              + ("--force replaces only a run directory sft-select created; " if force else "")
+                              + "pick another --out")
         if not force:
-            if not ours:
-                raise RunDirError(f"{out}: folder exists and is not an sft-select run; pick another --out "
-                                  "or pass --force")
             if finished:
                 raise RunDirError(f"{out}: a finished run is already there; pass --force to replace it, or "
                                   f"`sft-select select {out}` to re-select from its scores")
@@ -66,6 +75,8 @@ def prepare(out: Path, *, force: bool, protect: Iterable[str | Path] = ()) -> bo
         for name in ("manifest.json", *OUTPUTS):
             remove_path(out / name)
         # The score cache is keyed by content fingerprints, so it stays valid and is kept.
+    # The marker is ours and locked: the temp files here are our killed writes' (remove_stale_temps
+    # removes only the temp names the package writes, io.atomic.is_temp).
     for folder in (out, out / "cache"):
         remove_stale_temps(folder)
     if (out / "cache").is_dir():
@@ -83,12 +94,34 @@ def _refuse_inputs_inside(out: Path, inputs: Iterable[str | Path]) -> None:
                               "written and replaced; pick another --out")
 
 
+def _refuse_symlinks(out: Path) -> None:
+    """A run directory whose marker, cache/ or cache entries are symlinks would lock or write through
+    them, outside the folder: refused. (An output that is a symlink is safe: it is replaced or unlinked,
+    never followed; see io.atomic.)"""
+    if not out.is_dir():
+        return
+    planted = [out / MARKER, out / "cache"]
+    cache = out / "cache"
+    if cache.is_dir() and not cache.is_symlink():
+        for entry in cache.iterdir():
+            planted.append(entry)
+            if entry.suffix == ".parts" and entry.is_dir() and not entry.is_symlink():
+                planted.extend(entry.iterdir())
+    links = [p for p in planted if p.is_symlink()]
+    if links:
+        raise RunDirError(f"{out}: {links[0].relative_to(out)} is a symlink; a run directory's marker and "
+                          "cache are never followed out of it: remove the link or pick another --out")
+
+
 def _lock(out: Path) -> None:
     """Hold an exclusive lock on the marker file, or fail if another process holds it."""
     key = out.resolve()
     if key in _LOCKS:
         return
-    fd = os.open(out / MARKER, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fd = os.open(out / MARKER, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError as exc:  # ELOOP: the marker became a symlink
+        raise RunDirError(f"{out}: cannot open the run marker {MARKER}: {exc.strerror}") from None
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks; the marker is still written

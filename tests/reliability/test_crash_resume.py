@@ -111,8 +111,10 @@ def test_resume_removes_temp_files_a_kill_left(tmp_path: Path) -> None:
     out = tmp_path / "run"
     prepare(out, force=False)
     release(out)
-    leftovers = [out / ".scores.parquet.abc123.tmp", out / "cache" / ".v-1.parquet.x.tmp",
-                 out / "cache" / "v-1.parts" / ".000-004.parquet.y.tmp"]
+    # The names the package's writes use (io/atomic.py): atomic_path's, and the parts workers write.
+    leftovers = [out / ".scores.parquet.abc12_yz.tmp", out / "cache" / ".v-1.parquet.x0x0x0x0.tmp",
+                 out / "cache" / "v-1.parts" / ".000-004.parquet.y1y1y1y1.tmp",
+                 out / ".rejected.jsonl.4242.part0.tmp", out / ".rejected.jsonl.stream5000.tmp"]
     for p in leftovers:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(b"partial")

@@ -1,13 +1,17 @@
 """Atomic writes: a temp file in the same folder, fsynced, then renamed over the target.
 
 A reader (or a crash) never sees a half-written output: the file is either the old one or the new one.
-A process killed mid-write leaves only a temp file, named `.<target>.<random>.tmp`: never an output's
-name, so nothing mistakes it for one, and `remove_stale_temps` clears it when the run is resumed.
+A process killed mid-write leaves only a temp file, named `.<target>.<random>.tmp` (<random>: the 8
+characters tempfile draws from a-z, 0-9 and _; the parts workers write are `.<target>.<pid>.part<N>.tmp`
+and `.<target>.stream<N>.tmp`): never an output's name, so nothing mistakes it for one, and
+`remove_stale_temps` clears it when the run is resumed. A file of any other name, `.notes.tmp` say, is
+not ours and is left alone.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -15,6 +19,12 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 
 TEMP_SUFFIX = ".tmp"
+# The temp names the package writes, and only those (`is_temp`): "." + the target's name + "." + one of
+#   tempfile's 8 random characters (a-z, 0-9, _)   atomic_path
+#   <pid>.part<start>                              an output's part written by a worker (io/writers.py)
+#   stream<start>                                  the same in a streaming run (stream/outputs.py)
+# + ".tmp".
+_TEMP_NAME = re.compile(r"\..+\.(?:[a-z0-9_]{8}|[0-9]+\.part[0-9]+|stream[0-9]+)" + re.escape(TEMP_SUFFIX))
 
 
 def _read_umask() -> int:
@@ -91,14 +101,15 @@ def write_json(target: str | Path, obj: Any) -> None:
 
 
 def is_temp(path: Path) -> bool:
-    """Whether `path` is a temp file or folder left by `atomic_path`."""
-    return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)
+    """Whether `path` is a temp file or folder left by `atomic_path` (by its name)."""
+    return _TEMP_NAME.fullmatch(path.name) is not None
 
 
 def remove_stale_temps(folder: Path) -> int:
     """Delete temp files a killed process left in `folder` (not recursive); returns how many.
 
-    Only safe while no other process writes into `folder`: the run directory lock guarantees that.
+    Only names `atomic_path` makes are removed, and only safe in a folder of ours while no other process
+    writes into it: the run directory's marker and lock guarantee that (rundir.prepare).
     """
     if not folder.is_dir():
         return 0
