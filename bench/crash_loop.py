@@ -10,14 +10,24 @@ completes must leave outputs byte-identical to the reference and no temp file.
 
 Each invocation gets a different PYTHONHASHSEED, so the check also covers hash-order nondeterminism.
 
+Each invocation runs in its own process group. After a kill (of the parent only, as `kill -9 PID` does)
+the loop counts survivors: processes of that group still alive 2 s later (forked workers that outlived
+their parent; zombies, which hold nothing, are not counted). An invocation refused with "another
+sft-select process is writing this run directory" (a lock a dead run left held) is counted as a refused
+resume; the loop then kills what is left of the earlier group and goes on. `--parallel-min` lowers
+engine.parallel_min so that a small pool forks workers; `--streaming` reads the pool chunk by chunk.
+
     python bench/crash_loop.py --n 20000 --kills 50          # the figure in docs/reliability.md
+    python bench/crash_loop.py --n 20000 --kills 50 --parallel-min 500 --workers 2 --streaming
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -52,6 +62,10 @@ class Stats:
     aimed_mid_write: int = 0  # kills sent the moment a temp file appeared
     reused_files_verified: int = 0
     identical_final_outputs: int = 0
+    kills_with_workers: int = 0  # kills that landed while the run had forked worker processes
+    survivors: int = 0  # processes of a killed run alive 2 s after the kill
+    kills_with_survivors: int = 0
+    refused_resumes: int = 0  # invocations refused because a killed run's lock was still held
     phases: Counter = field(default_factory=Counter)
     cut_writes: Counter = field(default_factory=Counter)  # file -> kills that landed while it was written
     reference_seconds: float = 0.0
@@ -61,9 +75,50 @@ class Stats:
         return {k: (dict(v) if isinstance(v, Counter) else v) for k, v in self.__dict__.items()}
 
 
-def run_args(pool: Path, target: Path, out: Path, n_select: int) -> list[str]:
+REFUSED = "another sft-select process is writing this run directory"
+
+
+def run_args(pool: Path, target: Path, out: Path, n_select: int, extra: tuple[str, ...] = ()) -> list[str]:
     return cli_cmd("run", pool, "--target", target, "-n", str(n_select), "--views",
-                   "quality_heuristic,relevance_embedding", "--embedder", "hashing", "--out", out)
+                   "quality_heuristic,relevance_embedding", "--embedder", "hashing", "--out", out, *extra)
+
+
+def group_alive(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group, from /proc (Linux)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        state, _ppid, pgrp = stat[stat.rindex(")") + 2:].split()[:3]
+        if int(pgrp) == pgid and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def survivors_after(pgid: int, grace: float = 2.0) -> list[int]:
+    """What is left alive of the group `grace` seconds after its leader was killed."""
+    deadline = time.monotonic() + grace
+    while (alive := group_alive(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive
+
+
+def kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def stable_manifest(path: Path) -> dict:
@@ -204,17 +259,30 @@ def wait_for_temp(proc: subprocess.Popen, out: Path, timeout: float, old: set[Pa
 
 
 def crash_loop(pool: Path, target: Path, work: Path, *, kills: int, seed: int = 0, n_select: int = 500,
-               min_frac: float = 0.0, max_frac: float = 1.1, mid_write: float = 0.0, log=print) -> Stats:
+               min_frac: float = 0.0, max_frac: float = 1.1, mid_write: float = 0.0, streaming: bool = False,
+               parallel_min: int | None = None, workers: str | None = None, log=print) -> Stats:
     """SIGKILL runs at delays drawn in [min_frac, max_frac] × the reference run's time until `kills`.
 
     A share `mid_write` of the invocations is instead killed the moment a temp file appears, i.e. in
     the middle of writing a checkpoint, a cache file or an output.
     """
     stats, rng, started = Stats(), random.Random(seed), time.perf_counter()
+    extra: list[str] = []
+    if streaming:
+        extra += ["--streaming", "on"]
+    if workers is not None:
+        extra += ["--workers", str(workers)]
+    if parallel_min is not None:
+        config = work / "crash-loop-config.yaml"
+        config.write_text(f"engine: {{parallel_min: {parallel_min}}}\n")
+        extra += ["--config", str(config)]
+
+    def args(out: Path) -> list[str]:
+        return run_args(pool, target, out, n_select, tuple(extra))
+
     ref = work / "reference"
     t0 = time.perf_counter()
-    done = subprocess.run(run_args(pool, target, ref, n_select) + ["--force"], env=cli_env(), capture_output=True,
-                          text=True)
+    done = subprocess.run(args(ref) + ["--force"], env=cli_env(), capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"the reference run failed:\n{done.stderr}")
     stats.reference_seconds = time.perf_counter() - t0
@@ -223,12 +291,13 @@ def crash_loop(pool: Path, target: Path, work: Path, *, kills: int, seed: int = 
         stats.episodes += 1
         out = work / f"episode-{stats.episodes:03d}"
         watched: dict[str, tuple[int, int]] = {}
+        leftover: list[int] = []  # process groups of killed invocations with survivors
         while True:
             unfinished_before = (out / MARKER).exists() and not (out / "manifest.json").exists()
             old_temps = temps(out)
             err_path = work / "last-stderr.txt"
             with open(err_path, "w") as err:
-                proc = subprocess.Popen(run_args(pool, target, out, n_select), env=cli_env(rng.randrange(2**32)),
+                proc = subprocess.Popen(args(out), env=cli_env(rng.randrange(2**32)), start_new_session=True,
                                         stdout=subprocess.DEVNULL, stderr=err)
                 # Once enough kills are done, the episode's last invocation runs to the end.
                 delay = rng.uniform(min_frac, max_frac) * stats.reference_seconds if stats.kills < kills else None
@@ -242,11 +311,29 @@ def crash_loop(pool: Path, target: Path, work: Path, *, kills: int, seed: int = 
                     rc = proc.wait(timeout=delay)
                     killed = False
                 except subprocess.TimeoutExpired:
-                    proc.kill()  # SIGKILL: no handler runs, no cleanup happens
+                    had_workers = bool(children(proc.pid))
+                    proc.kill()  # SIGKILL to the parent alone: no handler runs, no cleanup happens
                     proc.wait()
                     rc, killed = proc.returncode, True
             stderr = err_path.read_text(errors="replace")
+            if REFUSED in stderr:  # a killed run's survivor still holds the lock
+                if not leftover:
+                    raise RuntimeError(f"refused, and no killed run of this loop is alive:\n{stderr}")
+                stats.refused_resumes += 1
+                log(f"refused: {REFUSED}")
+                for pgid in leftover:
+                    kill_group(pgid)
+                leftover = []
+                time.sleep(0.2)
+                continue
             if killed:
+                stats.kills_with_workers += had_workers
+                alive = survivors_after(proc.pid)
+                if alive:
+                    stats.survivors += len(alive)
+                    stats.kills_with_survivors += 1
+                    leftover.append(proc.pid)
+                    log(f"kill {stats.kills + 1}: {len(alive)} process(es) alive 2 s after the kill")
                 stats.kills += 1
                 stats.phases[phase(out)] += 1
                 for tmp in temps(out) - old_temps:  # the writes the kill cut short
@@ -261,6 +348,8 @@ def crash_loop(pool: Path, target: Path, work: Path, *, kills: int, seed: int = 
                 compare_final(out, ref, stats)
                 assert not any(is_temp(p) for p in out.rglob("*")), "a finished run left temp files"
                 stats.completed += 1
+                for pgid in leftover:
+                    kill_group(pgid)
                 break
             if not killed:
                 raise RuntimeError(f"run exited {rc} without finishing:\n{stderr}")
@@ -279,6 +368,10 @@ def main() -> None:
     ap.add_argument("--select", type=int, default=2000, help="-n for the runs")
     ap.add_argument("--mid-write", type=float, default=0.0,
                     help="share of invocations killed the moment a temp file appears (mid-write)")
+    ap.add_argument("--streaming", action="store_true", help="run with --streaming on (chunk by chunk)")
+    ap.add_argument("--parallel-min", type=int, default=None,
+                    help="engine.parallel_min for the runs (lower it so a small pool forks workers)")
+    ap.add_argument("--workers", default=None, help="--workers for the runs (default: the config's, auto)")
     ap.add_argument("--work", type=Path, default=None, help="working folder (default: a temp folder)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
@@ -287,11 +380,14 @@ def main() -> None:
     pool, target = make_demo(work / "data", args.n, args.seed)
     try:
         stats = crash_loop(pool, target, work, kills=args.kills, seed=args.seed, n_select=args.select,
-                           mid_write=args.mid_write)
+                           mid_write=args.mid_write, streaming=args.streaming, parallel_min=args.parallel_min,
+                           workers=args.workers)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     figures = stats.as_dict()
+    figures["byte_identical"] = stats.identical_final_outputs == stats.completed == stats.episodes
+    figures["args"] = {k: str(v) for k, v in vars(args).items()}
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
