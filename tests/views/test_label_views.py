@@ -78,3 +78,16 @@ def test_unlabelled_rows_in_a_labelled_pool_get_no_score(flipped_pool):
     res = build("difficulty_margin", {"model": "hashing"}).fit(mixed).score_batch(mixed)
     assert np.isnan(res.raw[-1]) and res.reasons[-1] == "no label"
     assert np.isfinite(res.raw[:-1]).all()
+
+
+def test_a_label_with_one_example_is_not_scored_nor_flagged(flipped_pool):
+    """A label seen once cannot be cross-validated: no fold both learns it and tests it, so it always
+    looked like a label error (p(given) = 0). It is left out of the fit and says so (issue #23)."""
+    pool, _ = flipped_pool
+    lone = with_ids(list(pool[:80]) + [text("a python function with a loop and a dictionary", "gardening", row=80)])
+    for name in ("quality_label", "difficulty_margin"):
+        res = build(name, {"model": "hashing"}).fit(lone).score_batch(lone)
+        assert np.isnan(res.raw[-1]) and "only one example" in res.reasons[-1]
+        assert np.isfinite(res.raw[:-1]).all()
+        if name == "quality_label":
+            assert not res.extra["issue"][-1]

@@ -6,9 +6,18 @@ makes a flipped label stand out. Memoized per (ids, labels, model, folds, seed) 
 views on one pool fit the folds once. Examples outside the fitted pool (scored later, or by another
 worker) get the mean of the fold models' probabilities: no fold saw them, so they are out-of-sample
 just the same, and no extra whole-pool fit is needed.
+
+Memory is bounded (reliability issue #23: 10,000 classes on 20k rows peaked at 8.1 GB). The fit's peak
+is about nine times the n × classes float64 probability matrix (scikit-learn's multinomial fit and
+cleanlab each hold several n × classes and classes × classes arrays), so a label view is skipped, with
+the reason, when the pool has more than `max_classes` classes (default 1,000) or that matrix would pass
+`max_matrix_mb` (default 256 MB, a peak near 2.3 GB). A label with a single example cannot be
+cross-validated (no fold could both learn it and test it, so it would always look like a label error):
+those rows are left out of the fit and get no score, with that reason.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -35,6 +44,10 @@ class FoldModel:
         out = np.zeros((len(X), n_classes))
         out[:, self.seen] = p / p.sum(axis=1, keepdims=True)
         return out
+
+
+MAX_CLASSES = 1000
+MAX_MATRIX_MB = 256.0
 
 
 _MEMO: dict[str, tuple[np.ndarray, list[str], list[FoldModel]]] = {}
@@ -92,14 +105,18 @@ class ProxyFit:
     oof: dict[str, np.ndarray]  # pool id -> out-of-fold probabilities
     fold_models: list[FoldModel]
     model: str
+    single: frozenset[str] = frozenset()  # labels with one example in the pool: left out, never scored
 
     @classmethod
     def fit(cls, pool: Sequence[Example], *, model: str, folds: int, seed: int, C: float) -> "ProxyFit":
         if folds < 2 or C <= 0:  # checked here once for every view that fits the proxy
             raise ValueError("folds must be >= 2 and C > 0")
         labelled = [ex for ex in pool if ex.label is not None]
-        probs, classes, fold_models = _fit_folds(labelled, model, folds, seed, C)
-        return cls(classes, {ex.id: p for ex, p in zip(labelled, probs)}, fold_models, model)
+        counts = Counter(ex.label for ex in labelled)
+        single = frozenset(label for label, c in counts.items() if c < 2)
+        checkable = [ex for ex in labelled if ex.label not in single]
+        probs, classes, fold_models = _fit_folds(checkable, model, folds, seed, C)
+        return cls(classes, {ex.id: p for ex, p in zip(checkable, probs)}, fold_models, model, single)
 
     def probabilities(self, batch: Sequence[Example]) -> np.ndarray:
         """(len(batch), n_classes): out-of-fold for pool members, the fold models' mean for the rest."""
@@ -119,12 +136,32 @@ class ProxyFit:
         return np.array([pos.get(ex.label, -1) if ex.label is not None else -1 for ex in batch], dtype=np.int64)
 
 
-def label_skip_reason(name: str, pool: Sequence[Example]) -> str | None:
-    """Why a label-aware view cannot run: it needs at least two classes with two examples each."""
-    labels = [ex.label for ex in pool if ex.label is not None]
-    if not labels:
+def unscored_reason(label: str | None, fit: ProxyFit) -> str:
+    """Why an example gets no score from a label-aware view (its `given` index is −1)."""
+    if label is None:
+        return "no label"
+    if label in fit.single:
+        return f"label '{label}' has only one example in the pool: it cannot be cross-validated"
+    return f"label '{label}' does not occur in the pool"
+
+
+def label_skip_reason(name: str, pool: Sequence[Example], *, max_classes: int = MAX_CLASSES,
+                      max_matrix_mb: float = MAX_MATRIX_MB) -> str | None:
+    """Why a label-aware view cannot run: it needs at least two classes with two examples each, and
+    no more classes (or rows × classes) than the memory caps allow."""
+    counts = Counter(str(ex.label) for ex in pool if ex.label is not None)
+    if not counts:
         return f"{name} needs labelled data (text/label rows)"
-    values, counts = np.unique(np.array(labels, dtype=object).astype(str), return_counts=True)
-    if (counts >= 2).sum() < 2:
-        return f"{name} needs at least two labels with two examples each (found {dict(zip(values, counts))})"
+    kept = {label: c for label, c in counts.items() if c >= 2}
+    if len(kept) < 2:
+        shown = dict(sorted(counts.items())[:5])
+        more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
+        return f"{name} needs at least two labels with two examples each (found {shown}{more})"
+    n, k = sum(kept.values()), len(kept)
+    mb = n * k * 8 / 1e6
+    if k > max_classes or mb > max_matrix_mb:
+        return (f"{name} skipped to bound memory: {k:,} label classes with two or more examples over "
+                f"{n:,} rows (the out-of-fold probabilities would take {mb:,.0f} MB, the fit about nine "
+                f"times that); the limits are max_classes={max_classes:,} and max_matrix_mb={max_matrix_mb:g}. "
+                "Group rare labels, or raise the limits in the view's parameters")
     return None

@@ -15,7 +15,7 @@ from sft_select.embed import DEFAULT_MODEL
 from sft_select.errors import MissingDependency
 from sft_select.record import Example
 from sft_select.views.base import View, ViewResult
-from sft_select.views.oof import ProxyFit, label_skip_reason
+from sft_select.views.oof import MAX_CLASSES, MAX_MATRIX_MB, ProxyFit, label_skip_reason, unscored_reason
 from sft_select.views.registry import register
 
 METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
@@ -35,24 +35,29 @@ def _cleanlab():
 class QualityLabel(View):
     name = "quality_label"
     group = "quality"
-    version = "1"
+    version = "2"  # 2: one-example labels are left out of the fit (were always flagged)
     needs = frozenset({"labels"})
 
     def __init__(self, *, method: str = "self_confidence", filter_by: str = "prune_by_noise_rate",
-                 folds: int = 5, C: float = 1.0, seed: int = 0, model: str = DEFAULT_MODEL):
+                 folds: int = 5, C: float = 1.0, seed: int = 0, model: str = DEFAULT_MODEL,
+                 max_classes: int = MAX_CLASSES, max_matrix_mb: float = MAX_MATRIX_MB):
         """`method`: cleanlab's label-quality score (self_confidence = p(given label); normalized_margin
         also weighs the strongest rival). `filter_by`: cleanlab's rule for flagging an error;
         prune_by_noise_rate flags as many as the estimated noise rate per class, confident_learning
-        every confident disagreement (more recall, less precision)."""
+        every confident disagreement (more recall, less precision). `max_classes`, `max_matrix_mb`: the
+        memory caps above which the view is skipped with the reason (see views/oof.py)."""
         self.method = method
         self.filter_by = filter_by
         self.folds = folds
         self.C = C
         self.seed = seed
         self.model = model
+        self.max_classes = max_classes
+        self.max_matrix_mb = max_matrix_mb
 
     def skip_reason(self, pool: Sequence[Example], target: Sequence[Example] | None) -> str | None:
-        return label_skip_reason(self.name, pool)
+        return label_skip_reason(self.name, pool, max_classes=self.max_classes,
+                                 max_matrix_mb=self.max_matrix_mb)
 
     def fit(self, pool: Sequence[Example], target: Sequence[Example] | None = None) -> "QualityLabel":
         if self.method not in METHODS:
@@ -61,7 +66,7 @@ class QualityLabel(View):
             raise ValueError(f"filter_by must be one of {FILTERS}")
         cl = _cleanlab()
         self.proxy_ = ProxyFit.fit(pool, model=self.model, folds=self.folds, seed=self.seed, C=self.C)
-        labelled = [ex for ex in pool if ex.label is not None]
+        labelled = [ex for ex in pool if ex.id in self.proxy_.oof]  # one-example labels are left out
         probs = np.stack([self.proxy_.oof[ex.id] for ex in labelled])
         given = self.proxy_.given(labelled)
         issues = cl.filter.find_label_issues(given, probs, filter_by=self.filter_by, n_jobs=1)
@@ -93,7 +98,7 @@ class QualityLabel(View):
         for i, ex in enumerate(batch):
             g = int(given[i])
             if g < 0:
-                reasons.append("no label" if ex.label is None else f"label '{ex.label}' does not occur in the pool")
+                reasons.append(unscored_reason(ex.label, self.proxy_))
                 continue
             issue[i] = ex.id in self.issue_ids_ if ex.id in self.proxy_.oof else self._unseen_issue(probs[i], g)
             best = int(np.argmax(probs[i]))
