@@ -113,3 +113,55 @@ def test_batch_counted_repetition_gives_each_examples_own_reason():
     alone = {i: filter_reason(ex, CFG) for i, ex in enumerate(exs)}
     assert {alone[len(GOOD) + k] for k in range(len(loops))} & {"filter_repeated_ngram", "filter_duplicate_ngrams"}
     assert apply_filters(exs, range(len(exs)), CFG) == {i: r for i, r in alone.items() if r}
+
+
+# -- every assistant turn is checked (issue #23, case 13) --------------------------------------------
+
+def _conversations(tmp_path, rows: list[dict], name: str):
+    import json
+
+    from sft_select.io.load import load
+
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return load([path]).examples
+
+
+def _sharegpt(*answers: str) -> dict:
+    turns = []
+    for k, answer in enumerate(answers):
+        turns += [{"from": "human", "value": f"Question number {k + 1}: how do I sort a list in Python?"},
+                  {"from": "gpt", "value": answer}]
+    return {"conversations": turns}
+
+
+GOOD_ANSWER = "Call sorted(items) for a new list, or items.sort() to sort the list in place."
+REFUSAL = "As an AI language model, I cannot help with sorting lists."
+
+
+def test_every_assistant_turn_is_checked_sharegpt(tmp_path):
+    rows = [_sharegpt("", GOOD_ANSWER), _sharegpt(REFUSAL, GOOD_ANSWER), _sharegpt(GOOD_ANSWER, GOOD_ANSWER),
+            _sharegpt("Sure.", GOOD_ANSWER, GOOD_ANSWER), _sharegpt(GOOD_ANSWER, "  ", GOOD_ANSWER),
+            _sharegpt(GOOD_ANSWER, REFUSAL)]
+    exs = _conversations(tmp_path, rows, "chat.jsonl")
+    assert [len(ex.turns) for ex in exs] == [4, 4, 4, 6, 6, 4]
+    want = {0: "filter_empty_response: assistant turn 1 of 2", 1: "filter_refusal: assistant turn 1 of 2",
+            4: "filter_empty_response: assistant turn 2 of 3", 5: "filter_refusal"}  # the last turn: unchanged name
+    assert [filter_reason(ex, CFG) for ex in exs] == [want.get(i) for i in range(len(exs))]
+    assert apply_filters(exs, range(len(exs)), CFG) == want  # the batch screen agrees
+    off = FilterConfig(refusal=False)
+    assert apply_filters(exs, range(len(exs)), off) == {0: want[0], 4: want[4]}
+
+
+def test_every_assistant_turn_is_checked_messages(tmp_path):
+    rows = [{"messages": [{"role": "system", "content": "Be helpful."},
+                          {"role": "user", "content": "Hi, can you help me with Python?"},
+                          {"role": "assistant", "content": ""},
+                          {"role": "user", "content": "How do I sort a list?"},
+                          {"role": "assistant", "content": GOOD_ANSWER}]},
+            {"messages": [{"role": "user", "content": "Hi, can you help me with Python?"},
+                          {"role": "assistant", "content": "Of course, what do you need?"},
+                          {"role": "user", "content": "How do I sort a list?"},
+                          {"role": "assistant", "content": GOOD_ANSWER}]}]
+    exs = _conversations(tmp_path, rows, "messages.jsonl")
+    assert apply_filters(exs, range(len(exs)), CFG) == {0: "filter_empty_response: assistant turn 1 of 2"}

@@ -111,6 +111,8 @@ def _passes(exs: Sequence[Example], cfg: FilterConfig) -> np.ndarray:
         return (stripped[j] < cfg.text_ratio_min_chars) | ~(ratio < cfg.min_text_ratio)
 
     P, B = slice(0, n), slice(n, 2 * n)
+    # An earlier assistant turn that is empty or holds a refusal hint: filters._earlier_turns decides
+    plain &= np.fromiter((len(t := ex.turns) <= 2 or _earlier_turns_plain(t, cfg) for ex in exs), dtype=bool, count=n)
     ok = plain & bounds(B, cfg.min_response_chars, cfg.max_response_chars,
                         cfg.min_response_words, cfg.max_response_words) & symbols(B)
     chat_ok = (bounds(P, cfg.min_prompt_chars, cfg.max_prompt_chars, cfg.min_prompt_words, cfg.max_prompt_words)
@@ -155,6 +157,20 @@ def _passes(exs: Sequence[Example], cfg: FilterConfig) -> np.ndarray:
         ok[long] = _no_repetition([bodies[i] for i in long.tolist()], first[long + n], toks[long + n],
                                   tokens, low, cfg)
     return ok
+
+
+def _earlier_turns_plain(turns, cfg: FilterConfig) -> bool:
+    """Every assistant turn before the last is non-empty and, where refusals are filtered, free of every
+    refusal hint (so `filters._earlier_turns` passes it); False says nothing."""
+    last = max((i for i, t in enumerate(turns) if t.role == "assistant"), default=-1)
+    for t in turns[:max(last, 0)]:
+        if t.role != "assistant":
+            continue
+        if not t.content.strip():
+            return False
+        if cfg.refusal and (not t.content.isascii() or any(h in t.content.lower() for h in _REFUSAL_HINTS)):
+            return False
+    return True
 
 
 class Tokens(NamedTuple):

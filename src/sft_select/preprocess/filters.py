@@ -4,6 +4,8 @@ Checks run cheapest first and the first failing one names the reason:
 
   filter_empty_prompt, filter_too_short_prompt, filter_too_long_prompt     (chars, then words)
   filter_empty_response, filter_too_short_response, filter_too_long_response
+                                   (the last assistant turn; every earlier assistant turn must not be
+                                   empty nor a boilerplate refusal either: "<reason>: assistant turn 1 of 3")
   filter_empty_text, filter_too_short_text, filter_too_long_text          (labelled text data)
   filter_response_repeats_prompt   the response is the prompt (or the last user turn) again
   filter_refusal                   "As an AI language model…", or a short answer that only declines
@@ -98,6 +100,21 @@ def _symbols(name: str, text: str, cfg: FilterConfig) -> str | None:
     return None
 
 
+def _earlier_turns(ex: Example, cfg: FilterConfig) -> str | None:
+    """An assistant turn before the last one that is empty or a boilerplate refusal: a multi-turn example
+    teaches every assistant turn, not only the last. The reason is the last turn's one, naming the turn
+    after a colon (the report groups reasons by what precedes it). Only emptiness and refusals are checked
+    there: a short or unfinished middle turn ("Sure.", "Go on:") is ordinary in a conversation."""
+    answers = [t.content for t in ex.turns if t.role == "assistant"]
+    empty_cut = cfg.min_response_chars > 0 or cfg.min_response_words > 0
+    for k, answer in enumerate(answers[:-1], start=1):
+        if empty_cut and not answer.strip():
+            return f"filter_empty_response: assistant turn {k} of {len(answers)}"
+        if cfg.refusal and signals.is_boilerplate_refusal(answer):
+            return f"filter_refusal: assistant turn {k} of {len(answers)}"
+    return None
+
+
 def filter_reason(ex: Example, cfg: FilterConfig) -> str | None:
     """The first filter `ex` fails, or None (the language filter runs separately, in batches). The
     reference for `filter_batch`, which decides most rows of a batch without it."""
@@ -116,6 +133,8 @@ def filter_reason(ex: Example, cfg: FilterConfig) -> str | None:
             reason = "filter_response_repeats_prompt"
         if reason is None and cfg.refusal and signals.is_boilerplate_refusal(body):
             reason = "filter_refusal"
+        if reason is None and len(ex.turns) > 2:
+            reason = _earlier_turns(ex, cfg)
         if reason is None and cfg.truncated and signals.truncation(body):
             reason = "filter_truncated"
         if reason is None:
