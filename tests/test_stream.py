@@ -254,3 +254,28 @@ def test_band_keys_computed_by_the_shingling_workers_equal_one_process():
     np.testing.assert_array_equal(recalled.hashes, hashed.hashes)
     np.testing.assert_array_equal(recalled.counts, hashed.counts)
     forget_words()
+
+
+def test_filtered_rows_are_left_out_of_the_fit_as_in_memory(tmp_path):
+    """A pool no larger than engine.fit_sample streams byte-identically even when filters drop rows: the
+    views are fit on the rows that pass, as in-memory (issue #23: k-means fit on 2,996 instead of 2,994
+    Dolly rows changed 198 of 500 selected rows)."""
+    src = make_pool(tmp_path / "pool.jsonl", n=240, seed=4, bad_rows=False)
+    lines = src.read_text().splitlines(keepends=True)
+    dropped = [{"instruction": "Explain the river delta?", "input": "", "output": ""},  # empty response
+               {"instruction": "Tell me about the ocean?", "input": "",
+                "output": "As an AI language model, I cannot tell you about the ocean."},  # refusal
+               {"instruction": "", "input": "", "output": "alpha beta gamma delta."}]  # empty prompt
+    for k, row in enumerate(dropped):
+        lines.insert(40 + 70 * k, json.dumps(row) + "\n")
+    src.write_text("".join(lines))
+    select = {"strategy": "greedy", "tau_div": 0.9}  # reads the diversity clusters and the embeddings
+    mem = run([src], tmp_path / "mem", cfg_for("off", **select))
+    st = run([src], tmp_path / "st", cfg_for("on", **select))
+    assert st.manifest["timings"].get("pass") is not None
+    a = pd.read_parquet(tmp_path / "mem" / "scores.parquet")
+    assert int(a["filter_reason"].notna().sum()) == len(dropped)
+    b = pd.read_parquet(tmp_path / "st" / "scores.parquet")
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    for name in ("selected.jsonl", "rejected.jsonl"):
+        assert (tmp_path / "st" / name).read_bytes() == (tmp_path / "mem" / name).read_bytes()
