@@ -57,22 +57,25 @@ def test_run_each_format(tmp_path, cli, demo_rows, fmt, name):
     scores = pd.read_parquet(out / "scores.parquet")
     assert len(scores) == len(rows)
     assert scores["id"].is_unique
-    for col in ("id", "source", "row", "score", "selected", "reason", "quality_heuristic", "quality_heuristic_raw"):
+    for col in ("id", "source", "row", "score", "selected", "reason", "diversity", "diversity_raw"):
         assert col in scores.columns
     assert scores["selected"].sum() == 25
     assert scores.loc[scores["selected"], "reason"].isna().all()
     assert scores.loc[~scores["selected"], "reason"].notna().all(), "every unselected row says why"
     sel_scores = scores.loc[scores["selected"], "score"]
     rest = scores.loc[~scores["selected"] & scores["score"].notna() & scores["reason"].str.startswith("not_selected"), "score"]
-    if len(rest):
-        assert sel_scores.min() >= rest.max()
-
     manifest = json.loads((out / "manifest.json").read_text())
+    # auto: top (score order) for instruction data with a target, coverage by class for labelled data
+    strategy = manifest["config"]["select"]["strategy"]
+    assert strategy == ("coverage" if fmt == "text_label" else "top")
+    if len(rest) and strategy == "top":
+        assert sel_scores.min() >= rest.max()
     assert manifest["status"] == "complete"
     assert manifest["counts"]["selected"] == 25
     assert manifest["inputs"][0]["format"] == fmt
     assert set(manifest["timings"]) >= {"load", "preprocess", "score", "combine_select", "write"}
-    assert "quality_heuristic" in manifest["views"]["used"]
+    assert "diversity" in manifest["views"]["used"]
+    assert ("quality_heuristic" in manifest["views"]["used"]) == (fmt != "text_label")  # instruction data only
     assert abs(sum(manifest["views"]["weights"].values()) - 1) < 1e-9
     rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
     assert len(rejected) == len(rows) - 25

@@ -134,6 +134,9 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
     views = choose_views(cfg)  # config errors surface before anything is read or written
     if not views:
         raise ConfigError("no view selected: name at least one with --views")
+    from sft_select.preprocess.decontam import check_eval_files
+
+    check_eval_files([*cfg.preprocess.decontaminate.files, *decontaminate])  # before the run dir is made
     if streams(cfg, inputs):
         return _run_streaming(inputs, out, cfg, views, target=target, force=force, stop_after=stop_after,
                               decontaminate=decontaminate,
@@ -178,12 +181,39 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
     if not scoring.scores:
         raise ConfigError("every selected view was skipped: " + "; ".join(scoring.skipped.values()))
     table = add_scores(table, scoring, alive)
+    cfg = resolved_strategy(cfg, table)
     if tuning:
         with timer.step("tune"):
             cfg = tune_run(out, table, loaded.examples, cfg, validation, validation_examples,
                            [vs.name for vs in scoring.scores])
     return _finish(out, table, loaded, cfg, stop_after=stop_after, timer=timer, pre_steps=pre.steps,
-                   scoring=scoring, inputs=inputs, target=target, executor=executor)
+                   scoring=scoring, inputs=inputs, target=target, executor=executor, tuned=tuning)
+
+
+def resolved_strategy(cfg: Config, table: pd.DataFrame) -> Config:
+    """`select.strategy: auto` made concrete for this scored table (selection/auto.py), so the tune loop,
+    the manifest and config.yaml name the strategy that ran."""
+    from sft_select.selection.auto import resolve_auto
+
+    select = resolve_auto(cfg.select, table)
+    return cfg if select is cfg.select else cfg.model_copy(update={"select": select})
+
+
+def guard_summary(out: Path, tuned: bool) -> dict:
+    """The manifest's `guard`: the tune loop's decision (tune.json) or, without a validation file, why S
+    could not be compared with random subsets or the whole pool."""
+    if tuned:
+        import json
+
+        guard = json.loads((out / "tune.json").read_text(encoding="utf-8")).get("guard")
+        if guard is not None:
+            return guard
+        reason = "the guard did not run (tune.guard: false, or no holdout: tune.holdout 0)"
+    else:
+        reason = ("no validation file: S was not compared with random subsets of its size or with the whole pool; "
+                  "pass --validation FILE (held-out examples of your task) to measure it and to guard against "
+                  "a selection worse than random")
+    return {"decision": None, "reason": reason}
 
 
 def streams(cfg: Config, inputs: Sequence[str | Path]) -> bool:
@@ -220,17 +250,20 @@ def _run_streaming(inputs, out: Path, cfg: Config, views: list[View], *, target,
                                                      keep_sample=validation is not None)
     if not scoring.scores:
         raise ConfigError("every selected view was skipped: " + "; ".join(scoring.skipped.values()))
+    cfg = resolved_strategy(cfg, table)
     if validation is not None:
         with timer.step("tune"):
             cfg = tune_on_sample(out, table, sample, cfg, validation, validation_examples,
                                  [vs.name for vs in scoring.scores])
         del sample
     return _finish(out, table, Loaded(formats=stream.formats), cfg, stop_after=stop_after, timer=timer,
-                   pre_steps=steps, scoring=scoring, inputs=inputs, target=target, ctx=ctx, stream=stream)
+                   pre_steps=steps, scoring=scoring, inputs=inputs, target=target, ctx=ctx, stream=stream,
+                   tuned=validation is not None)
 
 
 def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop_after: str, timer: Timer,
-            pre_steps, scoring, inputs, target, ctx=None, stream=None, executor=None) -> RunResult:
+            pre_steps, scoring, inputs, target, ctx=None, stream=None, executor=None,
+            tuned: bool = False) -> RunResult:
     names = [vs.name for vs in scoring.scores]
     specs = weight_specs(cfg, names)
     with timer.step("combine_select"):
@@ -245,10 +278,15 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
             table["selected"] = False
             table.loc[table["reason"].isna(), "reason"] = None
 
+    guard = guard_summary(out, tuned) if stop_after == "select" else None
+    if guard is not None and guard["decision"] is None:
+        info(f"[yellow]note:[/yellow] {guard['reason']}")
+
     def manifest_now(outputs: dict[str, str]) -> dict:
-        return build_manifest(cfg, inputs=inputs, target=target, loaded=loaded, table=table, timer=timer,
-                              pre_steps=pre_steps, scoring=scoring, weights=weights, outputs=outputs,
-                              status="complete" if stop_after == "select" else "scored")
+        manifest = build_manifest(cfg, inputs=inputs, target=target, loaded=loaded, table=table, timer=timer,
+                                  pre_steps=pre_steps, scoring=scoring, weights=weights, outputs=outputs,
+                                  status="complete" if stop_after == "select" else "scored")
+        return {**manifest, "guard": guard} if guard is not None else manifest
 
     from sft_select.manifest import write_manifest
     from sft_select.report import report_alongside

@@ -260,7 +260,7 @@ def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[E
     found: dict[str, ViewScores] = {}
     todo: list[tuple[View, Path | None, Path | None]] = []  # view, its cache file, its checkpoint folder
     for view in views:
-        why = view.skip_reason(pool, target)
+        why = view.skip_reason(pool, target) if announce_skips else view.default_skip_reason(pool, target)
         if why:
             # A view the user named deserves a visible note; a default that does not fit the data does not.
             (info if announce_skips else debug)(f"[yellow]skipping {view.name}[/yellow]: {why}")

@@ -67,7 +67,7 @@ def test_class_weights_help_the_minority_macro_f1():
 def test_factory_picks_by_data():
     labelled = topic_examples(5, seed=0)
     assert build_proxy(EvaluateConfig(), labelled, embedder="hashing").name == "logreg"
-    assert build_proxy(EvaluateConfig(), chat_examples(3), embedder="hashing").name == "lora_lm"
+    assert build_proxy(EvaluateConfig(proxy="lm"), chat_examples(3), embedder="hashing").name == "lora_lm"
     from sft_select.errors import ConfigError
 
     with pytest.raises(ConfigError, match="labelled"):

@@ -61,14 +61,14 @@ def test_threshold_keeps_only_scores_above_tau(strategy):
 def test_fraction_and_n_agree():
     table, examples = make_pool()
     n_cand = int(table["reason"].isna().sum())
-    a = select(table, SelectConfig(fraction=0.2))
-    b = select(table, SelectConfig(n=round(0.2 * n_cand)))
+    a = select(table, SelectConfig(strategy="top", fraction=0.2))
+    b = select(table, SelectConfig(strategy="top", n=round(0.2 * n_cand)))
     assert np.array_equal(a.keep, b.keep)
 
 
 def test_top_takes_the_best_scores():
     table, _ = make_pool()
-    sel = select(table, SelectConfig(n=20))
+    sel = select(table, SelectConfig(strategy="top", n=20))
     kept = table.loc[sel.keep, "score"]
     rest = table.loc[~sel.keep & table["reason"].isna(), "score"]
     assert kept.min() >= rest.max()

@@ -23,7 +23,8 @@ def data(tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump({"embedding": {"model": "hashing"},
                                    "views": {"use": ["quality_heuristic", "relevance_embedding"]},
-                                   "tune": {"rounds": 1, "trials": 2, "sweep": [0.5, 1.0], "random_seeds": 2}}))
+                                   "tune": {"rounds": 1, "trials": 2, "sweep": [0.5, 1.0], "random_seeds": 2,
+                                            "guard": False}}))
     return (write_jsonl([ex.original for ex in pool], tmp_path / "pool.jsonl"),
             write_jsonl([ex.original for ex in val], tmp_path / "val.jsonl"),
             write_jsonl([ex.original for ex in target], tmp_path / "target.jsonl"), cfg)

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, Sequence
 
+import numpy as np
+
 from sft_select.errors import ConfigError
 from sft_select.evaluate.config import EvaluateConfig
 from sft_select.record import Example
@@ -17,9 +19,12 @@ class ProxyScore:
     metrics: dict[str, float] = field(default_factory=dict)
     n_train: int = 0
     seconds: float = 0.0
+    # One outcome per validation row whose mean is `value` (accuracy: 1/0 per row; coverage: the row's
+    # similarity), when the proxy has them: the guard's paired bootstrap compares subsets row by row.
+    per_row: "np.ndarray | None" = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items() if k != "per_row"}
 
 
 class Proxy(Protocol):

@@ -71,7 +71,9 @@ class EmbeddingClassifierProxy:
         pred = self.fit_predict(train, validation, seed)
         metrics = classification_metrics([ex.label for ex in validation], pred)
         metrics.update(self._extra_metrics())
-        return ProxyScore(metrics[self.metric], metrics, len(train), time.perf_counter() - start)
+        correct = np.array([p == ex.label for p, ex in zip(pred, validation)], dtype=np.float64)
+        return ProxyScore(metrics[self.metric], metrics, len(train), time.perf_counter() - start,
+                          per_row=correct if self.metric == "accuracy" else None)
 
 
 class LogRegProxy(EmbeddingClassifierProxy):

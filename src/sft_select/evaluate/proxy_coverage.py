@@ -88,4 +88,4 @@ class CoverageProxy:
         value = float(rows.mean())
         metrics = {"coverage": value, "coverage_p10": float(np.percentile(rows, 10)),
                    "coverage_min": float(rows.min())}
-        return ProxyScore(value, metrics, len(train), time.perf_counter() - start)
+        return ProxyScore(value, metrics, len(train), time.perf_counter() - start, per_row=np.asarray(rows, float))

@@ -57,7 +57,7 @@ def build_summary(data: RunData, *, max_points: int = 5000, with_map: bool = Tru
         "tune": read_tune(data.tune),
         "manifest": {key: manifest.get(key) for key in
                      ("config", "versions", "timings", "reselect_timings", "steps", "views", "counts", "platform",
-                      "inputs", "target", "pool_fingerprint")},
+                      "inputs", "target", "pool_fingerprint", "guard")},
         "notes": list(data.notes),
     }
     # No clock time and no report timing: the same run gives the same summary.json and report.html, byte

@@ -13,14 +13,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class SelectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    strategy: Literal["top", "random", "quota", "greedy", "facility", "coverage", "active"] = Field(
-        "top", description="top: highest combined score first; random: seeded uniform sample (a baseline); "
+    strategy: Literal["auto", "top", "random", "quota", "greedy", "facility", "coverage", "active",
+                      "stratified"] = Field(
+        "auto", description="auto: coverage by class for labelled data, top with a target, coverage by "
+        "diversity cluster otherwise (selection/auto.py); top: highest combined score first; random: seeded uniform sample (a baseline); "
         "quota: per-group shares (quota_by); greedy: score order, skipping near-duplicates of taken ones "
         "(tau_div); facility: facility-location coverage over embeddings, mixed with the score (fl_mix); "
         "coverage: per-group quotas after dropping flagged label errors and each group's lowest scores "
         "(group_trim), facility location within each group; active: margin sampling with the labels known "
         "(labelled data only): a classifier fit on S picks the rows nearest its decision boundary, batch by "
-        "batch, skipping flagged rows and rows whose label it finds unlikely (active_*)")
+        "batch, skipping flagged rows and rows whose label it finds unlikely (active_*); stratified: a seeded random "
+        "sample stratified by class and diversity cluster, flagged rows left out (the guard's fallback)")
     n: int | None = Field(None, ge=1, description="keep at most N examples")
     fraction: float | None = Field(None, gt=0, le=1, description="keep this share of the scored pool")
     threshold: float | None = Field(None, ge=0, le=1, description="keep examples with combined score >= τ")

@@ -45,6 +45,11 @@ def flagged_rows(table: pd.DataFrame) -> tuple[np.ndarray, list[str | None]]:
     return flag, by
 
 
+def flag_reason(view: str | None) -> str:
+    """Why a flagged row is left out: a likely label error (quality_label) or a defect (quality_heuristic)."""
+    return f"label_issue: flagged by {view}" if view == "quality_label" else f"defect: flagged by {view}"
+
+
 def _cover(X: np.ndarray, score: np.ndarray, mix: float, knn: int) -> Iterator[int]:
     """Lazy-greedy facility location over one group, yielding local indices in pick order."""
     W = knn_graph(X, knn)
@@ -99,7 +104,7 @@ def select_coverage(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: 
         clean = []
         for pos in m:
             if flag[pos]:
-                walk.refuse(pos, f"label_issue: flagged by {flagged_by[pos]}")
+                walk.refuse(pos, flag_reason(flagged_by[pos]))
             else:
                 clean.append(pos)
         n_trim = int(np.floor(cfg.group_trim * len(clean)))

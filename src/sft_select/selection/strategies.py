@@ -13,12 +13,14 @@ import pandas as pd
 
 from sft_select.progress import info
 from sft_select.selection.active import select_active
+from sft_select.selection.auto import resolve_auto
 from sft_select.selection.base import Context, Selection, Walk, ranked, size_limit
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.coverage import select_coverage
 from sft_select.selection.facility import select_facility
 from sft_select.selection.greedy import select_greedy
 from sft_select.selection.quotas import select_quota
+from sft_select.selection.stratified import select_stratified
 
 Strategy = Callable[[pd.DataFrame, SelectConfig, int, Context], Selection]
 
@@ -57,11 +59,13 @@ STRATEGIES: dict[str, Strategy] = {
     "facility": select_facility,
     "coverage": select_coverage,
     "active": select_active,
+    "stratified": select_stratified,
 }
 
 
 def select(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context | None = None) -> Selection:
     ctx = ctx or Context()
+    cfg = resolve_auto(cfg, table)
     # greedy_scope: cluster runs the greedy per diversity cluster on the executor; global is one sequential
     # walk, which stays in this process whatever the engine (so do random, quota and facility).
     if cfg.strategy == "greedy" and cfg.greedy_scope == "cluster":

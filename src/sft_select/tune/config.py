@@ -22,7 +22,7 @@ class TuneConfig(BaseModel):
     holdout: float = Field(0.3, ge=0, lt=1, description="share of the validation file kept out of tuning, "
                            "used only to report f on data the search never saw")
     choose: Literal["best", "one_se"] = Field(
-        "best", description="best: the highest f on the tune part; one_se: among the points within one standard "
+        "one_se", description="best: the highest f on the tune part; one_se: among the points within one standard "
         "error of the best f (binomial, accuracy-like metrics only), the largest S, then the weights closest to "
         "the equal mix: a guard against picking noise when the tune part is small")
     trims: list[float] = Field(default_factory=list, description="select.strategy coverage: group_trim values "
@@ -55,6 +55,9 @@ class TuneConfig(BaseModel):
     active_scores: list[Literal["margin", "label"]] = Field(
         default_factory=list, description="select.strategy active: active_score values tried, e.g. [margin, label]")
     random_seeds: int = Field(3, ge=1, le=20, description="random subsets of the same size, for the baseline")
+    guard: bool = Field(True, description="compare the tuned S, the configured S and a stratified random sample "
+                        "with random subsets of the same size on the holdout (paired bootstrap); write the first "
+                        "that beats random, else the stratified sample (tune/guard.py). Needs holdout > 0")
 
     @field_validator("sweep")
     @classmethod

@@ -36,18 +36,20 @@ cap), the chosen strategy and its chosen settings, and `tune.enabled: false`, so
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from rich.markup import escape
 
 from sft_select.balance import imbalance_report
 from sft_select.combine import resolve_weights
 from sft_select.config import Config, dump_config
 from sft_select.errors import ConfigError, InputError
-from sft_select.evaluate.proxy import build_proxy
+from sft_select.cache import ids_fingerprint
+from sft_select.evaluate.proxy import ProxyScore, build_proxy
 from sft_select.io.atomic import atomic_open, write_json
 from sft_select.progress import info
 from sft_select.record import Example
@@ -55,6 +57,7 @@ from sft_select.selection.base import size_limit
 from sft_select.selection.strategies import Context
 from sft_select.tune.active_settings import FIELDS as ACTIVE_FIELDS
 from sft_select.tune.active_settings import active_label, choose_active, has_grid
+from sft_select.tune.guard import Candidate, decide, verdict_line
 from sft_select.tune.objective import Objective, Point
 from sft_select.tune.settings import choose_settings, choose_strategy
 from sft_select.tune.settings import label as settings_label
@@ -71,6 +74,7 @@ class TuneResult:
     settings: tuple | None = None  # the coverage strategy's (group_trim, cover_mix, group_order), when chosen
     strategy: str | None = None  # the selection strategy, when the loop chose among several
     active: dict | None = None  # the active strategy's settings (select.active_*), when the loop chose them
+    guard: dict | None = None  # the guard's decision on the holdout (tune/guard.py), when it ran
 
     @property
     def group_trim(self) -> float | None:
@@ -118,7 +122,7 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
              shares: list[float], random_seeds: int, seed: int, choose: str = "best",
              trims: Sequence[float] = (), mixes: Sequence[float] = (),
              orders: Sequence[str | None] = (), strategies: Sequence[str] = (),
-             active_grid: dict[str, Sequence] | None = None) -> TuneResult:
+             active_grid: dict[str, Sequence] | None = None, guard_on: bool = True) -> TuneResult:
     start = time.perf_counter()
     cap = _cap(objective)
     rng = np.random.default_rng(seed)
@@ -181,11 +185,7 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
     active = dict(zip(ACTIVE_FIELDS, active_by[final])) if final in active_by else None
 
     pool_ids = objective.table.loc[objective.table["filter_reason"].isna(), "id"].tolist()
-    random_sets = []
-    for k in range(random_seeds):
-        ids = sorted(pool_ids)
-        pick = np.random.default_rng(seed + 1 + k).choice(len(ids), size=min(current.size, len(ids)), replace=False)
-        random_sets.append((seed + 1 + k, [ids[i] for i in sorted(pick)]))
+    random_sets = [(seed + 1 + k, random_ids(pool_ids, current.size, seed + 1 + k)) for k in range(random_seeds)]
     random_f = [objective.fit(ids).value for _, ids in random_sets]
     whole = objective.fit(pool_ids)
     # The loop always returns some weights; when even they do not beat random subsets of the same size
@@ -197,11 +197,24 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
              "on this pool; compare with a random selection before training on it")
 
     # The holdout part is read only from here on, once per subset, after every choice has been made.
+    held: dict[str, ProxyScore] = {}
+
+    def holdout_score(ids: Sequence[str]) -> ProxyScore:
+        key = ids_fingerprint(sorted(ids))
+        if key not in held:
+            held[key] = objective.proxy.evaluate([objective.examples[i] for i in ids], holdout, objective.seed)
+        return held[key]
+
     def on_holdout(ids: Sequence[str]) -> dict:
         if not holdout or not ids:
             return {"f_holdout": None, "metrics_holdout": {}}
-        s = objective.proxy.evaluate([objective.examples[i] for i in ids], holdout, objective.seed)
+        s = holdout_score(ids)
         return {"f_holdout": round(s.value, 6), "metrics_holdout": {k: round(v, 6) for k, v in s.metrics.items()}}
+
+    guard = None
+    if holdout and guard_on:
+        guard = run_guard(objective, holdout_score, {"tuned": current.ids, "configured": initial.ids},
+                          pool_ids, random_seeds, seed)
 
     randoms = [{"seed": sd, "size": len(ids), "f": round(f, 6), **on_holdout(ids)}
                for (sd, ids), f in zip(random_sets, random_f)]
@@ -232,6 +245,7 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
         "highest_f": _summary(top),
         "baselines": baselines,
         "beats_random": beats_random,
+        "guard": guard,
     }
     labels = objective.table.set_index("id")["label"]
     if labels.notna().any():
@@ -239,7 +253,42 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
                              "selected": imbalance_report(labels.loc[current.ids].tolist())}
     report["evaluations"] = objective.evaluations
     report["seconds"] = round(time.perf_counter() - start, 2)
-    return TuneResult(current.weights, current.threshold, report, settings, strategy, active)
+    return TuneResult(current.weights, current.threshold, report, settings, strategy, active, guard)
+
+
+def random_ids(pool_ids: Sequence[str], size: int, seed: int) -> list[str]:
+    """A seeded uniform subset of `size` candidates, drawn over the ids sorted (independent of row order)."""
+    ids = sorted(pool_ids)
+    pick = np.random.default_rng(seed).choice(len(ids), size=min(size, len(ids)), replace=False)
+    return [ids[i] for i in sorted(pick)]
+
+
+def run_guard(objective: Objective, score, chosen: dict[str, list[str]], pool_ids: Sequence[str],
+              random_seeds: int, seed: int) -> dict:
+    """The guard's comparison on the holdout (tune/guard.py): the tuned and the configured S, and the stratified
+    fallback at the tuned size, each against random subsets of its own size and the whole pool."""
+    size = len(chosen["tuned"])
+    strat = objective.select.model_copy(update={"strategy": "stratified", "threshold": None, "n": max(size, 1),
+                                                "fraction": None, "budget_tokens": None})
+    equal = {n: 1.0 / len(objective.names) for n in objective.names}
+    chosen = {**chosen, "stratified": replace(objective, select=strat, memo={}).subset(equal, None)}
+    candidates, randoms = [], []
+    for name, ids in chosen.items():
+        if not ids:
+            continue
+        s = score(ids)
+        candidates.append(Candidate(name, list(ids), s.value, s.per_row))
+    for k in range(random_seeds):
+        ids = random_ids(pool_ids, size, seed + 1 + k)
+        s = score(ids)
+        randoms.append(Candidate(f"random-{seed + 1 + k}", ids, s.value, s.per_row))
+    whole = score(pool_ids)
+    result = decide(candidates, randoms, Candidate("whole pool", list(pool_ids), whole.value, whole.per_row),
+                    seed=seed)
+    for row in result["candidates"]:
+        if row["size"] != size:
+            row["note"] = f"compared with random subsets of {size} rows"
+    return result
 
 
 def _mean(values: list) -> float | None:
@@ -262,6 +311,15 @@ def load_validation(path: str | Path, cfg: Config) -> list[Example]:
 
 
 def tuned_config(cfg: Config, names: Sequence[str], result: TuneResult) -> Config:
+    """The config that writes what the loop chose: the tuned weights, τ and strategy; or, when the guard
+    kept the configured selection, the config as given; or the stratified fallback."""
+    decision = (result.guard or {}).get("decision", "tuned")
+    if decision != "tuned":
+        data = cfg.model_dump(mode="json")
+        data.setdefault("tune", {})["enabled"] = False
+        if decision == "stratified":
+            data["select"].update(strategy="stratified", threshold=None)
+        return Config.model_validate(data)
     data = cfg.model_dump(mode="json")
     data["views"]["use"] = list(names)
     settings = data["views"].setdefault("settings", {})
@@ -312,7 +370,7 @@ def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, va
                       initial_threshold=cfg.select.threshold, rounds=t.rounds, trials=t.trials, method=t.search,
                       alpha=t.concentration, shares=t.sweep, random_seeds=t.random_seeds, seed=cfg.seed,
                       choose=t.choose, trims=t.trims, mixes=t.cover_mixes,
-                      orders=t.group_orders, strategies=t.strategies, active_grid=grid)
+                      orders=t.group_orders, strategies=t.strategies, active_grid=grid, guard_on=t.guard)
     result.report = {**result.report, "validation": {"path": str(validation_path) if validation_path else None,
                                                      "tune": len(tune_part), "holdout": len(holdout),
                                                      "seed": cfg.seed}}
@@ -350,6 +408,10 @@ def _tuned(out: Path, result: TuneResult, tuned: Config) -> Config:
          f"weights {b['weights']}; tune.json and tuned-config.yaml in {out}")
     if b["f_holdout"] is not None:
         info("  " + holdout_line(result.report))
+    guard = result.report.get("guard")
+    if guard is not None:
+        line = escape(verdict_line(guard, result.report["proxy"]["name"]))
+        info(("  " if guard["decision"] == "tuned" else "  [yellow]guard:[/yellow] ") + line)
     return tuned
 
 

@@ -48,6 +48,11 @@ class ViewResult:
                     raise ValueError(f"extra column {key!r} must have one value per example")
 
 
+def data_kind(pool: Sequence[Example]) -> str:
+    """'labelled' when any example has a label, else 'instruction'."""
+    return "labelled" if any(ex.label is not None for ex in pool) else "instruction"
+
+
 class View:
     """Base class of every scorer. Subclasses set the class attributes and implement `score_batch`."""
 
@@ -58,6 +63,9 @@ class View:
     needs: ClassVar[frozenset[str]] = frozenset()  # of "target", "labels", "instruction"
     cpu_fast: ClassVar[bool] = True  # default-on without a GPU; LM views set False
     default_on: ClassVar[bool] = True  # False: runs only when named (it needs a file the user provides)
+    # The kinds of data ("labelled": text/label rows; "instruction": prompt/response turns) a default run
+    # scores with this view; on other data it runs only when named (`default_skip_reason`).
+    default_data: ClassVar[frozenset[str]] = frozenset({"labelled", "instruction"})
     default_batch_size: ClassVar[int] = 1024
     # False for views that never ask for embeddings: on the local engine they are scored while a worker
     # embeds the pool for the others (sft_select.scoring_ahead). True (the safe default) otherwise.
@@ -111,6 +119,15 @@ class View:
         if "instruction" in self.needs and not any(ex.turns for ex in pool):
             return f"{self.name} needs instruction data (prompt/response turns)"
         return None
+
+    def default_skip_reason(self, pool: Sequence[Example], target: Sequence[Example] | None) -> str | None:
+        """`skip_reason`, and for a view the user did not name, also why it is not a default on this data."""
+        why = self.skip_reason(pool, target)
+        if why is None:
+            kind = data_kind(pool)
+            if kind not in self.default_data:
+                why = f"{self.name} is not a default view for {kind} data (name it with --views to use it)"
+        return why
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.non_default_params().items())

@@ -26,6 +26,9 @@ from sft_select.views.registry import register
 
 
 HEAD = 20_000  # characters of the body the statistics read
+# Signals whose failure is a defect, not a matter of degree: the row is flagged (`quality_heuristic_issue`),
+# and the strategies that drop flagged rows (coverage, active, and so the default) leave it out.
+DEFECTS = ("not_refusal", "complete", "prompt", "not_echo")
 
 
 def _body(ex: Example) -> str:
@@ -51,6 +54,8 @@ class QualityHeuristic(View):
     group = "quality"
     version = "2"
     reads_embeddings = False  # text statistics only (views/base.py)
+    # On labelled text, length and punctuation say nothing about whether the label is right.
+    default_data = frozenset({"instruction"})
 
     def __init__(self, *, ideal_words: int = 0, min_words: int = 3, max_dup_ngram: float = 0.3,
                  truncation: Literal["cut", "punctuation"] = "cut"):
@@ -117,12 +122,16 @@ class QualityHeuristic(View):
 
     def score_batch(self, batch: Sequence[Example]) -> ViewResult:
         raw, reasons = np.empty(len(batch)), [""] * len(batch)
+        issue = np.zeros(len(batch), dtype=bool)
         # The geometric mean and the weakest signal are numpy reductions over each group's rows.
         for names, (rows, vals) in self.signal_table(batch).items():
             raw[rows] = np.exp(np.mean(np.log(np.maximum(vals, 1e-3)), axis=1))
+            defects = [names.index(d) for d in DEFECTS if d in names]
+            if defects:  # instruction rows: a defect is a veto for strategies that drop flagged rows
+                issue[rows] = (vals[:, defects] < 1.0).any(axis=1)
             worst = vals.argmin(axis=1)  # the first weakest, in signal order
             for r, i in enumerate(rows):
                 w = names[worst[r]]
                 v = vals[r, worst[r]]
                 reasons[i] = f"weakest: {w}={v:.2f}" if v < 1.0 else "all signals good"
-        return ViewResult(raw, reasons)
+        return ViewResult(raw, reasons, extra={"issue": issue})

@@ -1,0 +1,43 @@
+"""`select.strategy: auto` (the default): the strategy the evidence finds robust for the data in front of it.
+
+- Labelled data (text/label rows): `coverage` by class. Rows a view flagged as a likely label error are left
+  out, then each class's lowest-scored share (`group_trim`), and each class is covered by facility location on
+  the embeddings, with seats in proportion to the class sizes. Top-N by the combined score kept flagged rows
+  (26 of the 82 human-confirmed errors of 20news at N=3000) and margin sampling prefers the mislabelled.
+- Instruction data with a target (`--target`: relevance views in the table): `top`, the combined score's order,
+  so off-topic clusters may stay empty, as asked.
+- Instruction data without a target: `coverage` by diversity cluster with no trim, so every cluster gets its
+  share of S (top-N left 9 of 39 k-means clusters of Dolly, 42% of the pool, without a row); rows a view
+  flagged (quality_heuristic: refusal, cut answer, echo) are left out.
+
+A setting the user gave (`quota_by`, `group_trim`) is kept; only the defaults are filled in.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from sft_select.selection.config import SelectConfig
+
+
+def is_labelled(table: pd.DataFrame) -> bool:
+    return "label" in table and bool(table["label"].notna().any())
+
+
+def has_relevance(table: pd.DataFrame) -> bool:
+    return any(c.startswith("relevance_") and c.endswith("_raw") for c in table.columns)
+
+
+def resolve_auto(cfg: SelectConfig, table: pd.DataFrame) -> SelectConfig:
+    """`cfg` with `strategy: auto` replaced by the concrete strategy for this table (other strategies as is)."""
+    if cfg.strategy != "auto":
+        return cfg
+    given = cfg.model_fields_set
+
+    def fill(**settings) -> SelectConfig:
+        return cfg.model_copy(update={k: v for k, v in settings.items() if k == "strategy" or k not in given})
+
+    if is_labelled(table):
+        return fill(strategy="coverage", quota_by="label")
+    if has_relevance(table) or "diversity_cluster" not in table:
+        return fill(strategy="top")
+    return fill(strategy="coverage", quota_by="cluster", group_trim=0.0)
