@@ -1,6 +1,8 @@
 """The `sft-select` command line. Every flag maps to a config field; errors exit 2 with one message."""
 from __future__ import annotations
 
+import errno
+import math
 import signal
 import sys
 from functools import wraps
@@ -12,6 +14,7 @@ from rich.markup import escape
 
 from sft_select import progress
 from sft_select.errors import ConfigError, SftSelectError, Terminated
+from sft_select.textsafe import clip
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Select the best subset of a supervised fine-tuning dataset.")
@@ -25,12 +28,18 @@ def guarded(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except SftSelectError as exc:
-            # escape: the message quotes the user's file names and field names, which may hold '[...]'
-            progress.console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False,
-                                   soft_wrap=True)
+            _error(str(exc))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into `Terminated` by `entry`
             _stopped(exc)
+        except OSError as exc:
+            if _SIGNALS_SEEN:  # see below: after a signal, any error is that stop
+                _stopped(Terminated() if _SIGNALS_SEEN[-1] == signal.SIGTERM else KeyboardInterrupt())
+            message = os_error_message(exc, kwargs.get("out") or kwargs.get("run_dir") or kwargs.get("path"))
+            if message is None:
+                raise
+            _error(message)
+            raise typer.Exit(2) from None
         except Exception:
             # A library whose C code was running when the signal's KeyboardInterrupt was raised can turn
             # it into an error of its own (numpy once gave a TypeError about structured arrays): after
@@ -40,6 +49,44 @@ def guarded(fn: Callable) -> Callable:
             _stopped(Terminated() if _SIGNALS_SEEN[-1] == signal.SIGTERM else KeyboardInterrupt())
 
     return wrapper
+
+
+def _error(message: str) -> None:
+    # escape: the message quotes the user's file names and field names, which may hold '[...]'; clip: it
+    # may quote field values too, so control characters are shown escaped, and a huge one is cut short
+    progress.console.print(f"[red]error:[/red] {escape(clip(message, 10_000))}", markup=True, highlight=False,
+                           soft_wrap=True)
+
+
+# What the system refused, and what the user can do about it. A full disk is the one to expect at the
+# end of a long run: every output is written atomically and finished steps are cached, so freeing space
+# and running the same command again resumes where it stopped.
+_OS_HINTS = {
+    errno.ENOSPC: "free some space and run the same command again: finished steps are cached and it resumes",
+    errno.EDQUOT: "free some space (or raise the quota) and run the same command again: finished steps are "
+                  "cached and it resumes",
+    errno.EROFS: "the file system is read-only; pick another --out",
+    errno.EACCES: "no permission; pick a folder you can write (--out) or fix the permissions",
+    errno.EPERM: "not permitted; pick a folder you can write (--out) or fix the permissions",
+    errno.ENOTDIR: "a part of this path is a file, not a folder",
+    errno.EISDIR: "a folder where a file was expected",
+    errno.ENAMETOOLONG: "the name is too long for the file system",
+    errno.EFBIG: "the file is too large for the file system",
+}
+
+
+def os_error_message(exc: OSError, where: Any = None) -> str | None:
+    """One line for an OSError the user can act on (disk full, read-only, no permission, a file where a
+    folder should be…), naming the path; None for others (a bug: the traceback is worth more)."""
+    hint = _OS_HINTS.get(exc.errno)
+    if hint is None and exc.filename is None:  # no path and nothing to suggest
+        return None
+    path = exc.filename if exc.filename is not None else where
+    what = exc.strerror or type(exc).__name__
+    if exc.filename2 is not None:
+        path = f"{path} -> {exc.filename2}"
+    head = f"{path}: {what}" if path is not None else what
+    return head + (f" ({hint})" if hint else "")
 
 
 @app.callback()
@@ -59,8 +106,11 @@ def parse_weights(spec: str | None) -> dict[str, Any]:
             weight = float(value)
         except ValueError:
             weight = None
-        if not sep or weight is None:
-            raise ConfigError(f"--weights: expected name=number, got '{part}'")
+        if not sep or weight is None or not name.strip():
+            raise ConfigError(f"--weights: expected name=number, got '{clip(part)}'")
+        if not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"--weights: {clip(name.strip())}={clip(value.strip())}: a weight must be a finite "
+                              "number >= 0")
         out[name.strip()] = {"weight": weight}
     return out
 
@@ -125,7 +175,9 @@ FMT = typer.Option(None, "--format", help="alpaca | sharegpt | openai | prompt_c
 ON_ERROR = typer.Option(None, "--on-error", help="fail (default) or skip bad rows into rejected.jsonl")
 SEED = typer.Option(None, "--seed")
 VIEWS = typer.Option(None, "--views", help="Comma-separated view names or groups (quality, relevance, …).")
-WEIGHTS = typer.Option(None, "--weights", help="name=weight,… (normalized to sum to 1)")
+WEIGHTS = typer.Option(None, "--weights", help="name=weight,… (finite, >= 0): views not named keep their config "
+                       "weight, else share what the named ones leave (0 once they sum to 1); all normalized to "
+                       "sum to 1. `select` applies them to the run's own config, not to an earlier select's.")
 EMBEDDER = typer.Option(None, "--embedder", help="static-minilm (default), hashing, or a sentence-transformers path")
 FORCE = typer.Option(False, "--force", help="Replace an existing finished run directory.")
 ENGINE = typer.Option(None, "--engine", help="local (default) or ray")
@@ -205,11 +257,44 @@ def select_cmd(run_dir: Path = typer.Argument(..., help="A run directory with sc
                seed: Optional[int] = SEED,
                keep: Optional[str] = typer.Option(None, "--keep", help="best | first member of duplicate clusters"),
                quiet: bool = QUIET, verbose: bool = VERBOSE) -> None:
-    """Re-select from a run's cached scores with a new N, τ or weights, without re-scoring."""
+    """Re-select from a run's cached scores with a new N, τ or weights, without re-scoring.
+
+    Each select starts from the run's own config (as `run` resolved it, or as `tune --apply` last set it)
+    plus this command's flags, never from what an earlier select saved: the same command always gives the
+    same selection. --weights works as in `run`: views it does not name keep the run's config weight if it
+    set one, else share what the named ones leave (0 once they sum to 1 or more); then all are normalized
+    to sum to 1.
+    """
     _verbosity(quiet, verbose)
+    from sft_select.report.rundata import read_run_checked
     from sft_select.reselect import reselect
 
-    reselect(run_dir, overrides(n=n, fraction=fraction, threshold=threshold, weights=weights, seed=seed, keep=keep))
+    manifest, _ = read_run_checked(run_dir, need_config=True)  # one clear error for a damaged run
+    flags = overrides(n=n, fraction=fraction, threshold=threshold, weights=weights, seed=seed, keep=keep)
+    reselect(run_dir, reselect_overrides(manifest, flags))
+
+
+def reselect_overrides(manifest: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    """Overrides that turn the config a run's manifest holds now (`config`, which earlier selects
+    rewrote) into the run's own config (`run_config`) plus `flags`; `reselect` merges them over `config`.
+
+    The run's config is a complete dump, so merged over `config` it replaces every setting; what it
+    cannot remove, views.settings entries an earlier select added (`--weights b=1`), are reset to unset.
+    Manifests written before `run_config` existed fall back to `config`.
+    """
+    from sft_select.config import ViewSettings, deep_merge
+
+    current = manifest["config"]
+    base = manifest.get("run_config") if isinstance(manifest.get("run_config"), dict) else current
+    target = deep_merge(base, flags)
+    views = dict(target.get("views") or {})
+    settings = dict(views.get("settings") or {})
+    unset = ViewSettings().model_dump(mode="json")
+    for name in ((current.get("views") or {}).get("settings") or {}):
+        settings.setdefault(name, dict(unset))
+    views["settings"] = settings
+    target["views"] = views
+    return target
 
 
 @app.command()
@@ -220,7 +305,7 @@ def init(path: Path = typer.Argument(Path("sft-select.yaml"), help="Where to wri
     from sft_select.init_config import write_example_config
 
     write_example_config(path, force=force)
-    progress.info(f"Wrote {path}")
+    progress.info(f"Wrote {escape(str(path))}")
 
 
 _SIGNALS_SEEN: list[int] = []  # the stop signals this process received (see `guarded`)

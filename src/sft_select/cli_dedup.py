@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
 import typer
+from rich.markup import escape
 
 from sft_select.progress import Timer, info
 
@@ -24,10 +25,10 @@ def run_dedup(inputs: Sequence[str | Path], out: str | Path, cfg=None, *, force:
 
     from sft_select.config import Config, dump_config
     from sft_select.errors import ConfigError, InputError
-    from sft_select.io.atomic import atomic_open, atomic_path, write_json
+    from sft_select.io.atomic import atomic_open, atomic_path
     from sft_select.io.load import Rejected, load
     from sft_select.io.writers import output_type, write_rejected, write_rows
-    from sft_select.manifest import file_fingerprint, versions
+    from sft_select.manifest import file_fingerprint, versions, write_strict_json
     from sft_select.preprocess.clusters import resolve
     from sft_select.preprocess.run import run_preprocess
     from sft_select.rundir import prepare
@@ -78,8 +79,8 @@ def run_dedup(inputs: Sequence[str | Path], out: str | Path, cfg=None, *, force:
     }
     with atomic_open(out / "config.yaml") as fh:
         fh.write(dump_config(cfg))
-    write_json(out / "manifest.json", manifest)
-    info(f"Kept {int(kept_mask.sum())} of {len(table)} examples → {kept_path}")
+    write_strict_json(out / "manifest.json", manifest)
+    info(f"Kept {int(kept_mask.sum())} of {len(table)} examples → {escape(str(kept_path))}")
     return manifest
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
+from rich.markup import escape
 
 from sft_select import progress
 
@@ -58,11 +59,12 @@ def tune(run_dir: Path = typer.Argument(..., help="A run directory with scores.p
     from sft_select.config import build_config, deep_merge
     from sft_select.errors import RunDirError
     from sft_select.io.load import load
-    from sft_select.reselect import read_run, reselect
     from sft_select.pipeline import streams
+    from sft_select.report.rundata import read_run_checked
+    from sft_select.reselect import reselect
     from sft_select.tune.loop import holdout_line, load_validation, tune_sample_table, tune_table, write_tune_outputs
 
-    manifest, table = read_run(run_dir)
+    manifest, table = read_run_checked(run_dir, need_config=True)  # one clear error for a damaged run
     cfg = build_config(deep_merge(manifest["config"], _tune_overrides(n, fraction, seed, proxy, rounds, trials,
                                                                       search, holdout, strategies, active_grid)),
                        source=f"{run_dir}/manifest.json")
@@ -86,14 +88,19 @@ def tune(run_dir: Path = typer.Argument(..., help="A run directory with scores.p
     write_tune_outputs(run_dir, result, tuned)
     b, base = result.report["best"], result.report["baselines"]
     progress.info(f"best f={b['f']:.4f} (holdout {b['f_holdout']}) |S|={b['size']} τ={b['threshold']} "
-                  f"weights={b['weights']}")
+                  f"weights={escape(str(b['weights']))}")
     if b["f_holdout"] is not None:
         progress.info(holdout_line(result.report))
     else:  # no holdout part (tune.holdout: 0): the tune part's figures are all there is
         progress.info(f"random same size: {base['random_mean']}; whole pool: f={base['whole_pool']['f']}")
-    progress.info(f"Wrote {run_dir / 'tune.json'} and {run_dir / 'tuned-config.yaml'}")
+    progress.info(f"Wrote {escape(str(run_dir / 'tune.json'))} and {escape(str(run_dir / 'tuned-config.yaml'))}")
     if apply:
-        reselect(run_dir, tuned.model_dump(mode="json"))
+        result = reselect(run_dir, tuned.model_dump(mode="json"))
+        # Applied: the tuned config becomes the run's own, the one every later `select` starts from.
+        from sft_select.manifest import write_manifest
+
+        result.manifest["run_config"] = result.manifest["config"]
+        write_manifest(run_dir, result.manifest, build_config(result.manifest["config"]))
 
 
 def augment(run_dir: Path = typer.Argument(..., help="A finished run directory."),
@@ -108,10 +115,10 @@ def augment(run_dir: Path = typer.Argument(..., help="A finished run directory."
     from sft_select.errors import ConfigError
     from sft_select.io.load import load
     from sft_select.io.writers import output_type, write_rows
-    from sft_select.reselect import read_run
+    from sft_select.report.rundata import read_run_checked
 
-    manifest, table = read_run(run_dir)
-    cfg = manifest["config"]["input"]
+    manifest, table = read_run_checked(run_dir, need_config=True)
+    cfg = {"format": None, "fields": {}, "on_error": "fail", **(manifest["config"].get("input") or {})}
     loaded = load([e["path"] for e in manifest["inputs"]], fmt=cfg["format"], fields=cfg["fields"],
                   on_error=cfg["on_error"])
     by_id = {ex.id: ex for ex in loaded.examples}
@@ -127,7 +134,7 @@ def augment(run_dir: Path = typer.Argument(..., help="A finished run directory."
         raise ConfigError("instruction data is augmented by LM paraphrase: pass --paraphrase")
     path = write_rows([ex.original for ex in chosen] + [ex.original for ex in extra], run_dir / "augmented",
                       output_type(list(loaded.formats)))
-    progress.info(f"Wrote {path}: {len(chosen)} selected + {stats.made} augmented rows "
+    progress.info(f"Wrote {escape(str(path))}: {len(chosen)} selected + {stats.made} augmented rows "
                   f"({stats.backed_off} backed off)")
 
 

@@ -51,9 +51,13 @@ def resolve_weights(specs: list[ViewWeight], policy: str = "normalize") -> dict[
     """Weights summing to 1. Unset weights share equally what the set ones leave (all equal if none set)."""
     if not specs:
         return {}
-    explicit = {s.name: s.weight for s in specs if s.weight is not None}
+    explicit = {s.name: float(s.weight) for s in specs if s.weight is not None}
+    bad = {n: w for n, w in explicit.items() if not np.isfinite(w) or w < 0}
+    if bad:
+        name, w = next(iter(bad.items()))
+        raise ConfigError(f"views.settings.{name}.weight: {w!r} is not a weight; weights are finite numbers >= 0")
     unset = [s.name for s in specs if s.weight is None]
-    total = sum(explicit.values())
+    total = sum(explicit.values())  # may overflow to inf: only compared, never divided by
     # Strict: the set weights must sum to 1, or to at most 1 when unset views share the rest.
     if policy == "strict" and (total > 1.0 + 1e-9 if unset else not np.isclose(total, 1.0)):
         raise ConfigError(f"view weights sum to {total:g}, not 1 (combine.weights: strict); "
@@ -64,10 +68,14 @@ def resolve_weights(specs: list[ViewWeight], policy: str = "normalize") -> dict[
         weights = {**explicit, **{n: share for n in unset}}
     else:
         weights = dict(explicit)
-    s = sum(weights.values())
-    if s <= 0:
+    # Divided by the largest first, so weights near the float maximum (1e308 + 1e308 = inf) still
+    # normalize to their ratios instead of to 0.
+    top = max(weights.values())
+    if top <= 0:
         raise ConfigError("view weights are all zero: give at least one view a positive weight")
-    return {n: w / s for n, w in weights.items()}
+    scaled = {n: w / top for n, w in weights.items()}
+    s = sum(scaled.values())
+    return {n: w / s for n, w in scaled.items()}
 
 
 def combine(table: pd.DataFrame, specs: list[ViewWeight], policy: str = "normalize") -> tuple[pd.DataFrame, dict[str, float]]:

@@ -15,6 +15,7 @@ from sft_select.errors import ConfigError
 from sft_select.evaluate.config import EvaluateConfig
 from sft_select.preprocess.config import PreprocessConfig
 from sft_select.selection.config import SelectConfig
+from sft_select.textsafe import clip
 from sft_select.tune.config import TuneConfig
 
 
@@ -33,7 +34,8 @@ class EmbeddingConfig(Strict):
 
 
 class ViewSettings(Strict):
-    weight: float | None = Field(None, ge=0, description="unset: equal share of what the others leave")
+    weight: float | None = Field(None, ge=0, allow_inf_nan=False,
+                                 description="unset: equal share of what the others leave")
     normalize: Literal["rank", "minmax", "zscore"] | None = None
     floor: float | None = Field(None, ge=0, le=1, description="veto: normalized score below it is dropped")
     params: dict[str, Any] = Field(default_factory=dict)
@@ -100,8 +102,8 @@ class Config(Strict):
 def _format_error(exc: ValidationError, source: str) -> str:
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        loc = clip(".".join(str(p) for p in err["loc"]), 120) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else clip(err["msg"])
         lines.append(f"{source}: {loc}: {msg}")
     return "\n".join(lines)
 
@@ -113,19 +115,101 @@ def build_config(data: dict[str, Any] | None = None, *, source: str = "config") 
         raise ConfigError(_format_error(exc, source)) from None
 
 
+# A config is a few hundred nodes. Aliases may repeat a part, but not blow it up: a 500-byte "billion
+# laughs" config expands to 10^9 items, which anything walking it (validation, an error message quoting
+# it) never finishes with. Limits: the nodes aliases add on expansion, and the nesting depth.
+MAX_ALIAS_EXPANSION = 10_000
+MAX_DEPTH = 100
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a document whose aliases expand past MAX_ALIAS_EXPANSION nodes,
+    aliases that contain themselves, and nesting deeper than MAX_DEPTH."""
+
+    def compose_document(self):  # type: ignore[no-untyped-def]
+        node = super().compose_document()
+        _check_expansion(node, self.name)
+        return node
+
+
+def _check_expansion(root: yaml.Node | None, source: str) -> None:
+    """Count the nodes of the document as constructed (every alias expanded) without expanding it:
+    one pass over the distinct nodes, each node's expanded size memoized."""
+    if root is None:
+        return
+    sizes: dict[int, int] = {}
+    distinct = 0
+    # Iterative post-order walk: (node, depth, children done?)
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 0, False)]
+    open_: set[int] = set()
+    while stack:
+        node, depth, done = stack.pop()
+        key = id(node)
+        if done:
+            open_.discard(key)
+            children = _children(node)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            continue
+        if key in sizes:
+            continue
+        if key in open_:
+            raise ConfigError(f"{source}: a YAML alias refers to a node that contains it (a recursive "
+                              "structure); a config cannot hold one")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{source}: nested deeper than {MAX_DEPTH} levels; a config is never that deep")
+        distinct += 1
+        open_.add(key)
+        stack.append((node, depth, True))
+        for child in _children(node):
+            if id(child) in open_:
+                raise ConfigError(f"{source}: a YAML alias refers to a node that contains it (a recursive "
+                                  "structure); a config cannot hold one")
+            if id(child) not in sizes:
+                stack.append((child, depth + 1, False))
+    expanded = sizes[id(root)]
+    if expanded - distinct > MAX_ALIAS_EXPANSION:
+        raise ConfigError(f"{source}: YAML aliases expand this config to {expanded:,} values (from {distinct:,} "
+                          f"written); more than {MAX_ALIAS_EXPANSION:,} added by aliases is refused (an "
+                          "alias bomb?)")
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def load_yaml(path: Path) -> Any:
+    """A YAML file read with `_BoundedLoader` (safe: plain data only, aliases bounded)."""
+    loader = _BoundedLoader(path.read_text(encoding="utf-8"))
+    loader.name = str(path)  # errors and marks name the file, not "<unicode string>"
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Config:
-    """Read a YAML config (safe_load) and apply CLI overrides given as nested dicts."""
+    """Read a YAML config (safe, aliases bounded) and apply CLI overrides given as nested dicts."""
     data: dict[str, Any] = {}
     source = "command line"
     if path is not None:
         path = Path(path)
         source = str(path)
+        if path.is_dir():
+            raise ConfigError(f"{path}: is a folder; --config takes a YAML file (`sft-select init` writes one)")
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            loaded = load_yaml(path)
         except FileNotFoundError:
             raise ConfigError(f"{path}: config file not found") from None
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+            raise ConfigError(f"{path}: not valid YAML: {clip(exc, 500)}") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: nested too deeply to read; a config is never that deep") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

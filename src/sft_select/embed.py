@@ -26,7 +26,7 @@ import numpy as np
 from sft_select import parallel
 from sft_select.cache import fingerprint, user_cache_dir
 from sft_select.embed_ends import BothEnds
-from sft_select.errors import ConfigError, MissingDependency
+from sft_select.errors import ConfigError, MissingDependency, SftSelectError, load_error
 from sft_select.progress import info
 
 DEFAULT_MODEL = "static-minilm"
@@ -183,10 +183,13 @@ def get_embedder(spec: str = DEFAULT_MODEL) -> Embedder:
                 raise ConfigError(f"embedding.model: cannot load '{spec}' offline: no such folder")
             try:
                 _LOADED[spec] = SentenceTransformerEmbedder(str(Path(spec).expanduser()) if local else spec)
+            except SftSelectError:
+                raise
             except ImportError:
                 raise MissingDependency("sentence-transformers", f"the embedding model '{spec}'") from None
-            except OSError as exc:
-                raise ConfigError(f"embedding.model: cannot load '{spec}' offline: {exc}") from None
+            except Exception as exc:  # a damaged or foreign folder fails in many ways (OSError, ValueError,
+                # SafetensorError, KeyError…): all are the folder's problem, said in one line
+                raise load_error("embedding.model (--embedder)", spec, exc) from None
     return _LOADED[spec]
 
 

@@ -49,3 +49,14 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (a scheduler or `timeout` stopping the job), handled like Ctrl-C: a clean, resumable stop."""
 
     exit_code = 143  # 128 + SIGTERM, what a shell reports for a job ended by SIGTERM
+
+
+def load_error(option: str, spec: object, exc: BaseException, what: str = "offline") -> ConfigError:
+    """A model named by the user that does not load (no such folder, a damaged or foreign config, weights
+    that do not deserialize, an architecture the library does not know): one ConfigError naming the
+    option, the path and the library's own reason, cut short."""
+    from sft_select.textsafe import clip
+
+    reason = " ".join(str(exc).split())  # one line, however the library laid it out
+    return ConfigError(f"{option}: cannot load '{spec}' {what}: {type(exc).__name__}"
+                       + (f": {clip(reason, 300)}" if reason else ""))

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sft_select.cache import fingerprint, user_cache_dir
-from sft_select.errors import ConfigError, MissingDependency
+from sft_select.errors import ConfigError, MissingDependency, load_error
 from sft_select.progress import info
 
 DEFAULT_LM = "smollm2-135m"
@@ -199,8 +199,10 @@ def get_lm(spec: str = DEFAULT_LM, device: str = "auto", dtype: str = "auto") ->
             tokenizer = AutoTokenizer.from_pretrained(where)
             model = AutoModelForCausalLM.from_pretrained(where, dtype=torch_dtype,
                                                          use_safetensors=True if spec == DEFAULT_LM else None)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"LM '{spec}': cannot load it offline as a causal LM: {exc}") from None
+        except Exception as exc:  # a damaged or foreign folder fails in many ways (OSError, ValueError,
+            # SafetensorError, KeyError…): all are the folder's problem, said in one line
+            raise load_error("the LM views' model (views.settings.<view>.params.model)", spec, exc,
+                             "offline as a causal LM") from None
         model.to(device).eval()
         from sft_select.lm_lean import LEAN_VERSION, lean_model
 

@@ -2,18 +2,21 @@
 finished run."""
 from __future__ import annotations
 
+import json
+import math
 import platform
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 import xxhash
 
 from sft_select.cache import ids_fingerprint
 from sft_select.config import Config, dump_config
-from sft_select.io.atomic import atomic_open, write_json
+from sft_select.io.atomic import atomic_open
 
 _VERSIONED = ("sft-select", "numpy", "pandas", "pyarrow", "pydantic", "scikit-learn", "faiss-cpu", "model2vec",
               "torch", "transformers", "rensa", "cleanlab", "ray")
@@ -86,11 +89,40 @@ def build_manifest(cfg: Config, *, inputs: Sequence, target, loaded, table: pd.D
         "timings": timer.seconds,
         "outputs": outputs,
         "config": cfg.model_dump(mode="json"),
+        # The config the run resolved, kept as is by later `select`s (which rewrite "config"): a select
+        # starts from it plus its own flags, so what it gives never depends on earlier selects.
+        "run_config": cfg.model_dump(mode="json"),
     }
+
+
+def strict_json(obj: Any) -> Any:
+    """`obj` with every value JSON can hold strictly: non-finite floats (NaN, ±inf) become null, numpy
+    scalars and arrays plain Python values, tuples lists, keys strings; anything else is left for
+    `default=str`."""
+    if isinstance(obj, dict):
+        return {k if isinstance(k, str) else str(k): strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.ndarray):
+        return strict_json(obj.tolist())
+    return obj
+
+
+def write_strict_json(target: Path, obj: Any) -> None:
+    """Atomically write `obj` as strict JSON (RFC 8259: no NaN or Infinity tokens, see `strict_json`)."""
+    with atomic_open(target) as fh:
+        json.dump(strict_json(obj), fh, indent=2, ensure_ascii=False, default=str, allow_nan=False)
+        fh.write("\n")
 
 
 def write_manifest(out: Path, manifest: dict[str, Any], cfg: Config) -> None:
     with atomic_open(out / "config.yaml") as fh:
         fh.write("# The resolved config of this run: `sft-select run ... --config config.yaml` reproduces it.\n")
         fh.write(dump_config(cfg))
-    write_json(out / "manifest.json", manifest)
+    write_strict_json(out / "manifest.json", manifest)

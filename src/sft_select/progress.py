@@ -23,14 +23,32 @@ def configure(*, quiet: bool = False, verbose: bool = False) -> None:
             sys.modules["transformers"].utils.logging.disable_progress_bar()
 
 
+def say(message: str, style: str | None = None) -> None:
+    """Print a message that may carry rich markup ([yellow]…[/yellow]); whatever it quotes from the user
+    (paths, ids, view names, field values) the caller passes through `rich.markup.escape`.
+
+    Control characters are shown as visible escapes (a path or value could hold ESC sequences), and a
+    caller that forgot to escape costs a line printed as plain text, never the run: a '[/bold]' in a
+    path is a rich MarkupError, raised after all the work is done."""
+    from rich.errors import MarkupError
+
+    from sft_select.textsafe import printable
+
+    message = printable(message)
+    try:
+        console.print(message, style=style)
+    except MarkupError:
+        console.print(message, style=style, markup=False)
+
+
 def info(message: str) -> None:
     if not _state["quiet"]:
-        console.print(message)
+        say(message)
 
 
 def debug(message: str) -> None:
     if _state["verbose"] and not _state["quiet"]:
-        console.print(f"[dim]{message}[/dim]")
+        say(message, style="dim")
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sft_select.cache import user_cache_dir
-from sft_select.errors import ConfigError, MissingDependency
+from sft_select.errors import ConfigError, MissingDependency, load_error
 from sft_select.progress import info
 
 DEFAULT_LM = "smollm2-135m"
@@ -117,8 +117,9 @@ def load_lm(spec: str = DEFAULT_LM) -> tuple[Any, Any]:
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         model = AutoModelForCausalLM.from_pretrained(str(path))
-    except OSError as exc:
-        raise ConfigError(f"evaluate.lm.model: cannot load '{spec}' offline: {exc}") from None
+    except Exception as exc:  # a damaged or foreign folder fails in many ways (OSError, ValueError,
+        # SafetensorError, KeyError…): all are the folder's problem, said in one line
+        raise load_error("evaluate.lm.model (the lm proxy)", spec, exc) from None
     if tokenizer.pad_token is None:
         # Padding positions are masked out of the loss, so any existing token id serves as pad.
         tokenizer.pad_token = tokenizer.eos_token

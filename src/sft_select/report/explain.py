@@ -15,6 +15,7 @@ from sft_select.errors import InputError
 from sft_select.report.funnel import statuses
 from sft_select.report.rundata import RunData
 from sft_select.report.viewstats import num
+from sft_select.textsafe import clip
 from sft_select.table import view_names
 
 
@@ -30,10 +31,10 @@ def find_row(data: RunData, query: str) -> int:
         if prefix.size == 1:
             return int(prefix[0])
         if prefix.size > 1:
-            some = ", ".join(ids.iloc[prefix[:5]])
-            raise InputError(where, f"'{query}' matches {prefix.size} ids ({some}{', …' if prefix.size > 5 else ''}); "
+            some = ", ".join(clip(i, 40) for i in ids.iloc[prefix[:5]])
+            raise InputError(where, f"'{clip(query)}' matches {prefix.size} ids ({some}{', …' if prefix.size > 5 else ''}); "
                              "give more characters")
-    raise InputError(where, f"no example with id '{query}' (ids are in selected/rejected rows and scores.parquet)")
+    raise InputError(where, f"no example with id '{clip(query)}' (ids are in selected/rejected rows and scores.parquet)")
 
 
 def _verdict(row: pd.Series, status: str, rank: int | None, n_cand: int, cut: float | None, keep: str) -> str:

@@ -1,7 +1,8 @@
 """Rich tables in the terminal: `sft-select inspect` (the report's summary) and `sft-select explain`.
 
 User text goes in as `rich.text.Text`, never as markup, so an example containing `[bold]` or `[/]`
-prints as written.
+prints as written; and every string from the data passes `textsafe.printable` first, so an example's
+terminal escape sequences (clear the screen, recolour, draw a fake verdict) print as visible `\x1b…`.
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any, Iterable
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from sft_select.textsafe import printable_tree
 
 
 def _n(x: Any, digits: int = 3) -> str:
@@ -20,9 +23,9 @@ def _n(x: Any, digits: int = 3) -> str:
 
 
 def _table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]], numeric_from: int = 1) -> Table:
-    t = Table(title=title, title_justify="left", title_style="bold", header_style="dim", show_edge=False)
+    t = Table(title=Text(title), title_justify="left", title_style="bold", header_style="dim", show_edge=False)
     for k, col in enumerate(columns):
-        t.add_column(col, justify="right" if k >= numeric_from else "left", overflow="fold", no_wrap=k == 0, min_width=len(col))
+        t.add_column(Text(col), justify="right" if k >= numeric_from else "left", overflow="fold", no_wrap=k == 0, min_width=len(col))
     for row in rows:
         t.add_row(*[cell if isinstance(cell, Text) else Text(_n(cell)) for cell in row])
     return t
@@ -30,6 +33,7 @@ def _table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]], nu
 
 def print_inspect(s: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
+    s = printable_tree(s)
     f = s["funnel"]
     console.print(Text(f"Run {s['run']['dir']} · status {s['run']['status']} · seed {s['run']['seed']}", style="bold"))
     for note in s["notes"]:
@@ -80,6 +84,7 @@ def print_inspect(s: dict[str, Any], console: Console | None = None) -> None:
 
 def print_explain(d: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
+    d = printable_tree(d)
     style = "green" if d["selected"] else "red"
     console.print(Text(f"{d['id']}  ({d['source']}, row {d['row']})", style="bold"))
     console.print(Text(d["verdict"], style=style))

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sft_select.errors import ConfigError, MissingDependency
+from sft_select.errors import ConfigError, MissingDependency, load_error
 from sft_select.record import Example
 from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import register
@@ -42,9 +42,10 @@ def _load(path: str, device: str) -> tuple[Any, Any]:
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, **safe)
         model = AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True, **safe)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"quality_reward.path: cannot load {path} as a sequence-classification model "
-                          f"offline without remote code: {exc}") from None
+    except Exception as exc:  # a damaged or foreign folder fails in many ways (OSError, ValueError,
+        # SafetensorError, KeyError…): all are the folder's problem, said in one line
+        raise load_error("views.settings.quality_reward.params.path", path, exc,
+                         "as a sequence-classification model offline without remote code") from None
     model.to(device).eval()
     _LOADED[key] = (tokenizer, model)
     return tokenizer, model
