@@ -55,6 +55,9 @@ class TuneConfig(BaseModel):
     active_scores: list[Literal["margin", "label"]] = Field(
         default_factory=list, description="select.strategy active: active_score values tried, e.g. [margin, label]")
     random_seeds: int = Field(3, ge=1, le=20, description="random subsets of the same size, for the baseline")
+    min_rows_weights: int = Field(500, ge=0, description="validation rows (the tune part) below which the weights "
+                                  "are not searched, only τ and the strategy's settings: each weight is a free "
+                                  "parameter a small validation file cannot pay for")
     guard: bool = Field(True, description="compare the tuned S, the configured S and a stratified random sample "
                         "with random subsets of the same size on the holdout (paired bootstrap); write the first "
                         "that beats random, else the stratified sample (tune/guard.py). Needs holdout > 0")

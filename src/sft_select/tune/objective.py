@@ -37,12 +37,14 @@ class Point:
     phase: str = ""
     seconds: float = 0.0
     ids: list[str] = field(default_factory=list, repr=False)
+    se: float | None = None  # standard error of f over the validation rows, when the proxy gives per-row outcomes
 
     def as_dict(self) -> dict:
         return {"round": self.round, "phase": self.phase, "label": self.label,
                 "weights": {k: round(v, 6) for k, v in self.weights.items()},
                 "threshold": None if self.threshold is None else round(self.threshold, 6),
                 "size": self.size, "f": round(self.f, 6),
+                "se": None if self.se is None else round(self.se, 6),
                 "metrics": {k: round(v, 6) for k, v in self.metrics.items()}, "seconds": round(self.seconds, 3)}
 
 
@@ -96,4 +98,11 @@ class Objective:
         ids = self.subset(weights, threshold)
         score = self.fit(ids) if ids else ProxyScore(float("-inf"), {}, 0)
         return Point(dict(weights), threshold, len(ids), score.value, score.metrics, label, round, phase,
-                     time.perf_counter() - start, ids)
+                     time.perf_counter() - start, ids, standard_error(score.per_row))
+
+
+def standard_error(per_row: np.ndarray | None) -> float | None:
+    """The standard error of a mean over validation rows (None without per-row outcomes)."""
+    if per_row is None or len(per_row) < 2:
+        return None
+    return float(np.std(per_row, ddof=1) / np.sqrt(len(per_row)))

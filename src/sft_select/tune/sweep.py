@@ -38,15 +38,19 @@ def best(points: list[Point]) -> Point:
 def one_se(points: list[Point], n_validation: int, equal: dict[str, float]) -> Point:
     """The 1-standard-error rule: the simplest point whose f is within one SE of the best.
 
-    SE is the binomial standard error sqrt(f(1 − f)/n) of the best f, so it applies when f is a share in
+    SE is the best point's standard error over the validation rows when the proxy gives per-row outcomes,
+    else the binomial standard error sqrt(f(1 − f)/n) of the best f, which applies when f is a share in
     [0, 1] (accuracy, macro-F1 as an approximation); otherwise, or with no validation rows, the best point
     is returned. "Simplest" is the largest S (least filtering), then the weights nearest the equal mix
     (least tuned), then the higher f.
     """
     top = best(points)
-    if n_validation < 1 or not 0.0 <= top.f <= 1.0:
+    if top.se is not None:  # measured over the rows (any metric with per-row outcomes)
+        se = top.se
+    elif n_validation < 1 or not 0.0 <= top.f <= 1.0:
         return top
-    se = (top.f * (1.0 - top.f) / n_validation) ** 0.5
+    else:
+        se = (top.f * (1.0 - top.f) / n_validation) ** 0.5
     near = [p for p in points if p.f >= top.f - se]
 
     def distance(p: Point) -> float:
