@@ -116,8 +116,124 @@ def test_bad_row_in_json_list_and_csv(tmp_path, cli):
     src = tmp_path / "pool.json"
     src.write_text(json.dumps(GOOD[:2] + [{"instruction": None, "output": "x"}]))
     code, output = cli("run", src, "-n", "2", "--out", tmp_path / "r", "--embedder", "hashing")
-    assert code == 2 and "pool.json, line 3: field 'instruction'" in output
+    assert code == 2 and "pool.json, element 3: field 'instruction'" in output
     csv_src = tmp_path / "pool.csv"
     csv_src.write_text("prompt,completion\nhello there,general kenobi\n,\n")
     code, output = cli("run", csv_src, "-n", "1", "--out", tmp_path / "r2", "--embedder", "hashing")
     assert code == 2 and "pool.csv, line 3" in output and "every text field is empty" in output
+
+
+# Issue #23, reader messages: where a file has no lines, the place is an element or a row, not a "line".
+
+def run_fails(cli, tmp_path, src, *fragments, extra=(), out_name="run"):
+    out = tmp_path / out_name
+    code, output = cli("run", src, "-n", "2", "--out", out, "--embedder", "hashing", *extra)
+    assert code == 2, output
+    for frag in fragments:
+        assert frag in output, (frag, output)
+    assert "Traceback" not in output
+    # a streaming run reads its input after making the run dir (pipeline.py): only its marker is left
+    assert not out.exists() or [p.name for p in out.iterdir()] == [".sft-select-run"], "nothing is written"
+    return output
+
+
+def test_json_list_and_parquet_name_the_element_or_row(tmp_path, cli):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "pool.json"
+    src.write_text(json.dumps(GOOD[:2] + [[1, 2]] + GOOD[2:]))
+    output = run_fails(cli, tmp_path, src, "pool.json, element 3:", "expected a JSON object")
+    assert "line 3" not in output
+    pq_src = tmp_path / "pool.parquet"
+    pq.write_table(pa.Table.from_pylist(GOOD[:4] + [{"instruction": "Hi?", "input": "", "output": None}]), pq_src)
+    output = run_fails(cli, tmp_path, pq_src, "pool.parquet, row 5: field 'output'", "missing")
+    assert "line 5" not in output
+
+
+def test_truncated_gzip_names_the_last_good_line(tmp_path, cli):
+    import gzip
+
+    src = tmp_path / "pool.jsonl.gz"
+    rows = [dict(GOOD[i % len(GOOD)], output=GOOD[i % len(GOOD)]["output"] + f" ({i})") for i in range(400)]
+    whole = gzip.compress(b"".join(line + b"\n" for line in jsonl_lines(rows)), mtime=0)
+    src.write_bytes(whole[: len(whole) // 2])
+    for streaming in ("off", "on"):
+        output = run_fails(cli, tmp_path, src, "pool.jsonl.gz", "truncated or corrupt", "after line ",
+                           extra=("--streaming", streaming), out_name=f"run-{streaming}")
+        last_good = int(output.split("after line ")[1].split()[0].strip(",;:()"))
+        assert 0 < last_good < 400, output
+
+
+def test_datasetdict_folder_is_named_as_such(tmp_path, cli):
+    datasets = pytest.importorskip("datasets")
+    folder = tmp_path / "dd"
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(GOOD[:4]),
+                          "test": datasets.Dataset.from_list(GOOD[4:])}).save_to_disk(str(folder))
+    run_fails(cli, tmp_path, folder, "a DatasetDict with splits train, test", str(folder / "train"))
+
+
+def test_symlink_loop_is_not_file_not_found(tmp_path, cli):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.symlink_to(b)
+    b.symlink_to(a)
+    output = run_fails(cli, tmp_path, a, "a.jsonl", "symlink loop")
+    assert "not found" not in output
+
+
+def test_fifo_is_refused_without_reading_it(tmp_path, cli):
+    import os
+
+    fifo = tmp_path / "pool.jsonl"
+    os.mkfifo(fifo)
+    # no writer: before, the run blocked forever opening it (a timeout here would hang the suite, so the
+    # check is that the refusal comes before any open)
+    run_fails(cli, tmp_path, fifo, "pool.jsonl", "not a regular file (FIFO/device); save it to a file first")
+
+
+def test_csv_with_invalid_utf8_skips_the_row(tmp_path, cli):
+    src = tmp_path / "pool.csv"
+    header = b"instruction,input,output\n"
+    good = [f'"{r["instruction"]}",,"{r["output"]}"\n'.encode() for r in GOOD]
+    src.write_bytes(header + good[0] + good[1] + b'"Caf\xe9 au lait?",,"A coffee with milk, served hot."\n'
+                    + b"".join(good[2:]))
+    run_fails(cli, tmp_path, src, "pool.csv, line 4", "invalid UTF-8")
+    out = tmp_path / "run"
+    code, output = cli("run", src, "-n", "100", "--out", out, "--embedder", "hashing", "--on-error", "skip")
+    assert code == 0, output
+    rejected = [json.loads(x) for x in (out / "rejected.jsonl").read_text().splitlines()]
+    bad = [r for r in rejected if r["reason"].startswith("unreadable")]
+    assert len(bad) == 1 and bad[0]["line"] == 4 and "invalid UTF-8" in bad[0]["reason"]
+    assert "Caf\ufffd au lait?" in bad[0]["row"] and "served hot" in bad[0]["row"]
+    selected = (out / "selected.csv").read_text().splitlines()
+    assert len(selected) - 1 + len(rejected) == len(GOOD) + 1, "no row is lost"
+
+
+def test_json_list_with_invalid_utf8_skips_the_element(tmp_path, cli):
+    src = tmp_path / "pool.json"
+    items = [json.dumps(r).encode() for r in GOOD]
+    items[2] = items[2].replace(b"sort", b"s\xf6rt", 1)
+    src.write_bytes(b"[\n" + b",\n".join(items) + b"\n]")
+    run_fails(cli, tmp_path, src, "pool.json, element 3", "invalid UTF-8", "line 4")
+    out = tmp_path / "run"
+    code, output = cli("run", src, "-n", "100", "--out", out, "--embedder", "hashing", "--on-error", "skip")
+    assert code == 0, output
+    rejected = [json.loads(x) for x in (out / "rejected.jsonl").read_text().splitlines()]
+    bad = [r for r in rejected if r["reason"].startswith("unreadable")]
+    assert len(bad) == 1 and bad[0]["row_index"] == 2 and "invalid UTF-8" in bad[0]["reason"]
+    assert len(json.loads((out / "selected.json").read_text())) + len(rejected) == len(GOOD)
+
+
+def test_csv_row_with_an_extra_cell_is_kept_whole(tmp_path, cli):
+    src = tmp_path / "pool.csv"
+    rows = [f'"{r["instruction"]}",,"{r["output"]}"' for r in GOOD]
+    rows[1] += ",one too many"
+    src.write_text("instruction,input,output\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    code, output = cli("run", src, "-n", "100", "--out", out, "--embedder", "hashing", "--on-error", "skip")
+    assert code == 0, output
+    rejected = [json.loads(x) for x in (out / "rejected.jsonl").read_text().splitlines()]
+    bad = [r for r in rejected if r["reason"].startswith("unreadable")]
+    assert len(bad) == 1 and bad[0]["line"] == 3
+    assert GOOD[1]["instruction"] in bad[0]["row"] and GOOD[1]["output"] in bad[0]["row"]
+    assert "one too many" in bad[0]["row"]

@@ -76,3 +76,28 @@ def test_a_filter_that_raises_drops_only_that_example(monkeypatch):
     exs = [chat("q?", "boom"), chat("q?", "a fine answer.")]
     res = run_preprocess(exs, PreprocessConfig())
     assert res.drops == {0: "filter_error: RecursionError"}
+
+
+@pytest.mark.parametrize("streaming", ["off", "on"])
+@pytest.mark.parametrize("bad", ["folder", "missing", "suffix"])
+def test_bad_decontaminate_path_fails_before_the_run_dir_is_made(tmp_path, cli, bad, streaming):
+    """Before: `--decontaminate DIR` failed only when decontamination ran, leaving an empty run dir."""
+    import json
+
+    src = tmp_path / "pool.jsonl"
+    src.write_text("".join(json.dumps({"instruction": f"Sort list {i} in Python, please?",
+                                       "output": f"Call sorted() on list {i}; it returns a new list."}) + "\n"
+                           for i in range(6)))
+    ev = {"folder": tmp_path / "evals", "missing": tmp_path / "gone.jsonl", "suffix": tmp_path / "eval.docx"}[bad]
+    if bad == "folder":
+        ev.mkdir()
+        (ev / "a.jsonl").write_text('{"q": "x"}\n')
+    elif bad == "suffix":
+        ev.write_text("x")
+    out = tmp_path / "run"
+    code, output = cli("run", src, "-n", "2", "--out", out, "--embedder", "hashing", "--decontaminate", ev,
+                       "--streaming", streaming)
+    assert code == 2, output
+    assert str(ev) in output and "Traceback" not in output
+    assert {"folder": "a folder", "missing": "not found", "suffix": "unknown evaluation file type"}[bad] in output
+    assert not out.exists(), "nothing is created on a refused run"

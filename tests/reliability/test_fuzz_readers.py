@@ -118,7 +118,11 @@ def test_mixed_formats_in_one_file(formats: list[str], container: str) -> None:
             record("mixed_formats", "ok")
         except InputError as exc:
             assert first_other is not None, f"a one-format file failed: {exc}"
-            assert exc.line == first_other + 1 and exc.field, f"wrong place named: {exc}"
+            # JSONL: its line; a JSON list: its element; Parquet: its row (issue #23: not "line N" there)
+            place = {"json": "element", "parquet": "row"}.get(container, "line")
+            number = exc.line if place == "line" else exc.number
+            assert number == first_other + 1 and exc.field, f"wrong place named: {exc}"
+            assert f", {place} {first_other + 1}: " in str(exc), f"the message names no {place}: {exc}"
             record("mixed_formats", "error")
         skipped = load_file(path, on_error="skip")
         assert len(skipped.examples) + len(skipped.rejected) == len(rows), "a row went missing"

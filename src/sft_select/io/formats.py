@@ -129,7 +129,16 @@ def _text_label(row: Mapping[str, Any], f: _Fields) -> Parsed:
     label = row.get(label_field)
     if isinstance(label, (dict, list)):
         raise RowError(label_field, f"expected a scalar label, got {type(label).__name__}")
-    return Parsed(text=text, label=None if label is None else str(label))
+    return Parsed(text=text, label=None if label is None else label_text(label))
+
+
+def label_text(label: Any) -> str:
+    """A label as its class name. A float that is a whole number is that integer, so 1 and 1.0 are one
+    class (a JSON writer may write either); True stays 'True', a class of its own (load.py warns when
+    a file mixes the two)."""
+    if type(label) is float and label.is_integer() and abs(label) < 2**53:
+        return str(int(label))
+    return str(label)
 
 
 _PARSERS: dict[str, Callable[[Mapping[str, Any], _Fields], Parsed]] = {

@@ -74,10 +74,63 @@ def fast_object(raw: bytes) -> dict | None:
     return data if type(data) is dict else None
 
 
+class JsonNumber(float):
+    """A JSON number past a double's range (`1e400`): valid JSON that reads as inf. The value is that
+    float, for whatever reads the row; `text` is the number as written, which the writers write back
+    (writing inf gave `Infinity`, which is not JSON). A number that underflows (`1e-400`) reads as 0.0,
+    and is written back as 0.0: valid JSON, as any JSON reader gives it."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str) -> "JsonNumber":
+        self = super().__new__(cls, text)
+        self.text = text
+        return self
+
+    def __reduce__(self):
+        return JsonNumber, (self.text,)
+
+    def __repr__(self) -> str:
+        return self.text
+
+    __str__ = __repr__
+
+
+def parse_number(text: str) -> float:
+    """json.loads' `parse_float`: a float, or a `JsonNumber` where the number overflows a double (inf)."""
+    value = float(text)
+    if value in (_INF, _NEG_INF):
+        return JsonNumber(text)
+    return value
+
+
+_INF, _NEG_INF = float("inf"), float("-inf")
+
+
+def bad_utf8_problem(data: Any) -> str | None:
+    """Why a row decoded with surrogateescape is unreadable: a byte that was not UTF-8 (kept as a lone
+    surrogate, U+DC80-U+DCFF) in any string or key; else None."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii() and _SURROGATE_BYTE.search(value):
+                return "invalid UTF-8 in this element"
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return None
+
+
+_SURROGATE_BYTE = re.compile("[\udc80-\udcff]")
+
+
 def parse_json(text: str) -> tuple[Any, str | None]:
     """json.loads with every way it can fail turned into a message (malformed, too deep, huge integer)."""
     try:
-        return json.loads(text), None
+        return json.loads(text, parse_float=parse_number), None
     except json.JSONDecodeError as exc:
         return None, f"malformed JSON: {exc.msg} (column {exc.colno})"
     except RecursionError:

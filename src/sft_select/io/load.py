@@ -11,7 +11,7 @@ from sft_select import parallel
 from sft_select.errors import InputError
 from sft_select.io.formats import FORMATS, RowError, detect_format, parse_row
 from sft_select.io.read_ahead import Job, ReadAhead
-from sft_select.io.readers import RawRow, read_rows
+from sft_select.io.readers import RawRow, read_rows, row_error
 from sft_select.record import Example, assign_ids, content_hash, join_texts
 
 
@@ -38,8 +38,27 @@ class Loaded:
     alongside: dict[str, list] = field(default_factory=dict)
 
 
-def _where(raw: RawRow) -> dict[str, int]:
-    return {"line": raw.line} if raw.line is not None else {"line": raw.index + 1}
+_WARNED_LABELS: set[str] = set()  # files already warned about, once a process
+
+
+def _label_kind(label: Any) -> str | None:
+    if isinstance(label, bool):
+        return "bool"
+    if isinstance(label, (int, float)):
+        return "number"
+    return None
+
+
+def _warn_mixed_labels(source: str, field: str) -> None:
+    if source in _WARNED_LABELS:
+        return
+    _WARNED_LABELS.add(source)
+    from rich.markup import escape
+
+    from sft_select.progress import info
+
+    info(f"[yellow]warning:[/yellow] {escape(source)}: field '{escape(field)}' mixes true/false with numbers; "
+         "true and 1 (false and 0) are kept as different labels")
 
 
 def iter_file(path: str | Path, *, fmt: str | None = None, fields: Mapping[str, str] | None = None,
@@ -61,29 +80,38 @@ def parse_rows(rows: Iterable[RawRow], path: str | Path, *, fmt: str | None = No
     source = str(path)
     formats = formats if formats is not None else {}
     any_rejected = False
+    label_field = (fields or {}).get("label", "label") if fmt == "text_label" else None
+    label_kinds = set()
     for raw in rows:
         if raw.data is None:
             if on_error == "fail":
-                raise InputError(path, raw.error or "unreadable row", **_where(raw))
+                raise row_error(path, raw.error or "unreadable row", raw)
             any_rejected = True
             yield Rejected(source, raw.index, raw.line, raw.raw, f"unreadable: {raw.error}")
             continue
         if fmt is None:
             fmt = detect_format(raw.data, fields)
             if fmt is None:
-                raise InputError(path, "cannot detect the format from the fields "
-                                 f"{sorted(raw.data)[:12]}; pass --format and, if needed, a field mapping",
-                                 **_where(raw))
+                raise row_error(path, "cannot detect the format from the fields "
+                                f"{sorted(raw.data)[:12]}; pass --format and, if needed, a field mapping", raw)
             formats[source] = fmt
+            label_field = (fields or {}).get("label", "label") if fmt == "text_label" else None
+            label_kinds: set[str] = set()
         try:
             parsed = parse_row(raw.data, fmt, fields)
         except RowError as exc:
             if on_error == "fail":
-                raise InputError(path, str(exc), field=exc.field, **_where(raw)) from None
+                raise row_error(path, str(exc), raw, field=exc.field) from None
             where = f" ({exc.field})" if exc.field else ""
             any_rejected = True
             yield Rejected(source, raw.index, raw.line, raw.data, f"invalid{where}: {exc}")
             continue
+        if label_field is not None and len(label_kinds) < 2:  # bools and numbers: one warning a file
+            kind = _label_kind(raw.data.get(label_field))
+            if kind is not None:
+                label_kinds.add(kind)
+                if len(label_kinds) == 2:
+                    _warn_mixed_labels(source, label_field)
         yield Example(id="", source=source, row=raw.index, format=fmt, original=raw.data,
                       turns=parsed.turns, text=parsed.text, label=parsed.label)
     if fmt is None:

@@ -6,10 +6,15 @@ the caller decides between failing (`--on-error fail`) and skipping into rejecte
 """
 from __future__ import annotations
 
+import codecs
 import csv
+import errno
 import gzip
 import io
 import json
+import os
+import re
+import stat
 import sys
 import zlib
 from dataclasses import dataclass
@@ -17,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sft_select.errors import InputError
-from sft_select.io.jsonrows import fast_object, parse_json, row_problem, suspicious
+from sft_select.io.jsonrows import bad_utf8_problem, fast_object, parse_json, parse_number, row_problem, suspicious
 
 FILE_TYPES = ("jsonl", "json", "csv", "parquet", "hf")
 _BOM = "\ufeff"
@@ -33,10 +38,108 @@ class RawRow:
     raw: str | None = None  # the unreadable text, kept for rejected.jsonl
 
 
+class SourcedRow(dict):
+    """A Parquet row that knows where it was read: its file (`origin`) and its position there. The selected
+    rows are then taken from the input's own table (writers.py), so they keep its schema exactly: a map
+    column, an int32 or an all-null column cannot be rebuilt from Python values. Otherwise a plain dict."""
+
+    __slots__ = ("origin", "position")
+
+    def __reduce__(self):  # pickled to and from worker processes: keep where it came from
+        return _sourced_row, (dict(self), self.origin, self.position)
+
+
+def _sourced_row(data: dict, origin: "ParquetOrigin", position: int) -> SourcedRow:
+    row = SourcedRow(data)
+    row.origin, row.position = origin, position
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class ParquetOrigin:
+    """The Parquet file rows were read from, as it was then (a changed file is not taken rows from)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    num_rows: int
+
+
+class PlacedInputError(InputError):
+    """An InputError placed by a JSON list's element or a table's row (1-based), for files without lines:
+    "pool.json, element 3: ..." (a "line 3" there was the element's number, not a line of the file)."""
+
+    def __init__(self, path: str | Path, message: str, *, place: str, number: int, field: str | None = None):
+        super().__init__(path, message, field=field)
+        self.place, self.number = place, number
+        what = f"field '{field}': " if field else ""
+        self.args = (f"{self.path}, {place} {number}: {what}{message}",)
+
+    def __reduce__(self):  # raised in a worker process, re-raised in the parent
+        return _placed_error, (self.path, self.detail, self.place, self.number, self.field)
+
+
+def _placed_error(path: str, message: str, place: str, number: int, field: str | None) -> PlacedInputError:
+    return PlacedInputError(path, message, place=place, number=number, field=field)
+
+
+def row_error(path: str | Path, message: str, raw: RawRow, *, field: str | None = None) -> InputError:
+    """The error for one row of an input: at its line, or (a file without lines) at its element of a JSON
+    list or its row of a table, counted from 1."""
+    if raw.line is not None:
+        return InputError(path, message, line=raw.line, field=field)
+    try:
+        place = "element" if file_type(Path(path)) == "json" else "row"
+    except InputError:
+        place = "row"
+    return PlacedInputError(path, message, place=place, number=raw.index + 1, field=field)
+
+
+def check_input(path: Path) -> None:
+    """Refuse a path that cannot be read as an input, saying why, before anything opens it: a FIFO or a
+    device would block the open (or be read once, by the gzip sniff), a symlink loop is not 'not found'."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(path, "symlink loop: following its links leads back to itself") from None
+        if exc.errno == errno.ENOENT and path.is_symlink():
+            raise InputError(path, f"broken symlink: it points to '{os.readlink(path)}', which does not exist") \
+                from None
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise InputError(path, "file not found") from None
+        raise InputError(path, f"cannot read the file: {exc.strerror or one_line(exc)}") from None
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        raise InputError(path, "not a regular file (FIFO/device); save it to a file first")
+
+
+def _dataset_dict_splits(path: Path) -> list[str] | None:
+    """The splits of a `DatasetDict.save_to_disk` folder (its dataset_dict.json), or None."""
+    marker = path / "dataset_dict.json"
+    if not marker.is_file():
+        return None
+    try:
+        splits = json.loads(marker.read_text(encoding="utf-8")).get("splits")
+    except (OSError, ValueError, AttributeError):
+        splits = None
+    if not isinstance(splits, list) or not splits:
+        splits = sorted(p.name for p in path.iterdir() if (p / "state.json").exists())
+    return [str(s) for s in splits]
+
+
+def _dataset_dict_error(path: Path, splits: list[str]) -> InputError:
+    example = path / splits[0] if splits else path / "train"
+    return InputError(path, f"a DatasetDict with splits {', '.join(splits) or '(none)'}: give one split's folder, "
+                            f"e.g. {example}")
+
+
 def file_type(path: Path) -> str:
     """The container type from the name: a folder is a `datasets` folder; `.gz` is looked through."""
     if path.is_dir():
         if not (path / "dataset_info.json").exists() and not (path / "state.json").exists():
+            splits = _dataset_dict_splits(path)
+            if splits is not None:
+                raise _dataset_dict_error(path, splits)
             raise InputError(path, "a folder input must be a Hugging Face dataset saved with save_to_disk")
         return "hf"
     name = path.name.lower()
@@ -86,8 +189,7 @@ def open_bytes(path: Path) -> io.BufferedIOBase:
 
 def read_rows(path: str | Path) -> Iterator[RawRow]:
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, "file not found")
+    check_input(path)
     kind = file_type(path)
     try:
         yield from _READERS[kind](path)
@@ -104,7 +206,7 @@ def _read_jsonl(path: Path) -> Iterator[RawRow]:
             try:
                 raw_line = next(lines, None)
             except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz stream
-                raise InputError(path, f"cannot read the file: {one_line(exc)}", line=line_no + 1) from None
+                raise unreadable_after(path, line_no, exc) from None
             if raw_line is None:
                 return
             line_no += 1
@@ -135,6 +237,15 @@ def jsonl_row(index: int, line_no: int, raw_line: bytes) -> RawRow:
     return RawRow(index, line_no, data)
 
 
+def unreadable_after(path: Path, last_line: int, exc: BaseException) -> InputError:
+    """The error for a line-based file whose data end early or break (a truncated or corrupt gzip stream,
+    a read error): it names the last line read whole, so the user knows how much of the file is good."""
+    what = "truncated or corrupt gzip data" if isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)) \
+        else "cannot read the file"
+    after = f"after line {last_line}, the last complete one" if last_line else "before its first line"
+    return InputError(path, f"{what} {after} ({one_line(exc)})", line=last_line + 1)
+
+
 def one_line(exc: BaseException) -> str:
     """An exception's message on one line (pyarrow's end with a newline, some span several)."""
     return " ".join(str(exc).split()) or type(exc).__name__
@@ -143,20 +254,26 @@ def one_line(exc: BaseException) -> str:
 def _read_json(path: Path) -> Iterator[RawRow]:
     with open_bytes(path) as fh:
         blob = fh.read()
+    bad_utf8 = None  # where the first byte that is not UTF-8 is, when there is one
     try:
         text = blob.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        # Read on with each bad byte kept as a lone surrogate (surrogateescape): the elements holding
+        # one are unreadable rows (skipped under --on-error skip), not the whole file.
         line = blob.count(b"\n", 0, exc.start) + 1
-        raise InputError(path, f"invalid UTF-8 at byte {exc.start}", line=line) from None
+        bad_utf8 = f"the file's first invalid byte is at offset {exc.start}, line {line}"
+        text = blob.decode("utf-8-sig", "surrogateescape")
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_float=parse_number)
     except json.JSONDecodeError as exc:
-        raise InputError(path, f"malformed JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from None
+        also = f"; the file also holds invalid UTF-8 ({bad_utf8})" if bad_utf8 else ""
+        raise InputError(path, f"malformed JSON: {exc.msg} (column {exc.colno}){also}", line=exc.lineno) \
+            from None
     except RecursionError:
         raise InputError(path, "malformed JSON: nested too deeply") from None
     except ValueError as exc:  # an integer literal longer than Python's 4300-digit limit
         raise InputError(path, f"malformed JSON: {exc}") from None
-    walk = suspicious(text)  # only then is each row walked for depth and lone surrogates
+    walk = bad_utf8 is not None or suspicious(text)  # only then is each row walked (depth, surrogates)
     if isinstance(data, dict):
         # Some dumps wrap the list, e.g. {"data": [...]}; accept exactly one list-valued key.
         lists = [v for v in data.values() if isinstance(v, list)]
@@ -165,9 +282,17 @@ def _read_json(path: Path) -> Iterator[RawRow]:
         data = lists[0]
     if not isinstance(data, list):
         raise InputError(path, f"expected a JSON list of objects, got {type(data).__name__}")
+    first_bad = True
     for index, item in enumerate(data):
-        error = None if isinstance(item, dict) else f"expected a JSON object, got {type(item).__name__}"
-        if error is None and walk:
+        error = bad_utf8_problem(item) if bad_utf8 is not None else None
+        if error is not None:
+            if first_bad:  # where the first bad byte is, said once
+                error, first_bad = f"{error} ({bad_utf8})", False
+            yield RawRow(index, None, None, error, _dump_head(_replace_bad_bytes(item), ensure_ascii=False))
+            continue
+        if not isinstance(item, dict):
+            error = f"expected a JSON object, got {type(item).__name__}"
+        elif walk:
             error = row_problem(item)
         if error is None:
             yield RawRow(index, None, item)
@@ -175,36 +300,99 @@ def _read_json(path: Path) -> Iterator[RawRow]:
             yield RawRow(index, None, None, error, _dump_head(item))
 
 
-def _dump_head(item: Any, limit: int = 10_000) -> str:
+def _dump_head(item: Any, limit: int = 10_000, ensure_ascii: bool = True) -> str:
     try:
-        return json.dumps(item, ensure_ascii=True)[:limit]
+        return json.dumps(item, ensure_ascii=ensure_ascii)[:limit]
     except (RecursionError, ValueError):
         return "<unprintable: nested too deeply>"
 
 
+_BAD_BYTES = [0]  # invalid bytes the CSV decoder has met in this process, all files together
+
+
+def _keep_bad_bytes(exc: UnicodeDecodeError) -> tuple[str, int]:
+    """surrogateescape (each invalid byte kept as a lone surrogate), counted: a CSV reader searches its
+    rows for such bytes only once the count has moved since it started, so a clean file pays nothing."""
+    _BAD_BYTES[0] += 1
+    return "".join(chr(0xDC00 + b) for b in exc.object[exc.start:exc.end]), exc.end
+
+
+codecs.register_error("sft_select.keep_bad_bytes", _keep_bad_bytes)
+
+
+def _csv_line(cells: list) -> str:
+    """Cells written back as one CSV line: a row kept whole in rejected.jsonl, bad bytes as U+FFFD."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow([_replace_bad_bytes(c) for c in cells])
+    return out.getvalue()
+
+
+def _replace_bad_bytes(value: Any) -> Any:
+    """A value read with surrogateescape made writable: each kept invalid byte becomes U+FFFD (as does a
+    lone surrogate from a JSON escape)."""
+    if isinstance(value, str):
+        return value if _valid_text(value) else _SURROGATES.sub(_as_replacement, value)
+    if isinstance(value, dict):
+        return {_replace_bad_bytes(k): _replace_bad_bytes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_bad_bytes(v) for v in value]
+    return value
+
+
 def _read_csv(path: Path) -> Iterator[RawRow]:
     csv.field_size_limit(sys.maxsize)
+    bad_before = _BAD_BYTES[0]
     with open_bytes(path) as fb:
         # utf-8-sig: spreadsheet exports often start with a byte-order mark, which would else end up in
-        # the first column's name.
-        text = io.TextIOWrapper(fb, encoding="utf-8-sig", newline="")
+        # the first column's name. An invalid byte makes its row unreadable (skipped under --on-error
+        # skip), not the file.
+        text = io.TextIOWrapper(fb, encoding="utf-8-sig", errors="sft_select.keep_bad_bytes", newline="")
         reader = csv.DictReader(text)
+        last = 0  # the last line of the last row read whole
         try:
+            fieldnames = reader.fieldnames
+            if _BAD_BYTES[0] != bad_before and fieldnames and not all(map(_valid_text, fieldnames)):
+                line, offset = _first_bad_utf8(path)
+                at = f" at byte {offset}" if offset is not None else ""
+                raise InputError(path, f"invalid UTF-8 in the header{at}", line=line or 1)
             for index, row in enumerate(reader):
                 line = reader.line_num
-                if None in row:  # more cells than header names
-                    yield RawRow(index, line, None, "more cells than header columns",
-                                 json.dumps(row.get(None), ensure_ascii=False))
-                    continue
-                yield RawRow(index, line, dict(row))
-        except UnicodeDecodeError:
-            line, offset = _first_bad_utf8(path)
-            at = f" at byte {offset}" if offset is not None else ""
-            raise InputError(path, f"invalid UTF-8{at}", line=line or reader.line_num + 1) from None
+                cells = None
+                if None in row:  # more cells than header names: the row kept whole, as a CSV line
+                    cells = [row[k] for k in reader.fieldnames or ()] + list(row[None])
+                    error = "more cells than header columns"
+                elif _BAD_BYTES[0] != bad_before and not all(map(_valid_text, row.values())):
+                    cells, error = list(row.values()), "invalid UTF-8 in this row"
+                if cells is not None:
+                    yield RawRow(index, line, None, error, _csv_line(cells))
+                else:
+                    yield RawRow(index, line, dict(row))
+                last = line
         except csv.Error as exc:
             raise InputError(path, f"malformed CSV: {one_line(exc)}", line=reader.line_num or None) from None
         except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz stream
-            raise InputError(path, f"cannot read the file: {one_line(exc)}", line=reader.line_num + 1) from None
+            raise unreadable_after(path, last, exc) from None
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]+")
+
+
+def _as_replacement(match: re.Match) -> str:
+    try:
+        return match.group().encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # not from a byte: a lone surrogate escape
+        return "\ufffd" * len(match.group())
+
+
+def _valid_text(value: str | None) -> bool:
+    """No byte that was not UTF-8 (kept as a lone surrogate by the reader's error handler)."""
+    if value is None or value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _first_bad_utf8(path: Path) -> tuple[int | None, int | None]:
@@ -233,6 +421,8 @@ def _read_parquet(path: Path) -> Iterator[RawRow]:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
         raise InputError(path, f"not a readable Parquet file: {one_line(exc)}") from None
+    st = path.stat()
+    origin = ParquetOrigin(str(path), st.st_size, st.st_mtime_ns, pf.metadata.num_rows)
     index = 0
     batches = pf.iter_batches(batch_size=4096)
     while True:
@@ -245,7 +435,9 @@ def _read_parquet(path: Path) -> Iterator[RawRow]:
         if batch is None:
             return
         for row in rows:
-            yield RawRow(index, None, row)
+            tagged = SourcedRow(row)
+            tagged.origin, tagged.position = origin, index
+            yield RawRow(index, None, tagged)
             index += 1
 
 
@@ -260,7 +452,7 @@ def _read_hf(path: Path) -> Iterator[RawRow]:
     except Exception as exc:
         raise InputError(path, f"not a readable datasets folder: {one_line(exc)}") from None
     if isinstance(ds, datasets.DatasetDict):
-        raise InputError(path, f"a DatasetDict with splits {list(ds)}: pass one split's folder")
+        raise _dataset_dict_error(path, list(ds))
     rows = iter(ds)
     index = 0
     while True:

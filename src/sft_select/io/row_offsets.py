@@ -17,8 +17,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from sft_select.errors import InputError
-from sft_select.io.readers import RawRow, jsonl_row, one_line, open_bytes, file_type
+from sft_select.io.readers import RawRow, file_type, jsonl_row, open_bytes, unreadable_after
 
 
 @dataclass(frozen=True)
@@ -49,19 +48,22 @@ def row_offsets(path: str | Path) -> RowOffsets | None:
                     lines.append(line)
                 offset += len(raw_line)
     except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt gzip stream among them
-        raise InputError(path, f"cannot read the file: {one_line(exc)}") from None
+        raise unreadable_after(path, line, exc) from None
     return RowOffsets(path, np.frombuffer(starts, dtype=np.int64), np.frombuffer(lines, dtype=np.int64))
 
 
 def rows_at(offsets: RowOffsets, rows: Iterable[int]) -> Iterator[RawRow]:
     """The given rows (ascending indices), each read where it starts."""
+    last = 0  # the line of the last row read
     try:
         with open_bytes(offsets.path) as fh:
             for k in rows:
                 fh.seek(int(offsets.starts[k]))
-                yield jsonl_row(k, int(offsets.lines[k]), fh.readline())
+                row = jsonl_row(k, int(offsets.lines[k]), fh.readline())
+                last = row.line or last
+                yield row
     except (OSError, EOFError, zlib.error) as exc:
-        raise InputError(offsets.path, f"cannot read the file: {one_line(exc)}") from None
+        raise unreadable_after(offsets.path, last, exc) from None
 
 
 def rows_from(offsets: RowOffsets, first: int, stop: int) -> Iterator[RawRow]:
@@ -69,10 +71,10 @@ def rows_from(offsets: RowOffsets, first: int, stop: int) -> Iterator[RawRow]:
     if first >= stop:
         return
     k = first
+    line = int(offsets.lines[first])  # the line being read
     try:
         with open_bytes(offsets.path) as fh:
             fh.seek(int(offsets.starts[first]))
-            line = int(offsets.lines[first])
             for raw_line in fh:
                 if raw_line.strip():
                     yield jsonl_row(k, line, raw_line)
@@ -81,4 +83,4 @@ def rows_from(offsets: RowOffsets, first: int, stop: int) -> Iterator[RawRow]:
                         return
                 line += 1
     except (OSError, EOFError, zlib.error) as exc:
-        raise InputError(offsets.path, f"cannot read the file: {one_line(exc)}") from None
+        raise unreadable_after(offsets.path, line - 1, exc) from None

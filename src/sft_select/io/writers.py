@@ -7,19 +7,24 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import shutil
+import uuid
 from dataclasses import dataclass
 from functools import partial
+from itertools import groupby
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import orjson
 
 from sft_select import parallel
+from sft_select.errors import InputError
 from sft_select.io.atomic import TEMP_SUFFIX, atomic_open, atomic_path
+from sft_select.io.jsonrows import JsonNumber
 from sft_select.io.load import Rejected
-from sft_select.io.readers import file_type
+from sft_select.io.readers import ParquetOrigin, SourcedRow, file_type
 from sft_select.record import Example
 
 _BLOCK = 50_000  # rejected rows in memory at a time
@@ -33,11 +38,55 @@ def output_type(sources: Sequence[str]) -> str:
 
 
 def _json_default(obj: Any) -> Any:
+    if isinstance(obj, dict):  # a SourcedRow (a Parquet row), which orjson passes here as a dict subclass
+        return dict(obj)
     if hasattr(obj, "tolist"):  # numpy arrays and scalars from Parquet inputs
         return obj.tolist()
     if isinstance(obj, bytes):
         return obj.decode("utf-8", "replace")
     return str(obj)
+
+
+def _orjson_default(obj: Any) -> Any:
+    if type(obj) is JsonNumber:  # a number past a double's range, written as it was read
+        return orjson.Fragment(obj.text)
+    return _json_default(obj)
+
+
+def json_text(obj: Any, **kwargs: Any) -> str:
+    """json.dumps that writes only valid JSON: a number past a double's range as it was read (`1e400`,
+    a `JsonNumber`), any other non-finite float (a Parquet NaN, a `NaN` literal Python's json accepts) as
+    null; json.dumps would write `Infinity` and `NaN`, which no strict JSON reader accepts."""
+    kwargs = {"ensure_ascii": False, "default": _json_default, **kwargs}
+    try:
+        return json.dumps(obj, allow_nan=False, **kwargs)
+    except ValueError:  # a non-finite float (rare): the slow way
+        pass
+    numbers: dict[str, str] = {}
+    text = json.dumps(_finite(obj, numbers, uuid.uuid4().hex), allow_nan=False, **kwargs)
+    for token, literal in numbers.items():
+        text = text.replace(json.dumps(token), literal, 1)
+    return text
+
+
+def _finite(value: Any, numbers: dict[str, str], nonce: str) -> Any:
+    """`value` with each non-finite float replaced: a JsonNumber by a unique token (its text goes in
+    `numbers`, put back once dumped), any other by None."""
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        if type(value) is JsonNumber:
+            token = f"{nonce}:{len(numbers)}"
+            numbers[token] = value.text
+            return token
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v, numbers, nonce) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v, numbers, nonce) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy values may hold NaN
+        return _finite(value.tolist(), numbers, nonce)
+    return value
 
 
 def write_rows(rows: Sequence[dict[str, Any]], target: Path, kind: str) -> Path:
@@ -49,7 +98,7 @@ def write_rows(rows: Sequence[dict[str, Any]], target: Path, kind: str) -> Path:
                 fh.write("".join(map(_dumps, rows[start:start + 10_000])))
     elif kind == "json":
         with atomic_open(target) as fh:
-            json.dump(list(rows), fh, ensure_ascii=False, indent=1, default=_json_default)
+            fh.write(json_text(list(rows), indent=1))
             fh.write("\n")
     elif kind == "csv":
         header: list[str] = []
@@ -60,11 +109,11 @@ def write_rows(rows: Sequence[dict[str, Any]], target: Path, kind: str) -> Path:
             writer.writeheader()
             writer.writerows(rows)
     elif kind == "parquet":
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
+        table = parquet_table(rows)
         with atomic_path(target) as tmp:
-            pq.write_table(pa.Table.from_pylist(list(rows)), tmp)
+            pq.write_table(table, tmp)
     elif kind == "hf":
         import datasets
 
@@ -73,6 +122,73 @@ def write_rows(rows: Sequence[dict[str, Any]], target: Path, kind: str) -> Path:
     else:  # pragma: no cover - kinds come from file_type
         raise ValueError(kind)
     return target
+
+
+def parquet_table(rows: Sequence[dict[str, Any]]):
+    """The rows as an Arrow table. Rows read from Parquet files (`SourcedRow`s) are taken from their
+    input's own table (`Table.take`), so the table has the input's schema exactly: rebuilt from Python
+    values, a map column failed (ArrowTypeError), an int32 column came back int64, and a column null in
+    every row written came back typed null. Other rows (a row made by `augment`, a mix of inputs with
+    different schemas) are converted, in the inputs' schema when they fit it."""
+    import pyarrow as pa
+
+    rows = list(rows)
+    origins = {row.origin for row in rows if isinstance(row, SourcedRow)}
+    if rows and all(isinstance(row, SourcedRow) for row in rows):
+        tables = [_take(origin, [row.position for row in run])
+                  for origin, run in groupby(rows, key=lambda row: row.origin)]
+        if all(t.schema == tables[0].schema for t in tables):
+            return pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0]
+    if origins:
+        schemas = {_schema(origin) for origin in origins}
+        if len(schemas) == 1:
+            try:
+                return pa.Table.from_pylist([dict(row) for row in rows], schema=schemas.pop())
+            except (pa.ArrowException, ValueError, TypeError):
+                pass  # rows that do not fit the input's schema: their own, as inferred
+    return pa.Table.from_pylist([dict(row) for row in rows])
+
+
+def _schema(origin: ParquetOrigin):
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(_unchanged(origin)).schema_arrow
+
+
+def _unchanged(origin: ParquetOrigin) -> str:
+    """The input file, checked to be the one the rows were read from."""
+    try:
+        st = os.stat(origin.path)
+    except OSError:
+        st = None
+    if st is None or (st.st_size, st.st_mtime_ns) != (origin.size, origin.mtime_ns):
+        raise InputError(origin.path, "the input changed while the run was reading it")
+    return origin.path
+
+
+def _take(origin: ParquetOrigin, positions: list[int]):
+    """Rows of a Parquet file by position, in the order given, reading only the row groups that hold
+    them (a streaming run's input need not fit in memory)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(_unchanged(origin))
+    if pf.metadata.num_rows != origin.num_rows:
+        raise InputError(origin.path, "the input changed while the run was reading it")
+    wanted = np.asarray(positions, dtype=np.int64)
+    if not len(wanted):
+        return pf.schema_arrow.empty_table()
+    groups = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
+    starts = np.concatenate([[0], np.cumsum(groups)])
+    unique = np.unique(wanted)
+    parts = []
+    for g in np.unique(np.searchsorted(starts, unique, side="right") - 1):
+        mine = unique[(unique >= starts[g]) & (unique < starts[g + 1])]
+        parts.append(pf.read_row_group(int(g)).take(pa.array(mine - starts[g])))
+    table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    order = np.searchsorted(unique, wanted)  # the rows in the order asked (repeats allowed)
+    return table.take(pa.array(order)).combine_chunks()
 
 
 def write_rejected(rejected: Iterable[Rejected], target: Path, dropped: Dropped | None = None,
@@ -180,11 +296,12 @@ _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCL
 def _dumps(obj: dict[str, Any]) -> str:
     """One compact line of JSON. orjson writes it ~8x faster than json.dumps (most of a run's rows are
     rejected ones). Where the two could differ, json.dumps writes it: orjson refuses integers past 64 bits
-    and non-string keys, and writes NaN and infinity as null, so any line with a null is written again."""
+    and non-string keys, and writes NaN and infinity as null, so any line with a null is written again
+    (`json_text`: valid JSON still, never `NaN` or `Infinity`)."""
     try:
-        line = orjson.dumps(obj, default=_json_default, option=_ORJSON_OPTIONS)
+        line = orjson.dumps(obj, default=_orjson_default, option=_ORJSON_OPTIONS)
         if b"null" not in line:
             return line.decode("utf-8") + "\n"
     except TypeError:  # orjson.JSONEncodeError
         pass
-    return json.dumps(obj, ensure_ascii=False, default=_json_default, separators=(",", ":")) + "\n"
+    return json_text(obj, separators=(",", ":")) + "\n"

@@ -33,10 +33,38 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(v)
 
 
+_EVAL_SUFFIXES = (".txt", ".jsonl", ".ndjson", ".json", ".csv", ".parquet")
+
+
+def check_eval_files(files: Sequence[str | Path]) -> None:
+    """Refuse evaluation files that cannot be read, before the run directory is made: a folder, a missing
+    file, a FIFO, an unknown suffix. (Found only when decontamination ran, they left an empty run behind.)"""
+    from sft_select.io.readers import check_input, file_type
+
+    for f in files:
+        path = Path(f)
+        try:
+            check_input(path)
+        except InputError as exc:
+            raise InputError(path, f"decontamination {exc.detail}" if exc.detail == "file not found"
+                             else exc.detail) from None
+        if path.is_dir():  # a datasets save_to_disk folder is read as inputs are; any other is refused
+            try:
+                file_type(path)
+            except InputError as exc:
+                why = exc.detail if "DatasetDict" in exc.detail else "a folder, not a saved dataset"
+                raise InputError(path, f"{why}: --decontaminate takes an evaluation file (.jsonl, .json, .csv, "
+                                       ".parquet or .txt, optionally .gz), once per file") from None
+            continue
+        name = path.name.lower().removesuffix(".gz")
+        if not name.endswith(_EVAL_SUFFIXES):
+            raise InputError(path, f"unknown evaluation file type '{Path(name).suffix or name}'; expected "
+                                   ".jsonl, .json, .csv, .parquet or .txt (optionally .gz)")
+
+
 def eval_texts(path: Path) -> list[str]:
     """Every string of every row of an evaluation file, one text per string."""
-    if not path.exists():
-        raise InputError(path, "decontamination file not found")
+    check_eval_files([path])
     name = path.name.lower().removesuffix(".gz")
     if name.endswith(".txt"):
         try:
@@ -45,12 +73,12 @@ def eval_texts(path: Path) -> list[str]:
                 return [line.strip() for line in fh if line.strip()]
         except OSError as exc:
             raise InputError(path, f"cannot read the file: {exc}") from None
-    from sft_select.io.readers import read_rows
+    from sft_select.io.readers import read_rows, row_error
 
     texts: list[str] = []
     for raw in read_rows(path):
         if raw.data is None:
-            raise InputError(path, raw.error or "unreadable row", line=raw.line)
+            raise row_error(path, raw.error or "unreadable row", raw)
         texts.extend(_strings(raw.data))
     return texts
 
