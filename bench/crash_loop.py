@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -234,6 +235,9 @@ def compare_final(out: Path, ref: Path, stats: Stats) -> None:
 
 def write_kind(tmp: Path, out: Path) -> str:
     """What a temp file was going to become: an output's name, a view's cache file or checkpoint."""
+    part = re.fullmatch(r"\.(.+)\.(?:[0-9]+\.part|stream)[0-9]+\.tmp", tmp.name)  # a worker's part of an output
+    if part:
+        return f"{part.group(1)} (a worker's part)"
     target = tmp.name[1:].rsplit(".", 2)[0]  # .<target>.<random>.tmp
     if tmp.parent == out:
         return target
