@@ -36,7 +36,7 @@ combine:
   weights: normalize          # normalize: rescale weights to sum to 1; strict: reject if they do not
 
 select:
-  strategy: top               # top | random | quota (per label/cluster) | greedy (skip near-duplicates) | facility | coverage (drop label errors, trim, facility location per class)
+  strategy: auto              # auto: coverage by class (labelled), top (with a target), coverage by cluster (else) | top | random | stratified (random within class x cluster, flagged rows out) | quota (per label/cluster) | greedy (skip near-duplicates) | facility | coverage (drop flagged rows, trim, facility location per group) | active
   n: 1000                     # keep at most N; or fraction: 0.2; threshold: 0.6 (combined score >= τ)
   budget_tokens: null         # cap the tokens of prompt+response (tokenizer: smollm2 | regex | a path)
   quota_by: label             # quota: label or cluster (the diversity view's clusters)
@@ -47,7 +47,7 @@ select:
   fl_mix: 0.5                 # facility: 0 = pure coverage, 1 = pure combined score
 
 evaluate:                     # the proxy that measures f(S) when tuning (run --validation, sft-select tune)
-  proxy: auto                 # auto: classifier for text/label data, lm (LoRA on SmolLM2-135M) for instructions
+  proxy: auto                 # auto: classifier for text/label data; for instructions lm (LoRA on SmolLM2-135M) on a GPU, coverage (of the validation set by S in embedding space) on CPU
   classifier: {model: logreg, metric: accuracy, class_weight: null}  # model: like your final model (docs/selection.md): logreg | mlp (fits S, flips included, as a fine-tune does) | encoder
   lm: {token_budget: 16384, max_length: 256, lr: 0.001, lora_r: 8}
 
@@ -55,7 +55,10 @@ tune:
   rounds: 2                   # weight search then τ sweep, this many times
   trials: 12                  # weight candidates per round (dirichlet | optuna search)
   sweep: [0.25, 0.5, 0.75, 1.0]   # τ placed where S holds these shares of N
-  holdout: 0.3                # share of the validation file never used for tuning: f is reported on it
+  holdout: 0.3                # share of the validation file never used for tuning: the guard compares S with random on it
+  choose: one_se              # one_se: the simplest point within one standard error of the best; best: the highest f
+  min_rows_weights: 500       # a smaller tune part keeps the configured weights (only τ is chosen)
+  guard: true                 # write S only if it beats random subsets of its size on the holdout, else a stratified sample
   strategies: []              # e.g. [coverage, active] (labelled data): also tried; the best on validation is kept
 
 engine:
