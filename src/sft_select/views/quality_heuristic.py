@@ -27,7 +27,8 @@ from sft_select.views.registry import register
 
 HEAD = 20_000  # characters of the body the statistics read
 # Signals whose failure is a defect, not a matter of degree: the row is flagged (`quality_heuristic_issue`),
-# and the strategies that drop flagged rows (coverage, active, and so the default) leave it out.
+# and the strategies that drop flagged rows (coverage, stratified, active, and so the default) leave it out;
+# so is a row whose repetition signal is 0.
 DEFECTS = ("not_refusal", "complete", "prompt", "not_echo")
 
 
@@ -128,7 +129,8 @@ class QualityHeuristic(View):
             raw[rows] = np.exp(np.mean(np.log(np.maximum(vals, 1e-3)), axis=1))
             defects = [names.index(d) for d in DEFECTS if d in names]
             if defects:  # instruction rows: a defect is a veto for strategies that drop flagged rows
-                issue[rows] = (vals[:, defects] < 1.0).any(axis=1)
+                # repetition counts only at its worst (the repeated 3-gram share at max_dup_ngram or above)
+                issue[rows] = (vals[:, defects] < 1.0).any(axis=1) | (vals[:, names.index("repetition")] <= 0.0)
             worst = vals.argmin(axis=1)  # the first weakest, in signal order
             for r, i in enumerate(rows):
                 w = names[worst[r]]
