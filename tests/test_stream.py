@@ -90,7 +90,7 @@ def test_a_streaming_run_keeps_embeddings_for_exactly_the_strategies_that_read_t
 
     src = labelled_pool(tmp_path)
     real, asked = base.Context.embeddings, set()
-    for name in STRATEGIES:
+    for name in [*STRATEGIES, "auto"]:  # auto: coverage on this labelled pool
         def recording(self, ids, why, name=name):
             asked.add(name)
             return real(self, ids, why)

@@ -38,7 +38,7 @@ from sft_select.preprocess.near import near_links
 from sft_select.stream.near import bands_for, candidate_pairs, verified
 from sft_select.views.base import View
 
-EMBEDDING_STRATEGIES = ("greedy", "facility", "coverage", "active")  # those that read ctx.embeddings
+EMBEDDING_STRATEGIES = ("auto", "greedy", "facility", "coverage", "active")  # those that read ctx.embeddings
 # Config parts that do not change a shard's contents, so changing them keeps finished shards usable.
 _NOT_IN_SHARDS = {"report": True, "tune": True, "select": True, "combine": True,
                   "engine": {"workers": True, "parallel_min": True}}
@@ -59,7 +59,8 @@ def stream_pass(stream: Stream, cfg: Config, views: Sequence[View], target, exec
     with timer.step("fit"):
         fit_on = _unfiltered(sample, cfg, target, decontaminate)
         for view in views:
-            why = view.skip_reason(fit_on, target)
+            named = cfg.views.use is not None
+            why = view.skip_reason(fit_on, target) if named else view.default_skip_reason(fit_on, target)
             if why:
                 scoring.skipped[view.name] = why
                 if cfg.views.use is not None:  # as in-memory: only views the user named are announced
