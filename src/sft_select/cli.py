@@ -119,13 +119,14 @@ PROXY_MODELS = ("logreg", "mlp", "encoder")
 
 
 def proxy_override(proxy: str) -> dict[str, Any]:
-    """`--proxy`: a proxy kind (auto, classifier, lm), or a classifier model, which implies the classifier."""
+    """`--proxy`: a proxy kind (auto, classifier, lm, coverage), or a classifier model, which implies the
+    classifier."""
     if proxy in PROXY_MODELS:
         return {"proxy": "classifier", "classifier": {"model": proxy}}
-    if proxy in ("auto", "classifier", "lm"):
+    if proxy in ("auto", "classifier", "lm", "coverage"):
         return {"proxy": proxy}
-    raise ConfigError(f"--proxy: expected auto, classifier, lm or a classifier model ({', '.join(PROXY_MODELS)}), "
-                      f"got '{proxy}'")
+    raise ConfigError(f"--proxy: expected auto, classifier, lm, coverage or a classifier model "
+                      f"({', '.join(PROXY_MODELS)}), got '{proxy}'")
 
 
 def overrides(*, n: int | None = None, fraction: float | None = None, threshold: float | None = None,
@@ -189,7 +190,7 @@ RAY_ADDRESS = typer.Option(None, "--ray-address", help="Join this Ray cluster (d
 QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Print per-step details.")
 LANG = typer.Option(None, "--lang", help="Keep only examples in these languages, e.g. en or en,de (lingua, offline).")
-PROXY = typer.Option(None, "--proxy", help="The model that measures f(S) when tuning: auto, classifier, lm, or a "
+PROXY = typer.Option(None, "--proxy", help="The model that measures f(S) when tuning: auto, classifier, lm, coverage (instruction data on CPU), or a "
                     "classifier model: logreg, mlp (fits S, flipped labels included, as a fine-tune does), encoder.")
 DECONTAMINATE = typer.Option(None, "--decontaminate", help="Drop examples sharing a 13-word n-gram with this eval "
                              "file (repeatable).")

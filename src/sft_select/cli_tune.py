@@ -38,7 +38,7 @@ def tune(run_dir: Path = typer.Argument(..., help="A run directory with scores.p
          validation: Path = typer.Option(..., "--validation", help="Held-out examples of the task."),
          n: Optional[int] = typer.Option(None, "-n", help="Cap |S| ≤ N (default: the run's)."),
          fraction: Optional[float] = typer.Option(None, "--fraction"),
-         proxy: Optional[str] = typer.Option(None, "--proxy", help="auto | classifier | lm, or a classifier "
+         proxy: Optional[str] = typer.Option(None, "--proxy", help="auto | classifier | lm | coverage, or a classifier "
                                              "model: logreg | mlp (fits S, flips included, as a fine-tune does) | "
                                              "encoder"),
          rounds: Optional[int] = typer.Option(None, "--rounds"),
