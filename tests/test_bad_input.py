@@ -181,14 +181,22 @@ def test_symlink_loop_is_not_file_not_found(tmp_path, cli):
     assert "not found" not in output
 
 
-def test_fifo_is_refused_without_reading_it(tmp_path, cli):
+def test_fifo_is_refused_without_reading_it(tmp_path):
+    """Before: with no writer the run blocked forever opening it; with one, the gzip sniff ate its first
+    bytes ("line 1: malformed JSON"). Run in a subprocess with a timeout, so a regression fails, not hangs."""
     import os
+    import subprocess
+    import sys
 
     fifo = tmp_path / "pool.jsonl"
     os.mkfifo(fifo)
-    # no writer: before, the run blocked forever opening it (a timeout here would hang the suite, so the
-    # check is that the refusal comes before any open)
-    run_fails(cli, tmp_path, fifo, "pool.jsonl", "not a regular file (FIFO/device); save it to a file first")
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    done = subprocess.run([sys.executable, "-m", "sft_select", "run", str(fifo), "-n", "2", "--out", str(out),
+                           "--embedder", "hashing"], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 2, done.stderr
+    assert "pool.jsonl: not a regular file (FIFO/device); save it to a file first" in done.stderr
+    assert "Traceback" not in done.stderr and not out.exists()
 
 
 def test_csv_with_invalid_utf8_skips_the_row(tmp_path, cli):

@@ -81,7 +81,7 @@ def parse_rows(rows: Iterable[RawRow], path: str | Path, *, fmt: str | None = No
     formats = formats if formats is not None else {}
     any_rejected = False
     label_field = (fields or {}).get("label", "label") if fmt == "text_label" else None
-    label_kinds = set()
+    label_kinds: set[str] = set()
     for raw in rows:
         if raw.data is None:
             if on_error == "fail":
@@ -96,7 +96,6 @@ def parse_rows(rows: Iterable[RawRow], path: str | Path, *, fmt: str | None = No
                                 f"{sorted(raw.data)[:12]}; pass --format and, if needed, a field mapping", raw)
             formats[source] = fmt
             label_field = (fields or {}).get("label", "label") if fmt == "text_label" else None
-            label_kinds: set[str] = set()
         try:
             parsed = parse_row(raw.data, fmt, fields)
         except RowError as exc:
