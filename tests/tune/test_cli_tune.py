@@ -120,7 +120,7 @@ def test_bad_validation_file_is_a_clean_error(tmp_path):
                           "quality_heuristic", "--out", tmp_path / "r")
     assert code == 2 and "bad.jsonl" in output and "line 2" in output
     code, output = invoke("tune", tmp_path / "nowhere", "--validation", val)
-    assert code == 2 and "not a finished sft-select run" in output
+    assert code == 2 and "no such run directory" in output
 
 
 def scored_run(tmp_path):
