@@ -326,7 +326,7 @@ def ours_config(args, views: list[str], frac: float, strategy: str, proxy: str |
 
 
 def active_grid(args) -> dict:
-    """tune.active_*: the active strategy's settings the loop tries (tune/active_settings.py)."""
+    """tune.active_*: the active strategy's settings the loop tries (tune/params.py)."""
     grid = {"active_seeds": args.active_seeds, "active_batches": args.active_batches,
             "active_skips": args.active_skips, "active_Cs": args.active_Cs, "active_scores": args.active_scores}
     return {k: v for k, v in grid.items() if v}
@@ -467,9 +467,9 @@ def run_dataset(name: str, args, data: Path) -> dict:
                 m.setdefault(label, {})[key] = {
                     **ev(pick(w, tuned_cfg.select)), "weights": rep["best"]["weights"],
                     "threshold": rep["best"]["threshold"], "f_tune": rep["best"]["f"],
-                    "group_trim": rep.get("group_trim"), "cover_mix": rep.get("cover_mix"),
-                    "group_order": rep.get("group_order"), "strategy": rep.get("strategy"),
-                    "active": rep.get("active"),
+                    **{k: (rep.get("settings") or {}).get(k) for k in ("group_trim", "cover_mix", "group_order")},
+                    "strategy": rep.get("strategy"),
+                    "active": {k: v for k, v in (rep.get("settings") or {}).items() if k.startswith("active_")} or None,
                     "f_holdout": rep["best"]["f_holdout"],
                     "random_f_holdout": rep["baselines"]["random_mean"]["f_holdout"],
                     "whole_f_holdout": rep["baselines"]["whole_pool"]["f_holdout"],

@@ -25,7 +25,7 @@ def _tune_overrides(n, fraction, seed, proxy, rounds, trials, search, holdout, s
                            "strategies": [s.strip() for s in strategies.split(",") if s.strip()]
                            if strategies is not None else None}.items()
          if v is not None}
-    if active_grid is not None:  # active's settings the loop tries (tune/active_settings.py)
+    if active_grid is not None:  # active's settings the loop tries (tune/params.py)
         from sft_select.tune.config import parse_active_grid
 
         t.update(parse_active_grid(active_grid))

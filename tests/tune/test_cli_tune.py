@@ -151,15 +151,15 @@ def test_tune_command_searches_the_active_grid_and_writes_the_chosen_settings(tm
                           "--active-grid", "skip=0,1; C=3")
     assert code == 0, output
     rep = json.loads((out / "tune.json").read_text())
-    tried = {p["label"] for p in rep["trace"] if p["phase"] == "active_settings"}
+    tried = {p["label"] for p in rep["trace"] if p["phase"] == "settings"}
     assert len(tried) == 3 * 2 - 1 and all("active_skip=" in t and "active_C=" in t for t in tried)
-    assert rep["active_grid"] == {"active_skip": [0.0, 1.0], "active_C": [3.0]}
+    assert rep["grids"]["active"] == {"active_skip": [0.0, 1.0], "active_C": [3.0]}
     select = yaml.safe_load((out / "tuned-config.yaml").read_text())["select"]
     assert select["strategy"] == rep["strategy"]
     if rep["strategy"] == "active":
-        assert {k: select[k] for k in rep["active"]} == rep["active"]
+        assert {k: select[k] for k in rep["settings"]} == rep["settings"]
     else:
-        assert rep["active"] is None
+        assert rep["settings"] is None
     for bad in ("skip", "temperature=1", "C=x", "skip=2"):
         code, output = invoke("tune", out, "--validation", val, "--strategies", "active", "--active-grid", bad)
         assert code == 2 and "Traceback" not in output, (bad, output)

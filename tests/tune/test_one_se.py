@@ -48,15 +48,19 @@ def test_loop_reports_the_rule_and_the_highest_f():
     assert rep["best"]["size"] >= rep["highest_f"]["size"]
 
 
-def _coverage_loop(**settings):
-    """The tune loop on the noisy problem with the coverage strategy; `settings`: choose and the grid."""
+def _coverage_loop(choose="best", trims=(), mixes=(), orders=()):
+    """The tune loop on the noisy problem with the coverage strategy and a grid of its settings."""
     pool, table, specs, val, cap = noisy_problem()
     table = table.assign(quality_label_issue=False)
     tune_part, holdout = split_validation(val, 0.4, seed=0)
     obj = make_objective(pool, table, specs, tune_part, cap, strategy="coverage")
     equal = {s.name: 1 / len(specs) for s in specs}
+    grid = {k: list(v) for k, v in (("group_trim", trims), ("cover_mix", mixes), ("group_order", orders)) if v}
     res = run_loop(obj, holdout, initial_weights=equal, initial_threshold=None, rounds=1, trials=2,
-                   method="dirichlet", alpha=1.0, shares=[1.0], random_seeds=1, seed=0, **settings)
+                   method="dirichlet", alpha=1.0, shares=[1.0], random_seeds=1, seed=0, choose=choose,
+                   grids={"coverage": grid})
+    res.group_trim, res.cover_mix, res.group_order = (
+        (res.settings or {}).get(k, v) for k, v in (("group_trim", 0.3), ("cover_mix", 0.0), ("group_order", None)))
     return res, tune_part
 
 
@@ -66,7 +70,7 @@ def test_coverage_trim_is_chosen_and_written_to_the_tuned_config():
 
     res, _ = _coverage_loop(trims=[0.0, 0.5])
     trim_points = [p for p in res.report["trace"] if p["phase"] == "settings"]
-    assert {p["label"] for p in trim_points} <= {"group_trim=0.0 cover_mix=0.0", "group_trim=0.5 cover_mix=0.0"}
+    assert {p["label"] for p in trim_points} <= {"group_trim=0.0", "group_trim=0.5"}
     assert trim_points
     assert res.group_trim in (0.0, 0.3, 0.5)
     f_by = {p["label"]: p["f"] for p in trim_points}
@@ -79,25 +83,24 @@ def test_coverage_trim_is_chosen_and_written_to_the_tuned_config():
 def test_cover_mix_grid_is_tried_and_the_least_intervention_within_one_se_wins():
     from sft_select.config import build_config
     from sft_select.tune.loop import tuned_config
-    from sft_select.tune.settings import se
+    from sft_select.tune.params import se
 
     res, tune_part = _coverage_loop(choose="one_se", trims=[0.0, 0.3], mixes=[0.0, 0.5, 1.0])
     rep = res.report
     tried = {p["label"]: p["f"] for p in rep["trace"] if p["phase"] == "settings"}
     # The whole grid is tried, except the configured setting (group_trim 0.3, cover_mix 0), already measured.
-    assert set(tried) == {f"group_trim={t} cover_mix={m}" for t in (0.0, 0.3) for m in (0.0, 0.5, 1.0)} - \
-        {"group_trim=0.3 cover_mix=0.0"}
-    every = {**tried, "group_trim=0.3 cover_mix=0.0": rep["best"]["f"] if (res.group_trim, res.cover_mix) == (0.3, 0.0)
-             else None}
-    top = max(f for f in every.values() if f is not None)
+    every = {f"group_trim={t} cover_mix={m}" for t in (0.0, 0.3) for m in (0.0, 0.5, 1.0)}
+    assert set(tried) == every - {"group_trim=0.3 cover_mix=0.0"}
+    top = max([*tried.values(), rep["best"]["f"]])
     band = top - se(top, len(tune_part))
     assert rep["best"]["f"] >= band - 1e-12
-    # No setting with a smaller trim (or the same trim and a mix nearer 0) is inside the band.
+    # No setting that changes fewer values from the configured one is inside the band.
+    changes = lambda t, m: (t != 0.3) + (m != 0.0)  # noqa: E731
     for label, f in tried.items():
         t, m = (float(x.split("=")[1]) for x in label.split())
-        if (t, m) < (res.group_trim, res.cover_mix) and f is not None:
+        if changes(t, m) < changes(res.group_trim, res.cover_mix):
             assert f < band
-    assert (rep["group_trim"], rep["cover_mix"]) == (res.group_trim, res.cover_mix)
+    assert rep["settings"] in (None, {"group_trim": res.group_trim, "cover_mix": res.cover_mix})
     cfg = build_config({"views": {"use": ["quality_label"]}, "select": {"fraction": 0.3, "strategy": "coverage"}})
     tuned = tuned_config(cfg, ["quality_label"], res).select
     assert (tuned.group_trim, tuned.cover_mix) == (res.group_trim, res.cover_mix)
@@ -119,12 +122,15 @@ def test_group_order_is_tried_once_per_trim_and_written_to_the_tuned_config():
 
     res, _ = _coverage_loop(choose="best", trims=[0.0, 0.3], mixes=[0.0, 1.0], orders=[None, "clean"])
     tried = [p["label"] for p in res.report["trace"] if p["phase"] == "settings"]
-    # cover_mix does not matter under a view order: one point per trim for it.
-    assert sorted(x for x in tried if "group_order" in x) == ["group_trim=0.0 group_order=clean",
-                                                              "group_trim=0.3 group_order=clean"]
-    assert len(tried) == 2 * 2 + 2 - 1
+    # The whole grid (2 trims x 2 mixes x 2 orders) but the configured point; cover_mix does not matter under
+    # a view order: the same S, fitted once (the memo), so the same f for both mixes.
+    assert len(tried) == 2 * 2 * 2 - 1
+    f_by = {p["label"]: p["f"] for p in res.report["trace"] if p["phase"] == "settings"}
+    for t in (0.0, 0.3):
+        assert f_by[f"group_trim={t} cover_mix=1.0 group_order=clean"] == \
+            f_by.get(f"group_trim={t} cover_mix=0.0 group_order=clean", f_by[f"group_trim={t} cover_mix=1.0 group_order=clean"])
     f_all = [p["f"] for p in res.report["trace"] if p["phase"] == "settings"]
     assert res.report["best"]["f"] >= max(f_all) - 1e-12  # "best": nothing tried scores higher
-    assert res.report["group_order"] == res.group_order
+    assert (res.report["settings"] or {}).get("group_order") == res.group_order
     cfg = build_config({"views": {"use": ["quality_label"]}, "select": {"fraction": 0.3, "strategy": "coverage"}})
     assert tuned_config(cfg, ["quality_label"], res).select.group_order == res.group_order

@@ -37,6 +37,9 @@ from sft_select.selection.coverage import flagged_rows
 from sft_select.selection.quotas import group_keys
 
 
+# The settings the tune loop may choose for this strategy (tune/params.py; values from TuneConfig.grid_for).
+TUNABLE = ("active_seed", "active_batch", "active_skip", "active_C", "active_score")
+
 def given_labels(table: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
     """The label of every candidate; the strategy trains on them, so an unlabelled candidate is an error."""
     if "label" not in table or table["label"].iloc[positions].isna().all():

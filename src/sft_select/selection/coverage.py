@@ -33,6 +33,10 @@ from sft_select.selection.facility import knn_graph
 from sft_select.selection.quotas import group_keys
 
 
+# The settings the tune loop may choose for this strategy (tune/params.py; values from TuneConfig.grid_for).
+TUNABLE = ("group_trim", "cover_mix", "group_order")
+
+
 def flagged_rows(table: pd.DataFrame) -> tuple[np.ndarray, list[str | None]]:
     """Rows any view flagged (`<view>_issue` True), and the first flagging view of each row."""
     flag = np.zeros(len(table), dtype=bool)

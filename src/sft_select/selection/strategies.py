@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 
 from sft_select.progress import info
+from sft_select.selection.active import TUNABLE as ACTIVE_TUNABLE
 from sft_select.selection.active import select_active
 from sft_select.selection.auto import resolve_auto
 from sft_select.selection.base import Context, Selection, Walk, ranked, size_limit
 from sft_select.selection.config import SelectConfig
+from sft_select.selection.coverage import TUNABLE as COVERAGE_TUNABLE
 from sft_select.selection.coverage import select_coverage
 from sft_select.selection.facility import select_facility
 from sft_select.selection.greedy import select_greedy
@@ -63,6 +65,10 @@ STRATEGIES: dict[str, Strategy] = {
 }
 
 
+# Each strategy's settings the tune loop may choose (tune/params.py); a strategy not listed has none.
+TUNABLE: dict[str, tuple[str, ...]] = {"coverage": COVERAGE_TUNABLE, "active": ACTIVE_TUNABLE}
+
+
 def select(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context | None = None) -> Selection:
     ctx = ctx or Context()
     cfg = resolve_auto(cfg, table)
@@ -78,4 +84,4 @@ def select(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context |
     return STRATEGIES[cfg.strategy](table, cfg, seed, ctx)
 
 
-__all__ = ["STRATEGIES", "Context", "Selection", "select", "select_top", "select_random", "ranked", "size_limit"]
+__all__ = ["STRATEGIES", "TUNABLE", "Context", "Selection", "select", "select_top", "select_random", "ranked", "size_limit"]

@@ -40,7 +40,7 @@ class TuneConfig(BaseModel):
                                   "tuned weights and τ, against select.strategy (e.g. [coverage, active] for "
                                   "labelled data); the one with the best f on the tune part is written to the "
                                   "tuned config. Empty: the configured strategy stays")
-    # active's settings (tune/active_settings.py): every combination of the listed values (a field not listed
+    # active's settings (tune/params.py, one search for every strategy's settings): every combination of the listed values (a field not listed
     # keeps select's value) is tried when active is select.strategy or among `strategies`. Empty by default:
     # each combination costs one active selection and one proxy fit.
     active_seeds: list[float] = Field(default_factory=list, description="select.strategy active: active_seed "
@@ -113,10 +113,26 @@ class TuneConfig(BaseModel):
         return list(dict.fromkeys(v))
 
     def active_grid(self) -> dict[str, list]:
-        """The lists above keyed by the select field each one sets (empty lists left out)."""
-        grid = {"active_seed": self.active_seeds, "active_batch": self.active_batches,
-                "active_skip": self.active_skips, "active_C": self.active_Cs, "active_score": self.active_scores}
-        return {k: list(v) for k, v in grid.items() if v}
+        """active's lists keyed by the select field each one sets (empty lists left out)."""
+        return self.grid_for("active")
+
+    def grid_for(self, strategy: str) -> dict[str, list]:
+        """The values to try for each setting `strategy` declares tunable (selection.strategies.TUNABLE), keyed
+        by the select field; settings with no values listed are left out (they keep select's value)."""
+        from sft_select.selection.strategies import TUNABLE
+
+        return {f: list(getattr(self, GRID_LISTS[f])) for f in TUNABLE.get(strategy, ())
+                if getattr(self, GRID_LISTS[f])}
+
+    def grids(self, strategies) -> dict[str, dict[str, list]]:
+        """`grid_for` of each strategy that has a grid."""
+        return {s: g for s in dict.fromkeys(strategies) if (g := self.grid_for(s))}
+
+
+# The tune list holding the values tried for each tunable select field.
+GRID_LISTS = {"group_trim": "trims", "cover_mix": "cover_mixes", "group_order": "group_orders",
+              "active_seed": "active_seeds", "active_batch": "active_batches", "active_skip": "active_skips",
+              "active_C": "active_Cs", "active_score": "active_scores"}
 
 
 ACTIVE_GRID_KEYS = {"seed": "active_seeds", "batch": "active_batches", "skip": "active_skips", "C": "active_Cs",

@@ -21,13 +21,14 @@ tune.json (schema version 1; every `f` is higher-is-better: accuracy, macro-F1 o
   baselines: {random: [{seed, size, f, f_holdout, metrics_holdout}], random_mean: {f, f_holdout},
               whole_pool: {size, f, f_holdout, metrics_holdout}, base_model: {f_holdout} (lm proxy only)}
   balance: {pool: report, selected: report}     labelled data only (sft_select.balance.imbalance_report)
-  group_trim, cover_mix, group_order: coverage's settings when the loop chose them (tune.trims, …), else null
   strategy: the strategy chosen among tune.strategies, else null
-  active: {active_seed, active_batch, active_skip, active_C, active_score} when the final strategy is active
-          and its settings were searched (tune.active_*), else null; active_grid: the lists searched
+  settings: the final strategy's settings chosen by the loop ({select field: value}, tune/params.py), else null;
+  grids: {strategy: {select field: values tried}} (from tune.trims, tune.active_skips, ...), else null
+  weights_searched: false when the tune part was under tune.min_rows_weights (only τ was chosen)
+  guard: the guard's decision and figures on the holdout (tune/guard.py), null when it did not run
   evaluations: proxy fits run; seconds: wall time
-  point = {round, phase ("initial"|"weights"|"sweep"|"settings"|"strategy"|"active_settings"), label,
-           weights, threshold, size, f, metrics, seconds}
+  point = {round, phase ("initial"|"weights"|"sweep"|"settings"|"strategy"), label,
+           weights, threshold, size, f, se, metrics, seconds}
 
 tuned-config.yaml is the run's config with the best weights, `select.threshold: τ*` (N stays as the
 cap), the chosen strategy and its chosen settings, and `tune.enabled: false`, so `sft-select run …
@@ -55,13 +56,10 @@ from sft_select.progress import info
 from sft_select.record import Example
 from sft_select.selection.base import size_limit
 from sft_select.selection.strategies import Context
-from sft_select.tune.active_settings import FIELDS as ACTIVE_FIELDS
-from sft_select.tune.active_settings import active_label, choose_active, has_grid
 from sft_select.tune.guard import Candidate, decide, verdict_line
 from sft_select.tune.objective import Objective, Point
-from sft_select.tune.settings import choose_settings, choose_strategy
-from sft_select.tune.settings import label as settings_label
-from sft_select.tune.settings import se as _se
+from sft_select.tune.params import choose_params, grid_points, settings_label
+from sft_select.tune.strategy_choice import choose_strategy
 from sft_select.tune.sweep import best, one_se, sweep
 from sft_select.tune.weights import search
 
@@ -71,22 +69,9 @@ class TuneResult:
     weights: dict[str, float]
     threshold: float | None
     report: dict
-    settings: tuple | None = None  # the coverage strategy's (group_trim, cover_mix, group_order), when chosen
+    settings: dict | None = None  # the final strategy's settings (select fields), when the loop chose them
     strategy: str | None = None  # the selection strategy, when the loop chose among several
-    active: dict | None = None  # the active strategy's settings (select.active_*), when the loop chose them
     guard: dict | None = None  # the guard's decision on the holdout (tune/guard.py), when it ran
-
-    @property
-    def group_trim(self) -> float | None:
-        return self.settings[0] if self.settings else None
-
-    @property
-    def cover_mix(self) -> float | None:
-        return self.settings[1] if self.settings else None
-
-    @property
-    def group_order(self) -> str | None:
-        return self.settings[2] if self.settings else None
 
 
 def split_validation(examples: Sequence[Example], holdout: float, seed: int) -> tuple[list[Example], list[Example]]:
@@ -120,10 +105,8 @@ def _cap(objective: Objective) -> int:
 def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weights: dict[str, float],
              initial_threshold: float | None, rounds: int, trials: int, method: str, alpha: float,
              shares: list[float], random_seeds: int, seed: int, choose: str = "best",
-             trims: Sequence[float] = (), mixes: Sequence[float] = (),
-             orders: Sequence[str | None] = (), strategies: Sequence[str] = (),
-             active_grid: dict[str, Sequence] | None = None, guard_on: bool = True,
-             min_rows_weights: int = 0) -> TuneResult:
+             strategies: Sequence[str] = (), grids: dict[str, dict[str, Sequence]] | None = None,
+             guard_on: bool = True, min_rows_weights: int = 0) -> TuneResult:
     start = time.perf_counter()
     cap = _cap(objective)
     rng = np.random.default_rng(seed)
@@ -159,25 +142,18 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
     if choose == "one_se":
         current = one_se([initial, *trace], len(objective.validation), equal)
         info(f"  1-SE rule: f={current.f:.4f} with |S|={current.size} (best f was {top.f:.4f})")
-    settings = None
-    if (trims or mixes or orders) and objective.select.strategy == "coverage":
-        # The strategy's settings are not weights: tried last, at the chosen weights and τ (settings.py).
-        current, settings, tried = choose_settings(objective, current, trims, mixes, orders, choose=choose,
-                                                   round=rounds)
-        trace += tried
-        info(f"  coverage settings: {settings_label(settings)} (f " + ", ".join(
-            f"{p.label}: {p.f:.4f}" for p in tried) + f"; chosen f={current.f:.4f})")
-    # active's settings (tune/active_settings.py): searched for the configured strategy here, and for a listed
+    # Each strategy's own settings (tune/params.py): searched for the configured strategy here, and for a listed
     # one inside the strategy choice, so it is compared at its chosen settings, not only at its defaults.
-    active_by: dict[str, tuple] = {}
+    chosen_by: dict[str, dict] = {}
     refined: dict[str, float] = {}  # f at the chosen settings, which is what the strategy choice compares
+    grids = grids or {}
 
     def refine(name: str, obj: Objective, point: Point) -> tuple[Point, list[Point]]:
-        if name != "active" or not has_grid(active_grid):
+        if not grids.get(name):
             return point, []
-        point, setting, tried = choose_active(obj, point, active_grid, choose=choose, round=rounds)
-        active_by[name], refined[name] = setting, point.f
-        info(f"  active settings: {active_label(setting)} (f " + ", ".join(
+        point, setting, tried = choose_params(obj, point, grids[name], choose=choose, round=rounds)
+        chosen_by[name], refined[name] = setting, point.f
+        info(f"  {name} settings: {settings_label(setting)} (f " + ", ".join(
             f"{p.label}: {p.f:.4f}" for p in tried) + f"; chosen f={point.f:.4f})")
         return point, tried
 
@@ -193,7 +169,7 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
                                       if (name := p.label.removeprefix("strategy=")) in refined else "")
             for p in tried if p.phase == "strategy") + f"; chosen f={current.f:.4f})")
     final = strategy or objective.select.strategy
-    active = dict(zip(ACTIVE_FIELDS, active_by[final])) if final in active_by else None
+    settings = chosen_by.get(final)
 
     pool_ids = objective.table.loc[objective.table["filter_reason"].isna(), "id"].tolist()
     random_sets = [(seed + 1 + k, random_ids(pool_ids, current.size, seed + 1 + k)) for k in range(random_seeds)]
@@ -247,12 +223,9 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
         "curves": {str(r): [p.as_dict() for p in c] for r, c in curves.items()},
         "best": {**_summary(current), "metrics": current.metrics, **on_holdout(current.ids)},
         "choose": choose,
-        "group_trim": settings[0] if settings else None,
-        "cover_mix": settings[1] if settings else None,
-        "group_order": settings[2] if settings else None,
         "strategy": strategy,
-        "active": active,
-        "active_grid": {k: list(v) for k, v in (active_grid or {}).items() if v} or None,
+        "settings": settings,
+        "grids": {name: {k: list(v) for k, v in g.items()} for name, g in grids.items()} or None,
         "highest_f": _summary(top),
         "weights_searched": not small,
         "baselines": baselines,
@@ -265,7 +238,7 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
                              "selected": imbalance_report(labels.loc[current.ids].tolist())}
     report["evaluations"] = objective.evaluations
     report["seconds"] = round(time.perf_counter() - start, 2)
-    return TuneResult(current.weights, current.threshold, report, settings, strategy, active, guard)
+    return TuneResult(current.weights, current.threshold, report, settings, strategy, guard)
 
 
 def random_ids(pool_ids: Sequence[str], size: int, seed: int) -> list[str]:
@@ -338,13 +311,10 @@ def tuned_config(cfg: Config, names: Sequence[str], result: TuneResult) -> Confi
     for name in names:
         settings.setdefault(name, {})["weight"] = round(result.weights.get(name, 0.0), 6)
     data["select"]["threshold"] = None if result.threshold is None else round(result.threshold, 6)
-    if result.settings is not None:
-        data["select"].update(group_trim=result.group_trim, cover_mix=result.cover_mix,
-                              group_order=result.group_order)
     if result.strategy is not None:
         data["select"]["strategy"] = result.strategy
-    if result.active is not None:
-        data["select"].update(result.active)
+    if result.settings is not None:
+        data["select"].update(result.settings)
     data.setdefault("tune", {})["enabled"] = False
     return Config.model_validate(data)
 
@@ -366,13 +336,11 @@ def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, va
                           weights_policy=cfg.combine.weights, seed=cfg.seed)
     t = cfg.tune
     k = len(names)
-    grid = t.active_grid()
-    n_active = 1
-    for key in ACTIVE_FIELDS:
-        n_active *= len({getattr(cfg.select, key), *grid.get(key, ())})
+    grids = t.grids([cfg.select.strategy, *t.strategies])
+    n_settings = sum(len(grid_points(objective, g)) - 1 for g in grids.values())
     fits = (k + 1 if k > 1 else 1) + (t.trials if k > 1 else 0) + len(t.sweep) \
         + (t.rounds - 1) * (1 + (t.trials if k > 1 else 0) + len(t.sweep)) + 2 * t.random_seeds + 3 \
-        + len(t.strategies) + (n_active - 1 if "active" in (cfg.select.strategy, *t.strategies) else 0)
+        + len(t.strategies) + n_settings
     info(f"tune: up to {fits} fits of the {proxy.name} proxy on {len(tune_part)} validation examples "
          f"({len(holdout)} held out)")
     if proxy.name == "lora_lm" and not _cuda():
@@ -381,8 +349,7 @@ def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, va
     result = run_loop(objective, holdout, initial_weights=resolve_weights(specs, cfg.combine.weights),
                       initial_threshold=cfg.select.threshold, rounds=t.rounds, trials=t.trials, method=t.search,
                       alpha=t.concentration, shares=t.sweep, random_seeds=t.random_seeds, seed=cfg.seed,
-                      choose=t.choose, trims=t.trims, mixes=t.cover_mixes,
-                      orders=t.group_orders, strategies=t.strategies, active_grid=grid, guard_on=t.guard,
+                      choose=t.choose, strategies=t.strategies, grids=grids, guard_on=t.guard,
                       min_rows_weights=t.min_rows_weights)
     result.report = {**result.report, "validation": {"path": str(validation_path) if validation_path else None,
                                                      "tune": len(tune_part), "holdout": len(holdout),

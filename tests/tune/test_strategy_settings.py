@@ -1,4 +1,5 @@
-"""The loop chooses the active strategy's own settings (tune/active_settings.py) and writes them out."""
+"""The loop chooses a strategy's own settings (tune/params.py: one search over what each strategy declares
+tunable) and writes them out; here for active, in test_one_se.py for coverage."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -8,10 +9,12 @@ import yaml
 from tune_helpers import make_objective, noisy_problem
 
 from sft_select.config import Config, build_config, dump_config
-from sft_select.tune.active_settings import FIELDS, active_grid, choose_active
+from sft_select.selection.strategies import TUNABLE
 from sft_select.tune.loop import run_loop, split_validation, tuned_config
 from sft_select.tune.objective import Objective, Point
-from sft_select.tune.settings import se
+from sft_select.tune.params import choose_params, grid_points
+
+FIELDS = TUNABLE["active"]
 
 
 def _loop(strategy="active", choose="best", strategies=(), grid=None, **select):
@@ -23,7 +26,7 @@ def _loop(strategy="active", choose="best", strategies=(), grid=None, **select):
     equal = {s.name: 1 / len(specs) for s in specs}
     res = run_loop(obj, holdout, initial_weights=equal, initial_threshold=None, rounds=1, trials=1,
                    method="dirichlet", alpha=1.0, shares=[1.0], random_seeds=1, seed=0, choose=choose,
-                   strategies=list(strategies), active_grid=grid)
+                   strategies=list(strategies), grids={"active": grid} if grid else None)
     return res, tune_part
 
 
@@ -33,11 +36,12 @@ def as_real_view(res):
 
 
 def _tried(res) -> dict[str, float]:
-    return {p["label"]: p["f"] for p in res.report["trace"] if p["phase"] == "active_settings"}
+    return {p["label"]: p["f"] for p in res.report["trace"] if p["phase"] == "settings"}
 
 
 def _label(**kw) -> str:
-    base = {"active_seed": 0.2, "active_batch": 0.03, "active_skip": 0.5, "active_C": 1.0, "active_score": "margin"}
+    """The label of a point of the {active_skip, active_C} grid (the searched fields, in the grid's order)."""
+    base = {"active_skip": 0.5, "active_C": 1.0}
     return " ".join(f"{k}={v}" for k, v in {**base, **kw}.items())
 
 
@@ -49,20 +53,20 @@ def test_the_grid_is_searched_and_the_chosen_values_are_written_to_the_tuned_con
         - {_label()}
     rep = res.report
     assert rep["best"]["f"] >= max(tried.values()) - 1e-12  # "best": nothing tried scores higher
-    assert rep["active"] == res.active and set(res.active) == set(FIELDS)
-    assert rep["active_grid"] == {"active_skip": [0.0, 1.0], "active_C": [0.5, 4.0]}
+    assert rep["settings"] == res.settings and set(res.settings) == {"active_skip", "active_C"}
+    assert rep["grids"] == {"active": {"active_skip": [0.0, 1.0], "active_C": [0.5, 4.0]}}
     # Measured here: skip 1 with C 4 (f 0.993 against 0.979 configured), so writing it changes the config.
-    assert res.active != {k: getattr(Config().select, k) for k in FIELDS}
+    assert res.settings != {k: getattr(Config().select, k) for k in res.settings}
     tuned = tuned_config(Config(), ["quality_heuristic"], as_real_view(res))
-    assert {k: getattr(tuned.select, k) for k in FIELDS} == res.active
+    assert {k: getattr(tuned.select, k) for k in res.settings} == res.settings
     # `sft-select run --config tuned-config.yaml` reads what the loop wrote, as is.
     again = build_config(yaml.safe_load(dump_config(tuned)))
-    assert {k: getattr(again.select, k) for k in FIELDS} == res.active
+    assert {k: getattr(again.select, k) for k in res.settings} == res.settings
 
 
 def test_no_grid_no_search_and_the_settings_stay():
     res, _ = _loop(grid=None)
-    assert _tried(res) == {} and res.active is None and res.report["active"] is None
+    assert _tried(res) == {} and res.settings is None and res.report["settings"] is None
     tuned = tuned_config(Config(), ["quality_heuristic"], as_real_view(res))
     assert tuned.select.active_skip == Config().select.active_skip
 
@@ -77,9 +81,9 @@ def test_a_listed_active_is_compared_at_its_chosen_settings():
     if res.strategy == "active":
         assert rep["best"]["f"] == pytest.approx(active_best)
         tuned = tuned_config(Config(), ["quality_heuristic"], as_real_view(res))
-        assert tuned.select.active_skip == res.active["active_skip"]
+        assert tuned.select.active_skip == res.settings["active_skip"]
     else:  # top kept: its f is at least active's best, and active's settings are not written
-        assert rep["best"]["f"] >= active_best and res.active is None
+        assert rep["best"]["f"] >= active_best and res.settings is None
 
 
 def test_a_configured_coverage_does_not_search_the_active_grid():
@@ -87,8 +91,8 @@ def test_a_configured_coverage_does_not_search_the_active_grid():
     obj = make_objective(pool, table.assign(quality_label_issue=False), specs, val, cap, strategy="coverage")
     res = run_loop(obj, [], initial_weights={s.name: 1 / 3 for s in specs}, initial_threshold=None, rounds=1,
                    trials=1, method="dirichlet", alpha=1.0, shares=[1.0], random_seeds=1, seed=0,
-                   active_grid={"active_skip": [0.0]})
-    assert _tried(res) == {} and res.active is None
+                   grids={"active": {"active_skip": [0.0]}})
+    assert _tried(res) == {} and res.settings is None
 
 
 @dataclass
@@ -117,13 +121,14 @@ def test_one_se_keeps_the_fewest_changes_within_the_band():
     grid = {"active_skip": [0.0, 1.0], "active_C": [3.0]}
     # 400 rows: SE of 0.84 is 0.018, band 0.822: 0.83 (one change) is in it, 0.82 is not, 0.84 needs two changes.
     obj, current = _scripted(f_by, 400)
-    assert active_grid(obj, grid)[0] == given and len(active_grid(obj, grid)) == 6
-    point, chosen, tried = choose_active(obj, current, grid, choose="one_se", round=1)
-    assert chosen == (0.2, 0.03, 1.0, 1.0, "margin") and point.f == 0.83 and len(tried) == 5
-    assert choose_active(obj, current, grid, choose="best", round=1)[1] == (0.2, 0.03, 0.0, 3.0, "margin")
+    points = grid_points(obj, grid)
+    assert points[0] == {"active_skip": 0.5, "active_C": 1.0} and len(points) == 6
+    point, chosen, tried = choose_params(obj, current, grid, choose="one_se", round=1)
+    assert chosen == {"active_skip": 1.0, "active_C": 1.0} and point.f == 0.83 and len(tried) == 5
+    assert choose_params(obj, current, grid, choose="best", round=1)[1] == {"active_skip": 0.0, "active_C": 3.0}
     # A small tune part: everything within one SE, the configured values stay.
     obj, current = _scripted(f_by, 20)
-    assert choose_active(obj, current, grid, choose="one_se", round=1)[1] == given
+    assert choose_params(obj, current, grid, choose="one_se", round=1)[1] == {"active_skip": 0.5, "active_C": 1.0}
 
 
 def test_the_grid_lists_are_validated():
@@ -136,6 +141,8 @@ def test_the_grid_lists_are_validated():
     assert t.active_grid() == {"active_seed": [0.1], "active_batch": [0.01], "active_skip": [0, 0.5, 1],
                                "active_C": [1, 3], "active_score": ["label", "margin"]}
     assert TuneConfig().active_grid() == {}
+    assert t.grid_for("coverage") == {} and t.grid_for("top") == {}
+    assert TuneConfig(trims=[0.3, 0]).grids(["coverage", "active", "top"]) == {"coverage": {"group_trim": [0, 0.3]}}
     for bad in ({"active_skips": [1.5]}, {"active_Cs": [0]}, {"active_seeds": [0]}, {"active_batches": [2]},
                 {"active_scores": ["entropy"]}):
         with pytest.raises(ValidationError):
