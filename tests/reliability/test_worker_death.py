@@ -12,41 +12,15 @@ import subprocess
 import time
 from pathlib import Path
 
-from .helpers import cli_cmd, cli_env, make_demo, run_cli
+from .helpers import cli_cmd, cli_env, load_script, make_demo, run_cli
 
 REFUSED = "another sft-select process"
 
 
-def _group(pgid: int) -> list[int]:
-    """Live processes of a process group: zombies are left out (dead, holding no file and no lock; an
-    orphan's zombie can linger where PID 1 does not reap)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        state, _ppid, pgrp = stat[stat.rindex(")") + 2:].split()[:3]
-        if int(pgrp) == pgid and state != "Z":
-            found.append(int(entry))
-    return found
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _survivors(pgid: int, grace: float = 2.0) -> list[int]:
-    """What is still alive of the group `grace` seconds after its leader was killed (empty: all gone)."""
-    deadline = time.monotonic() + grace
-    while (alive := _group(pgid)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return alive
+# The kill loop's own /proc helpers (zombies left out: dead, holding no file and no lock; an orphan's zombie
+# can linger where PID 1 does not reap).
+_crash = load_script("bench/crash_loop.py")
+_group, _children, _survivors = _crash.group_alive, _crash.children, _crash.survivors_after
 
 
 def test_killed_run_leaves_no_worker_and_no_lock_and_resumes(tmp_path: Path) -> None:
