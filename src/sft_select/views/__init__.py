@@ -10,6 +10,7 @@ from sft_select.views import (  # noqa: F401
     relevance_embedding,
 )
 from sft_select.views import lm_difficulty, lm_quality  # noqa: F401  (LM views; torch loads lazily)
+from sft_select.views import quality_learned  # noqa: F401  (the shipped model loads in fit)
 from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import build, register, registered, resolve_names
 

@@ -1,0 +1,86 @@
+"""quality_learned: the shipped model loads without pickle and orders answers whose quality is known."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sft_select.errors import ConfigError
+from sft_select.record import Example, Turn
+from sft_select.views.quality_learned import MODEL_VERSION, SHIPPED, QualityLearned, load_model, turn_pairs
+from sft_select.views.registry import build
+from views.viewdata import with_ids
+
+PROMPT = "How do I reverse a list in Python?"
+GOOD = ("You can reverse a list in Python in two common ways.\n\n"
+        "1. In place, with the list's own method:\n\n```python\nitems = [1, 2, 3]\nitems.reverse()\n"
+        "print(items)  # [3, 2, 1]\n```\n\n"
+        "2. As a new list, leaving the original unchanged, with slicing:\n\n```python\n"
+        "reversed_items = items[::-1]\n```\n\n"
+        "Use `reverse()` when you no longer need the original order, and slicing when you do.")
+OFF_TOPIC = ("Bread dough should rise in a warm place for about an hour, until it has doubled in size. "
+             "Knead it again briefly, shape the loaf, and bake it at 220 degrees until the crust is golden "
+             "and the bottom sounds hollow when tapped.")
+GARBLED = "list the python ~~ reverse]] [[ of ok ok ok %% ## in in in the the $$ 12 @@ reverse reverse"
+
+
+def chat(*turns: str) -> Example:
+    roles = ("user", "assistant") * len(turns)
+    return Example(id="", source="t", row=0, format="sharegpt", original={},
+                   turns=tuple(Turn(r, c) for r, c in zip(roles, turns)))
+
+
+@pytest.fixture(scope="module")
+def view():
+    return build("quality_learned").fit([])
+
+
+def scores(view, *examples: Example) -> np.ndarray:
+    return view.score_batch(with_ids(examples)).raw
+
+
+def test_shipped_weights_load_without_pickle():
+    with np.load(SHIPPED, allow_pickle=False) as data:
+        assert all(data[k].dtype.kind != "O" for k in data.files)
+    model = load_model(SHIPPED)
+    assert model["meta"]["model_version"] == MODEL_VERSION and MODEL_VERSION in QualityLearned.version
+    assert np.isfinite(model["coef"]).all()
+
+
+@pytest.mark.xfail(strict=True, reason="known weakness of alpaca-lc-1: every AlpacaEval answer is on topic and "
+                   "fluent, so the judgments never teach that an off-topic or garbled answer is bad; it scores "
+                   "them above this good answer (the view stays off by default; see bench/quality_learned_eval.py)")
+def test_a_good_answer_beats_an_off_topic_or_garbled_one(view):
+    good, off, garbled = scores(view, chat(PROMPT, GOOD), chat(PROMPT, OFF_TOPIC), chat(PROMPT, GARBLED))
+    assert good > off and good > garbled
+
+
+def test_padding_an_answer_with_repeats_does_not_raise_its_score(view):
+    once, *padded = scores(view, *(chat(PROMPT, "\n\n".join([GOOD] * k)) for k in (1, 2, 4, 8)))
+    assert max(padded) <= once + 1e-9
+
+
+def test_a_conversation_scores_its_weakest_turn(view):
+    two_good = chat(PROMPT, GOOD, "And how do I sort it?", "Use `sorted(items)` for a new sorted list, or "
+                    "`items.sort()` to sort the list in place; both accept `reverse=True`.")
+    bad_second = chat(PROMPT, GOOD, "And how do I sort it?", GARBLED)
+    assert [p for p, _ in turn_pairs(bad_second)] == [PROMPT, "And how do I sort it?"]
+    first_only, good2, bad2 = scores(view, chat(PROMPT, GOOD), two_good, bad_second)
+    assert bad2 < good2 and bad2 < first_only
+    reason = view.score_batch(with_ids([bad_second])).reasons[0]
+    assert "weakest of 2 turns: turn 2" in reason
+
+
+def test_labelled_text_is_not_scored(view):
+    text = Example(id="x", source="t", row=0, format="text_label", original={}, text="some text", label="a")
+    res = view.score_batch([text])
+    assert np.isnan(res.raw[0]) and res.reasons[0]
+
+
+def test_a_file_that_is_not_a_model_is_an_error(tmp_path):
+    bad = tmp_path / "x.npz"
+    np.savez(bad, coef=np.zeros(3))
+    with pytest.raises(ConfigError):
+        build("quality_learned", {"path": str(bad)}).fit([])
+    (tmp_path / "y.npz").write_bytes(b"not a zip")
+    with pytest.raises(ConfigError):
+        build("quality_learned", {"path": str(tmp_path / "y.npz")}).fit([])
