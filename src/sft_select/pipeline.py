@@ -187,7 +187,8 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
             cfg = tune_run(out, table, loaded.examples, cfg, validation, validation_examples,
                            [vs.name for vs in scoring.scores])
     return _finish(out, table, loaded, cfg, stop_after=stop_after, timer=timer, pre_steps=pre.steps,
-                   scoring=scoring, inputs=inputs, target=target, executor=executor, tuned=tuning)
+                   scoring=scoring, inputs=inputs, target=target, executor=executor,
+                   tuned=tuning if tuning or validation is None else None)
 
 
 def resolved_strategy(cfg: Config, table: pd.DataFrame) -> Config:
@@ -199,10 +200,13 @@ def resolved_strategy(cfg: Config, table: pd.DataFrame) -> Config:
     return cfg if select is cfg.select else cfg.model_copy(update={"select": select})
 
 
-def guard_summary(out: Path, tuned: bool) -> dict:
-    """The manifest's `guard`: the tune loop's decision (tune.json) or, without a validation file, why S
-    could not be compared with random subsets or the whole pool."""
-    if tuned:
+def guard_summary(out: Path, tuned: bool | None) -> dict:
+    """The manifest's `guard`: the tune loop's decision (tune.json) or why S could not be compared with random
+    subsets or the whole pool: no validation file (False), or one given with the loop off (None)."""
+    if tuned is None:
+        reason = ("the validation file was not used (--no-tune or tune.enabled: false): S was not compared with "
+                  "random subsets of its size or with the whole pool")
+    elif tuned:
         import json
 
         guard = json.loads((out / "tune.json").read_text(encoding="utf-8")).get("guard")
@@ -263,7 +267,7 @@ def _run_streaming(inputs, out: Path, cfg: Config, views: list[View], *, target,
 
 def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop_after: str, timer: Timer,
             pre_steps, scoring, inputs, target, ctx=None, stream=None, executor=None,
-            tuned: bool = False) -> RunResult:
+            tuned: bool | None = False) -> RunResult:
     names = [vs.name for vs in scoring.scores]
     specs = weight_specs(cfg, names)
     with timer.step("combine_select"):
