@@ -39,7 +39,9 @@ from sft_select.io.load import load  # noqa: E402
 from sft_select.paths import shared_data  # noqa: E402
 
 CLI = str(Path(sys.executable).with_name("sft-select"))
-COMMANDS = {"plain": [], "validation": ["--validation", "{val}"]}
+COMMANDS = {"plain": [], "validation": ["--validation", "{val}"],
+            # the best configuration of the case study: a proxy that fits S, flipped labels included, as a fine-tune
+            "validation-mlp": ["--validation", "{val}", "--proxy", "mlp"]}
 
 
 def run_command(kind: str, pool_file: Path, val_file: Path, out: Path, fraction: float) -> tuple[list[str], dict]:
@@ -128,7 +130,7 @@ def main() -> None:
     ap.add_argument("--datasets", default="20news-noisy,imdb")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--fraction", type=float, default=0.2)
-    ap.add_argument("--commands", default="plain,validation")
+    ap.add_argument("--commands", default="plain,validation", help=f"of {', '.join(COMMANDS)}")
     ap.add_argument("--eval-models", default="static,tfidf,mlp")
     ap.add_argument("--random-seeds", type=int, default=3)
     ap.add_argument("--limit", type=int, default=0, help="smoke run: the first rows of each split")
