@@ -8,6 +8,7 @@ from sft_select.views import (  # noqa: F401
     quality_reward,
     relevance_dsir,
     relevance_embedding,
+    relevance_learned,
 )
 from sft_select.views import lm_difficulty, lm_quality  # noqa: F401  (LM views; torch loads lazily)
 from sft_select.views import quality_learned  # noqa: F401  (the shipped model loads in fit)
