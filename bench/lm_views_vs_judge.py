@@ -15,7 +15,8 @@ Figures per view, with "longer wins" (words) and "shorter wins" as baselines:
   rho_quality   Spearman with the judge's quality (preference - 1)
   rho_words     Spearman with the answer's length in words
   auroc_len_q   AUROC within each quartile of answer length (words), and their mean
-  tiers         Self-Instruct: Spearman of the mean score by tier vs tier rank (8 tiers), and over all rows
+  tiers         Self-Instruct: Spearman of the mean score by tier vs tier rank (8 tiers), and over all rows;
+                the same over the 7 tuned tiers (base davinci's answers mostly fail the preprocess filters)
 
 Usage:
   python bench/lm_views_vs_judge.py --work /tmp/lmv [--n 600] [--tier-instructions 40] [--max-tokens 256]
@@ -155,9 +156,14 @@ def judge_metrics(s: np.ndarray, quality: np.ndarray, words: np.ndarray) -> dict
 
 
 def tier_metrics(s: np.ndarray, rank: np.ndarray) -> dict:
-    means = [float(np.nanmean(s[rank == r])) for r in range(len(TIERS))]
+    """Over the 8 tiers, and over the 7 tuned ones (base davinci's answers are mostly dropped by the
+    preprocess filters, repeated lines and truncation, so its mean rests on a few rows)."""
+    means = [float(np.nanmean(s[rank == r])) if (rank == r).any() else float("nan") for r in range(len(TIERS))]
+    tuned = rank > 0
     return {"rho_tier_means": rho(np.arange(len(TIERS), dtype=float), np.array(means)),
-            "rho_all": rho(s, rank.astype(float)), "means": means}
+            "rho_tier_means_tuned": rho(np.arange(1, len(TIERS), dtype=float), np.array(means[1:])),
+            "rho_all": rho(s, rank.astype(float)), "rho_all_tuned": rho(s[tuned], rank[tuned].astype(float)),
+            "means": means, "rows": np.bincount(rank, minlength=len(TIERS)).tolist()}
 
 
 def fmt(x: float) -> str:
@@ -223,7 +229,7 @@ def main() -> int:
           f"difficulty_ifd NaN (IFD >= 1) on {results['alpaca']['ifd_nan_share']:.1%}")
     head = f"{'scorer':<16}{'AUROC':>8}{'rho_q':>8}{'rho_len':>8}  AUROC by length quartile (mean)"
     if tiers:
-        head += f"   tiers: rho(mean)  rho(all)"
+        head += "   tiers: rho(mean) rho(all) | tuned tiers only: rho(mean) rho(all)"
     print(head)
     for name, s in scorers.items():
         m = judge_metrics(s, quality, words)
@@ -233,7 +239,8 @@ def main() -> int:
         if tiers:
             t = tier_metrics(t_scorers[name], t_rank)
             m["tiers"] = t
-            line += f"   {fmt(t['rho_tier_means']):>10}  {fmt(t['rho_all']):>8}"
+            line += (f"   {fmt(t['rho_tier_means']):>10} {fmt(t['rho_all']):>8} | "
+                     f"{fmt(t['rho_tier_means_tuned']):>25} {fmt(t['rho_all_tuned']):>8}")
         print(line)
     # IFD over the rows where it is defined (IFD < 1), as the raw value: the order among kept pairs.
     ok = ~np.isnan(ifd_raw)
@@ -242,7 +249,8 @@ def main() -> int:
     print(f"{'ifd (IFD<1 only)':<16}{fmt(m['auroc']):>8}{fmt(m['rho_quality']):>8}{fmt(m['rho_words']):>8}  "
           + " ".join(fmt(x) for x in m["auroc_len_q"]) + f" ({fmt(m['auroc_len_q_mean'])})  n={int(ok.sum())}")
     if tiers:
-        print(f"Self-Instruct tiers: {len(tiers)} rows ({int(t_keep.sum())} scored)")
+        print(f"Self-Instruct tiers: {len(tiers)} rows ({int(t_keep.sum())} scored; scored per tier "
+              f"{results['views']['longer_wins']['tiers']['rows']})")
         for name in VIEWS:
             print(f"  {name} mean score by tier (davinci .. text-davinci-003): "
                   + " ".join(f"{x:.2f}" for x in results["views"][name]["tiers"]["means"]))
