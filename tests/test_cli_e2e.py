@@ -65,9 +65,9 @@ def test_run_each_format(tmp_path, cli, demo_rows, fmt, name):
     sel_scores = scores.loc[scores["selected"], "score"]
     rest = scores.loc[~scores["selected"] & scores["score"].notna() & scores["reason"].str.startswith("not_selected"), "score"]
     manifest = json.loads((out / "manifest.json").read_text())
-    # auto: top (score order) for instruction data with a target, coverage by class for labelled data
+    # auto: top (score order) with a target, whatever the data
     strategy = manifest["config"]["select"]["strategy"]
-    assert strategy == ("coverage" if fmt == "text_label" else "top")
+    assert strategy == "top"
     if len(rest) and strategy == "top":
         assert sel_scores.min() >= rest.max()
     assert manifest["status"] == "complete"

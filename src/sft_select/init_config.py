@@ -36,7 +36,7 @@ combine:
   weights: normalize          # normalize: rescale weights to sum to 1; strict: reject if they do not
 
 select:
-  strategy: auto              # auto: coverage by class (labelled), top (with a target), coverage by cluster (else) | top | random | stratified (random within class x cluster, flagged rows out) | quota (per label/cluster) | greedy (skip near-duplicates) | facility | coverage (drop flagged rows, trim, facility location per group) | active
+  strategy: auto              # auto: top (with a target), stratified (labelled), coverage by cluster (else) | top | random | stratified (random within class x cluster, flagged rows out) | quota (per label/cluster) | greedy (skip near-duplicates) | facility | coverage (drop flagged rows, trim, facility location per group) | active
   n: 1000                     # keep at most N; or fraction: 0.2; threshold: 0.6 (combined score >= τ)
   budget_tokens: null         # cap the tokens of prompt+response (tokenizer: smollm2 | regex | a path)
   quota_by: label             # quota: label or cluster (the diversity view's clusters)

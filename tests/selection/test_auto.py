@@ -78,8 +78,10 @@ def test_the_two_label_views_never_cancel_in_the_default(tmp_path):
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     used = manifest["views"]["used"]
     assert "quality_label" in used and "difficulty_margin" not in used and "quality_heuristic" not in used
-    assert manifest["config"]["select"]["strategy"] == "coverage"
-    assert manifest["config"]["select"]["quota_by"] == "label"
+    assert manifest["config"]["select"]["strategy"] == "stratified"
+    t = pd.read_parquet(tmp_path / "run" / "scores.parquet")
+    flagged = t["quality_label_issue"].fillna(False).astype(bool)
+    assert not t.loc[flagged, "selected"].any()  # flagged label errors out by default
     # named, it still runs
     names = [v.name for v in choose_views(build_config({"views": {"use": ["difficulty_margin", "quality_label"]}}))]
     assert names == ["difficulty_margin", "quality_label"]
@@ -94,4 +96,6 @@ def test_a_setting_the_user_gave_is_kept_by_auto():
     assert (cfg.strategy, cfg.quota_by, cfg.group_trim) == ("coverage", "cluster", 0.2)
     cfg = resolve_auto(SelectConfig(n=5), t.assign(relevance_embedding_raw=[0.5]))
     assert cfg.strategy == "top"
+    assert resolve_auto(SelectConfig(n=5), t.assign(label=["a"])).strategy == "stratified"
+    assert resolve_auto(SelectConfig(n=5), t.assign(label=["a"], relevance_dsir_raw=[1.0])).strategy == "top"
     assert resolve_auto(SelectConfig(n=5, strategy="greedy"), t).strategy == "greedy"

@@ -15,7 +15,7 @@ class SelectConfig(BaseModel):
 
     strategy: Literal["auto", "top", "random", "quota", "greedy", "facility", "coverage", "active",
                       "stratified"] = Field(
-        "auto", description="auto: coverage by class for labelled data, top with a target, coverage by "
+        "auto", description="auto: top with a target, stratified for labelled data, coverage by "
         "diversity cluster otherwise (selection/auto.py); top: highest combined score first; random: seeded uniform sample (a baseline); "
         "quota: per-group shares (quota_by); greedy: score order, skipping near-duplicates of taken ones "
         "(tau_div); facility: facility-location coverage over embeddings, mixed with the score (fl_mix); "
@@ -55,7 +55,7 @@ class SelectConfig(BaseModel):
         "view's normalized score, highest first, instead of covering the group by facility location; e.g. "
         "difficulty_margin: hardest first among the rows whose label the trim trusts, as data-pruning work "
         "keeps hard examples when the budget is not tiny. The view must be among the views in use")
-    drop_flagged: bool = Field(True, description="coverage, active: leave out rows a view flagged as a likely "
+    drop_flagged: bool = Field(True, description="top, stratified, coverage, active: leave out rows a view flagged as a likely "
                                "error (`<view>_issue`, e.g. quality_label's cleanlab flag)")
     group_trim: float = Field(0.3, ge=0, lt=1, description="coverage: within each group, leave out this share "
                               "of the lowest combined scores (after flagged rows) before covering it")

@@ -18,7 +18,7 @@ from sft_select.selection.auto import resolve_auto
 from sft_select.selection.base import Context, Selection, Walk, ranked, size_limit
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.coverage import TUNABLE as COVERAGE_TUNABLE
-from sft_select.selection.coverage import select_coverage
+from sft_select.selection.coverage import flag_reason, flagged_rows, select_coverage
 from sft_select.selection.facility import select_facility
 from sft_select.selection.greedy import select_greedy
 from sft_select.selection.quotas import select_quota
@@ -28,10 +28,17 @@ Strategy = Callable[[pd.DataFrame, SelectConfig, int, Context], Selection]
 
 
 def select_top(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context | None = None) -> Selection:
-    """Highest combined score first, until N or the token budget is spent."""
+    """Highest combined score first, until N or the token budget is spent; rows a view flagged (a likely label
+    error, a defect) are left out unless `drop_flagged` is off."""
     walk = Walk(table, cfg, ctx)
-    for rank, pos in enumerate(walk.order):
+    flag, flagged_by = flagged_rows(table) if cfg.drop_flagged else (None, None)
+    rank = 0
+    for pos in walk.order:
+        if flag is not None and flag[pos]:
+            walk.refuse(pos, flag_reason(flagged_by[pos]))
+            continue
         walk.offer(pos, rank)
+        rank += 1
     return walk.result()
 
 
