@@ -38,7 +38,10 @@ from sft_select.embed import embed_examples  # noqa: E402
 from sft_select.io.load import load  # noqa: E402
 from sft_select.paths import shared_data  # noqa: E402
 
-CLI = str(Path(sys.executable).with_name("sft-select"))
+# The CLI of this checkout (python -m sft_select with its src first on the path), not whatever sft-select
+# the environment installed: a benchmark run from a snapshot measures the snapshot.
+SRC = Path(__file__).resolve().parents[1] / "src"
+CLI = [sys.executable, "-m", "sft_select"]
 COMMANDS = {"plain": [], "validation": ["--validation", "{val}"],
             # the best configuration of the case study: a proxy that fits S, flipped labels included, as a fine-tune
             "validation-mlp": ["--validation", "{val}", "--proxy", "mlp"]}
@@ -46,9 +49,10 @@ COMMANDS = {"plain": [], "validation": ["--validation", "{val}"],
 
 def run_command(kind: str, pool_file: Path, val_file: Path, out: Path, fraction: float) -> tuple[list[str], dict]:
     extra = [a.format(val=val_file) for a in COMMANDS[kind]]
-    cmd = [CLI, "run", str(pool_file), *extra, "--fraction", str(fraction), "--out", str(out), "--force", "-q"]
+    cmd = [*CLI, "run", str(pool_file), *extra, "--fraction", str(fraction), "--out", str(out), "--force", "-q"]
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     table = pd.read_parquet(out / "scores.parquet", columns=["id", "selected"])
