@@ -91,3 +91,55 @@ def test_a_label_with_one_example_is_not_scored_nor_flagged(flipped_pool):
         assert np.isfinite(res.raw[:-1]).all()
         if name == "quality_label":
             assert not res.extra["issue"][-1]
+
+
+def two_view_pool(seed: int = 40) -> tuple[list[Example], np.ndarray]:
+    """Labelled rows whose topic only one feature view can see, half for each, 16 of 160 labels flipped.
+    Embedding-only rows: topic words with a random suffix each ("planetqzk"): every token is new, so
+    TF-IDF drops it (a word in one row has no idf), while character n-grams still match "planet".
+    TF-IDF-only rows: plain topic words after 4,000+ characters of filler, past what an embedder reads
+    (embed.MAX_CHARS). Filler words are in every row, so TF-IDF gives them no weight."""
+    from sft_select.embed import MAX_CHARS
+    from views.viewdata import FILLER, TOPICS as VOCAB
+
+    rng = random.Random(seed)
+    filler = " ".join(rng.choice(FILLER) for _ in range(MAX_CHARS // 3))
+    suffix = "".join(chr(c) for c in range(ord("a"), ord("z") + 1))
+    rows = []
+    for i in range(160):
+        topic = TOPICS[i % 4]
+        words = [rng.choice(VOCAB[topic].split()) for _ in range(8)]
+        if i % 8 < 4:  # seen by the embedding only
+            tail = " ".join(rng.choice(FILLER) for _ in range(12))  # so TF-IDF sees filler in every row
+            body = " ".join(w + "".join(rng.choices(suffix, k=3)) for w in words) + " " + tail
+        else:  # seen by TF-IDF only
+            body = filler + " " + " ".join(words)
+        rows.append((body, topic))
+    flip = set(rng.sample(range(160), 16))
+    pool = [text(body, rng.choice([t for t in TOPICS if t != label]) if i in flip else label, row=i)
+            for i, (body, label) in enumerate(rows)]
+    return with_ids(pool), np.array([i in flip for i in range(160)])
+
+
+def test_both_feature_views_find_flips_that_either_alone_misses():
+    """Each feature view sees the topic of half the rows: the mixture ranks the flips better than either."""
+    pool, flipped = two_view_pool()
+    aucs, weights = {}, {}
+    for features in ("embedding", "tfidf", "both"):
+        view = build("quality_label", {"model": "hashing", "features": features}).fit(pool)
+        aucs[features] = auc(-view.score_batch(pool).raw, flipped)
+        weights[features] = view.proxy_.weight
+    assert aucs["both"] >= max(aucs["embedding"], aucs["tfidf"]) + 0.05, aucs
+    assert aucs["both"] >= 0.9, aucs
+    assert weights["embedding"] == 1.0 and weights["tfidf"] == 0.0 and 0.0 < weights["both"] < 1.0
+
+
+def test_features_is_checked_and_tfidf_scores_rows_outside_the_pool(flipped_pool):
+    pool, _ = flipped_pool
+    with pytest.raises(ValueError, match="features"):
+        build("quality_label", {"model": "hashing", "features": "words"}).fit(pool)
+    view = build("quality_label", {"model": "hashing", "features": "tfidf"}).fit(pool)
+    probe = make_pool({"cooking": 2}, kind="text", seed=33)
+    wrong = view.score_batch(with_ids([text(probe[0].text, "finance", row=0)]))
+    right = view.score_batch(with_ids([text(probe[1].text, "cooking", row=1)]))
+    assert wrong.raw[0] < right.raw[0] and wrong.extra["issue"][0] and not right.extra["issue"][0]
