@@ -199,10 +199,14 @@ def main() -> int:
         procs = {"seconds_alpaca": score(alp_file, alp_run, args.max_tokens)}
         if tiers:
             procs["seconds_tiers"] = score(tier_file, tier_run, args.max_tokens)
-        for key, proc in procs.items():
-            if proc.wait():
-                raise SystemExit(f"sft-select score failed ({key}): exit {proc.returncode}")
-            results[key] = time.perf_counter() - start
+        while procs:  # poll both, so that each run's own wall time is recorded
+            for key, proc in list(procs.items()):
+                if proc.poll() is not None:
+                    if proc.returncode:
+                        raise SystemExit(f"sft-select score failed ({key}): exit {proc.returncode}")
+                    results[key] = time.perf_counter() - start
+                    del procs[key]
+            time.sleep(1)
 
     vs = view_scores(alp_run, len(alp))
     keep = vs["scored"]  # rows a preprocess filter dropped are left out of every figure, baselines included

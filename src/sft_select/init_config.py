@@ -24,6 +24,9 @@ embedding:
 
 views:
   use: null                   # view names or groups (relevance, diversity, difficulty, quality); null = defaults
+  # LM views (SmolLM2-135M, one shared pass; opt-in on CPU, default on a GPU): difficulty_ifd and difficulty_loss
+  # rank how hard an example is and quality_fluency flags garbled text; none predicts judged answer quality
+  # (docs/selection.md "What the LM views predict"), so use them for difficulty or a floor, not as a quality score.
   settings:                   # per view: weight, normalize (rank|minmax|zscore), floor (veto), params
     quality_heuristic:
       weight: 0.5
