@@ -19,7 +19,8 @@ Figures per view, with "longer wins" (words) and "shorter wins" as baselines:
                 the same over the 7 tuned tiers (base davinci's answers mostly fail the preprocess filters)
 
 Usage:
-  python bench/lm_views_vs_judge.py --work /tmp/lmv [--n 600] [--tier-instructions 40] [--max-tokens 256]
+  python bench/lm_views_vs_judge.py --work /tmp/lmv [--n 300] [--tier-instructions 30] [--max-tokens 64]
+  (the defaults: 33 min on 2 shared CPU cores, 2026-12-07; docs/selection.md "What the LM views predict")
   python bench/lm_views_vs_judge.py --work /tmp/lmv --analyze-only    # re-read finished runs
 Reads ../shared/data (or $SFT_SELECT_DATA); exits 0 with a message when it is absent. Never writes into
 the repository: samples and run directories go under --work.
@@ -173,9 +174,9 @@ def fmt(x: float) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/lm_views_vs_judge"), help="samples and run dirs")
-    ap.add_argument("--n", type=int, default=600, help="judged AlpacaEval answers (distinct instructions)")
-    ap.add_argument("--tier-instructions", type=int, default=40, help="Self-Instruct instructions x 8 tiers; 0: skip")
-    ap.add_argument("--max-tokens", type=int, default=256, help="the LM views' max_tokens (prompt and response each)")
+    ap.add_argument("--n", type=int, default=300, help="judged AlpacaEval answers (distinct instructions)")
+    ap.add_argument("--tier-instructions", type=int, default=30, help="Self-Instruct instructions x 8 tiers; 0: skip")
+    ap.add_argument("--max-tokens", type=int, default=64, help="the LM views' max_tokens (prompt and response each)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--analyze-only", action="store_true", help="read the run dirs under --work, score nothing")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
