@@ -2,8 +2,8 @@
 
 Builds a seeded sample of AlpacaEval answers judged by weighted_alpaca_eval_gpt4_turbo (GPT-4-Turbo against its
 own answer; quality = preference - 1 = P(the answer is better than the reference)): `--n` distinct instructions,
-one answer each, the answering models dealt round-robin from a shuffled list (58 models, ~10 answers each at
-600). Optionally a Self-Instruct model-tier sample (`--tier-instructions` instructions x the 8 GPT-3 tiers).
+one answer each, the answering models dealt round-robin from a shuffled list (57 of the 58 models appear at
+300, ~5 answers each). Optionally a Self-Instruct model-tier sample (`--tier-instructions` instructions x the 8 GPT-3 tiers).
 Each sample goes through its own `sft-select score FILE --views difficulty_ifd,difficulty_loss,quality_fluency` (one
 LM pass for the three views: they share `sft_select.lm_stats`; the two runs go side by side), and the table is read from scores.parquet.
 
