@@ -4,7 +4,8 @@ Split (training/train_quality_learned.py `split`, a hash of the names): ~20% of 
 instructions and ~20% of the answering models are held out; the model is trained on judgments of training
 models on training instructions only, and tested on answers by held-out models to held-out instructions.
 Figures on that test split, for quality_learned (trained here on the training split, scored through the
-view), the same fit without length terms (ablation), quality_heuristic, "longer wins" and "shorter wins":
+view), the same without its guard (the judge's fit alone) and without length terms (ablations),
+quality_heuristic, "longer wins" and "shorter wins":
 
   pair_acc      pairs of test answers to the same instruction, same judge, different preference: share
                 ordered as the judge orders them (ties count half)
@@ -13,6 +14,10 @@ view), the same fit without length terms (ablation), quality_heuristic, "longer 
                 (GPT-4-Turbo against GPT-4-Turbo's answer; GPT-4 against text-davinci-003's)
   auroc_len_q   AUROC within each quartile of answer length, and their mean (length held roughly fixed)
   spearman_len  Spearman(score, characters) over test answers
+  syn_win       per kind of corruption (training/train_quality_learned.py `corrupt`: an answer to another
+                held-out instruction, words shuffled within lines, a fragment repeated, cut mid-sentence at
+                30-60%, noisy word salad), made from 400 held-out test answers: share of them scored above
+                their corrupted copy (ties count half)
   tiers         Self-Instruct: Spearman of the mean score by model tier vs tier rank (8 tiers), and over
                 all 2,016 responses
 
@@ -43,7 +48,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from sft_select.paths import shared_data  # noqa: E402
 from sft_select.record import Example, Turn, assign_ids, content_hash  # noqa: E402
 from sft_select.views.registry import build  # noqa: E402
-from train_quality_learned import answer_features, load_alpaca, save, split, train  # noqa: E402
+from train_quality_learned import (SYNTHETIC, answer_features, load_alpaca, save, split, synthetic,  # noqa: E402
+                                   train, training_synthetic)
 
 TIERS = ["davinci", "davinci-t0-ft", "davinci-superni-ft", "davinci-self-instruct",
          "davinci-self-instruct-and-superni-ft", "text-davinci-001", "text-davinci-002", "text-davinci-003"]
@@ -98,6 +104,15 @@ def alpaca_metrics(score: np.ndarray, outputs: list[dict], table: dict, test: np
             "auroc": round(auroc(win, score[decided]), 4), "auroc_by_judge": by_judge,
             "auroc_len_q": [round(v, 4) for v in per_q], "auroc_len_q_mean": round(float(np.mean(per_q)), 4),
             "spearman_len": round(float(spearmanr(score, np.expm1(lt)).correlation), 4)}
+
+
+def synthetic_metrics(fn, outputs: list[dict], table: dict, test: np.ndarray) -> dict:
+    prompts, answers, orig, kinds = synthetic(outputs, np.unique(table["ans"][test]), 400, seed=2)
+    bad = fn(examples(list(zip(prompts, answers))))
+    good = fn(examples([(outputs[i]["instruction"], outputs[i]["output"]) for i in orig]))
+    kinds = np.array(kinds)
+    win = (good > bad) + 0.5 * (good == bad)
+    return {k: round(float(win[kinds == k].mean()), 4) for k in SYNTHETIC}
 
 
 def tier_metrics(scores: dict[str, np.ndarray]) -> dict:
@@ -172,10 +187,14 @@ def main() -> int:
     tiers = tier_pairs(data) if (data / "self_instruct_model_tiers").is_dir() else None
     tier_ex = {t: examples(p) for t, p in tiers.items()} if tiers else None
 
+    syn = training_synthetic(outputs, table, train_rows, args.cache)
     scorers = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, lc in (("quality_learned", True), ("quality_learned_no_length_control", False)):
-            model = train(F, L, outputs, table, train_rows, length_control=lc, log=lambda m: print(m, file=sys.stderr))
+        fitted = {lc: train(F, L, outputs, table, train_rows, length_control=lc, syn=syn,
+                            log=lambda m: print(m, file=sys.stderr)) for lc in (True, False)}
+        unguarded = {k: v for k, v in fitted[True].items() if not k.startswith("guard_")}  # = alpaca-lc-1's fit
+        for name, model in (("quality_learned", fitted[True]), ("quality_learned_no_guard", unguarded),
+                            ("quality_learned_no_length_control", fitted[False])):
             path = Path(tmp) / f"{name}.npz"
             save(model, path)
             view = build("quality_learned", {"path": str(path)}).fit(test_answers)
@@ -186,6 +205,7 @@ def main() -> int:
         scorers["shorter_wins"] = lambda ex: -np.array([len(e.response) for e in ex], dtype=float)
         for name, fn in scorers.items():
             results[name] = alpaca_metrics(fn(test_answers), outputs, table, test, L)
+            results[name]["syn_win"] = synthetic_metrics(fn, outputs, table, test)
             if tier_ex:
                 results[name]["tiers"] = tier_metrics({t: fn(ex) for t, ex in tier_ex.items()})
             print(name, json.dumps(results[name]))

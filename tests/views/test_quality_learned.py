@@ -46,12 +46,25 @@ def test_shipped_weights_load_without_pickle():
     assert np.isfinite(model["coef"]).all()
 
 
-@pytest.mark.xfail(strict=True, reason="known weakness of alpaca-lc-1: every AlpacaEval answer is on topic and "
-                   "fluent, so the judgments never teach that an off-topic or garbled answer is bad; it scores "
-                   "them above this good answer (the view stays off by default; see bench/quality_learned_eval.py)")
 def test_a_good_answer_beats_an_off_topic_or_garbled_one(view):
-    good, off, garbled = scores(view, chat(PROMPT, GOOD), chat(PROMPT, OFF_TOPIC), chat(PROMPT, GARBLED))
-    assert good > off and good > garbled
+    """alpaca-lc-1 failed this (AlpacaEval answers are all on topic and fluent); the guard fitted on
+    synthetic negatives (an answer to another instruction, shuffled words, a repeated fragment, word
+    salad) fixes it."""
+    words = GOOD.split()
+    shuffled = " ".join(words[k] for k in np.random.default_rng(0).permutation(len(words)))
+    repeated = GOOD[:60] + " " + " ".join(["reverse a list in"] * 20)
+    good, off, garbled, shuf, rep = scores(view, *(chat(PROMPT, a) for a in (
+        GOOD, OFF_TOPIC, GARBLED, shuffled, repeated)))
+    assert good > max(off, garbled, shuf, rep)
+
+
+@pytest.mark.xfail(strict=True, reason="known weakness of alpaca-lc-syn-2: the guard catches only ~58% of "
+                   "held-out answers cut mid-sentence (bench/quality_learned_eval.py syn_win.truncated); this "
+                   "cut copy scores above the whole answer")
+def test_a_good_answer_beats_its_copy_cut_mid_sentence(view):
+    truncated = GOOD[:GOOD.index("unchanged,") + len("unchanged,")]  # about 60% of it
+    good, cut = scores(view, chat(PROMPT, GOOD), chat(PROMPT, truncated))
+    assert good > cut
 
 
 def test_padding_an_answer_with_repeats_does_not_raise_its_score(view):

@@ -9,9 +9,21 @@ piecewise-linear function of log length per judge) soaks up what the judge pays 
 length (the features below are shares and densities, never counts) and is then decorrelated from the
 log length it could still infer from the embedding. Held-out figures: bench/quality_learned_eval.py.
 
+Every AlpacaEval answer is on topic and fluent, so the judgments alone never teach that an answer to
+another question, or word salad, is bad (alpaca-lc-1 scored both above a good answer). A second linear
+scorer over the same features, the guard g, is fitted on synthetic pairs made from training answers
+only: each answer beats an answer to a different instruction given its prompt, a copy with its words
+shuffled, a copy padded with a repeated fragment, a copy cut mid-sentence and a noisy word salad of it
+(training/train_quality_learned.py `corrupt`). The score is s + slope * min(0, g - threshold), the
+threshold a low quantile of g over the training answers: the guard only ever lowers a score, and leaves
+the judge's order of ordinary answers alone (mixed into the judge's fit, the easy synthetic pairs took
+the score over and its held-out judge agreement fell to chance).
+
 Features of a (prompt, answer) pair: the static embedding of prompt + answer (the vector the run already
 computes for the example, so it is read from the embedding store, not recomputed), its product with the
-prompt's embedding and their cosine, and `STATS`, cheap text statistics of the answer.
+prompt's embedding, their cosine and the cosine of the answer's estimated part with the prompt, and
+`STATS`, cheap text statistics of the answer (shares and densities; lexical overlap with the prompt;
+signs of shuffled, repeated or cut text).
 
 Multi-turn: each assistant turn is scored with the turns since the previous assistant turn as its prompt,
 and the example scores its weakest turn (the minimum): every assistant turn is trained on, so one bad turn
@@ -35,18 +47,29 @@ from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import register
 
 FORMAT = "sft-select-quality-learned"
-MODEL_VERSION = "alpaca-lc-1"  # of the shipped file; bump it (and retrain) when features or data change
+MODEL_VERSION = "alpaca-lc-syn-2"  # of the shipped file; bump it (and retrain) when features or data change
 SHIPPED = Path(__file__).with_name("data") / "quality_learned.npz"
 HEAD = 4000  # characters of an answer the statistics read (as many as the embedder reads)
 STATS = ("digits", "upper", "non_ascii", "punct", "newlines", "list_lines", "heading_lines",
          "code_fence", "bold", "url", "word_chars", "words_per_sentence", "questions", "repetition",
-         "refusal", "truncated", "echo", "empty")
+         "refusal", "truncated", "echo", "empty",
+         # relevance and fluency (alpaca-lc-syn-2): what the synthetic negatives of the training teach
+         "prompt_cover", "answer_in_prompt", "adjacent_repeat", "lower_after_stop", "stop_word_end",
+         "mid_caps", "open_end")
+SCALARS = 2 + len(STATS)  # [cos(content, prompt), cos(answer part, prompt)] + STATS, between the blocks
+_STOP = frozenset("a an the of to and or in on at for with by as is are was be that this it from "
+                  "how what do i you your my me can which".split())
+_NO_PUNCT = str.maketrans({c: " " for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"})
+_LOWER_AFTER_STOP = re.compile(r"[.!?] +[a-z]")
+_STOP_WORD_END = re.compile(r"\b(?:the|a|an|of|to|and|or|in|on|for|with|by|is|that)[.!?](?:\s|$)", re.IGNORECASE)
+_MID_CAPS = re.compile(r"[a-z,;] +[A-Z][a-z]")
 _DIGITS = bytes(range(48, 58))
 _UPPER = bytes(range(65, 91))
 _PUNCT = bytes(b for b in range(128) if not chr(b).isalnum() and not chr(b).isspace())
 _LETTERS = bytes(b for b in range(128) if chr(b).isalpha())
 _LIST_LINE = re.compile(r"^[ \t]*(?:[-*\u2022]|\d{1,3}[.)])\s", re.MULTILINE)
 _HEADING_LINE = re.compile(r"^[ \t]*#", re.MULTILINE)
+_TERMINAL = frozenset(".!?)]}\"'`*:;>|\u3002\uff01\uff1f\u2026")
 
 
 def _share(data: bytes, chars: bytes) -> float:
@@ -89,7 +112,23 @@ def text_stats(prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
         sentences = head.count(". ") + head.count("? ") + head.count("! ") + head.count("\n") + 1
         if not head.isascii():
             dup[i] = signals.duplicate_ngram_ratio(signals.word_tokens(head))
-        out[i] = (_share(data, _DIGITS), _share(data, _UPPER),
+        # relevance: content words shared with the prompt; fluency: what shuffled, repeated or cut text shows
+        aw = head.lower().translate(_NO_PUNCT).split()
+        pw = set(prompt[-HEAD:].lower().translate(_NO_PUNCT).split()) - _STOP
+        pw = {w for w in pw if len(w) > 2}
+        aset = {w for w in aw if len(w) > 2} - _STOP
+        cover = len(pw & aset) / len(pw) if pw else 0.0
+        in_prompt = len(aset & pw) / len(aset) if aset else 0.0
+        rep = sum(map(str.__eq__, aw, aw[1:])) / max(len(aw) - 1, 1)
+        tail = answers[i].rstrip()[-300:]
+        last = tail.rsplit("\n", 1)[-1].strip()
+        open_end = float(bool(last) and (last[-1] in ",;-(" or (
+            last[-1] not in _TERMINAL and len(last.split()) > 3
+            and not last.startswith(("-", "*", "#", "|", ">", "\u2022")) and not last[:1].isdigit())))
+        extra = (cover, in_prompt, rep, len(_LOWER_AFTER_STOP.findall(head)) / sentences,
+                 len(_STOP_WORD_END.findall(head)) / sentences, min(len(_MID_CAPS.findall(head)) / nw, 1.0), open_end)
+        out[i, len(STATS) - len(extra):] = extra
+        out[i, :len(STATS) - len(extra)] = (_share(data, _DIGITS), _share(data, _UPPER),
                   (len(data) - len(head)) / n, _share(data, _PUNCT),  # bytes beyond one a character
                   head.count("\n") / n * 100,
                   min(len(_LIST_LINE.findall(head)) / nl, 1.0), min(len(_HEADING_LINE.findall(head)) / nl, 1.0),
@@ -103,13 +142,20 @@ def text_stats(prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
 
 def pair_features(prompts: Sequence[str], answers: Sequence[str], content_vecs: np.ndarray,
                   prompt_vecs: np.ndarray) -> np.ndarray:
-    """The model's input: [content embedding, content * prompt embedding, their cosine, STATS, prompt
-    embedding]. The last block cancels in the fit (an answer and its reference share the prompt); it is
-    there so the score can subtract what the prompt alone predicts of it (training: `residualize`)."""
+    """The model's input: [content embedding, content * prompt embedding, their cosine, the cosine of the
+    answer's part of the content vector with the prompt, STATS, prompt embedding]. The last block cancels in
+    the fit (an answer and its reference share the prompt); it is there so the score can subtract what the
+    prompt alone predicts of it (training). The content vector embeds prompt + answer (the run's vector);
+    the answer's part is estimated as content - share * prompt, share = the prompt's share of the
+    characters the embedder reads (a static embedder averages its tokens), so an answer to another
+    question has a low cosine even though its content vector holds the prompt."""
     c = np.asarray(content_vecs, dtype=np.float64)
     p = np.asarray(prompt_vecs, dtype=np.float64)
-    cos = np.einsum("ij,ij->i", c, p)[:, None]  # einsum: the same bits in any batch
-    return np.hstack([c, c * p, cos, text_stats(prompts, answers), p])
+    cos = np.einsum("ij,ij->i", c, p)  # einsum: the same bits in any batch
+    share = np.array([min(len(q), HEAD) / max(min(len(q) + len(a) + 2, HEAD), 1) for q, a in zip(prompts, answers)])
+    rest = c - share[:, None] * p
+    cos_a = np.einsum("ij,ij->i", rest, p) / np.maximum(np.sqrt(np.einsum("ij,ij->i", rest, rest)), 1e-9)
+    return np.hstack([c, c * p, cos[:, None], cos_a[:, None], text_stats(prompts, answers), p])
 
 
 def load_model(path: str | Path) -> dict[str, np.ndarray | dict]:
@@ -123,7 +169,7 @@ def load_model(path: str | Path) -> dict[str, np.ndarray | dict]:
     if meta.get("format") != FORMAT:
         raise ConfigError(f"quality_learned.path: {path} is not an sft-select quality_learned model")
     dim = arrays["coef"].shape[0]
-    if any(arrays[k].shape != (dim,) for k in ("mean", "scale")):
+    if any(arrays[k].shape != (dim,) for k in ("mean", "scale") + (("guard_coef",) if "guard_coef" in arrays else ())):
         raise ConfigError(f"quality_learned.path: {path}: array shapes do not agree")
     return {**arrays, "meta": meta}
 
@@ -156,6 +202,10 @@ class QualityLearned(View):
         self.embedder_ = meta["embedder"]
         self.coef_ = model["coef"] / model["scale"]  # standardizing folded into the weights
         self.offset_ = float(model["intercept"][0] - self.coef_ @ model["mean"])
+        self.guard_ = None  # (weights, offset, slope): score += slope * min(0, guard), guard = weights . f + offset
+        if "guard_coef" in model:
+            g = model["guard_coef"] / model["scale"]
+            self.guard_ = (g, float(-model["guard_threshold"][0] - g @ model["mean"]), float(model["guard_slope"][0]))
         return self
 
     def score_batch(self, batch: Sequence[Example]) -> ViewResult:
@@ -179,7 +229,11 @@ class QualityLearned(View):
         if rest:
             content[rest] = model.encode([texts[k] for k in rest])
         vecs = model.encode(prompts) if prompts else np.zeros((0, model.dim), np.float32)
-        turn = np.einsum("ij,j->i", pair_features(prompts, answers, content, vecs), self.coef_) + self.offset_
+        feats = pair_features(prompts, answers, content, vecs)
+        turn = np.einsum("ij,j->i", feats, self.coef_) + self.offset_
+        if self.guard_ is not None:  # off topic, shuffled, repeated, cut: only ever lowers the score
+            g, off, slope = self.guard_
+            turn = turn + slope * np.minimum(0.0, np.einsum("ij,j->i", feats, g) + off)
         raw, reasons = np.full(len(batch), np.nan), [None] * len(batch)
         bounds = np.searchsorted(owner, np.arange(len(batch) + 1))  # owner is sorted: each example's turns
         for i in range(len(batch)):
