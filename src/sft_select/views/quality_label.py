@@ -7,7 +7,11 @@ the reason). Northcutt et al. (2021) found 82 such errors in the 20 Newsgroups t
 
 The proxy reads two feature views by default (`features="both"`): the static embeddings and TF-IDF of
 the pool's words, their out-of-fold probabilities mixed with the weight that fits the given labels best
-(views/oof.py). Figures on the human-confirmed label errors: bench/label_noise_bench.py.
+(views/oof.py). On the human-confirmed label errors (bench/label_noise_bench.py, 2026-12-07) the mixture
+chose TF-IDF alone on 20news and IMDB: AUROC of the errors against all other rows 0.973 / 0.959, against
+0.823 / 0.860 with the embeddings (cleanlab on a TfidfVectorizer proxy: 0.944 / 0.960), and it flags
+fewer rows (125 of 7,532 on 20news, not 1,132), so recall among the flags is lower (0.54, not 0.63).
+The embeddings get weight where they see what words miss (tests/views/test_label_views.py).
 """
 from __future__ import annotations
 
