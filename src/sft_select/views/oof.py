@@ -76,7 +76,7 @@ def tfidf_width(n_classes: int, max_matrix_mb: float = MAX_MATRIX_MB) -> int:
 
 @dataclass(frozen=True)
 class TfidfMap:
-    """Sublinear TF-IDF of hashed words as plain arrays (words alone: adding bigrams took 5x the fit time
+    """Sublinear TF-IDF of hashed words as plain arrays (words alone: adding bigrams took several times the fit time
     on 20news and lowered the AUROC of its confirmed label errors, 0.952 against 0.973). The hashing is stateless;
     the idf was learned on the pool, with words in fewer than two rows or in more than half of them given
     weight 0 (a word seen once cannot generalize, a very common one does not discriminate), as
