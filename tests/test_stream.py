@@ -89,16 +89,17 @@ def test_a_streaming_run_keeps_embeddings_for_exactly_the_strategies_that_read_t
     from sft_select.stream.run import EMBEDDING_STRATEGIES
 
     src = labelled_pool(tmp_path)
+    chat = make_pool(tmp_path / "chat.jsonl")
     real, asked = base.Context.embeddings, set()
-    for name in [*STRATEGIES, "auto"]:  # auto: coverage on this labelled pool
+    for name in [*STRATEGIES, "auto"]:  # auto: coverage by cluster on instruction data without a target
         def recording(self, ids, why, name=name):
             asked.add(name)
             return real(self, ids, why)
 
         monkeypatch.setattr(base.Context, "embeddings", recording)
-        cfg = cfg_for("off", strategy=name, quota_by="label")
+        cfg = cfg_for("off", strategy=name, **({} if name == "auto" else {"quota_by": "label"}))
         cfg.select.n = 60
-        run([src], tmp_path / name, cfg)
+        run([chat if name == "auto" else src], tmp_path / name, cfg)
     assert asked == set(EMBEDDING_STRATEGIES)
 
 
