@@ -167,3 +167,28 @@ def test_bools_mixed_with_numbers_warn_once_naming_the_file(tmp_path, capsys):
     assert labels == ["1", "True", "0", "False", "1", "True"], "bools stay their own class"
     err = capsys.readouterr().err
     assert err.count("warning") == 1 and "pool.jsonl" in err and "label" in err
+
+
+def test_a_huge_jsonl_row_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    """A 200 MB row peaked at 4.8 GB (parse + id hash, 10-14x the row): past MAX_ROW_BYTES it is an unreadable
+    row with its size in the reason, kept whole in rejected.jsonl under --on-error skip."""
+    import json
+
+    from sft_select.io import readers
+    from sft_select.io.load import load
+
+    monkeypatch.setattr(readers, "MAX_ROW_BYTES", 1000)
+    src = tmp_path / "pool.jsonl"
+    big = {"instruction": "say a lot", "output": "word " * 400}
+    src.write_text(json.dumps({"instruction": "hi", "output": "hello there"}) + "\n" + json.dumps(big) + "\n")
+    loaded = load([src], on_error="skip")
+    assert len(loaded.examples) == 1 and len(loaded.rejected) == 1
+    rej = loaded.rejected[0]
+    text = json.dumps(rej, default=str)
+    assert "a row may have" in text and "word word" in text
+    import pytest
+
+    from sft_select.errors import InputError
+
+    with pytest.raises(InputError, match="line 2.*a row may have"):
+        load([src], on_error="fail")
