@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 import pandas as pd
 
 from sft_select.errors import ConfigError
@@ -32,11 +33,17 @@ def greedy_in_cluster(cols: dict[str, np.ndarray], shared: dict[str, Any]) -> di
     row of the cluster can be kept."""
     rank = np.asarray(cols["rank"], dtype=np.int64)
     order = np.argsort(rank, kind="stable")
+    X = shared["ctx"].embeddings(shared["ids"][rank[order]].tolist(), "strategy greedy")
+    with threadpool_limits(limits=1):
+        # One BLAS thread: how a product is split over threads changes its last bits, and a similarity that
+        # close to tau_div then decides differently in a local worker and a Ray actor (seen under load).
+        return _greedy(X, rank, order, shared["tau"], shared["cap"])
+
+
+def _greedy(X: np.ndarray, rank: np.ndarray, order: np.ndarray, tau: float, cap: int | None) -> dict[str, np.ndarray]:
     refused = np.zeros(len(rank), dtype=bool)
     sim_out = np.full(len(rank), np.nan)
     near_out = np.full(len(rank), -1, dtype=np.int64)
-    X = shared["ctx"].embeddings(shared["ids"][rank[order]].tolist(), "strategy greedy")
-    tau, cap = shared["tau"], shared["cap"]
     taken: list[int] = []  # indices into `order`
     for start in range(0, len(order), BLOCK):
         if cap is not None and len(taken) >= cap:
