@@ -42,6 +42,10 @@ class RelevanceLearned(View):
     group = "relevance"
     version = "1"
     needs = frozenset({"target"})
+    # Named only, for now: it raised precision@k in every benchmark (bench/relevance_bench.py), but its fit and
+    # scoring cost ~19 s per 10,000 rows on 2 loaded cores, several times the whole default 100k run's budget
+    # (the scale benchmark runs with --target); it becomes a default once that cost is measured and brought down.
+    default_on = False
 
     def __init__(self, *, model: str = DEFAULT_MODEL, negatives: int = 5000, folds: int = 1, drop: float = 0.0,
                  C: float = 1.0, embedding_weight: float = 1.0, seed: int = 0):
