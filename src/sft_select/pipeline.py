@@ -182,13 +182,14 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
         raise ConfigError("every selected view was skipped: " + "; ".join(scoring.skipped.values()))
     table = add_scores(table, scoring, alive)
     cfg = resolved_strategy(cfg, table)
+    guard = None
     if tuning:
         with timer.step("tune"):
-            cfg = tune_run(out, table, loaded.examples, cfg, validation, validation_examples,
-                           [vs.name for vs in scoring.scores])
+            cfg, guard = tune_run(out, table, loaded.examples, cfg, validation, validation_examples,
+                                  [vs.name for vs in scoring.scores])
     return _finish(out, table, loaded, cfg, stop_after=stop_after, timer=timer, pre_steps=pre.steps,
                    scoring=scoring, inputs=inputs, target=target, executor=executor,
-                   tuned=tuning if tuning or validation is None else None)
+                   guard=guard_summary(guard, "used" if tuning else "absent" if validation is None else "unused"))
 
 
 def resolved_strategy(cfg: Config, table: pd.DataFrame) -> Config:
@@ -200,19 +201,16 @@ def resolved_strategy(cfg: Config, table: pd.DataFrame) -> Config:
     return cfg if select is cfg.select else cfg.model_copy(update={"select": select})
 
 
-def guard_summary(out: Path, tuned: bool | None) -> dict:
-    """The manifest's `guard`: the tune loop's decision (tune.json) or why S could not be compared with random
-    subsets or the whole pool: no validation file (False), or one given with the loop off (None)."""
-    if tuned is None:
+def guard_summary(guard: dict | None, validation: str) -> dict:
+    """The manifest's `guard`: the tune loop's decision, or why S could not be compared with random subsets or
+    the whole pool. `validation`: "used" (the loop ran), "unused" (given, loop off) or "absent"."""
+    if guard is not None:
+        return guard
+    if validation == "used":
+        reason = "the guard did not run (tune.guard: false, or no holdout: tune.holdout 0)"
+    elif validation == "unused":
         reason = ("the validation file was not used (--no-tune or tune.enabled: false): S was not compared with "
                   "random subsets of its size or with the whole pool")
-    elif tuned:
-        import json
-
-        guard = json.loads((out / "tune.json").read_text(encoding="utf-8")).get("guard")
-        if guard is not None:
-            return guard
-        reason = "the guard did not run (tune.guard: false, or no holdout: tune.holdout 0)"
     else:
         reason = ("no validation file: S was not compared with random subsets of its size or with the whole pool; "
                   "pass --validation FILE (held-out examples of your task) to measure it and to guard against "
@@ -255,19 +253,20 @@ def _run_streaming(inputs, out: Path, cfg: Config, views: list[View], *, target,
     if not scoring.scores:
         raise ConfigError("every selected view was skipped: " + "; ".join(scoring.skipped.values()))
     cfg = resolved_strategy(cfg, table)
+    guard = None
     if validation is not None:
         with timer.step("tune"):
-            cfg = tune_on_sample(out, table, sample, cfg, validation, validation_examples,
-                                 [vs.name for vs in scoring.scores])
+            cfg, guard = tune_on_sample(out, table, sample, cfg, validation, validation_examples,
+                                        [vs.name for vs in scoring.scores])
         del sample
     return _finish(out, table, Loaded(formats=stream.formats), cfg, stop_after=stop_after, timer=timer,
                    pre_steps=steps, scoring=scoring, inputs=inputs, target=target, ctx=ctx, stream=stream,
-                   tuned=validation is not None)
+                   guard=guard_summary(guard, "used" if validation is not None else "absent"))
 
 
 def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop_after: str, timer: Timer,
             pre_steps, scoring, inputs, target, ctx=None, stream=None, executor=None,
-            tuned: bool | None = False) -> RunResult:
+            guard: dict | None = None) -> RunResult:
     names = [vs.name for vs in scoring.scores]
     specs = weight_specs(cfg, names)
     with timer.step("combine_select"):
@@ -282,7 +281,7 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
             table["selected"] = False
             table.loc[table["reason"].isna(), "reason"] = None
 
-    guard = guard_summary(out, tuned) if stop_after == "select" else None
+    guard = guard if stop_after == "select" else None
     if guard is not None and guard["decision"] is None:
         info(f"[yellow]note:[/yellow] {guard['reason']}")
 

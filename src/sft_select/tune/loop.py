@@ -375,13 +375,15 @@ def write_tune_outputs(out: Path, result: TuneResult, tuned: Config) -> None:
 
 
 def tune_run(out: Path, table: pd.DataFrame, examples: Sequence[Example], cfg: Config,
-             validation_path: str | Path, validation: Sequence[Example], names: Sequence[str]) -> Config:
-    """The step `sft-select run --validation FILE` runs before the final selection; returns the tuned config."""
+             validation_path: str | Path, validation: Sequence[Example],
+             names: Sequence[str]) -> tuple[Config, dict | None]:
+    """The step `sft-select run --validation FILE` runs before the final selection; returns the tuned config
+    and the guard's decision (tune/guard.py; None when it did not run)."""
     result, tuned = tune_table(table, examples, cfg, validation, names, validation_path=validation_path)
     return _tuned(out, result, tuned)
 
 
-def _tuned(out: Path, result: TuneResult, tuned: Config) -> Config:
+def _tuned(out: Path, result: TuneResult, tuned: Config) -> tuple[Config, dict | None]:
     write_tune_outputs(out, result, tuned)
     b = result.report["best"]
     info(f"Tuned: f={b['f']:.4f} (holdout {b['f_holdout']}) with |S|={b['size']}, τ={b['threshold']}, "
@@ -392,7 +394,7 @@ def _tuned(out: Path, result: TuneResult, tuned: Config) -> Config:
     if guard is not None:
         line = escape(verdict_line(guard, result.report["proxy"]["name"]))
         info(("  " if guard["decision"] == "tuned" else "  [yellow]guard:[/yellow] ") + line)
-    return tuned
+    return tuned, guard
 
 
 def holdout_line(report: dict) -> str:
@@ -410,7 +412,8 @@ def holdout_line(report: dict) -> str:
 
 
 def tune_on_sample(out: Path, table: pd.DataFrame, sample: Sequence[Example], cfg: Config,
-                   validation_path: str | Path, validation: Sequence[Example], names: Sequence[str]) -> Config:
+                   validation_path: str | Path, validation: Sequence[Example],
+                   names: Sequence[str]) -> tuple[Config, dict | None]:
     """`tune_run` for a streaming run, whose pool is not in memory (`tune_sample_table`)."""
     return _tuned(out, *tune_sample_table(table, sample, cfg, validation, names, validation_path=validation_path))
 
