@@ -123,9 +123,10 @@ def markdown(results: list[dict], models: list[str]) -> str:
                 d = [r["methods"][meth][x] - r["methods"]["random"][x] for r in rs]
                 cells.append(f"{100 * np.mean(d):+.2f} ({sum(v >= 0 for v in d)}/{len(d)})")
             lines.append(f"| {meth} | " + " | ".join(cells) + " |")
-        guards = [f"s{r['seed']}: {(r['methods'].get('default (validation)', {}).get('guard') or {}).get('decision')}"
-                  for r in rs]
-        lines += ["", "guard decisions: " + ", ".join(guards), ""]
+        for meth in (m for m in methods if m.startswith("default (") and m != "default (plain)"):
+            guards = [f"s{r['seed']}: {(r['methods'][meth].get('guard') or {}).get('decision')}" for r in rs]
+            lines += ["", f"guard decisions, {meth}: " + ", ".join(guards)]
+        lines.append("")
     return "\n".join(lines)
 
 
