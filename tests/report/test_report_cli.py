@@ -98,7 +98,7 @@ def test_a_failing_report_never_loses_the_run(tmp_path, monkeypatch, capsys):
     def broken(*a, **k):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(report, "write_report", broken)
+    monkeypatch.setattr(report, "_write", broken)  # what write_report and the end-of-run report both call
     pool, target = make_pool(50, seed=4)
     result = do_run(write_jsonl(pool, tmp_path / "pool.jsonl"), tmp_path / "run")
     assert (tmp_path / "run" / "manifest.json").exists() and (tmp_path / "run" / "selected.jsonl").exists()

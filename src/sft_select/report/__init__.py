@@ -22,6 +22,12 @@ def write_report(run_dir: str | Path, *, max_points: int = 5000, with_map: bool 
 
     `examples`, `manifest` and `table` (all in memory at the end of a run) spare re-reading them.
     """
+    return _write(run_dir, max_points=max_points, with_map=with_map, examples=examples, manifest=manifest,
+                  table=table)[0]
+
+
+def _write(run_dir, *, max_points, with_map, examples, manifest, table) -> tuple[dict[str, Path], dict[str, Any]]:
+    """`write_report`, also returning the summary (the end of a run prints its length warning)."""
     from sft_select.io.atomic import atomic_open, write_json
     from sft_select.report.html import json_safe, render_html
     from sft_select.report.rundata import open_run
@@ -34,7 +40,7 @@ def write_report(run_dir: str | Path, *, max_points: int = 5000, with_map: bool 
     write_json(run_dir / "summary.json", summary)
     with atomic_open(run_dir / "report.html") as fh:
         fh.write(page)
-    return {"summary": run_dir / "summary.json", "report": run_dir / "report.html"}
+    return {"summary": run_dir / "summary.json", "report": run_dir / "report.html"}, summary
 
 
 def _one_blas_thread():
@@ -69,14 +75,18 @@ def report_alongside(out: Path, report_cfg: Any, examples: Sequence[Example] | N
     def wait() -> Path | None:
         from sft_select.progress import info
 
+        from rich.markup import escape
+
         try:
-            path, problem = pending.result() if pending is not None else done
+            path, problem, warning = pending.result() if pending is not None else done
         except Exception as exc:  # noqa: BLE001 - the worker died, or its answer did not come back
-            path, problem = None, f"{type(exc).__name__}: {exc}"
+            path, problem, warning = None, f"{type(exc).__name__}: {exc}", None
         if problem is not None:
             info(f"[yellow]warning:[/yellow] the report could not be written ({problem}); "
                  f"the run's outputs are complete. Retry with `sft-select report {out}`.")
             return None
+        if warning:  # one line, and only when a score mostly tracks length (see lengthbias.py)
+            info(f"[yellow]warning:[/yellow] {escape(warning)}")
         info(f"Report → {path}")
         return path
 
@@ -84,13 +94,18 @@ def report_alongside(out: Path, report_cfg: Any, examples: Sequence[Example] | N
     return wait
 
 
-def _write_safely(out: Path, max_points: int, examples, manifest, table, _part) -> tuple[Path | None, str | None]:
+def _write_safely(out: Path, max_points: int, examples, manifest, table,
+                  _part) -> tuple[Path | None, str | None, str | None]:
+    """(report path, problem, length warning): the warning is a string, so it comes back from a worker."""
+    from sft_select.report.lengthbias import length_warning
+
     try:
         with _one_blas_thread():
-            paths = write_report(out, max_points=max_points, examples=examples, manifest=manifest, table=table)
+            paths, summary = _write(out, max_points=max_points, with_map=True, examples=examples,
+                                    manifest=manifest, table=table)
     except Exception as exc:  # noqa: BLE001 - a report must never lose the run's outputs
-        return None, f"{type(exc).__name__}: {exc}"
-    return paths["report"], None
+        return None, f"{type(exc).__name__}: {exc}", None
+    return paths["report"], None, length_warning(summary.get("length_correlation"))
 
 
 __all__ = ["write_report", "report_after_run", "report_alongside"]

@@ -13,6 +13,7 @@ import pandas as pd
 from sft_select.report.coverage import coverage
 from sft_select.report.embedmap import build_map
 from sft_select.report.funnel import funnel, reason_examples, statuses
+from sft_select.report.lengthbias import length_correlation
 from sft_select.report.rundata import RunData
 from sft_select.report.tune import read_tune
 from sft_select.report.viewstats import snippet, combined_summary, correlation, view_summaries
@@ -52,6 +53,7 @@ def build_summary(data: RunData, *, max_points: int = 5000, with_map: bool = Tru
         "views": view_summaries(table, manifest, status, data.text),
         "skipped_views": (manifest.get("views") or {}).get("skipped") or {},
         "correlation": correlation(table),
+        "length_correlation": length_correlation(table, seed=seed),
         "map": {k: v for k, v in emap.items() if k != "coverage_clusters"},
         "coverage": coverage(table, status, data.texts, emap.get("coverage_clusters")),
         "tune": read_tune(data.tune),

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sft_select.report.lengthbias import length_warning
 from sft_select.textsafe import printable_tree
 
 
@@ -56,6 +57,9 @@ def print_inspect(s: dict[str, Any], console: Console | None = None) -> None:
                              [[name] + row for name, row in zip(c["views"], c["matrix"])]))
         for a, b, r in c["redundant"]:
             console.print(Text(f"redundant: {a} and {b} (ρ = {r})", style="yellow"))
+    warning = length_warning(s.get("length_correlation"))  # older summaries have no such key
+    if warning:
+        console.print(Text(f"length: {warning}", style="yellow"))
     tot = s["coverage"]["totals"]
     cols = ["", "examples", "characters"] + (["tokens"] if "tokens" in tot["pool"] else [])
     console.print(_table("Coverage", cols, [[name] + [tot[key].get(k) for k in ("examples", "chars", "tokens")
