@@ -41,3 +41,15 @@ def ids_fingerprint(ids: Iterable[str]) -> str:
     if ids:
         h.update(("\n".join(ids) + "\n").encode())
     return h.hexdigest()[:20]
+
+
+def file_fingerprint(path: Path) -> str:
+    """Digest of a file's bytes (a missing file digests as such: the view's fit names the problem)."""
+    h = xxhash.xxh3_128()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError as exc:
+        return f"unreadable:{type(exc).__name__}"
+    return h.hexdigest()[:20]

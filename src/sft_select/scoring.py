@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sft_select import parallel
-from sft_select.cache import fingerprint, ids_fingerprint
+from sft_select.cache import file_fingerprint, fingerprint, ids_fingerprint
 from sft_select.io.atomic import atomic_path, remove_path
 from sft_select.progress import debug, info
 from sft_select.record import Example
@@ -50,8 +50,13 @@ _EXTRA = "extra:"  # prefix of a view's extra columns in its cache file
 
 
 def cache_key(view: View, pool_fp: str, target_fp: str | None) -> str:
-    """Input fingerprint + view name + version + non-default parameters (+ the target it was fit on)."""
-    return fingerprint(pool_fp, target_fp, view.name, view.version, view.non_default_params())
+    """Input fingerprint + view name + version + non-default parameters (+ the target it was fit on), and
+    the bytes of any model file the view reads (left out when there is none, so other keys are unchanged)."""
+    parts = [pool_fp, target_fp, view.name, view.version, view.non_default_params()]
+    files = view.model_files()
+    if files:
+        parts.append([file_fingerprint(path) for path in files])
+    return fingerprint(*parts)
 
 
 # A view is scored in chunks, each saved to cache/<view>-<key>.parts/ as soon as it is done, so a run

@@ -125,3 +125,20 @@ def test_cli_train_quality_bad_input_exits_2_naming_the_field(tmp_path):
     assert res.exit_code == 2 and "both.jsonl" in res.output and "'ok'" in res.output and "maybe" in res.output
     res = runner.invoke(app, ["train-quality", "--good", str(tmp_path / "both.jsonl"), "--out", str(tmp_path / "m")])
     assert res.exit_code == 2 and "--bad" in res.output
+
+
+def test_a_model_retrained_in_place_gets_a_new_cache_key(trained, tmp_path):
+    """The path parameter alone would key a retrained model's scores like the old model's."""
+    import shutil
+
+    from sft_select.scoring import cache_key
+
+    folder = tmp_path / "model"
+    shutil.copytree(trained[0], folder)
+    view = build("quality_model", {"path": str(folder)})
+    before = cache_key(view, "pool", None)
+    assert cache_key(view, "pool", None) == before  # stable while the file is unchanged
+    good, bad = good_and_bad(30, seed=7)
+    train_quality_model(good, bad, embedder="hashing").store(folder)
+    assert cache_key(view, "pool", None) != before
+    assert cache_key(build("quality_heuristic"), "pool", None) == cache_key(build("quality_heuristic"), "pool", None)

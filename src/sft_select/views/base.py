@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
@@ -101,6 +102,11 @@ class View:
     def non_default_params(self) -> dict[str, Any]:
         defaults = self.param_defaults()
         return {k: v for k, v in self.get_params().items() if defaults.get(k, inspect.Parameter.empty) != v}
+
+    def model_files(self) -> list[Path]:
+        """Files the view reads its model from (a user's trained model): their bytes are part of the cache
+        key, so retraining a model in place is never answered with the old model's cached scores."""
+        return []
 
     def fit(self, pool: Sequence[Example], target: Sequence[Example] | None = None) -> "View":
         """Learn whatever the view needs from the pool and target; the default learns nothing."""

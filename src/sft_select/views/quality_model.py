@@ -142,6 +142,12 @@ class QualityModelView(View):
         """`path`: the folder `sft-select train-quality --out` wrote."""
         self.path = path
 
+    def model_files(self) -> list[Path]:
+        if self.path is None:
+            return []
+        folder = Path(self.path).parent if Path(self.path).suffix == ".json" else Path(self.path)
+        return [folder / "quality_model.json", folder / "quality_model.npz"]
+
     def skip_reason(self, pool: Sequence[Example], target: Sequence[Example] | None) -> str | None:
         if not self.path:
             return ("quality_model needs a trained model: run `sft-select train-quality --good FILE --bad FILE "
