@@ -19,7 +19,8 @@ quality_heuristic, "longer wins" and "shorter wins":
                 30-60%, noisy word salad), made from 400 held-out test answers: share of them scored above
                 their corrupted copy (ties count half)
   tiers         Self-Instruct: Spearman of the mean score by model tier vs tier rank (8 tiers), and over
-                all 2,016 responses
+                all responses, on the held-out half of its 252 instructions (a hash: the other half trains
+                the model since alpaca-lc-syn-3, training/train_quality_learned.py `with_tiers`)
 
   speed         examples/s of the shipped view's score_batch (batches of 1024) on AlpacaEval answers,
                 once with the content embeddings already in the run's embedding store (as a run has
@@ -48,11 +49,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from sft_select.paths import shared_data  # noqa: E402
 from sft_select.record import Example, Turn, assign_ids, content_hash  # noqa: E402
 from sft_select.views.registry import build  # noqa: E402
-from train_quality_learned import (SYNTHETIC, answer_features, load_alpaca, save, split, synthetic,  # noqa: E402
-                                   train, training_synthetic)
-
-TIERS = ["davinci", "davinci-t0-ft", "davinci-superni-ft", "davinci-self-instruct",
-         "davinci-self-instruct-and-superni-ft", "text-davinci-001", "text-davinci-002", "text-davinci-003"]
+from train_quality_learned import (SYNTHETIC, TIERS, answer_features, load_alpaca, save, split,  # noqa: E402
+                                   synthetic, tier_pairs, tier_train, train, training_synthetic, with_similar_pairs,
+                                   with_tiers)
 
 
 def examples(pairs: list[tuple[str, str]]) -> list[Example]:
@@ -115,27 +114,21 @@ def synthetic_metrics(fn, outputs: list[dict], table: dict, test: np.ndarray) ->
     return {k: round(float(win[kinds == k].mean()), 4) for k in SYNTHETIC}
 
 
-def tier_metrics(scores: dict[str, np.ndarray]) -> dict:
+def tier_metrics(scores: dict[str, np.ndarray], held: np.ndarray) -> dict:
+    """Spearman of the mean score by tier against the tier's rank, over the held-out half of the
+    instructions (`held`; the other half trains the model) and over all, and over every held-out response."""
     from scipy.stats import spearmanr
 
-    means = [float(np.mean(scores[t])) for t in TIERS]
-    flat = np.concatenate([scores[t] for t in TIERS])
-    rank = np.concatenate([np.full(len(scores[t]), i) for i, t in enumerate(TIERS)])
-    return {"spearman_mean_by_tier": round(float(spearmanr(range(len(TIERS)), means).correlation), 4),
+    def by_tier(rows: np.ndarray) -> list[float]:
+        return [float(np.mean(scores[t][rows])) for t in TIERS]
+
+    flat = np.concatenate([scores[t][held] for t in TIERS])
+    rank = np.repeat(np.arange(len(TIERS)), held.sum())
+    return {"spearman_mean_by_tier": round(float(spearmanr(range(len(TIERS)), by_tier(held)).correlation), 4),
             "spearman_all": round(float(spearmanr(rank, flat).correlation), 4),
-            "mean_by_tier": [round(m, 3) for m in means]}
-
-
-def tier_pairs(data: Path) -> dict[str, list[tuple[str, str]]]:
-    import gzip
-
-    out = {}
-    for t in TIERS:
-        with gzip.open(data / "self_instruct_model_tiers" / "predictions" / f"{t}_predictions.jsonl.gz", "rt") as fh:
-            rows = [json.loads(line) for line in fh]
-        out[t] = [((r["instruction"].strip() + ("\n\n" + r["input"].strip() if r.get("input", "").strip() else "")),
-                   r["response"]) for r in rows]
-    return out
+            "spearman_mean_by_tier_all_instructions": round(float(spearmanr(
+                range(len(TIERS)), by_tier(np.ones_like(held))).correlation), 4),
+            "mean_by_tier": [round(m, 3) for m in by_tier(held)]}
 
 
 def speed(outputs: list[dict], n: int = 10_000, batch: int = 1024) -> dict:
@@ -186,11 +179,15 @@ def main() -> int:
     test_answers = examples([(outputs[a]["instruction"], outputs[a]["output"]) for a in table["ans"][test]])
     tiers = tier_pairs(data) if (data / "self_instruct_model_tiers").is_dir() else None
     tier_ex = {t: examples(p) for t, p in tiers.items()} if tiers else None
+    tier_held = np.array([not tier_train(p) for p, _ in tiers[TIERS[0]]]) if tiers else None
 
     syn = training_synthetic(outputs, table, train_rows, args.cache)
     scorers = {}
     with tempfile.TemporaryDirectory() as tmp:
-        fitted = {lc: train(F, L, outputs, table, train_rows, length_control=lc, syn=syn,
+        Fa, La, table_a, rows_a, weight = (with_tiers(F, L, table, train_rows, data, args.cache) if tiers
+                                           else (F, L, table, train_rows, None))
+        table_a, rows_a, weight = with_similar_pairs(table_a, rows_a, weight, La)
+        fitted = {lc: train(Fa, La, outputs, table_a, rows_a, length_control=lc, syn=syn, weight=weight,
                             log=lambda m: print(m, file=sys.stderr)) for lc in (True, False)}
         unguarded = {k: v for k, v in fitted[True].items() if not k.startswith("guard_")}  # = alpaca-lc-1's fit
         for name, model in (("quality_learned", fitted[True]), ("quality_learned_no_guard", unguarded),
@@ -207,7 +204,7 @@ def main() -> int:
             results[name] = alpaca_metrics(fn(test_answers), outputs, table, test, L)
             results[name]["syn_win"] = synthetic_metrics(fn, outputs, table, test)
             if tier_ex:
-                results[name]["tiers"] = tier_metrics({t: fn(ex) for t, ex in tier_ex.items()})
+                results[name]["tiers"] = tier_metrics({t: fn(ex) for t, ex in tier_ex.items()}, tier_held)
             print(name, json.dumps(results[name]))
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))

@@ -22,6 +22,12 @@ accuracy of similar-length pairs above quality_heuristic's (a sweep of 0.02-0.2 
 /tmp/quality-learned-notes-2.md); mixing the synthetic pairs into the judge's fit instead (weight 1)
 dropped that accuracy to 0.546.
 
+Extra rows of the judge's fit (alpaca-lc-syn-3): Self-Instruct tier pairs on half of its instructions
+(`with_tiers`: the stronger model's answer beats the weaker's; no length terms) and pairs of similar-length
+answers to one instruction with the preference their two verdicts imply (`with_similar_pairs`, weight 0.5).
+Picked on training instructions with hash ql-val-1 < 0.2 (docs/benchmarks.md, quality_learned): tier
+order 0.76 -> 0.93 there, similar-length pair accuracy and within-quartile AUROC +0.006 each.
+
   python training/train_quality_learned.py --split train     # the shipped file (training split only)
   python training/train_quality_learned.py --split all --out /tmp/ql_all.npz     # all judgments
 """
@@ -216,6 +222,88 @@ def synthetic_features(outputs: list[dict], bases: np.ndarray, n: int, seed: int
     return F, np.log1p(np.array([len(a) for a in answers], dtype=np.float64)), orig, np.array(kinds)
 
 
+TIERS = ("davinci", "davinci-t0-ft", "davinci-superni-ft", "davinci-self-instruct",
+         "davinci-self-instruct-and-superni-ft", "text-davinci-001", "text-davinci-002", "text-davinci-003")
+TIER_SALT = "ql-tier-1"  # a self_instruct instruction trains when its hash is under 0.5; the rest is held out
+TIER_WEIGHT = 1.0  # weight of one tier pair against one judgment (1 and 4 tried on validation instructions)
+
+
+def tier_pairs(data: Path) -> dict[str, list[tuple[str, str]]]:
+    """(prompt, response) of each Self-Instruct model tier, weakest tier first, instructions in file order."""
+    out = {}
+    for t in TIERS:
+        with gzip.open(data / "self_instruct_model_tiers" / "predictions" / f"{t}_predictions.jsonl.gz", "rt") as fh:
+            rows = [json.loads(line) for line in fh]
+        out[t] = [((r["instruction"].strip() + ("\n\n" + r["input"].strip() if r.get("input", "").strip() else "")),
+                   r["response"]) for r in rows]
+    return out
+
+
+def tier_train(prompt: str) -> bool:
+    return _hash01(prompt, TIER_SALT) < 0.5
+
+
+def with_tiers(F: np.ndarray, L: np.ndarray, table: dict, rows: np.ndarray, data: Path, cache: Path | None,
+               weight: float = TIER_WEIGHT) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray, np.ndarray]:
+    """The judgments plus tier pairs: for each training-half Self-Instruct instruction, each stronger tier's
+    answer beats each weaker tier's (28 pairs an instruction), as rows of judge SYN_JUDGE (no intercept, no
+    length terms: the tiers are not a length-biased judge). Returns features, log lengths, table, rows and
+    per-row weights over the judgments and tier answers together. Why: the judges see fluent answers only,
+    and the score ordered the tiers (base GPT-3 up to text-davinci-003) at Spearman 0.74 against the
+    heuristic's 0.98."""
+    Fs, Ls, at = [F], [L], {}
+    for k, (t, pairs) in enumerate(tier_pairs(data).items()):
+        keep = [i for i, (p, _) in enumerate(pairs) if tier_train(p)]
+        prompts, answers = [pairs[i][0] for i in keep], [pairs[i][1] for i in keep]
+        content, pvec = embed_pairs(prompts, answers, cache, f"tier-{t}-train")
+        at.update({(k, i): sum(len(x) for x in Fs) + n for n, i in enumerate(keep)})
+        Fs.append(pair_features(prompts, answers, content, pvec))
+        Ls.append(np.log1p(np.array([len(a) for a in answers], dtype=np.float64)))
+    a = [pos for (k, i), pos in at.items() for k2 in range(k)]
+    r = [at[(k2, i)] for (k, i) in at for k2 in range(k)]
+    n = len(a)
+    tab = {"ans": np.r_[table["ans"], a], "ref": np.r_[table["ref"], r], "y": np.r_[table["y"], np.ones(n)],
+           "judge": np.r_[table["judge"], np.full(n, SYN_JUDGE)], "model": np.r_[table["model"], ["tier"] * n]}
+    return (np.vstack(Fs), np.concatenate(Ls), tab, np.r_[rows, np.ones(n, bool)],
+            np.r_[np.ones(len(rows)), np.full(n, weight)])
+
+
+SIMILAR_WEIGHT = 0.5  # of one similar-length pair against one judgment (picked on validation instructions)
+SIMILAR_LOG_RATIO = float(np.log(1.25))  # "similar lengths": within 25%, as the evaluation's pair_acc_lc
+
+
+def with_similar_pairs(table: dict, rows: np.ndarray, weight: np.ndarray | None, L: np.ndarray,
+                       w: float = SIMILAR_WEIGHT) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Length residualized within the instruction: two judged answers of `rows` to one instruction, judged
+    against the same reference, with lengths within 25%, become a judgment of one over the other with the
+    preference their two verdicts imply (sigmoid of the difference of their logits). Length can barely
+    decide such a pair, so weighting them up teaches what else the judge pays for. Returns the table, rows
+    and weights with these pairs appended."""
+    from collections import defaultdict
+
+    groups = defaultdict(list)
+    for k in np.flatnonzero(rows & (table["judge"] < N_JUDGES)):
+        groups[(int(table["ref"][k]), int(table["judge"][k]))].append(k)
+    y = np.clip(table["y"], 0.02, 0.98)
+    logit = np.log(y / (1 - y))
+    a, b = [], []
+    for ks in groups.values():
+        ks = np.array(ks)
+        i, j = np.triu_indices(len(ks), 1)
+        ka, kb = ks[i], ks[j]
+        close = np.abs(L[table["ans"][ka]] - L[table["ans"][kb]]) <= SIMILAR_LOG_RATIO
+        keep = close & (table["y"][ka] != table["y"][kb])
+        a.append(ka[keep])
+        b.append(kb[keep])
+    a, b = np.concatenate(a), np.concatenate(b)
+    n = len(a)
+    extra = {"ans": table["ans"][a], "ref": table["ans"][b], "y": 1 / (1 + np.exp(logit[b] - logit[a])),
+             "judge": table["judge"][a], "model": np.full(n, "similar")}
+    weight = np.ones(len(rows)) if weight is None else weight
+    return ({k: np.r_[table[k], extra[k]] for k in table}, np.r_[rows, np.ones(n, bool)],
+            np.r_[weight, np.full(n, w)])
+
+
 def length_basis(L: np.ndarray, knots: np.ndarray) -> np.ndarray:
     return np.hstack([L[:, None], np.maximum(L[:, None] - knots[None, :], 0.0)])
 
@@ -263,12 +351,13 @@ def judge_logloss(theta: np.ndarray, Z: np.ndarray, L: np.ndarray, knots: np.nda
 
 def train(F: np.ndarray, L: np.ndarray, outputs: list[dict], table: dict, rows: np.ndarray,
           decorrelate: bool = True, length_control: bool = True, log=print, syn: tuple | None = None,
-          guard_quantile: float = GUARD_QUANTILE, guard_slope: float = GUARD_SLOPE) -> dict:
+          guard_quantile: float = GUARD_QUANTILE, guard_slope: float = GUARD_SLOPE,
+          weight: np.ndarray | None = None) -> dict:
     """The model file's arrays and meta, fitted on the judgments `rows` (a boolean mask), and the guard
     fitted on the synthetic pairs `syn` (`synthetic_features` of training answers: each original beats
     its corrupted copy). `length_control=False` (an ablation for the evaluation): no length terms, no
     decorrelation."""
-    weight = np.ones(len(rows))
+    weight = np.ones(len(rows)) if weight is None else weight
     decorrelate = decorrelate and length_control
     L_fit = L if length_control else np.zeros_like(L)  # a constant length: its terms are all zero
     real = rows & (table["judge"] < N_JUDGES)
@@ -278,9 +367,9 @@ def train(F: np.ndarray, L: np.ndarray, outputs: list[dict], table: dict, rows: 
     Z = (F - mean) / scale
     knots = np.quantile(L_fit[used], [0.1, 0.25, 0.5, 0.75, 0.9])
     # lambda by the judge's log-loss on 20% of the training instructions (a hash, like the split)
-    instr = np.array([outputs[i]["instruction"] for i in table["ans"]])
+    instr = np.array([outputs[i]["instruction"] if i < len(outputs) else "" for i in table["ans"]])
     inner_i = {t for t in set(instr.tolist()) if _hash01(t, "ql-inner-1") < 0.2}
-    inner = np.isin(instr, list(inner_i)) & rows
+    inner = np.isin(instr, list(inner_i)) & rows & real  # rows of other sources (tier pairs) always fit
     scores, thetas, theta = {}, {}, None
     for lam in sorted(LAMBDAS, reverse=True):  # strongest first, each fit starting from the last one
         theta = thetas[lam] = _fit_bt(Z, L_fit, knots, table, rows & ~inner, lam, weight, start=theta)
@@ -332,7 +421,9 @@ def train(F: np.ndarray, L: np.ndarray, outputs: list[dict], table: dict, rows: 
                                            "lambda": GUARD_LAMBDA, "quantile": guard_quantile,
                                            "slope": guard_slope},
         "decorrelated": decorrelate, "length_control": length_control, "corr_log_length_before": round(before, 4),
-        "corr_log_length_after": round(after, 4), "judgments": int(rows.sum()), "answers": int(len(used)),
+        "corr_log_length_after": round(after, 4),
+        "judgments": int((rows & (table["judge"] < N_JUDGES) & (table["model"] != "similar")).sum()),
+        "answers": int(len(used)),
         "length_knots": knots.round(4).tolist(), "length_terms": theta[d:].round(4).tolist(),
         "data": "AlpacaEval judgments (tatsu-lab/alpaca_eval cd543a1), ../shared/data/alpaca_eval_judgments"}
     return {"coef": w, "intercept": np.array([intercept]), "mean": mean, "scale": scale, "meta": meta, **guard}
@@ -365,6 +456,10 @@ def main() -> int:
     ap.add_argument("--no-decorrelate", action="store_true")
     ap.add_argument("--synthetic", type=int, default=SYN_BASES,
                     help="training answers that get synthetic negatives (0: judgments only)")
+    ap.add_argument("--tier-weight", type=float, default=TIER_WEIGHT,
+                    help="weight of a Self-Instruct tier pair against a judgment (0: no tier pairs)")
+    ap.add_argument("--similar-weight", type=float, default=SIMILAR_WEIGHT,
+                    help="weight of a pair of similar-length answers to one instruction (0: none)")
 
     ap.add_argument("--cache", type=Path, default=Path("/tmp/quality_learned_cache"),
                     help="folder for the computed features (not part of the result)")
@@ -377,7 +472,16 @@ def main() -> int:
     F, L = answer_features(outputs, args.cache)
     rows = split(outputs, table)["train"] if args.split == "train" else np.ones(len(table["y"]), bool)
     syn = training_synthetic(outputs, table, rows, args.cache, args.synthetic) if args.synthetic else None
-    model = train(F, L, outputs, table, rows, decorrelate=not args.no_decorrelate, syn=syn)
+    weight = None
+    if args.tier_weight > 0 and (data / "self_instruct_model_tiers").is_dir():
+        F, L, table, rows, weight = with_tiers(F, L, table, rows, data, args.cache, args.tier_weight)
+    if args.similar_weight > 0:
+        table, rows, weight = with_similar_pairs(table, rows, weight, L, args.similar_weight)
+    model = train(F, L, outputs, table, rows, decorrelate=not args.no_decorrelate, syn=syn, weight=weight)
+    model["meta"]["tier_pairs"] = {"weight": args.tier_weight, "pairs": int((table["model"] == "tier").sum()),
+                                   "instructions": f"self_instruct_model_tiers, hash {TIER_SALT} < 0.5"}
+    model["meta"]["similar_length_pairs"] = {"weight": args.similar_weight,
+                                             "pairs": int((table["model"] == "similar").sum())}
     model["meta"]["split"] = args.split
     save(model, args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KB; {model['meta']['judgments']} judgments)")

@@ -58,7 +58,7 @@ def test_a_good_answer_beats_an_off_topic_or_garbled_one(view):
     assert good > max(off, garbled, shuf, rep)
 
 
-@pytest.mark.xfail(strict=True, reason="known weakness of alpaca-lc-syn-2: the guard catches only ~58% of "
+@pytest.mark.xfail(strict=True, reason="known weakness of alpaca-lc-syn-3: the whole answer beats only ~60% of "
                    "held-out answers cut mid-sentence (bench/quality_learned_eval.py syn_win.truncated); this "
                    "cut copy scores above the whole answer")
 def test_a_good_answer_beats_its_copy_cut_mid_sentence(view):
@@ -97,3 +97,25 @@ def test_a_file_that_is_not_a_model_is_an_error(tmp_path):
     (tmp_path / "y.npz").write_bytes(b"not a zip")
     with pytest.raises(ConfigError):
         build("quality_learned", {"path": str(tmp_path / "y.npz")}).fit([])
+
+
+# Edges of the batch path: Arrow's re-anchoring after a match ("- - item", "#a #b"), ASCII controls that
+# Python's \s and RE2's read differently, non-ASCII case and spaces, a lone surrogate, code, an empty answer.
+VARIED = ["", " ", "\n\n\n", GOOD, OFF_TOPIC, GARBLED, "- - item\n- x\n*\tbold **x** ** y",
+          "1. 2. 3) a\n#a #b\n#b c\n  # d", "12. x\n1234. y\n\u2022 one\n\u2022\ttwo",
+          "x\x0b- y\n-\x0bz\x1cw\x1dthe\x1ethe", "the.\nThe. an.\nIs it? Yes! no. ok",
+          "\u00e9 the. \u0130s. \u017f. caf\u00e9 Caf\u00e9 na\u00efve\u00a0word\u3000\u4f60\u597d\u3002",
+          "lone \ud800 surrogate, the. And then", "```python\ndef f(x):\n    return x  # the.\n```\nUse `f`",
+          "see http://x.y/z?a=1. and so", "I'm sorry, I cannot help with that.", "word " * 900 + "and then the"]
+
+
+def test_batch_statistics_equal_the_one_row_reference():
+    """text_stats counts a batch at once (Arrow's RE2, bytes); row_stats counts one answer in Python."""
+    from sft_select.views.quality_learned import row_stats, text_stats
+
+    prompts = [PROMPT, "", "the list python reverse", "caf\u00e9 \u4f60\u597d reverse list", "x\ud800y the words"] * 4
+    pairs = [(p, a) for a in VARIED for p in prompts[:5]]
+    fast = text_stats([p for p, _ in pairs], [a for _, a in pairs])
+    ref = np.array([row_stats(p, a) for p, a in pairs])
+    np.testing.assert_array_equal(fast, ref)
+    assert text_stats([], []).shape == (0, ref.shape[1])

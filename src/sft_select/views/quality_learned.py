@@ -19,11 +19,18 @@ threshold a low quantile of g over the training answers: the guard only ever low
 the judge's order of ordinary answers alone (mixed into the judge's fit, the easy synthetic pairs took
 the score over and its held-out judge agreement fell to chance).
 
+The judgments never show a weak model's answer either (base GPT-3's rambles and empty answers), so the
+judge's fit also takes Self-Instruct tier pairs (alpaca-lc-syn-3): on half of that set's instructions, each
+stronger model's answer beats each weaker one's (training/train_quality_learned.py `with_tiers`; the other
+half is held out for the evaluation's tier order).
+
 Features of a (prompt, answer) pair: the static embedding of prompt + answer (the vector the run already
-computes for the example, so it is read from the embedding store, not recomputed), its product with the
-prompt's embedding, their cosine and the cosine of the answer's estimated part with the prompt, and
-`STATS`, cheap text statistics of the answer (shares and densities; lexical overlap with the prompt;
-signs of shuffled, repeated or cut text).
+computes for the example, so it is read from the embedding store, not recomputed; the prompt's own vector
+is not stored by a run and is encoded here), its product with the prompt's embedding, their cosine and
+the cosine of the answer's estimated part with the prompt, and `STATS`, cheap text statistics of the
+answer (shares and densities; lexical overlap with the prompt; signs of shuffled, repeated or cut text).
+`text_stats` counts them over the whole batch (Arrow's RE2 for the patterns, bytes for the words);
+`row_stats` is the one-answer reference it must equal.
 
 Multi-turn: each assistant turn is scored with the turns since the previous assistant turn as its prompt,
 and the example scores its weakest turn (the minimum): every assistant turn is trained on, so one bad turn
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 from pathlib import Path
 from typing import Sequence
@@ -42,12 +50,13 @@ import numpy as np
 
 from sft_select import signals, token_stats
 from sft_select.errors import ConfigError
+from sft_select.normalize import scrub_surrogates
 from sft_select.record import Example
 from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import register
 
 FORMAT = "sft-select-quality-learned"
-MODEL_VERSION = "alpaca-lc-syn-2"  # of the shipped file; bump it (and retrain) when features or data change
+MODEL_VERSION = "alpaca-lc-syn-3"  # of the shipped file; bump it (and retrain) when features or data change
 SHIPPED = Path(__file__).with_name("data") / "quality_learned.npz"
 HEAD = 4000  # characters of an answer the statistics read (as many as the embedder reads)
 STATS = ("digits", "upper", "non_ascii", "punct", "newlines", "list_lines", "heading_lines",
@@ -57,18 +66,32 @@ STATS = ("digits", "upper", "non_ascii", "punct", "newlines", "list_lines", "hea
          "prompt_cover", "answer_in_prompt", "adjacent_repeat", "lower_after_stop", "stop_word_end",
          "mid_caps", "open_end")
 SCALARS = 2 + len(STATS)  # [cos(content, prompt), cos(answer part, prompt)] + STATS, between the blocks
-_STOP = frozenset("a an the of to and or in on at for with by as is are was be that this it from "
-                  "how what do i you your my me can which".split())
-_NO_PUNCT = str.maketrans({c: " " for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"})
-_LOWER_AFTER_STOP = re.compile(r"[.!?] +[a-z]")
-_STOP_WORD_END = re.compile(r"\b(?:the|a|an|of|to|and|or|in|on|for|with|by|is|that)[.!?](?:\s|$)", re.IGNORECASE)
-_MID_CAPS = re.compile(r"[a-z,;] +[A-Z][a-z]")
+_STOP_TEXT = ("a an the of to and or in on at for with by as is are was be that this it from "
+              "how what do i you your my me can which")
+_STOP = frozenset(_STOP_TEXT.encode().split())  # as `_words` cuts them: bytes
+_PUNCT_CHARS = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+_NO_PUNCT_BYTES = bytes.maketrans((_PUNCT_CHARS + "\x1c\x1d\x1e\x1f").encode(), b" " * (len(_PUNCT_CHARS) + 4))
+_SPACE = "[ \t\n\r\f]"  # spelled out: Python's \s also takes \v and \x1c-\x1f, RE2's does not
+_STOP_WORDS = ("the", "a", "an", "of", "to", "and", "or", "in", "on", "for", "with", "by", "is", "that")
+# Counted per answer by RE2 over the whole batch (pyarrow) and by Python's re in `row_stats`; the patterns
+# use only what both read alike (ASCII classes spelled out, \b as re.ASCII reads it, no case-folding flag).
+# Arrow counts by searching again from the end of each match as if a new text began there, so a pattern
+# anchored at a line start eats the rest of its line: the next search then starts on a newline.
+PATTERNS = {
+    "list_lines": "(?m)^[ \t]*(?:[-*\u2022]|[0-9]{1,3}[.)])" + _SPACE + "[^\n]*",
+    "heading_lines": "(?m)^[ \t]*#[^\n]*",
+    "lower_after_stop": "[.!?] +[a-z]",
+    "stop_word_end": r"\b(?:" + "|".join("".join(f"[{c.upper()}{c}]" for c in w) for w in _STOP_WORDS)
+                     + r")[.!?](?:" + _SPACE + "|$)",
+    "mid_caps": "[a-z,;] +[A-Z][a-z]",
+}
+_COMPILED = {k: re.compile(p.replace("(?m)", ""), re.ASCII | (re.MULTILINE if p.startswith("(?m)") else 0))
+             for k, p in PATTERNS.items()}
+SUBSTRINGS = ("\n", "\n\n", ". ", "? ", "! ", "?", "**", "```", "http")  # counted in each answer's head
 _DIGITS = bytes(range(48, 58))
 _UPPER = bytes(range(65, 91))
 _PUNCT = bytes(b for b in range(128) if not chr(b).isalnum() and not chr(b).isspace())
 _LETTERS = bytes(b for b in range(128) if chr(b).isalpha())
-_LIST_LINE = re.compile(r"^[ \t]*(?:[-*\u2022]|\d{1,3}[.)])\s", re.MULTILINE)
-_HEADING_LINE = re.compile(r"^[ \t]*#", re.MULTILINE)
 _TERMINAL = frozenset(".!?)]}\"'`*:;>|\u3002\uff01\uff1f\u2026")
 
 
@@ -94,49 +117,94 @@ def joined(prompt: str, answer: str) -> str:
     return "\n\n".join(part for part in (prompt, answer) if part)  # as Example.content joins them
 
 
+def _open_end(answer: str) -> float:
+    """Whether the answer's last line stops where a sentence or a list item cannot (a cut answer)."""
+    last = answer.rstrip()[-300:].rsplit("\n", 1)[-1].strip()
+    return float(bool(last) and (last[-1] in ",;-(" or (
+        last[-1] not in _TERMINAL and len(last.split()) > 3
+        and not last.startswith(("-", "*", "#", "|", ">", "\u2022")) and not last[:1].isdigit())))
+
+
+def _words(text: str) -> bytes:
+    """`text` lowercased, as UTF-8, with punctuation and characters 0x1c-0x1f (which str.split reads as
+    spaces) made spaces: its words are what bytes.split cuts it into."""
+    return scrub_surrogates(text).lower().encode().translate(_NO_PUNCT_BYTES)
+
+
+def _overlap(head: str, prompt: str) -> tuple[float, float, float]:
+    """Relevance and fluency from the words: the share of the prompt's content words (over two bytes, not
+    in _STOP) the answer uses, the share of the answer's that are the prompt's, and the share of words
+    equal to the word before them. (Bytes: cutting str words with str.translate and a table was the
+    slowest part of the statistics.)"""
+    aw, pw = _words(head).split(), _words(prompt[-HEAD:]).split()
+    pset = {w for w in set(pw) - _STOP if len(w) > 2}  # the set first: the filter sees each word once
+    aset = {w for w in set(aw) - _STOP if len(w) > 2}
+    cover = len(pset & aset) / len(pset) if pset else 0.0
+    in_prompt = len(aset & pset) / len(aset) if aset else 0.0
+    return cover, in_prompt, sum(map(operator.eq, aw, aw[1:])) / max(len(aw) - 1, 1)
+
+
+def _columns(head: str, data: bytes, counts: dict[str, float], dup: float, refused: bool, truncated: bool,
+             overlap: Sequence[float], prompt: str, answer: str) -> tuple[float, ...]:
+    """One row of STATS from what was counted in it (`counts`: PATTERNS and SUBSTRINGS; `overlap`: `_overlap`)."""
+    n = max(len(data), 1)
+    nw = max(len(head.split()), 1)
+    nl = max(counts["\n"] + 1 - counts["\n\n"], 1)  # lines, blank ones left out (roughly)
+    sentences = counts[". "] + counts["? "] + counts["! "] + counts["\n"] + 1
+    stripped = head.strip()
+    return (_share(data, _DIGITS), _share(data, _UPPER), (len(data) - len(head)) / n,  # bytes beyond one a character
+            _share(data, _PUNCT), counts["\n"] / n * 100, min(counts["list_lines"] / nl, 1.0),
+            min(counts["heading_lines"] / nl, 1.0), float(counts["```"] > 0), min(counts["**"] / nw, 1.0),
+            float(counts["http"] > 0), min((n - len(data.translate(None, _LETTERS))) / nw, 20.0),
+            math.log1p(nw / sentences), counts["?"] / sentences, dup, float(refused), float(truncated),
+            float(bool(stripped) and stripped == prompt.strip()), float(not stripped),
+            *overlap, counts["lower_after_stop"] / sentences, counts["stop_word_end"] / sentences,
+            min(counts["mid_caps"] / nw, 1.0), _open_end(answer))
+
+
+def row_stats(prompt: str, answer: str) -> np.ndarray:
+    """STATS of one answer, counted in Python one statistic at a time: the reference `text_stats` (which
+    counts a whole batch at once) must equal (tests/views/test_quality_learned.py)."""
+    head = answer[:HEAD]
+    counts = {k: len(rx.findall(head)) for k, rx in _COMPILED.items()}
+    counts.update({s: head.count(s) for s in SUBSTRINGS})
+    dup = signals.duplicate_ngram_ratio(signals.word_tokens(head))
+    return np.array(_columns(head, head.encode("utf-8", "surrogatepass"), counts, dup, signals.is_refusal(head),
+                             signals.truncation(answer) is not None, _overlap(head, prompt), prompt, answer))
+
+
+def _batch_counts(heads: list[str]) -> dict[str, np.ndarray]:
+    """PATTERNS and SUBSTRINGS counted in each head by Arrow, all heads in one call per pattern (RE2,
+    C++): one Python regex pass per head and pattern was a third of the view's time."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array([h if h.isascii() else scrub_surrogates(h) for h in heads], pa.large_string())
+    out = {k: pc.count_substring_regex(arr, p) for k, p in PATTERNS.items()}
+    out.update({s: pc.count_substring(arr, s) for s in SUBSTRINGS})
+    return {k: v.to_numpy(zero_copy_only=False).tolist() for k, v in out.items()}
+
+
 def text_stats(prompts: Sequence[str], answers: Sequence[str]) -> np.ndarray:
-    """(n, len(STATS)): shares and densities of each answer, none of which grows with its length."""
+    """(n, len(STATS)): shares and densities of each answer, none of which grows with its length; equal to
+    `row_stats` of each, with the counting done over the batch."""
     heads = [a[:HEAD] for a in answers]
     out = np.zeros((len(heads), len(STATS)))
+    if not heads:
+        return out
     dup = np.zeros(len(heads))
     rows = token_stats.ascii_rows(heads)
     if len(rows):
         dup[rows] = token_stats.duplicate_ngram_ratios([heads[i] for i in rows])[1]
     refused = signals.refusals(heads)
-    for i, (head, prompt) in enumerate(zip(heads, prompts)):
-        data = head.encode("utf-8", "surrogatepass")
-        n = max(len(data), 1)
-        words = head.split()
-        nw = max(len(words), 1)
-        nl = max(head.count("\n") + 1 - head.count("\n\n"), 1)  # lines, blank ones left out (roughly)
-        sentences = head.count(". ") + head.count("? ") + head.count("! ") + head.count("\n") + 1
+    counts = _batch_counts(heads)
+    keys = list(counts)
+    for i, (head, prompt, answer) in enumerate(zip(heads, prompts, answers)):
         if not head.isascii():
             dup[i] = signals.duplicate_ngram_ratio(signals.word_tokens(head))
-        # relevance: content words shared with the prompt; fluency: what shuffled, repeated or cut text shows
-        aw = head.lower().translate(_NO_PUNCT).split()
-        pw = set(prompt[-HEAD:].lower().translate(_NO_PUNCT).split()) - _STOP
-        pw = {w for w in pw if len(w) > 2}
-        aset = {w for w in aw if len(w) > 2} - _STOP
-        cover = len(pw & aset) / len(pw) if pw else 0.0
-        in_prompt = len(aset & pw) / len(aset) if aset else 0.0
-        rep = sum(map(str.__eq__, aw, aw[1:])) / max(len(aw) - 1, 1)
-        tail = answers[i].rstrip()[-300:]
-        last = tail.rsplit("\n", 1)[-1].strip()
-        open_end = float(bool(last) and (last[-1] in ",;-(" or (
-            last[-1] not in _TERMINAL and len(last.split()) > 3
-            and not last.startswith(("-", "*", "#", "|", ">", "\u2022")) and not last[:1].isdigit())))
-        extra = (cover, in_prompt, rep, len(_LOWER_AFTER_STOP.findall(head)) / sentences,
-                 len(_STOP_WORD_END.findall(head)) / sentences, min(len(_MID_CAPS.findall(head)) / nw, 1.0), open_end)
-        out[i, len(STATS) - len(extra):] = extra
-        out[i, :len(STATS) - len(extra)] = (_share(data, _DIGITS), _share(data, _UPPER),
-                  (len(data) - len(head)) / n, _share(data, _PUNCT),  # bytes beyond one a character
-                  head.count("\n") / n * 100,
-                  min(len(_LIST_LINE.findall(head)) / nl, 1.0), min(len(_HEADING_LINE.findall(head)) / nl, 1.0),
-                  float("```" in head), min(head.count("**") / nw, 1.0), float("http" in head),
-                  min((n - len(data.translate(None, _LETTERS))) / nw, 20.0),
-                  math.log1p(nw / sentences), head.count("?") / sentences, dup[i], float(refused[i]),
-                  float(signals.truncation(answers[i]) is not None),
-                  float(bool(head.strip()) and head.strip() == prompt.strip()), float(not head.strip()))
+        mine = dict(zip(keys, (counts[k][i] for k in keys)))
+        out[i] = _columns(head, head.encode("utf-8", "surrogatepass"), mine, dup[i], refused[i],
+                          signals.truncation(answer) is not None, _overlap(head, prompt), prompt, answer)
     return out
 
 
