@@ -188,3 +188,16 @@ def test_graded_tiers_order_held_out_instructions(tmp_path):
     tier = np.array([r["tier"] for r in test_rows])
     means = [scores[tier == t].mean() for t in range(len(tiers))]
     assert spearmanr(range(len(tiers)), means).correlation >= 0.6, means
+
+
+def test_a_user_model_retrained_in_place_changes_the_views_cache_key(tmp_path):
+    from sft_select.scoring import cache_key
+
+    path = tmp_path / "m.npz"
+    data = write(tmp_path / "graded.jsonl", graded_rows(10, seed=1, shared_prompt=True))
+    assert train("--view", "quality_learned", "--data", data, "--label-field", "score", "--out", str(path)).exit_code == 0
+    view = build("quality_learned", {"path": str(path)})
+    before = cache_key(view, "pool", None)
+    data = write(tmp_path / "graded2.jsonl", graded_rows(10, seed=2, shared_prompt=True))
+    assert train("--view", "quality_learned", "--data", data, "--label-field", "score", "--out", str(path)).exit_code == 0
+    assert cache_key(view, "pool", None) != before

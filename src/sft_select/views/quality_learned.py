@@ -255,6 +255,9 @@ class QualityLearned(View):
         """`path`: a model file in this format; None = the shipped model (trained on AlpacaEval judgments)."""
         self.path = path
 
+    def model_files(self) -> list[Path]:
+        return [Path(self.path)] if self.path else []  # the shipped file is keyed by MODEL_VERSION
+
     def fit(self, pool: Sequence[Example], target: Sequence[Example] | None = None) -> "QualityLearned":
         from sft_select.embed import get_embedder
 
