@@ -57,9 +57,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import numpy as np  # noqa: E402
 
-from sft_select.config import build_config  # noqa: E402
+from sft_select.config.schema import build_config  # noqa: E402
 from sft_select.io.load import load  # noqa: E402
-from sft_select.paths import shared_data  # noqa: E402
+from sft_select.core.paths import shared_data  # noqa: E402
 from sft_select.views.registry import registered  # noqa: E402
 
 WANTED_VIEWS = ("quality_label", "difficulty_margin", "diversity", "relevance_embedding", "relevance_dsir",
@@ -160,7 +160,7 @@ def minilm_features(texts: list[str], cache_dir: Path, max_seq_length: int = 128
     """
     import hashlib
 
-    from sft_select.embed import minilm_path
+    from sft_select.models.embed.embedders import minilm_path
 
     h = hashlib.sha256(f"all-MiniLM-L6-v2|{max_seq_length}".encode())
     for t in texts:
@@ -331,7 +331,7 @@ def cleanlab_filter(pool_examples, seed: int) -> list[str]:
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from threadpoolctl import threadpool_limits
 
-    from sft_select.embed import embed_examples
+    from sft_select.models.embed.embedders import embed_examples
 
     X = embed_examples(pool_examples, "static-minilm")
     classes = sorted({ex.label for ex in pool_examples})
@@ -399,8 +399,8 @@ class Prepared:
 def prepare(name: str, args, data: Path) -> Prepared:
     """Splits, files, the scored table and the eval models of dataset `name` under `args.work`/`name`
     (args: seed, work, limit, eval_models, per_subset_C, tfidf_C, mlp_alpha)."""
-    from sft_select.embed import embed_examples
-    from sft_select.pipeline import run as run_pipeline
+    from sft_select.models.embed.embedders import embed_examples
+    from sft_select.pipelines.in_memory import run as run_pipeline
 
     work = Path(args.work) / name
     work.mkdir(parents=True, exist_ok=True)
@@ -441,9 +441,9 @@ def prepare(name: str, args, data: Path) -> Prepared:
 
 
 def run_dataset(name: str, args, data: Path) -> dict:
-    from sft_select.pipeline import weight_specs
+    from sft_select.pipelines.in_memory import weight_specs
     from sft_select.selection.strategies import Context
-    from sft_select.table import finalize
+    from sft_select.scoring.table import finalize
     from sft_select.tune.loop import load_validation, tune_table
 
     t0 = time.perf_counter()

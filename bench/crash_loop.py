@@ -45,7 +45,7 @@ import pandas as pd  # noqa: E402
 
 from reliability.helpers import cli_cmd, cli_env, make_demo  # noqa: E402
 from sft_select.io.atomic import is_temp  # noqa: E402
-from sft_select.rundir import MARKER, OUTPUTS  # noqa: E402
+from sft_select.rundir.folder import MARKER, OUTPUTS  # noqa: E402
 
 # Manifest fields that must agree between runs; timings, argv and which views came from cache may not.
 STABLE_MANIFEST = ("status", "seed", "inputs", "target", "pool_fingerprint", "counts", "config", "outputs")

@@ -65,7 +65,7 @@ def generated_corpus(n: int, seed: int = 0, dup_share: float = 0.15) -> list[str
 
 
 def gpteacher() -> tuple[list[str], list[str], list[dict]] | None:
-    from sft_select.paths import shared_data
+    from sft_select.core.paths import shared_data
 
     data = shared_data()
     path = data / "gpteacher_toolformer_dedup" / "toolformer_labeled.jsonl.gz" if data else None
@@ -244,7 +244,7 @@ def reference_agreement(content: list[str], outputs: list[str], rows: list[dict]
     n = len(rows)
     for field, texts in (("content", content), ("response", outputs)):
         if not args.no_semantic:
-            from sft_select.embed import get_embedder
+            from sft_select.models.embed.embedders import get_embedder
 
             t = time.perf_counter()
             x = get_embedder(args.embedder).encode(texts)

@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from sft_select.paths import shared_data  # noqa: E402
-from sft_select.record import Example, Turn  # noqa: E402
+from sft_select.core.paths import shared_data  # noqa: E402
+from sft_select.core.record import Example, Turn  # noqa: E402
 
 ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
 REFERENCE_GENERATOR = "gpt4_1106_preview"

@@ -40,7 +40,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from instruction_proxies import load_judged, split  # noqa: E402
 
-from sft_select.paths import shared_data  # noqa: E402
+from sft_select.core.paths import shared_data  # noqa: E402
 
 FRACTION = 0.2
 RANDOM_SEEDS = (0, 1, 2)

@@ -17,10 +17,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from sft_select.io.load import load  # noqa: E402
-from sft_select.lm import get_lm  # noqa: E402
-from sft_select.lm_forward import sequence_losses  # noqa: E402
-from sft_select.lm_stats import encode  # noqa: E402
-from sft_select.paths import shared_data  # noqa: E402
+from sft_select.models.lm.loader import get_lm  # noqa: E402
+from sft_select.models.lm.forward import sequence_losses  # noqa: E402
+from sft_select.models.lm.stats import encode  # noqa: E402
+from sft_select.core.paths import shared_data  # noqa: E402
 
 
 def main() -> None:

@@ -4,10 +4,10 @@ how quality_fluency / difficulty_ifd / difficulty_loss order the Self-Instruct m
 1. Speed, CPU: `n` Dolly examples (seeded sample) scored twice with SmolLM2-135M-Instruct:
    - naive: one example at a time, the two forward passes a textbook IFD script runs (response after
      the prompt, response alone), full logits, no batching;
-   - ours: `sft_select.lm_stats.compute_stats` (length-bucketed batches, shared chat-frame prefix
+   - ours: `sft_select.models.lm.stats.compute_stats` (length-bucketed batches, shared chat-frame prefix
      computed once, vocabulary projection only at response positions).
    - ours runs at each `--dtype` (default auto: float32 on CPU; e.g. `float32,int8` times both against
-     the same naive loop), through the lean Llama forward (`sft_select.lm_lean`) when the model is a
+     the same naive loop), through the lean Llama forward (`sft_select.models.lm.lean_llama`) when the model is a
      Llama; the naive loop is always the transformers forward in float32, the textbook baseline.
    Both read exactly the same token ids (from `encode`), so tokens/s counts the same tokens for both:
    both contexts plus the response twice. They run alternately on chunks, so a change in machine load
@@ -40,8 +40,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from sft_select.io.formats import parse_row  # noqa: E402
 from sft_select.io.load import load  # noqa: E402
-from sft_select.paths import shared_data  # noqa: E402
-from sft_select.record import Example, content_hash  # noqa: E402
+from sft_select.core.paths import shared_data  # noqa: E402
+from sft_select.core.record import Example, content_hash  # noqa: E402
 
 TIERS = ["davinci", "davinci-t0-ft", "davinci-superni-ft", "davinci-self-instruct",
          "davinci-self-instruct-and-superni-ft", "text-davinci-001", "text-davinci-002", "text-davinci-003"]
@@ -52,7 +52,7 @@ def naive_stats(lm, examples, max_tokens: int) -> np.ndarray:
     import torch
     import torch.nn.functional as F
 
-    from sft_select.lm_stats import encode
+    from sft_select.models.lm.stats import encode
 
     out = np.full((len(examples), 2), np.nan)
     for i, e in enumerate(encode(lm, examples, max_tokens)):
@@ -94,7 +94,7 @@ def speed(lm_f32, lms: dict, examples, chunk: int, max_tokens: int, batch_tokens
     """Naive float32 loop vs compute_stats on each of `lms` (by precision), alternating by chunk (the
     order rotates per chunk, so load drift hits every method alike); the naive losses are also the
     float32 reference for the agreement figures."""
-    from sft_select.lm_stats import compute_stats, encode, token_count
+    from sft_select.models.lm.stats import compute_stats, encode, token_count
 
     tokens = token_count(encode(lm_f32, examples, max_tokens))
     naive_stats(lm_f32, examples[:2], max_tokens)  # warm-up, untimed: first-call set-up of every path
@@ -152,7 +152,7 @@ def tier_examples(folder: Path, k: int, seed: int) -> tuple[list[Example], list[
 def tier_order(examples, tiers, batch_tokens: int, dtype: str) -> dict:
     from scipy.stats import spearmanr
 
-    from sft_select.combine import normalize
+    from sft_select.selection.combine import normalize
     from sft_select.views import build
 
     tiers = np.asarray(tiers)
@@ -203,14 +203,14 @@ def main() -> None:
         return
     import torch
 
-    from sft_select.lm import get_lm
+    from sft_select.models.lm.loader import get_lm
 
     if args.threads:
         torch.set_num_threads(args.threads)
 
     import tempfile
 
-    from sft_select.lm_stats import LMStatsStore
+    from sft_select.models.lm.stats import LMStatsStore
 
     LMStatsStore.root = Path(tempfile.mkdtemp(prefix="lm_bench_"))  # time real forward passes, not the cache
     dtypes = args.dtype.split(",")
@@ -229,7 +229,7 @@ def main() -> None:
         results["speed"] = speed(lm_f32, lms, sample, args.chunk, args.max_tokens, args.batch_tokens)
         print(json.dumps(results["speed"], indent=2), flush=True)
     if args.agree:
-        from sft_select.lm_stats import compute_stats
+        from sft_select.models.lm.stats import compute_stats
 
         pool = load([data / "dolly_3k_categories" / "dolly_3k.json.gz"]).examples
         sample = random.Random(args.seed + 1).sample(pool, args.agree)

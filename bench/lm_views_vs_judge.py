@@ -5,7 +5,7 @@ own answer; quality = preference - 1 = P(the answer is better than the reference
 one answer each, the answering models dealt round-robin from a shuffled list (57 of the 58 models appear at
 300, ~5 answers each). Optionally a Self-Instruct model-tier sample (`--tier-instructions` instructions x the 8 GPT-3 tiers).
 Each sample goes through its own `sft-select score FILE --views difficulty_ifd,difficulty_loss,quality_fluency` (one
-LM pass for the three views: they share `sft_select.lm_stats`; the two runs go side by side), and the table is read from scores.parquet.
+LM pass for the three views: they share `sft_select.models.lm.stats`; the two runs go side by side), and the table is read from scores.parquet.
 
 Every view is taken in the direction it declares (its normalized column `<view>`, higher = preferred by the
 view; difficulty_ifd's IFD >= 1 rows are NaN raw and get the bottom of the order, as when combining).
@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from sft_select.paths import shared_data  # noqa: E402
+from sft_select.core.paths import shared_data  # noqa: E402
 
 VIEWS = ["difficulty_ifd", "difficulty_loss", "quality_fluency"]
 ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"

@@ -30,21 +30,21 @@ STEPS = [  # (module, attribute): functions looked up at call time through their
     ("sft_select.preprocess.filters", "apply_filters"),
     ("sft_select.preprocess.exact", "link_exact"),
     ("sft_select.preprocess.near", "link_near"),
-    ("sft_select.pipeline", "base_table"),
-    ("sft_select.scoring", "score_all"),
+    ("sft_select.pipelines.in_memory", "base_table"),
+    ("sft_select.scoring.driver", "score_all"),
     ("sft_select.views.diversity", "Diversity.fit"),
     ("sft_select.views.relevance_dsir", "RelevanceDSIR.fit"),
     ("sft_select.views.relevance_embedding", "RelevanceEmbedding.fit"),
     ("sft_select.views.quality_heuristic", "QualityHeuristic.fit"),
-    ("sft_select.embed", "EmbeddingStore.embed"),
-    ("sft_select.scoring", "_score_pass"),
-    ("sft_select.pipeline", "add_scores"),
-    ("sft_select.pipeline", "finalize"),
-    ("sft_select.pipeline", "write_outputs"),
+    ("sft_select.models.embed.embedders", "EmbeddingStore.embed"),
+    ("sft_select.scoring.driver", "_score_pass"),
+    ("sft_select.pipelines.in_memory", "add_scores"),
+    ("sft_select.pipelines.in_memory", "finalize"),
+    ("sft_select.pipelines.in_memory", "write_outputs"),
     ("sft_select.report", "report_after_run"),
     ("sft_select.report.summary", "build_summary"),
     ("sft_select.report.embedmap", "build_map"),
-    ("sft_select.manifest", "write_manifest"),
+    ("sft_select.rundir.manifest", "write_manifest"),
 ]
 TOTALS: dict[str, list[float]] = {}
 
@@ -103,8 +103,8 @@ def main() -> None:
     os.environ["SFT_SELECT_EMBED_CACHE"] = str(args.out) + "-embed-cache"
     shutil.rmtree(os.environ["SFT_SELECT_EMBED_CACHE"], ignore_errors=True)
     start = time.perf_counter()
-    from sft_select import pipeline
-    from sft_select.config import build_config
+    from sft_select.pipelines import in_memory as pipeline
+    from sft_select.config.schema import build_config
 
     imports = time.perf_counter() - start
     install()

@@ -32,10 +32,10 @@ from sft_select.evaluate.proxy_classifier import EmbeddingClassifierProxy  # noq
 
 def subsets(table, pool, views, frac: float, seed: int) -> dict[str, list[str]]:
     """The candidate family: labelled by how each subset was drawn."""
-    from sft_select.config import build_config
-    from sft_select.pipeline import weight_specs
+    from sft_select.config.schema import build_config
+    from sft_select.pipelines.in_memory import weight_specs
     from sft_select.selection.strategies import Context
-    from sft_select.table import finalize
+    from sft_select.scoring.table import finalize
 
     ctx = Context.of(pool, "static-minilm")
     specs = weight_specs(build_config({"views": {"use": views}}), views)
@@ -86,7 +86,7 @@ class KNNProxy(EmbeddingClassifierProxy):
 
 def build_proxies(specs: list[str], pool) -> dict:
     """`logreg`, `mlp`, `mlp:mlp_epochs=50/alpha=0.001` (evaluate.classifier fields), or `knn:K`."""
-    from sft_select.config import build_config
+    from sft_select.config.schema import build_config
     from sft_select.evaluate.proxy import build_proxy
 
     out = {}

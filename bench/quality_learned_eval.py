@@ -46,8 +46,8 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "training"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from sft_select.paths import shared_data  # noqa: E402
-from sft_select.record import Example, Turn, assign_ids, content_hash  # noqa: E402
+from sft_select.core.paths import shared_data  # noqa: E402
+from sft_select.core.record import Example, Turn, assign_ids, content_hash  # noqa: E402
 from sft_select.views.registry import build  # noqa: E402
 from train_quality_learned import (SYNTHETIC, TIERS, answer_features, load_alpaca, save, split,  # noqa: E402
                                    synthetic, tier_pairs, tier_train, train, training_synthetic, with_similar_pairs,
@@ -134,7 +134,7 @@ def tier_metrics(scores: dict[str, np.ndarray], held: np.ndarray) -> dict:
 def speed(outputs: list[dict], n: int = 10_000, batch: int = 1024) -> dict:
     import time
 
-    from sft_select.embed import EmbeddingStore, embed_examples
+    from sft_select.models.embed.embedders import EmbeddingStore, embed_examples
 
     os.environ["SFT_SELECT_EMBED_CACHE"] = "off"  # the cold pass must embed, not read the disk cache
     pool = examples([(o["instruction"], o["output"]) for o in outputs[:n]])

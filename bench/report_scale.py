@@ -19,8 +19,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from make_demo_data import make_pool, write_jsonl  # noqa: E402
 
-from sft_select.config import build_config  # noqa: E402
-from sft_select.pipeline import run  # noqa: E402
+from sft_select.config.schema import build_config  # noqa: E402
+from sft_select.pipelines.in_memory import run  # noqa: E402
 from sft_select.report import write_report  # noqa: E402
 
 

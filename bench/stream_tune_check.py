@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import numpy as np  # noqa: E402
 from case_study import WANTED_VIEWS, Evaluator, eval_models, splits, write_jsonl  # noqa: E402
 
-from sft_select.config import build_config  # noqa: E402
-from sft_select.embed import embed_examples  # noqa: E402
+from sft_select.config.schema import build_config  # noqa: E402
+from sft_select.models.embed.embedders import embed_examples  # noqa: E402
 from sft_select.io.load import load  # noqa: E402
-from sft_select.paths import shared_data  # noqa: E402
-from sft_select.pipeline import run  # noqa: E402
+from sft_select.core.paths import shared_data  # noqa: E402
+from sft_select.pipelines.in_memory import run  # noqa: E402
 from sft_select.views.registry import registered  # noqa: E402
 
 

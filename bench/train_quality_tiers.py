@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from sft_select.paths import shared_data  # noqa: E402
-from sft_select.record import Example, Turn, assign_ids, content_hash  # noqa: E402
+from sft_select.core.paths import shared_data  # noqa: E402
+from sft_select.core.record import Example, Turn, assign_ids, content_hash  # noqa: E402
 from sft_select.views import quality_learned_fit as qlf  # noqa: E402
 from sft_select.views.registry import build  # noqa: E402
 
@@ -97,7 +97,7 @@ def main() -> int:
         t0 = time.time()
         model = qlf.fit_graded(examples(subset), [r[1] for r in subset], embedder=args.embedder, seed=args.seed)
         fit_s = time.time() - t0
-        path = qlf.save(model, tmp / f"{name}.npz")
+        path = qlf.write_model(model, tmp / f"{name}.npz")
         view = build("quality_learned", {"path": str(path)}).fit(test_ex)
         results[name] = {**figures(view.score_batch(test_ex).raw, t_tier, t_instr), "fit_s": round(fit_s, 1),
                          "train_pairs": model["meta"]["pairs"]["count"], "cv": model["meta"]["cv"],

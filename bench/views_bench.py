@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from sft_select.embed import EmbeddingStore, embed_examples, get_embedder  # noqa: E402
+from sft_select.models.embed.embedders import EmbeddingStore, embed_examples, get_embedder  # noqa: E402
 from sft_select.io.load import load  # noqa: E402
-from sft_select.paths import shared_data  # noqa: E402
-from sft_select.record import Example  # noqa: E402
+from sft_select.core.paths import shared_data  # noqa: E402
+from sft_select.core.record import Example  # noqa: E402
 from sft_select.views import oof  # noqa: E402
 from sft_select.views.registry import build  # noqa: E402
 

@@ -76,7 +76,7 @@ def cli():
     """Invoke the CLI in-process; returns (exit_code, output)."""
     from typer.testing import CliRunner
 
-    from sft_select.cli import app
+    from sft_select.cli.app import app
 
     runner = CliRunner()
 

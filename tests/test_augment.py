@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sft_select.augment import (_request_leaf, augment_classification, augment_text, change_ratio, label_vocab,
+from sft_select.pipelines.augment import (_request_leaf, augment_classification, augment_text, change_ratio, label_vocab,
                                 marked_row)
-from sft_select.errors import InputError
-from sft_select.record import Example, Turn
+from sft_select.core.errors import InputError
+from sft_select.core.record import Example, Turn
 
 
 def labelled(n=20):
@@ -82,7 +82,7 @@ def test_augment_command_writes_marked_rows(tmp_path):
 
     from typer.testing import CliRunner
 
-    from sft_select.cli import app
+    from sft_select.cli.app import app
 
     pool = tmp_path / "pool.jsonl"
     pool.write_text("".join(json.dumps(ex.original) + "\n" for ex in labelled(30)))

@@ -1,12 +1,12 @@
-"""Balance helpers used by the proxy trainer and the tune report (sft_select.balance)."""
+"""Balance helpers used by the proxy trainer and the tune report (sft_select.selection.balance)."""
 from __future__ import annotations
 
 from collections import Counter
 
 import pytest
 
-from sft_select.balance import class_weights, imbalance_report, resample
-from sft_select.errors import ConfigError
+from sft_select.selection.balance import class_weights, imbalance_report, resample
+from sft_select.core.errors import ConfigError
 
 
 def test_report():

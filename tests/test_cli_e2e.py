@@ -126,7 +126,7 @@ def test_existing_run_needs_force(tmp_path, cli, demo_rows):
 
 
 def test_init_writes_a_valid_config(tmp_path, cli):
-    from sft_select.config import load_config
+    from sft_select.config.schema import load_config
 
     path = tmp_path / "cfg.yaml"
     code, output = cli("init", path)

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sft_select.combine import ViewWeight, combine, normalize, resolve_weights
-from sft_select.errors import ConfigError
+from sft_select.selection.combine import ViewWeight, combine, normalize, resolve_weights
+from sft_select.core.errors import ConfigError
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sft_select import embed
-from sft_select.embed import EmbeddingStore, get_embedder
-from sft_select.errors import ConfigError
+from sft_select.models.embed import embedders as embed
+from sft_select.models.embed.embedders import EmbeddingStore, get_embedder
+from sft_select.core.errors import ConfigError
 
 
 class CountingEmbedder:
@@ -109,7 +109,7 @@ def test_static_minilm_embeds_by_meaning():
 @pytest.mark.slow
 def test_sentence_transformers_model_from_a_folder(counting):
     """Any sentence-transformers folder is an embedder; its fingerprint covers the folder's files."""
-    from sft_select.embed import minilm_path
+    from sft_select.models.embed.embedders import minilm_path
 
     path = str(minilm_path())
     model = get_embedder(path)
@@ -121,7 +121,7 @@ def test_sentence_transformers_model_from_a_folder(counting):
 def test_embedding_ahead_from_both_ends_caches_every_vector_on_disk(counting, monkeypatch):
     """`embed_ahead`: a worker embeds from the front, saving disk shards as it goes, and this process
     from the back when `finish` is called; every id then has its vector in memory and on disk."""
-    from sft_select import parallel
+    from sft_select.executors import pool as parallel
 
     counting.cpu_parallel = True  # forks for it like the static model
     monkeypatch.setattr(embed, "SHARD_ROWS", 7)

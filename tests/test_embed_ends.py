@@ -1,4 +1,4 @@
-"""Embedding from both ends (sft_select.embed_ends): every row is filled, whatever the interleaving."""
+"""Embedding from both ends (sft_select.models.embed.both_ends): every row is filled, whatever the interleaving."""
 from __future__ import annotations
 
 import random
@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from sft_select import parallel
-from sft_select.embed_ends import BothEnds
+from sft_select.executors import pool as parallel
+from sft_select.models.embed.both_ends import BothEnds
 
 
 def _encoder(delays: random.Random | None = None):

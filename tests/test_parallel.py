@@ -2,10 +2,10 @@
 import pandas as pd
 import pytest
 
-from sft_select import parallel
-from sft_select.config import build_config
-from sft_select.errors import InputError
-from sft_select.pipeline import run
+from sft_select.executors import pool as parallel
+from sft_select.config.schema import build_config
+from sft_select.core.errors import InputError
+from sft_select.pipelines.in_memory import run
 from sft_select.views.base import View
 from tests.test_stream import make_pool
 
@@ -91,7 +91,7 @@ def _inherited(items):
     """In a worker: what it still holds of the parent's run-directory locks and result pipes."""
     import os
 
-    from sft_select import rundir
+    from sft_select.rundir import folder as rundir
 
     lock_fd = items[0]
     try:
@@ -106,7 +106,7 @@ def test_workers_close_the_parents_lock_files_and_pipes_and_the_lock_stays(tmp_p
     import fcntl
     import os
 
-    from sft_select import rundir
+    from sft_select.rundir import folder as rundir
 
     out = tmp_path / "run"
     rundir.prepare(out, force=False)
@@ -136,7 +136,7 @@ def test_workers_die_with_a_parent_killed_by_sigkill(tmp_path):
 
     script = (
         "import time\n"
-        "from sft_select import parallel\n"
+        "from sft_select.executors import pool as parallel\n"
         "def slow(items):\n"
         "    time.sleep(60)\n"
         "    return ['x' * 100] * 100_000\n"
@@ -229,7 +229,7 @@ def test_a_bad_row_while_the_filters_run_in_the_background_stops_cleanly(tmp_pat
     import json
     import multiprocessing
 
-    from sft_select.errors import InputError
+    from sft_select.core.errors import InputError
 
     src = make_pool(tmp_path / "pool.jsonl", n=300, bad_rows=False)
     with open(src, "a") as fh:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from sft_select.io.formats import RowError, detect_format, parse_row
-from sft_select.record import Example, Turn, assign_ids, content_hash
+from sft_select.core.record import Example, Turn, assign_ids, content_hash
 
 
 def test_id_ignores_whitespace_and_unicode_form_but_not_content():
@@ -72,7 +72,7 @@ def test_loaded_examples_carry_their_joined_texts(tmp_path):
     import json
 
     from sft_select.io.load import load
-    from sft_select.stream.source import Stream
+    from sft_select.pipelines.streaming.source import Stream
 
     path = tmp_path / "pool.jsonl"
     rows = [{"instruction": f"Question {i}?", "output": f"Answer {i}."} for i in range(5)]

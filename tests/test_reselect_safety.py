@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from sft_select.config import build_config
-from sft_select.pipeline import run
+from sft_select.config.schema import build_config
+from sft_select.pipelines.in_memory import run
 
-reselect_mod = importlib.import_module("sft_select.reselect")  # the package exports a function of that name
+reselect_mod = importlib.import_module("sft_select.pipelines.reselect")  # the package exports a function of that name
 
 
 def test_reselect_killed_while_writing_leaves_an_unfinished_run(tmp_path, monkeypatch):

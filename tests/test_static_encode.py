@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from sft_select.embed import _head, get_embedder
+from sft_select.models.embed.embedders import _head, get_embedder
 
 TEXTS = [
     "", "   ", "Give three tips for staying healthy.\n\nEat well, sleep, and move every day!",
@@ -56,7 +56,7 @@ def test_batch_equals_one_by_one(static):
 
 
 def test_cache_is_bounded(static, monkeypatch):
-    import sft_select.static_encode as se
+    import sft_select.models.embed.static_encode as se
 
     monkeypatch.setattr(se, "CACHE_LIMIT", 5)
     static._fast._clear()
@@ -81,7 +81,7 @@ def test_arrow_split_gives_the_python_splits_vectors_bit_for_bit(static, monkeyp
     with every kind of ASCII whitespace, edges, empty texts, a \\x00 and mixed batches."""
     import random
 
-    import sft_select.static_encode as se
+    import sft_select.models.embed.static_encode as se
 
     rng = random.Random(5)
     words = ["the", "Cat", "sat", "on", "mat.", "x=1;", "(yes)", "don't", "e-mail", "\x00", "ok", "42"]
@@ -103,7 +103,7 @@ def test_whole_word_ids_are_the_tokenizers(static):
     import random
     import string
 
-    from sft_select.static_encode import whole_word_lookup
+    from sft_select.models.embed.static_encode import whole_word_lookup
 
     tokenizer = static._fast.tokenizer
     lookup = whole_word_lookup(tokenizer)

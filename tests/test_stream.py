@@ -6,8 +6,8 @@ import random
 import pandas as pd
 import pytest
 
-from sft_select.config import build_config
-from sft_select.pipeline import run, streams
+from sft_select.config.schema import build_config
+from sft_select.pipelines.in_memory import run, streams
 
 WORDS = ("alpha beta gamma delta epsilon zeta theta iota kappa lambda sigma omega river stone cloud "
          "market garden engine signal vector matrix planet ocean forest").split()
@@ -86,7 +86,7 @@ def test_a_streaming_run_keeps_embeddings_for_exactly_the_strategies_that_read_t
     fails a streaming run only after the whole pass)."""
     from sft_select.selection import base
     from sft_select.selection.strategies import STRATEGIES
-    from sft_select.stream.run import EMBEDDING_STRATEGIES
+    from sft_select.pipelines.streaming.run import EMBEDDING_STRATEGIES
 
     src = labelled_pool(tmp_path)
     chat = make_pool(tmp_path / "chat.jsonl")
@@ -141,7 +141,7 @@ def test_worker_processes_change_nothing(tmp_path, pool):
 
 
 def test_killed_run_resumes_from_finished_chunks(tmp_path, pool, monkeypatch):
-    from sft_select.stream import chunk as chunk_mod
+    from sft_select.pipelines.streaming import chunk as chunk_mod
 
     src, target = pool
     real = chunk_mod.ChunkWork.process
@@ -232,11 +232,11 @@ def test_band_keys_computed_by_the_shingling_workers_equal_one_process():
     keys and the remembered word hashes equal a one-process computation (empty and short texts too)."""
     import numpy as np
 
-    from sft_select import parallel
+    from sft_select.executors import pool as parallel
     from sft_select.preprocess.config import NearConfig
     from sft_select.preprocess.shingles import word_hashes
     from sft_select.preprocess.word_memo import forget_words, recall_words
-    from sft_select.stream.near import band_keys, bands_for, shingles_and_band_keys
+    from sft_select.pipelines.streaming.near import band_keys, bands_for, shingles_and_band_keys
 
     rng = random.Random(3)
     words = ["alpha", "beta", "gamma", "delta", "épsilon", "zeta", "eta", "θ", "iota", "kappa"]

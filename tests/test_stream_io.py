@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sft_select import parallel
-from sft_select.errors import InputError
+from sft_select.executors import pool as parallel
+from sft_select.core.errors import InputError
 from sft_select.io.load import load
 from sft_select.io.row_offsets import row_offsets, rows_at, rows_from
-from sft_select.stream.outputs import write_stream_outputs
-from sft_select.stream.source import Stream
+from sft_select.pipelines.streaming.outputs import write_stream_outputs
+from sft_select.pipelines.streaming.source import Stream
 from test_stream import make_pool
 
 

@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from sft_select.paths import shared_data  # noqa: E402
+from sft_select.core.paths import shared_data  # noqa: E402
 from sft_select.views.quality_learned import (FORMAT, MODEL_VERSION, SCALARS, SHIPPED, STATS,  # noqa: E402
                                               joined, pair_features)
 
@@ -114,7 +114,7 @@ def split(outputs: list[dict], table: dict, salt: str = "ql-split-1") -> dict[st
 def embed_pairs(prompts: list[str], answers: list[str], cache: Path | None, tag: str) -> tuple[np.ndarray, np.ndarray]:
     """Content vectors (of prompt + answer, as a run embeds an example) and prompt vectors, cached on disk
     by the texts (not by the feature code: changing the statistics does not re-embed)."""
-    from sft_select.embed import get_embedder
+    from sft_select.models.embed.embedders import get_embedder
 
     model = get_embedder(EMBEDDER)
     h = hashlib.sha256(model.fingerprint.encode())
@@ -437,7 +437,7 @@ def training_synthetic(outputs: list[dict], table: dict, rows: np.ndarray, cache
 
 
 def save(model: dict, path: Path) -> None:
-    from sft_select.embed import get_embedder
+    from sft_select.models.embed.embedders import get_embedder
 
     probes = get_embedder(model["meta"]["embedder"]).encode(list(PROBES)).astype(np.float64)
     path.parent.mkdir(parents=True, exist_ok=True)

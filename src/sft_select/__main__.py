@@ -1,4 +1,4 @@
-from sft_select.cli import entry
+from sft_select.cli.app import entry
 
 if __name__ == "__main__":  # worker processes (engine.workers) import this module again
     entry()

@@ -49,7 +49,7 @@ def chat_examples(n: int, seed: int = 0, kind: str = "count"):
     """Instruction examples whose responses follow a learnable pattern (or noise)."""
     import random
 
-    from sft_select.record import Example, Turn
+    from sft_select.core.record import Example, Turn
 
     rng = random.Random(seed)
     out = []

@@ -8,7 +8,7 @@ from eval_helpers import chat_examples, one_torch_thread  # noqa: F401  (fixture
 from sft_select.evaluate.config import EvaluateConfig
 from sft_select.evaluate.proxy import build_proxy
 from sft_select.evaluate.proxy_classifier import LogRegProxy
-from sft_select.record import Example
+from sft_select.core.record import Example
 
 TOPICS = {
     "sport": "match goal team player score league coach season win referee".split(),
@@ -68,7 +68,7 @@ def test_factory_picks_by_data():
     labelled = topic_examples(5, seed=0)
     assert build_proxy(EvaluateConfig(), labelled, embedder="hashing").name == "logreg"
     assert build_proxy(EvaluateConfig(proxy="lm"), chat_examples(3), embedder="hashing").name == "lora_lm"
-    from sft_select.errors import ConfigError
+    from sft_select.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="labelled"):
         build_proxy(EvaluateConfig(proxy="classifier"), chat_examples(3), embedder="hashing")
@@ -79,7 +79,7 @@ def test_encoder_proxy_learns(tmp_path):
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from sft_select.embed import minilm_path
+    from sft_select.models.embed.embedders import minilm_path
     from sft_select.evaluate.proxy_encoder import EncoderProxy
 
     tok = AutoTokenizer.from_pretrained(str(minilm_path()))

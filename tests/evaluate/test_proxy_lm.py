@@ -29,7 +29,7 @@ def test_only_response_tokens_carry_loss(tiny_lm):
 def test_long_prompt_is_cut_from_the_left(tiny_lm):
     from transformers import AutoTokenizer
 
-    from sft_select.record import Example, Turn
+    from sft_select.core.record import Example, Turn
 
     tok = AutoTokenizer.from_pretrained(tiny_lm)
     ex = Example(id="x", source="t", row=0, format="openai", original={},
@@ -68,7 +68,7 @@ def test_matching_data_beats_noise(tiny_lm):
 def test_real_smollm2_small_run():
     """SmolLM2-135M, 8 short examples, a handful of steps (converts the GGUF once if not cached)."""
     pytest.importorskip("peft")
-    from sft_select.evaluate.lm_loader import converted_path, gguf_folder
+    from sft_select.models.lm.proxy_loader import converted_path, gguf_folder
 
     try:
         gguf_folder()
@@ -87,8 +87,8 @@ def test_real_smollm2_small_run():
 @pytest.mark.slow
 def test_real_smollm2_tokenizer_is_sane():
     """Guards the GGUF tokenizer rebuild: text round-trips, and a plain fact costs few nats."""
-    from sft_select.evaluate.lm_loader import converted_path, load_lm
-    from sft_select.record import Example, Turn
+    from sft_select.models.lm.proxy_loader import converted_path, load_lm
+    from sft_select.core.record import Example, Turn
 
     if not (converted_path() / "config.json").exists():
         pytest.skip("SmolLM2 not converted yet")

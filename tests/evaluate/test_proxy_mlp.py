@@ -6,8 +6,8 @@ import pytest
 import yaml
 from test_proxy_classifier import topic_examples
 
-from sft_select.config import build_config, dump_config, load_config
-from sft_select.errors import ConfigError
+from sft_select.config.schema import build_config, dump_config, load_config
+from sft_select.core.errors import ConfigError
 from sft_select.evaluate.proxy import build_proxy
 from sft_select.evaluate.proxy_classifier import LogRegProxy
 from sft_select.evaluate.proxy_mlp import MLPProxy

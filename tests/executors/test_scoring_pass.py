@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from views.viewdata import make_pool
 
-from sft_select import scoring
-from sft_select.embed import EmbeddingStore
+from sft_select.scoring import driver as scoring
+from sft_select.models.embed.embedders import EmbeddingStore
 from sft_select.executors.local import LocalExecutor
 from sft_select.executors.ray import _in_order
-from sft_select.scoring_batch import ScoreBatch, decode
+from sft_select.scoring.batch import ScoreBatch, decode
 from sft_select.views.base import ViewResult
 from sft_select.views.registry import build, registered
 
@@ -63,7 +63,7 @@ def test_one_pass_equals_each_view_alone(data, small_batches):
 def test_one_pass_in_worker_processes_equals_one_process(data, small_batches, tmp_path, monkeypatch):
     """The local engine's worker processes (engine.workers): windows of batches forked per worker,
     the same scores, and every view's chunk checkpoints written."""
-    from sft_select import parallel
+    from sft_select.executors import pool as parallel
     from sft_select.executors import local
 
     monkeypatch.setattr(local, "WINDOW_BATCHES", 2)  # 200 rows of batches of 16: 4 windows
@@ -188,7 +188,7 @@ def test_ray_scores_an_empty_pool_and_a_pool_smaller_than_a_batch(data, ray_exec
 def test_the_next_window_runs_while_the_caller_takes_a_windows_results(monkeypatch):
     """map_batches starts window k+1's workers before it yields window k's results, so what the caller
     does with them (the scoring pass writes its checkpoints) overlaps the workers' scoring."""
-    from sft_select import parallel
+    from sft_select.executors import pool as parallel
     from sft_select.executors import local
 
     events = []
@@ -211,7 +211,7 @@ def test_the_next_window_runs_while_the_caller_takes_a_windows_results(monkeypat
 def test_a_window_that_ends_quickly_is_followed_by_a_larger_one(monkeypatch):
     """After a window that took well under WINDOW_SECONDS, the next one takes the rest (whole batches):
     fewer forks, the same results in the same order."""
-    from sft_select import parallel
+    from sft_select.executors import pool as parallel
     from sft_select.executors import local
 
     starts = []
@@ -234,10 +234,10 @@ def test_a_window_that_ends_quickly_is_followed_by_a_larger_one(monkeypatch):
 
 def test_embedding_alongside_the_text_views_gives_the_scores_of_one_process(data, monkeypatch):
     """With workers on, one worker embeds the pool while this process scores the views that never read
-    embeddings (sft_select.scoring_ahead); every view's scores equal one process's, and the embedding
+    embeddings (sft_select.scoring.with_embeddings); every view's scores equal one process's, and the embedding
     really went ahead (a worker was started for it)."""
-    from sft_select import parallel
-    from sft_select.scoring_ahead import score_views_ahead
+    from sft_select.executors import pool as parallel
+    from sft_select.scoring.with_embeddings import score_views_ahead
 
     pool, target = data
     EmbeddingStore.clear()

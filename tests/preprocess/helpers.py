@@ -1,7 +1,7 @@
 """Small builders shared by the preprocess tests."""
 from __future__ import annotations
 
-from sft_select.record import Example, Turn, assign_ids, content_hash
+from sft_select.core.record import Example, Turn, assign_ids, content_hash
 
 
 def chat(prompt: str, response: str, *, system: str | None = None, row: int = 0) -> Example:

@@ -23,7 +23,7 @@ def cli(*args: str) -> Result:
     """The CLI in-process (typer's runner): no interpreter start-up per call."""
     from typer.testing import CliRunner
 
-    from sft_select.cli import app
+    from sft_select.cli.app import app
 
     res = CliRunner().invoke(app, list(args))
     if res.exception and not isinstance(res.exception, SystemExit):
@@ -94,7 +94,7 @@ def test_demo_run_drops_planted_defects_with_reasons(demo, tmp_path):
 
 
 def test_dedup_flags_override_only_what_is_given():
-    from sft_select.cli_dedup import dedup_overrides
+    from sft_select.cli.dedup import dedup_overrides
 
     o = dedup_overrides(exact=None, near=False, near_threshold=0.9, ngram=None, num_perm=None, field=None,
                         semantic=None, semantic_threshold=None, filters=False, lang="en,de", decontaminate=None)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from sft_select.errors import InputError
+from sft_select.core.errors import InputError
 from sft_select.preprocess.config import DecontamConfig
 from sft_select.preprocess.decontam import decontaminate, eval_texts
 

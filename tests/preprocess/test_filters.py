@@ -96,7 +96,7 @@ def test_language_filter_keeps_short_and_code_and_drops_other_language():
 
 
 def test_unknown_language_code_is_a_config_error():
-    from sft_select.errors import ConfigError
+    from sft_select.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="xx"):
         apply_filters([chat("q", "a")], [0], FilterConfig(lang=["xx"]))

@@ -62,7 +62,7 @@ def test_remembered_word_hashes_are_the_computed_ones_and_dsir_scores_the_same()
     are the same with and without the memo."""
     from sft_select.preprocess.shingles import word_hashes
     from sft_select.preprocess.word_memo import forget_words, recall_words
-    from sft_select.record import Example, Turn
+    from sft_select.core.record import Example, Turn
     from sft_select.views.relevance_dsir import RelevanceDSIR
 
     rng = random.Random(3)
@@ -92,7 +92,7 @@ def test_remembered_word_hashes_are_the_computed_ones_and_dsir_scores_the_same()
 
 
 def test_remembering_over_workers_gives_the_serial_shingles_and_words():
-    from sft_select import parallel
+    from sft_select.executors import pool as parallel
     from sft_select.preprocess.shingles import word_hashes
     from sft_select.preprocess.word_memo import forget_words, recall_words
 
@@ -113,7 +113,7 @@ def test_remembering_over_workers_gives_the_serial_shingles_and_words():
 def test_parallel_shingles_of_text_that_nfkc_expands_past_its_length():
     """'㍻' is one character and two tokens ('平', '成') after NFKC: more hashes than the shared region
     holds, so the workers hand them back directly; the result is still the serial one."""
-    from sft_select import parallel
+    from sft_select.executors import pool as parallel
     from sft_select.preprocess.shingles import word_hashes
     from sft_select.preprocess.word_memo import forget_words, recall_words
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from sft_select import signals
-from sft_select.normalize import normalize_text
+from sft_select.textstats import signals
+from sft_select.core.normalize import normalize_text
 
 
 def test_ngram_repetition_definitions():
@@ -108,7 +108,7 @@ def test_fast_signals_equal_their_definitions_on_random_text():
 @pytest.mark.parametrize("text", _ODD_TEXTS + ["I cannot help with that.", "Sorry, I can't do that", "We won't comply",
                                                "I'm not able to browse the web.", "ı cannot help", "\x00ctrl\x7f  \x0b x"])
 def test_more_fast_paths_equal_their_definitions(text):
-    from sft_select.normalize import normalize_for_dedup
+    from sft_select.core.normalize import normalize_for_dedup
     from sft_select.preprocess.exact import normalized_bytes
 
     head = text[:1500]

@@ -22,7 +22,7 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from sft_select.errors import InputError, SftSelectError
+from sft_select.core.errors import InputError, SftSelectError
 from sft_select.io.load import Loaded, load_file
 
 SCALE = float(os.environ.get("SFT_SELECT_FUZZ_SCALE", "1"))

@@ -43,7 +43,7 @@ def finished_run(tmp_path_factory, demo_rows):
     """One finished run (with a target, so relevance views run) that tests copy before changing."""
     from typer.testing import CliRunner
 
-    from sft_select.cli import app
+    from sft_select.cli.app import app
 
     base = tmp_path_factory.mktemp("hardening")
     src = write_file(demo_rows[0], base / "pool.jsonl")
@@ -100,8 +100,8 @@ def test_huge_weights_normalize_to_their_ratio(tmp_path, cli, demo_rows):
 
 
 def test_resolve_weights_overflow_and_bad_values():
-    from sft_select.combine import ViewWeight, resolve_weights
-    from sft_select.errors import ConfigError
+    from sft_select.selection.combine import ViewWeight, resolve_weights
+    from sft_select.core.errors import ConfigError
 
     assert resolve_weights([ViewWeight("a", 1e308), ViewWeight("b", 1e308)]) == {"a": 0.5, "b": 0.5}
     w = resolve_weights([ViewWeight("a", 1e308), ViewWeight("b", 3e307), ViewWeight("c", None)])
@@ -114,7 +114,7 @@ def test_resolve_weights_overflow_and_bad_values():
 def test_manifest_is_strict_json(tmp_path):
     import numpy as np
 
-    from sft_select.manifest import strict_json, write_strict_json
+    from sft_select.rundir.manifest import strict_json, write_strict_json
 
     obj = {"a": float("nan"), "b": [float("inf"), -float("inf"), 1.5], "c": np.float64("nan"), "d": np.int64(3),
            "e": (np.float32(2.0), np.bool_(True)), 4: np.array([1.0, np.nan]), "f": Path("x")}
@@ -207,8 +207,8 @@ def test_yaml_alias_bomb_is_refused_fast(tmp_path, cli, demo_rows):
 
 
 def test_recursive_alias_and_deep_nesting_are_refused(tmp_path):
-    from sft_select.config import load_config
-    from sft_select.errors import ConfigError
+    from sft_select.config.schema import load_config
+    from sft_select.core.errors import ConfigError
 
     cfg = tmp_path / "c.yaml"
     for text, words in (("a: &a [*a]\n", "contains it"), ("seed: " + "[" * 150 + "]" * 150 + "\n", "deep"),
@@ -219,7 +219,7 @@ def test_recursive_alias_and_deep_nesting_are_refused(tmp_path):
 
 
 def test_small_aliases_still_load(tmp_path):
-    from sft_select.config import load_config
+    from sft_select.config.schema import load_config
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("select: &s {n: 7}\npreprocess:\n  decontaminate:\n    files: &f [a.jsonl, b.jsonl]\n")
@@ -228,7 +228,7 @@ def test_small_aliases_still_load(tmp_path):
 
 
 def test_config_error_quotes_are_bounded():
-    from sft_select.textsafe import brief, clip
+    from sft_select.core.textsafe import brief, clip
 
     big = ["x" * 100] * 10
     nested = big
@@ -261,7 +261,7 @@ def test_out_with_rich_markup_completes(tmp_path, cli, demo_rows):
 
 
 def test_info_survives_unescaped_markup(capsys):
-    from sft_select import progress
+    from sft_select.core import progress
 
     progress.info("Report → /tmp/a[/bold]b/report.html")  # a caller that forgot to escape
     progress.debug("x[/]")
@@ -277,7 +277,7 @@ FAKE = "Nope.\x1b[2J\x1b[32mSelected: KEEP\x1b[0m\x9b31m\u202e"
 def escape_run(tmp_path_factory, demo_rows):
     from typer.testing import CliRunner
 
-    from sft_select.cli import app
+    from sft_select.cli.app import app
 
     base = tmp_path_factory.mktemp("escapes")
     rows = [dict(r) for r in demo_rows[0]]
@@ -328,7 +328,7 @@ def test_error_quoting_a_value_escapes_it(cli, escape_run):
 
 
 def test_printable():
-    from sft_select.textsafe import printable
+    from sft_select.core.textsafe import printable
 
     assert printable("a\tb\nc\x1b[0m\x00\x7f\x85\u202e") == "a\tb\nc\\x1b[0m\\x00\\x7f\\x85\\u202e"
 
@@ -362,7 +362,7 @@ def test_unwritable_out_is_one_message(tmp_path, cli, demo_rows, monkeypatch, er
     """Root ignores chmod 555, so the kernel's refusal is simulated where the run folder is created."""
     import os
 
-    from sft_select import pipeline
+    from sft_select.pipelines import in_memory as pipeline
 
     src = write_file(demo_rows[0], tmp_path / "pool.jsonl")
     out = tmp_path / "ro" / "run"
@@ -379,7 +379,7 @@ def test_unwritable_out_is_one_message(tmp_path, cli, demo_rows, monkeypatch, er
 
 
 def test_disk_full_is_one_message_and_the_same_command_resumes(tmp_path, cli, demo_rows, monkeypatch):
-    from sft_select import pipeline
+    from sft_select.pipelines import in_memory as pipeline
 
     src = write_file(demo_rows[0], tmp_path / "pool.jsonl")
     out = tmp_path / "run"
@@ -423,9 +423,9 @@ def test_bad_embedder_folder(tmp_path, cli, demo_rows):
 
 def test_bad_model_folders_behind_the_lm_options(tmp_path):
     pytest.importorskip("transformers")
-    from sft_select.errors import ConfigError
-    from sft_select.evaluate.lm_loader import load_lm
-    from sft_select.lm import get_lm
+    from sft_select.core.errors import ConfigError
+    from sft_select.models.lm.proxy_loader import load_lm
+    from sft_select.models.lm.loader import get_lm
     from sft_select.views.quality_reward import _load
 
     folder = tmp_path / "bad"

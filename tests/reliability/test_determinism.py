@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sft_select.config import build_config
-from sft_select.pipeline import run
+from sft_select.config.schema import build_config
+from sft_select.pipelines.in_memory import run
 
 from .helpers import make_demo, run_cli
 

@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from sft_select.cli import app
-from sft_select.config import build_config
-from sft_select.errors import SftSelectError
-from sft_select.pipeline import run
+from sft_select.cli.app import app
+from sft_select.config.schema import build_config
+from sft_select.core.errors import SftSelectError
+from sft_select.pipelines.in_memory import run
 
 from .fuzz import CONTAINERS, any_text, encode_rows, format_rows, fuzz_settings, record
 

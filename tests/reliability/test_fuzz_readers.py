@@ -12,7 +12,7 @@ from pathlib import Path
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from sft_select.errors import InputError
+from sft_select.core.errors import InputError
 from sft_select.io.formats import FORMATS, Parsed, RowError, detect_format, parse_row
 from sft_select.io.load import load_file
 

@@ -188,7 +188,7 @@ def test_a_huge_jsonl_row_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
     assert "a row may have" in text and "word word" in text
     import pytest
 
-    from sft_select.errors import InputError
+    from sft_select.core.errors import InputError
 
     with pytest.raises(InputError, match="line 2.*a row may have"):
         load([src], on_error="fail")

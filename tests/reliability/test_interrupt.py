@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from sft_select.io.atomic import is_temp
-from sft_select.rundir import MARKER
+from sft_select.rundir.folder import MARKER
 
 from .helpers import cli_cmd, cli_env, make_demo, run_cli
 
@@ -64,7 +64,7 @@ def test_an_error_a_library_makes_of_the_interrupt_is_still_a_clean_stop(monkeyp
     import pytest
     import typer
 
-    from sft_select import cli
+    from sft_select.cli import app as cli
 
     def mangled() -> None:
         raise TypeError("Cannot compare structured arrays unless they have a common dtype.")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from sft_select.config import build_config
-from sft_select.errors import SftSelectError
-from sft_select.pipeline import run
+from sft_select.config.schema import build_config
+from sft_select.core.errors import SftSelectError
+from sft_select.pipelines.in_memory import run
 
 INSTRUCTION_VIEWS = ["quality_heuristic", "relevance_embedding"]
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sft_select.cli import app
-from sft_select.errors import RunDirError
+from sft_select.cli.app import app
+from sft_select.core.errors import RunDirError
 from sft_select.io.atomic import atomic_open, is_temp
-from sft_select.rundir import MARKER, prepare, release
+from sft_select.rundir.folder import MARKER, prepare, release
 
 
 def _pool(folder: Path) -> Path:

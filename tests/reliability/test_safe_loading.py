@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sft_select.cli import app
-from sft_select.config import build_config, load_config
-from sft_select.errors import ConfigError, RunDirError
+from sft_select.cli.app import app
+from sft_select.config.schema import build_config, load_config
+from sft_select.core.errors import ConfigError, RunDirError
 from sft_select.io.atomic import atomic_open, atomic_path
-from sft_select.pipeline import run
-from sft_select.rundir import inside, prepare, release
+from sft_select.pipelines.in_memory import run
+from sft_select.rundir.folder import inside, prepare, release
 
 from .helpers import SRC
 

@@ -35,8 +35,8 @@ def write_jsonl(rows: list[dict], path: Path) -> Path:
 
 
 def do_run(pool: Path, out: Path, target: Path | None = None, **cfg_extra):
-    from sft_select.config import build_config
-    from sft_select.pipeline import run
+    from sft_select.config.schema import build_config
+    from sft_select.pipelines.in_memory import run
 
     cfg = {"embedding": {"model": "hashing"}, "select": {"n": 60}}
     for key, value in cfg_extra.items():

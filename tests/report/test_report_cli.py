@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from sft_select.cli import app
+from sft_select.cli.app import app
 
 from .conftest import XSS, do_run, make_pool, write_jsonl
 
@@ -107,7 +107,7 @@ def test_a_failing_report_never_loses_the_run(tmp_path, monkeypatch, capsys):
 
 
 def test_report_can_be_turned_off_and_reselect_rewrites_it(tmp_path):
-    from sft_select.reselect import reselect
+    from sft_select.pipelines.reselect import reselect
 
     pool, _ = make_pool(50, seed=4)
     do_run(write_jsonl(pool, tmp_path / "pool.jsonl"), tmp_path / "run", report={"enabled": False})
@@ -118,8 +118,8 @@ def test_report_can_be_turned_off_and_reselect_rewrites_it(tmp_path):
 
 
 def test_report_config_rejects_unknown_keys():
-    from sft_select.config import build_config
-    from sft_select.errors import ConfigError
+    from sft_select.config.schema import build_config
+    from sft_select.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="report.colour"):
         build_config({"report": {"colour": "blue"}})

@@ -61,8 +61,8 @@ def test_hostile_example_texts_are_escaped_everywhere(xss_run):
 
 
 def test_scored_run_without_selection_renders(tmp_path):
-    from sft_select.config import build_config
-    from sft_select.pipeline import run
+    from sft_select.config.schema import build_config
+    from sft_select.pipelines.in_memory import run
 
     from .conftest import make_pool, write_jsonl
 

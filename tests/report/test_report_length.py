@@ -100,7 +100,7 @@ def test_summary_json_and_page_show_it(demo_run):
 
 
 def test_a_view_that_is_length_is_flagged_on_the_page_and_in_one_terminal_line(demo_run, tmp_path, capsys):
-    from sft_select.config import build_config
+    from sft_select.config.schema import build_config
     from sft_select.report import report_after_run
     from sft_select.report.rundata import read_run_checked
 
@@ -120,7 +120,7 @@ def test_a_view_that_is_length_is_flagged_on_the_page_and_in_one_terminal_line(d
 
 
 def test_no_flag_prints_nothing_new(demo_run, tmp_path, capsys):
-    from sft_select.config import build_config
+    from sft_select.config.schema import build_config
     from sft_select.report import report_after_run
 
     s = json.loads((demo_run / "summary.json").read_text())

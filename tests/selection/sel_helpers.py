@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sft_select.record import Example
+from sft_select.core.record import Example
 from sft_select.selection.base import Context
 
 

@@ -7,9 +7,9 @@ import pytest
 from sel_helpers import ArrayContext
 from sklearn.linear_model import LogisticRegression
 
-from sft_select.config import build_config
-from sft_select.errors import ConfigError
-from sft_select.record import Example
+from sft_select.config.schema import build_config
+from sft_select.core.errors import ConfigError
+from sft_select.core.record import Example
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.strategies import select
 

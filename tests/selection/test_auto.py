@@ -6,9 +6,9 @@ import json
 import pandas as pd
 from typer.testing import CliRunner
 
-from sft_select.cli import app
-from sft_select.config import build_config
-from sft_select.pipeline import choose_views
+from sft_select.cli.app import app
+from sft_select.config.schema import build_config
+from sft_select.pipelines.in_memory import choose_views
 from views.viewdata import make_pool
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from sel_helpers import ArrayContext, clustered
 
-from sft_select.record import Example
+from sft_select.core.record import Example
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.strategies import select
 
@@ -109,7 +109,7 @@ def test_group_order_offers_the_kept_rows_by_a_view_highest_first():
 def test_group_order_names_a_missing_view_clearly():
     import pytest
 
-    from sft_select.errors import ConfigError
+    from sft_select.core.errors import ConfigError
 
     table, ctx, _ = labelled_pool(6)
     with pytest.raises(ConfigError, match="group_order"):

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from sel_helpers import ArrayContext, clustered
 
-from sft_select.record import Example
+from sft_select.core.record import Example
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.facility import coverage, knn_graph
 from sft_select.selection.strategies import select

@@ -6,7 +6,7 @@ import pytest
 from sel_helpers import ArrayContext, clustered, make_pool
 
 import sft_select.selection.greedy_cluster as greedy_cluster
-from sft_select.errors import ConfigError
+from sft_select.core.errors import ConfigError
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.strategies import select
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from sel_helpers import make_pool
 
-from sft_select.errors import ConfigError
+from sft_select.core.errors import ConfigError
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.strategies import select
 

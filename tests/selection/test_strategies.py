@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sel_helpers import ArrayContext, make_pool
 
-from sft_select.errors import ConfigError
+from sft_select.core.errors import ConfigError
 from sft_select.selection.budget import token_counts
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.strategies import STRATEGIES, select
@@ -96,7 +96,7 @@ def test_embedding_strategies_need_examples():
 
 
 def test_real_embedder_path():
-    """The default Context embeds through sft_select.embed (hashing here: model-free)."""
+    """The default Context embeds through sft_select.models.embed.embedders (hashing here: model-free)."""
     from sft_select.selection.base import Context
 
     table, examples = make_pool(n=60)

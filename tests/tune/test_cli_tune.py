@@ -8,7 +8,7 @@ import yaml
 from tune_helpers import examples
 from typer.testing import CliRunner
 
-from sft_select.cli import app
+from sft_select.cli.app import app
 
 
 def write_jsonl(rows, path):

@@ -90,7 +90,7 @@ def test_every_run_says_how_s_compares_with_random(tmp_path, validation):
     from typer.testing import CliRunner
     from tune_helpers import examples
 
-    from sft_select.cli import app
+    from sft_select.cli.app import app
 
     pool, _ = examples(200, seed=1, flip=0.3)
     val, _ = examples(120, seed=2, prefix="v")

@@ -159,7 +159,7 @@ def test_the_loop_chooses_among_strategies_and_skips_one_the_data_cannot_run():
     the winner into the tuned config. Without labels active cannot run: it is skipped, not fatal."""
     from dataclasses import replace
 
-    from sft_select.config import Config
+    from sft_select.config.schema import Config
     from sft_select.tune.loop import tuned_config
 
     pool, table, specs, val, cap = noisy_problem()

@@ -65,7 +65,7 @@ def _coverage_loop(choose="best", trims=(), mixes=(), orders=()):
 
 
 def test_coverage_trim_is_chosen_and_written_to_the_tuned_config():
-    from sft_select.config import build_config
+    from sft_select.config.schema import build_config
     from sft_select.tune.loop import tuned_config
 
     res, _ = _coverage_loop(trims=[0.0, 0.5])
@@ -81,7 +81,7 @@ def test_coverage_trim_is_chosen_and_written_to_the_tuned_config():
 
 
 def test_cover_mix_grid_is_tried_and_the_least_intervention_within_one_se_wins():
-    from sft_select.config import build_config
+    from sft_select.config.schema import build_config
     from sft_select.tune.loop import tuned_config
     from sft_select.tune.params import se
 
@@ -117,7 +117,7 @@ def test_cover_mixes_are_validated():
 
 
 def test_group_order_is_tried_once_per_trim_and_written_to_the_tuned_config():
-    from sft_select.config import build_config
+    from sft_select.config.schema import build_config
     from sft_select.tune.loop import tuned_config
 
     res, _ = _coverage_loop(choose="best", trims=[0.0, 0.3], mixes=[0.0, 1.0], orders=[None, "clean"])

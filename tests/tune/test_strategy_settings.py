@@ -8,7 +8,7 @@ import pytest
 import yaml
 from tune_helpers import make_objective, noisy_problem
 
-from sft_select.config import Config, build_config, dump_config
+from sft_select.config.schema import Config, build_config, dump_config
 from sft_select.selection.strategies import TUNABLE
 from sft_select.tune.loop import run_loop, split_validation, tuned_config
 from sft_select.tune.objective import Objective, Point

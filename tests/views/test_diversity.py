@@ -54,7 +54,7 @@ def test_fit_assignments_reused_for_the_pool_equal_fresh_ones(monkeypatch):
     assignment over worker processes equals the serial one."""
     import pickle
 
-    from sft_select import parallel
+    from sft_select.executors import pool as parallel
 
     pool = make_pool({"cooking": 60, "python": 25, "astronomy": 5}, kind="chat", seed=24)
     view = build("diversity", {"model": "hashing"}).fit(pool)

@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from sft_select.record import Example
+from sft_select.core.record import Example
 from sft_select.views.registry import build
 from views.viewdata import make_pool, text, with_ids
 
@@ -103,7 +103,7 @@ def two_view_pool(seed: int = 40) -> tuple[list[Example], np.ndarray]:
     TF-IDF drops it (a word in one row has no idf), while character n-grams still match "planet".
     TF-IDF-only rows: plain topic words after 4,000+ characters of filler, past what an embedder reads
     (embed.MAX_CHARS). Filler words are in every row, so TF-IDF gives them no weight."""
-    from sft_select.embed import MAX_CHARS
+    from sft_select.models.embed.embedders import MAX_CHARS
     from views.viewdata import FILLER, TOPICS as VOCAB
 
     rng = random.Random(seed)

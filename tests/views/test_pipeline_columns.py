@@ -6,9 +6,9 @@ import json
 
 import pandas as pd
 
-from sft_select.config import build_config
-from sft_select.pipeline import choose_views, run
-from sft_select.reselect import reselect
+from sft_select.config.schema import build_config
+from sft_select.pipelines.in_memory import choose_views, run
+from sft_select.pipelines.reselect import reselect
 from views.viewdata import make_pool
 
 

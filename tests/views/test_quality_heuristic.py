@@ -31,7 +31,7 @@ def test_defects_score_below_a_good_answer():
 
 def _signals_by_definition(view, ex) -> dict[str, float]:
     """The quality signals of one example as their definitions read, text by text."""
-    from sft_select import signals
+    from sft_select.textstats import signals
 
     body = ex.text if ex.text is not None else ex.response
     head = body[:20_000]

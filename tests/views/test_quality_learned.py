@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sft_select.errors import ConfigError
-from sft_select.record import Example, Turn
+from sft_select.core.errors import ConfigError
+from sft_select.core.record import Example, Turn
 from sft_select.views.quality_learned import MODEL_VERSION, SHIPPED, QualityLearned, load_model, turn_pairs
 from sft_select.views.registry import build
 from views.viewdata import with_ids

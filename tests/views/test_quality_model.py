@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from sft_select.cli import app
-from sft_select.errors import ConfigError
+from sft_select.cli.app import app
+from sft_select.core.errors import ConfigError
 from sft_select.views.quality_model import QualityModel, train_quality_model
 from sft_select.views.registry import build
 from views.viewdata import TOPICS, chat, sentence, with_ids
@@ -131,7 +131,7 @@ def test_a_model_retrained_in_place_gets_a_new_cache_key(trained, tmp_path):
     """The path parameter alone would key a retrained model's scores like the old model's."""
     import shutil
 
-    from sft_select.scoring import cache_key
+    from sft_select.scoring.driver import cache_key
 
     folder = tmp_path / "model"
     shutil.copytree(trained[0], folder)

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from sft_select.errors import ConfigError
+from sft_select.core.errors import ConfigError
 from sft_select.views.registry import build
 from views.viewdata import make_pool
 

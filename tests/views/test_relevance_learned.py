@@ -102,7 +102,7 @@ def test_needs_a_target():
 def test_adding_it_to_the_default_relevance_views_keeps_the_target_topic_on_top():
     """A default run with a target averages the rank-normalized relevance views: with relevance_learned
     the target's topic still fills the top, and no worse than with the other two alone."""
-    from sft_select.combine import normalize
+    from sft_select.selection.combine import normalize
 
     pool, target, on_target = topic_pool(seed=30)
     raw = {name: build(name, PARAMS if name != "relevance_dsir" else {}).fit(pool, target).score_batch(pool).raw

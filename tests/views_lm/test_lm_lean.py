@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from sft_select.lm_forward import sequence_losses
-from sft_select.lm_lean import LeanLlama, lean_model, supports
+from sft_select.models.lm.forward import sequence_losses
+from sft_select.models.lm.lean_llama import LeanLlama, lean_model, supports
 
 from .test_lm_forward import random_seqs, reference_losses
 
@@ -79,7 +79,7 @@ def test_lean_refuses_what_it_does_not_reproduce():
 
 
 def test_smollm2_runs_lean_and_matches_the_transformers_forward(smollm):
-    from sft_select.lm_stats import compute_stats
+    from sft_select.models.lm.stats import compute_stats
 
     from .test_views import FLUENT, GARBAGE, HELPFUL, UNRELATED
 

@@ -7,9 +7,9 @@ import pickle
 import numpy as np
 import pytest
 
-from sft_select.errors import ConfigError
-from sft_select.lm_stats import compute_stats, lm_stats
-from sft_select.record import Example
+from sft_select.core.errors import ConfigError
+from sft_select.models.lm.stats import compute_stats, lm_stats
+from sft_select.core.record import Example
 from sft_select.views import build, registered
 from sft_select.views.lm_difficulty import DifficultyIFD, DifficultyLoss
 from sft_select.views.lm_quality import QualityFluency
@@ -63,7 +63,7 @@ def test_batch_equals_one_by_one(smollm):
 def test_views_share_one_set_of_statistics(smollm, monkeypatch, stats_cache):
     batch = FLUENT + [HELPFUL]
     loss = DifficultyLoss(device="cpu").score_batch(batch).raw
-    import sft_select.lm_stats as lm_stats
+    import sft_select.models.lm.stats as lm_stats
 
     def no_forward(*args, **kwargs):
         raise AssertionError("statistics were recomputed instead of read from the cache")

@@ -18,7 +18,7 @@ class ClassifierProxyConfig(_Strict):
         "encoder: fine-tune a transformers encoder (minutes on CPU)")
     metric: Literal["accuracy", "macro_f1"] = Field("accuracy", description="which of the two is f(S)")
     class_weight: Literal["balanced"] | None = Field(
-        None, description="balanced: weigh classes by inverse frequency in S (see sft_select.balance)")
+        None, description="balanced: weigh classes by inverse frequency in S (see sft_select.selection.balance)")
     C: float = Field(1.0, gt=0, description="logreg inverse regularization")
     hidden: int = Field(256, ge=1, description="mlp: hidden units")
     alpha: float = Field(0.01, ge=0, description="mlp: L2 penalty (0.01 fits S yet was the best of 1e-4..1e-2 "

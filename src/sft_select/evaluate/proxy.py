@@ -6,9 +6,9 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from sft_select.errors import ConfigError
+from sft_select.core.errors import ConfigError
 from sft_select.evaluate.config import EvaluateConfig
-from sft_select.record import Example
+from sft_select.core.record import Example
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Proxy(Protocol):
 
 def _gpu() -> bool:
     """Whether a CUDA (or ROCm) device is there for the LoRA proxy (answered without torch when no driver)."""
-    from sft_select.pipeline import gpu_available
+    from sft_select.pipelines.in_memory import gpu_available
 
     return gpu_available()
 

@@ -1,7 +1,7 @@
 """Classifier proxy: logistic regression on sentence embeddings, trained on S, scored on validation.
 
 Seconds per fit, so the tune loop can afford dozens of them; embeddings are memoized by example id
-(`sft_select.embed`), so only the first fit pays for embedding. Label noise in S hurts it the way it
+(`sft_select.models.embed.embedders`), so only the first fit pays for embedding. Label noise in S hurts it the way it
 hurts a fine-tune (a flipped label pulls the boundary), which is what f(S) must see.
 """
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from sft_select.balance import class_weights
-from sft_select.embed import embed_examples
+from sft_select.selection.balance import class_weights
+from sft_select.models.embed.embedders import embed_examples
 from sft_select.evaluate.metrics import classification_metrics
 from sft_select.evaluate.proxy import ProxyScore
-from sft_select.record import Example
+from sft_select.core.record import Example
 
 
 class EmbeddingClassifierProxy:

@@ -4,7 +4,7 @@ f(S) = mean over validation rows v of the mean of the k highest cosine similarit
 rows of S (k = 1: v's nearest neighbour in S). What is embedded is `field`: each row's prompt (the
 instruction, so f(S) rewards S for asking what the validation set asks), its response, or the whole
 content (prompt + response). Embeddings come from the run's embedder and are memoized by id
-(`sft_select.embed`), so after the first call an evaluation is one matrix product: milliseconds to a
+(`sft_select.models.embed.embedders`), so after the first call an evaluation is one matrix product: milliseconds to a
 second, on CPU, for any |S|. Deterministic: one BLAS thread, no sampling, ties cannot change a maximum.
 
 Why it exists: at CPU scale the LoRA LM proxy (`proxy_lm`) cannot tell subsets of instruction data apart
@@ -26,7 +26,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from sft_select.evaluate.proxy import ProxyScore
-from sft_select.record import Example
+from sft_select.core.record import Example
 
 FIELDS = ("prompt", "response", "full")
 _BLOCK = 4096  # rows of S per similarity block: a validation x 4096 float32 matrix at a time

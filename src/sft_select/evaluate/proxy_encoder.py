@@ -12,11 +12,11 @@ from typing import Sequence
 
 import numpy as np
 
-from sft_select.balance import class_weights
-from sft_select.errors import ConfigError, MissingDependency
+from sft_select.selection.balance import class_weights
+from sft_select.core.errors import ConfigError, MissingDependency
 from sft_select.evaluate.metrics import classification_metrics
 from sft_select.evaluate.proxy import ProxyScore
-from sft_select.record import Example
+from sft_select.core.record import Example
 
 
 class EncoderProxy:
@@ -41,7 +41,7 @@ class EncoderProxy:
     def _path(self) -> str:
         if self.model:
             return self.model
-        from sft_select.embed import minilm_path
+        from sft_select.models.embed.embedders import minilm_path
 
         return str(minilm_path())
 

@@ -16,9 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from sft_select.errors import MissingDependency
+from sft_select.core.errors import MissingDependency
 from sft_select.evaluate.proxy import ProxyScore
-from sft_select.record import Example
+from sft_select.core.record import Example
 
 IGNORE = -100
 
@@ -124,7 +124,7 @@ class LoRAProxy:
             from peft import LoraConfig, get_peft_model
         except ImportError:
             raise MissingDependency("peft", "the LM proxy (LoRA fine-tune)") from None
-        from sft_select.evaluate.lm_loader import load_lm
+        from sft_select.models.lm.proxy_loader import load_lm
 
         start = time.perf_counter()
         base, tok = load_lm(self.model)
@@ -166,7 +166,7 @@ class LoRAProxy:
         """The untrained model's loss on the same validation examples: the floor any S must beat."""
         import torch
 
-        from sft_select.evaluate.lm_loader import load_lm
+        from sft_select.models.lm.proxy_loader import load_lm
 
         base, tok = load_lm(self.model)
         device = self._device(torch)

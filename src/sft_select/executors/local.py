@@ -13,9 +13,9 @@ from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
 
-from sft_select import parallel
+from sft_select.executors import pool as parallel
 from sft_select.executors import kernels
-from sft_select.progress import progress_bar
+from sft_select.core.progress import progress_bar
 
 T = TypeVar("T")
 
@@ -52,7 +52,7 @@ class LocalExecutor:
         """`fn` applied to consecutive batches of `items`; it returns equal-length numpy columns, yielded
         in input order as they finish (so the caller can checkpoint as it goes).
 
-        With several worker processes (`sft_select.parallel`) the batches run there, a window of
+        With several worker processes (`sft_select.executors.pool`) the batches run there, a window of
         WINDOW_BATCHES batches per worker at a time (growing while windows end within WINDOW_SECONDS),
         cut at batch boundaries (so the batches, hence the results, are the same); each window's
         results are yielded when it ends. `gpu` work stays in this

@@ -15,8 +15,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from sft_select.errors import ConfigError, MissingDependency
-from sft_select.progress import debug, info
+from sft_select.core.errors import ConfigError, MissingDependency
+from sft_select.core.progress import debug, info
 
 
 class _Examples:

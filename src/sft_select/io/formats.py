@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from sft_select.record import ASSISTANT_ROLES, Turn
+from sft_select.core.record import ASSISTANT_ROLES, Turn
 
 FORMATS = ("alpaca", "sharegpt", "openai", "prompt_completion", "text_label")
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from sft_select import parallel
-from sft_select.errors import InputError
+from sft_select.executors import pool as parallel
+from sft_select.core.errors import InputError
 from sft_select.io.formats import FORMATS, RowError, detect_format, parse_row
 from sft_select.io.read_ahead import Job, ReadAhead
 from sft_select.io.readers import RawRow, read_rows, row_error
-from sft_select.record import Example, assign_ids, content_hash, join_texts
+from sft_select.core.record import Example, assign_ids, content_hash, join_texts
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,7 @@ def _warn_mixed_labels(source: str, field: str) -> None:
     _WARNED_LABELS.add(source)
     from rich.markup import escape
 
-    from sft_select.progress import info
+    from sft_select.core.progress import info
 
     info(f"[yellow]warning:[/yellow] {escape(source)}: field '{escape(field)}' mixes true/false with numbers; "
          "true and 1 (false and 0) are kept as different labels")

@@ -13,8 +13,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable, Sequence
 
-from sft_select import parallel
-from sft_select.record import Example, join_texts
+from sft_select.executors import pool as parallel
+from sft_select.core.record import Example, join_texts
 
 Job = Callable[[Sequence[Example]], list]
 

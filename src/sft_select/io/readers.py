@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from sft_select.errors import InputError
+from sft_select.core.errors import InputError
 from sft_select.io.jsonrows import bad_utf8_problem, fast_object, parse_json, parse_number, row_problem, suspicious
 
 FILE_TYPES = ("jsonl", "json", "csv", "parquet", "hf")
@@ -454,7 +454,7 @@ def _read_hf(path: Path) -> Iterator[RawRow]:
     try:
         import datasets
     except ImportError:
-        from sft_select.errors import MissingDependency
+        from sft_select.core.errors import MissingDependency
         raise MissingDependency("datasets", "reading a save_to_disk folder") from None
     try:
         ds = datasets.load_from_disk(str(path))

@@ -19,13 +19,13 @@ from typing import Any, Callable, Iterable, Sequence
 
 import orjson
 
-from sft_select import parallel
-from sft_select.errors import InputError
+from sft_select.executors import pool as parallel
+from sft_select.core.errors import InputError
 from sft_select.io.atomic import TEMP_SUFFIX, atomic_open, atomic_path
 from sft_select.io.jsonrows import JsonNumber
 from sft_select.io.load import Rejected
 from sft_select.io.readers import ParquetOrigin, SourcedRow, file_type
-from sft_select.record import Example
+from sft_select.core.record import Example
 
 _BLOCK = 50_000  # rejected rows in memory at a time
 SUFFIX = {"jsonl": "jsonl", "json": "json", "csv": "csv", "parquet": "parquet", "hf": "hf"}

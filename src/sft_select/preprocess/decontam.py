@@ -17,7 +17,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from sft_select.errors import InputError
+from sft_select.core.errors import InputError
 from sft_select.preprocess.config import DecontamConfig
 from sft_select.preprocess.shingles import Shingles, ngrams, word_hashes
 

@@ -11,10 +11,10 @@ from typing import Sequence
 import numpy as np
 import xxhash
 
-from sft_select import parallel
-from sft_select.normalize import ASCII_CONTROLS, normalize_for_dedup
+from sft_select.executors import pool as parallel
+from sft_select.core.normalize import ASCII_CONTROLS, normalize_for_dedup
 from sft_select.preprocess.clusters import DuplicateClusters
-from sft_select.record import Example
+from sft_select.core.record import Example
 
 
 def normalized_bytes(text: str) -> bytes:

@@ -1,7 +1,7 @@
 """Which text of an example a dedup step compares."""
 from __future__ import annotations
 
-from sft_select.record import Example
+from sft_select.core.record import Example
 
 
 def field_text(ex: Example, which: str) -> str:

@@ -17,11 +17,11 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from sft_select import signals
-from sft_select.normalize import ASCII_CONTROLS
+from sft_select.textstats import signals
+from sft_select.core.normalize import ASCII_CONTROLS
 from sft_select.preprocess.config import FilterConfig
 from sft_select.preprocess.shingles import mix64
-from sft_select.record import Example
+from sft_select.core.record import Example
 
 _HEAD = signals._HEAD  # past it the per-example statistics read a head or a tail: those rows go exact
 # Rows screened together. Python's per-call overhead is small against 1k rows, and their temporaries

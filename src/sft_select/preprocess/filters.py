@@ -14,7 +14,7 @@ Checks run cheapest first and the first failing one names the reason:
   filter_repeated_lines, filter_repeated_ngram, filter_duplicate_ngrams   Gopher-style repetition
   filter_language                  none of `lang` (off by default; lingua, offline, batched)
 
-The statistics come from `sft_select.signals`, which the quality_heuristic view also reads. Every
+The statistics come from `sft_select.textstats.signals`, which the quality_heuristic view also reads. Every
 statistic reads a bounded head or tail of the text, so a 1 MB example costs little more than a small one.
 """
 from __future__ import annotations
@@ -26,12 +26,13 @@ from typing import Sequence
 
 import numpy as np
 
-from sft_select import parallel, signals
+from sft_select.executors import pool as parallel
+from sft_select.textstats import signals
 from sft_select.preprocess import filter_batch
 from sft_select.preprocess.config import FilterConfig
 from sft_select.preprocess.langid import languages, off_language
 from sft_select.preprocess.shingles import words_of
-from sft_select.record import Example, join_texts
+from sft_select.core.record import Example, join_texts
 
 _HEAD = 20_000
 _EMOJI = re.compile("[\u2600-\u27bf\U0001f000-\U0001faff]")

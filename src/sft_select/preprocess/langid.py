@@ -10,8 +10,8 @@ import re
 from functools import lru_cache
 from typing import Sequence
 
-from sft_select.errors import ConfigError, MissingDependency
-from sft_select.normalize import scrub_surrogates
+from sft_select.core.errors import ConfigError, MissingDependency
+from sft_select.core.normalize import scrub_surrogates
 
 _FENCED = re.compile(r"```.*?(?:```|$)", re.DOTALL)
 _INLINE = re.compile(r"`[^`\n]*`")

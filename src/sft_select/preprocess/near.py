@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from sft_select.errors import MissingDependency
+from sft_select.core.errors import MissingDependency
 from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.preprocess.config import NearConfig
 from sft_select.preprocess.shingles import Shingles, mix64, shingle

@@ -18,8 +18,8 @@ from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.preprocess.config import PreprocessConfig
 from sft_select.preprocess.exact import link_exact
 from sft_select.preprocess.fields import field_text
-from sft_select.progress import debug
-from sft_select.record import Example
+from sft_select.core.progress import debug
+from sft_select.core.record import Example
 
 
 @dataclass

@@ -23,8 +23,8 @@ import numpy as np
 from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.preprocess.config import SemanticConfig
 from sft_select.preprocess.fields import field_text
-from sft_select.normalize import scrub_surrogates
-from sft_select.record import Example
+from sft_select.core.normalize import scrub_surrogates
+from sft_select.core.record import Example
 
 _BLOCK = 2048  # rows per similarity block: a 2048 x cluster-size float32 matrix at a time
 
@@ -44,7 +44,7 @@ class SemanticResult:
 def embed_field(examples: Sequence[Example], which: str, model: str) -> np.ndarray:
     """L2-normalized embeddings of each example's content, prompt or response, memoized by id: content
     embeddings are stored under the key `embed_examples` uses, so the views reuse them."""
-    from sft_select.embed import EmbeddingStore
+    from sft_select.models.embed.embedders import EmbeddingStore
 
     texts = [field_text(ex, which) for ex in examples]
     # Tokenizers cannot encode lone surrogates (broken JSON escapes); they would stop the run.

@@ -22,8 +22,8 @@ from typing import Callable, Iterator, NamedTuple, Sequence
 import numpy as np
 import xxhash
 
-from sft_select import parallel
-from sft_select.normalize import ASCII_CONTROLS, normalize_for_dedup
+from sft_select.executors import pool as parallel
+from sft_select.core.normalize import ASCII_CONTROLS, normalize_for_dedup
 from sft_select.preprocess.word_memo import remember_words
 
 # Scripts written without spaces between words: one token per character.

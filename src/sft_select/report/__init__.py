@@ -11,8 +11,8 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from sft_select import parallel
-from sft_select.record import Example
+from sft_select.executors import pool as parallel
+from sft_select.core.record import Example
 
 
 def write_report(run_dir: str | Path, *, max_points: int = 5000, with_map: bool = True,
@@ -73,7 +73,7 @@ def report_alongside(out: Path, report_cfg: Any, examples: Sequence[Example] | N
     done = job([None]) if pending is None else None
 
     def wait() -> Path | None:
-        from sft_select.progress import info
+        from sft_select.core.progress import info
 
         from rich.markup import escape
 

@@ -13,8 +13,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from sft_select.errors import SftSelectError
-from sft_select.record import Example
+from sft_select.core.errors import SftSelectError
+from sft_select.core.record import Example
 from sft_select.report.coverage import cluster_column, distribution
 
 
@@ -78,7 +78,7 @@ def build_map(table: pd.DataFrame, status: np.ndarray, examples: dict[str, Examp
     picked, weights = stratified_sample(selected, max_points, seed)
     pos = rows[picked]
     ids = table["id"].to_numpy()[pos]
-    from sft_select.embed import embed_examples
+    from sft_select.models.embed.embedders import embed_examples
 
     try:
         vecs = embed_examples([examples[i] for i in ids], model)

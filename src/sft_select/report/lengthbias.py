@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sft_select.ranks import average_ranks
+from sft_select.core.ranks import average_ranks
 from sft_select.report.viewstats import _view_meta, num
-from sft_select.table import view_names
+from sft_select.scoring.table import view_names
 
 TRACKS_LENGTH = 0.5  # |ρ| from which a score "mostly tracks length"
 MAX_ROWS = 20_000

@@ -14,9 +14,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from sft_select.errors import RunDirError, SftSelectError
-from sft_select.record import Example
-from sft_select.textsafe import clip
+from sft_select.core.errors import RunDirError, SftSelectError
+from sft_select.core.record import Example
+from sft_select.core.textsafe import clip
 
 
 @dataclass
@@ -60,7 +60,7 @@ def open_run(run_dir: str | Path, *, examples: Sequence[Example] | None = None, 
     if manifest is None or table is None:
         manifest, table = read_run_checked(run_dir)  # raises RunDirError naming what is wrong
     else:  # as manifest.json will hold it (strict JSON), so both paths give the same report
-        from sft_select.manifest import strict_json
+        from sft_select.rundir.manifest import strict_json
 
         manifest = json.loads(json.dumps(strict_json(manifest), default=str))
     data = RunData(run_dir, manifest, table.reset_index(drop=True))

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sft_select.report.lengthbias import length_warning
-from sft_select.textsafe import printable_tree
+from sft_select.core.textsafe import printable_tree
 
 
 def _n(x: Any, digits: int = 3) -> str:

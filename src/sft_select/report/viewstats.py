@@ -12,8 +12,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from sft_select.ranks import average_ranks
-from sft_select.table import view_names
+from sft_select.core.ranks import average_ranks
+from sft_select.scoring.table import view_names
 
 REDUNDANT = 0.8  # |Spearman ρ| from which two views are flagged as measuring the same thing
 

@@ -30,7 +30,7 @@ import heapq
 import numpy as np
 import pandas as pd
 
-from sft_select.errors import ConfigError
+from sft_select.core.errors import ConfigError
 from sft_select.selection.base import Context, Selection, Walk
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.coverage import flagged_rows

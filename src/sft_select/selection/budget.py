@@ -11,8 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
-from sft_select.errors import ConfigError
-from sft_select.record import Example
+from sft_select.core.errors import ConfigError
+from sft_select.core.record import Example
 
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _MEMO: dict[tuple[str, str], int] = {}
@@ -26,7 +26,7 @@ def _tokenizer(spec: str):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoTokenizer
 
-        from sft_select.evaluate.lm_loader import DEFAULT_LM, converted_path
+        from sft_select.models.lm.proxy_loader import DEFAULT_LM, converted_path
 
         path = converted_path() if spec in ("smollm2", DEFAULT_LM) else spec
         try:

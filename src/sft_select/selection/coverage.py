@@ -26,7 +26,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from sft_select.errors import ConfigError
+from sft_select.core.errors import ConfigError
 from sft_select.selection.base import Context, Selection, Walk
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.facility import knn_graph

@@ -19,7 +19,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 import pandas as pd
 
-from sft_select.errors import ConfigError
+from sft_select.core.errors import ConfigError
 from sft_select.selection.base import Context, Selection, Walk
 from sft_select.selection.config import SelectConfig
 

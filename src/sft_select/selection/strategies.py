@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from sft_select.progress import info
+from sft_select.core.progress import info
 from sft_select.selection.active import TUNABLE as ACTIVE_TUNABLE
 from sft_select.selection.active import select_active
 from sft_select.selection.auto import resolve_auto

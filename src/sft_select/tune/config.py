@@ -143,7 +143,7 @@ def parse_active_grid(text: str) -> dict[str, list]:
     """`sft-select tune --active-grid "skip=0,0.5,1;C=0.3,1,3"` -> {"active_skips": [0, 0.5, 1], ...} (the tune
     fields above; keys seed, batch, skip, C, score, or select's names active_seed, ...). Values are checked by
     TuneConfig when the overrides are merged."""
-    from sft_select.errors import ConfigError
+    from sft_select.core.errors import ConfigError
 
     out: dict[str, list] = {}
     for part in (p.strip() for p in text.replace(";", " ").split()):

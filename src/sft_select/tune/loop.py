@@ -20,7 +20,7 @@ tune.json (schema version 1; every `f` is higher-is-better: accuracy, macro-F1 o
   is printed when it is not),
   baselines: {random: [{seed, size, f, f_holdout, metrics_holdout}], random_mean: {f, f_holdout},
               whole_pool: {size, f, f_holdout, metrics_holdout}, base_model: {f_holdout} (lm proxy only)}
-  balance: {pool: report, selected: report}     labelled data only (sft_select.balance.imbalance_report)
+  balance: {pool: report, selected: report}     labelled data only (sft_select.selection.balance.imbalance_report)
   strategy: the strategy chosen among tune.strategies, else null
   settings: the final strategy's settings chosen by the loop ({select field: value}, tune/params.py), else null;
   grids: {strategy: {select field: values tried}} (from tune.trims, tune.active_skips, ...), else null
@@ -45,15 +45,15 @@ import numpy as np
 import pandas as pd
 from rich.markup import escape
 
-from sft_select.balance import imbalance_report
-from sft_select.combine import resolve_weights
-from sft_select.config import Config, dump_config
-from sft_select.errors import ConfigError, InputError
-from sft_select.cache import ids_fingerprint
+from sft_select.selection.balance import imbalance_report
+from sft_select.selection.combine import resolve_weights
+from sft_select.config.schema import Config, dump_config
+from sft_select.core.errors import ConfigError, InputError
+from sft_select.core.cache import ids_fingerprint
 from sft_select.evaluate.proxy import ProxyScore, build_proxy
 from sft_select.io.atomic import atomic_open, write_json
-from sft_select.progress import info
-from sft_select.record import Example
+from sft_select.core.progress import info
+from sft_select.core.record import Example
 from sft_select.selection.base import size_limit
 from sft_select.selection.strategies import Context
 from sft_select.tune.guard import Candidate, decide, verdict_line
@@ -322,7 +322,7 @@ def tuned_config(cfg: Config, names: Sequence[str], result: TuneResult) -> Confi
 def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, validation: Sequence[Example],
                names: Sequence[str], *, validation_path: str | Path | None = None) -> tuple[TuneResult, Config]:
     """Tune on a scored table; returns the result and the tuned config (weights, τ)."""
-    from sft_select.pipeline import weight_specs
+    from sft_select.pipelines.in_memory import weight_specs
 
     if not cfg.select.has_size():
         raise ConfigError("tune: say how much to keep (-n or --fraction)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Sequence
 
-from sft_select.errors import ConfigError
-from sft_select.progress import info
+from sft_select.core.errors import ConfigError
+from sft_select.core.progress import info
 from sft_select.tune.objective import Objective, Point
 from sft_select.tune.params import point_se
 

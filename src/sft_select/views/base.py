@@ -3,7 +3,7 @@
 A new view is one class with one method, `score_batch`. The constructor is keyword-only and only stores
 its arguments (so `get_params` can read them back and a cache key can name the non-default ones); learned
 state set by `fit` ends in `_`. Batching, progress, timing and caching belong to the driver in
-`sft_select.scoring`, and executors call `score_batch` without knowing which view it is.
+`sft_select.scoring.driver`, and executors call `score_batch` without knowing which view it is.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from sft_select.record import Example
+from sft_select.core.record import Example
 
 GROUPS = ("relevance", "diversity", "difficulty", "quality")
 
@@ -69,7 +69,7 @@ class View:
     default_data: ClassVar[frozenset[str]] = frozenset({"labelled", "instruction"})
     default_batch_size: ClassVar[int] = 1024
     # False for views that never ask for embeddings: on the local engine they are scored while a worker
-    # embeds the pool for the others (sft_select.scoring_ahead). True (the safe default) otherwise.
+    # embeds the pool for the others (sft_select.scoring.with_embeddings). True (the safe default) otherwise.
     reads_embeddings: ClassVar[bool] = True
     # For the shared conformance test (tests/views/test_conformance.py): parameters that make the view
     # runnable on small generated data, or, for a view that cannot run there at all (it needs a model

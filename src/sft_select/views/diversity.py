@@ -14,8 +14,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from sft_select.embed import DEFAULT_MODEL, embed_examples
-from sft_select.record import Example
+from sft_select.models.embed.embedders import DEFAULT_MODEL, embed_examples
+from sft_select.core.record import Example
 from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import register
 
@@ -58,7 +58,7 @@ def _assign_all(vectors: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray,
     """`_assign` over the run's worker processes when there are several (rows are assigned independently)."""
     from functools import partial
 
-    from sft_select import parallel
+    from sft_select.executors import pool as parallel
 
     parts = parallel.run_parts(partial(_assign_rows, vectors, centroids), range(len(vectors)), multiple=BLOCK)
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

@@ -1,7 +1,7 @@
 """The shared base of the LM views: parameters, validation, the CPU time estimate and the statistics.
 
 difficulty_ifd, difficulty_loss and quality_fluency read the same per-example statistics
-(`sft_select.lm_stats`), so whichever runs first pays for the forward passes and the others reuse them.
+(`sft_select.models.lm.stats`), so whichever runs first pays for the forward passes and the others reuse them.
 """
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Sequence
 
 import numpy as np
 
-from sft_select.errors import ConfigError
-from sft_select.lm import DEFAULT_LM, DEVICES, DTYPES, resolve_device
-from sft_select.lm_stats import CPU_TOKENS_PER_S, lm_stats, pending_tokens
-from sft_select.progress import info
-from sft_select.record import Example
+from sft_select.core.errors import ConfigError
+from sft_select.models.lm.loader import DEFAULT_LM, DEVICES, DTYPES, resolve_device
+from sft_select.models.lm.stats import CPU_TOKENS_PER_S, lm_stats, pending_tokens
+from sft_select.core.progress import info
+from sft_select.core.record import Example
 from sft_select.views.base import View, ViewResult
 
 
@@ -37,7 +37,7 @@ class LMView(View):
         `device`: auto (cuda when present), cpu or
         cuda. `dtype`, the precision: auto (float32 on CPU, bfloat16 on a GPU that has it, else
         float32), float32, bfloat16, float16, or int8 (CPU only: int8 weights per channel and activations
-        per token, `sft_select.lm_int8`; on CPU ~1.9x a one-by-one float32 loop vs 1.35x for the exact
+        per token, `sft_select.models.lm.int8`; on CPU ~1.9x a one-by-one float32 loop vs 1.35x for the exact
         float32 path of a Llama model, losses ~0.1 nat from float32 on average and rank agreement 0.98-0.996, see docs/benchmarks.md
         "LM views"). The precision and the forward path are part of the statistics cache key: float32 and
         int8 statistics are cached apart and never mixed."""

@@ -1,6 +1,6 @@
 """LM difficulty of instruction data: Instruction-Following Difficulty and conditional response loss.
 
-Both read the per-example statistics of `sft_select.lm_stats` (response loss after the prompt and
+Both read the per-example statistics of `sft_select.models.lm.stats` (response loss after the prompt and
 after an empty prompt, from one causal LM), so computing one computes the other.
 """
 from __future__ import annotations

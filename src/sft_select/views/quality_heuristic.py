@@ -19,8 +19,9 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from sft_select import signals, token_stats
-from sft_select.record import Example
+from sft_select.textstats import signals
+from sft_select.textstats import token_stats
+from sft_select.core.record import Example
 from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import register
 
@@ -38,7 +39,7 @@ def _body(ex: Example) -> str:
 
 def _token_counts(heads: Sequence[str]) -> list[tuple[int, float] | None]:
     """(word tokens, repeated 3-gram share) of each body's head, for the ASCII ones computed over the
-    whole batch at once (sft_select.token_stats: the same numbers; 20k rows 10.2 -> 8.9 us a row); None
+    whole batch at once (sft_select.textstats.token_stats: the same numbers; 20k rows 10.2 -> 8.9 us a row); None
     for the rest."""
     out: list[tuple[int, float] | None] = [None] * len(heads)
     rows = token_stats.ascii_rows(heads)

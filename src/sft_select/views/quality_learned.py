@@ -48,10 +48,11 @@ from typing import Sequence
 
 import numpy as np
 
-from sft_select import signals, token_stats
-from sft_select.errors import ConfigError
-from sft_select.normalize import scrub_surrogates
-from sft_select.record import Example
+from sft_select.textstats import signals
+from sft_select.textstats import token_stats
+from sft_select.core.errors import ConfigError
+from sft_select.core.normalize import scrub_surrogates
+from sft_select.core.record import Example
 from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import register
 
@@ -259,7 +260,7 @@ class QualityLearned(View):
         return [Path(self.path)] if self.path else []  # the shipped file is keyed by MODEL_VERSION
 
     def fit(self, pool: Sequence[Example], target: Sequence[Example] | None = None) -> "QualityLearned":
-        from sft_select.embed import get_embedder
+        from sft_select.models.embed.embedders import get_embedder
 
         model = load_model(self.path or SHIPPED)
         meta = model["meta"]
@@ -280,7 +281,7 @@ class QualityLearned(View):
         return self
 
     def score_batch(self, batch: Sequence[Example]) -> ViewResult:
-        from sft_select.embed import embed_examples, get_embedder
+        from sft_select.models.embed.embedders import embed_examples, get_embedder
 
         owner, prompts, answers = [], [], []
         for i, ex in enumerate(batch):

@@ -29,8 +29,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sft_select.errors import ConfigError
-from sft_select.record import Example
+from sft_select.core.errors import ConfigError
+from sft_select.core.record import Example
 from sft_select.views.quality_learned import FORMAT, SCALARS, STATS, joined, pair_features, turn_pairs
 
 PROBES = ("The capital of France is Paris.", "def add(a, b):\n    return a + b", "I'm sorry, I cannot help.")
@@ -93,7 +93,7 @@ def graded_pairs(grades: np.ndarray, prompts: Sequence[str], seed: int,
 
 
 def features(prompts: Sequence[str], answers: Sequence[str], embedder: str) -> np.ndarray:
-    from sft_select.embed import get_embedder
+    from sft_select.models.embed.embedders import get_embedder
 
     model = get_embedder(embedder)
     content = model.encode([joined(p, a) for p, a in zip(prompts, answers)])
@@ -219,10 +219,10 @@ def fit_preferences(chosen: Sequence[tuple[str, str]], rejected: Sequence[tuple[
     return model
 
 
-def save(model: dict[str, Any], path: str | Path) -> Path:
+def write_model(model: dict[str, Any], path: str | Path) -> Path:
     """Write the model atomically as plain arrays (read back with allow_pickle=False), with the probe texts
     and their vectors that let the view check its embedder gives the vectors the model was trained on."""
-    from sft_select.embed import get_embedder
+    from sft_select.models.embed.embedders import get_embedder
     from sft_select.io.atomic import atomic_path
 
     path = Path(path)

@@ -17,10 +17,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sft_select import signals
-from sft_select.embed import embed_examples, get_embedder
-from sft_select.errors import ConfigError
-from sft_select.record import Example
+from sft_select.textstats import signals
+from sft_select.models.embed.embedders import embed_examples, get_embedder
+from sft_select.core.errors import ConfigError
+from sft_select.core.record import Example
 from sft_select.views.base import View, ViewResult
 from sft_select.views.quality_heuristic import QualityHeuristic
 from sft_select.views.registry import register

@@ -14,8 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sft_select.errors import ConfigError, MissingDependency, load_error
-from sft_select.record import Example
+from sft_select.core.errors import ConfigError, MissingDependency, load_error
+from sft_select.core.record import Example
 from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import register
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from sft_select.errors import ConfigError
+from sft_select.core.errors import ConfigError
 from sft_select.views.base import GROUPS, View
 
 _REGISTRY: dict[str, type[View]] = {}

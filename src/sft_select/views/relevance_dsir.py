@@ -15,10 +15,10 @@ from typing import Sequence
 import numpy as np
 import xxhash
 
-from sft_select import parallel
+from sft_select.executors import pool as parallel
 from sft_select.preprocess.shingles import _GOLDEN, mix64, words_of
 from sft_select.preprocess.word_memo import recall_words
-from sft_select.record import Example
+from sft_select.core.record import Example
 from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import register
 

@@ -1,0 +1,352 @@
+"""The `sft-select` command line. Every flag maps to a config field; errors exit 2 with one message."""
+from __future__ import annotations
+
+import errno
+import math
+import signal
+import sys
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable, List, Optional
+
+import typer
+from rich.markup import escape
+
+from sft_select.core import progress
+from sft_select.core.errors import ConfigError, SftSelectError, Terminated
+from sft_select.core.textsafe import clip
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Select the best subset of a supervised fine-tuning dataset.")
+
+
+def guarded(fn: Callable) -> Callable:
+    """Turn user errors into one clear line and exit code 2; Ctrl-C into exit 130."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SftSelectError as exc:
+            _error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into `Terminated` by `entry`
+            _stopped(exc)
+        except OSError as exc:
+            if _SIGNALS_SEEN:  # see below: after a signal, any error is that stop
+                _stopped(Terminated() if _SIGNALS_SEEN[-1] == signal.SIGTERM else KeyboardInterrupt())
+            message = os_error_message(exc, kwargs.get("out") or kwargs.get("run_dir") or kwargs.get("path"))
+            if message is None:
+                raise
+            _error(message)
+            raise typer.Exit(2) from None
+        except Exception:
+            # A library whose C code was running when the signal's KeyboardInterrupt was raised can turn
+            # it into an error of its own (numpy once gave a TypeError about structured arrays): after
+            # a signal, any error is that stop.
+            if not _SIGNALS_SEEN:
+                raise
+            _stopped(Terminated() if _SIGNALS_SEEN[-1] == signal.SIGTERM else KeyboardInterrupt())
+
+    return wrapper
+
+
+def _error(message: str) -> None:
+    # escape: the message quotes the user's file names and field names, which may hold '[...]'; clip: it
+    # may quote field values too, so control characters are shown escaped, and a huge one is cut short
+    progress.console.print(f"[red]error:[/red] {escape(clip(message, 10_000))}", markup=True, highlight=False,
+                           soft_wrap=True)
+
+
+# What the system refused, and what the user can do about it. A full disk is the one to expect at the
+# end of a long run: every output is written atomically and finished steps are cached, so freeing space
+# and running the same command again resumes where it stopped.
+_OS_HINTS = {
+    errno.ENOSPC: "free some space and run the same command again: finished steps are cached and it resumes",
+    errno.EDQUOT: "free some space (or raise the quota) and run the same command again: finished steps are "
+                  "cached and it resumes",
+    errno.EROFS: "the file system is read-only; pick another --out",
+    errno.EACCES: "no permission; pick a folder you can write (--out) or fix the permissions",
+    errno.EPERM: "not permitted; pick a folder you can write (--out) or fix the permissions",
+    errno.ENOTDIR: "a part of this path is a file, not a folder",
+    errno.EISDIR: "a folder where a file was expected",
+    errno.ENAMETOOLONG: "the name is too long for the file system",
+    errno.EFBIG: "the file is too large for the file system",
+}
+
+
+def os_error_message(exc: OSError, where: Any = None) -> str | None:
+    """One line for an OSError the user can act on (disk full, read-only, no permission, a file where a
+    folder should be…), naming the path; None for others (a bug: the traceback is worth more)."""
+    hint = _OS_HINTS.get(exc.errno)
+    if hint is None and exc.filename is None:  # no path and nothing to suggest
+        return None
+    path = exc.filename if exc.filename is not None else where
+    what = exc.strerror or type(exc).__name__
+    if exc.filename2 is not None:
+        path = f"{path} -> {exc.filename2}"
+    head = f"{path}: {what}" if path is not None else what
+    return head + (f" ({hint})" if hint else "")
+
+
+@app.callback()
+def main(quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+         verbose: bool = typer.Option(False, "--verbose", "-v", help="Print per-step details.")) -> None:
+    progress.configure(quiet=quiet, verbose=verbose)
+
+
+def parse_weights(spec: str | None) -> dict[str, Any]:
+    """`relevance_embedding=0.6,quality_heuristic=0.4` -> views.settings overrides."""
+    out: dict[str, Any] = {}
+    if not spec:
+        return out
+    for part in spec.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = None
+        if not sep or weight is None or not name.strip():
+            raise ConfigError(f"--weights: expected name=number, got '{clip(part)}'")
+        if not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"--weights: {clip(name.strip())}={clip(value.strip())}: a weight must be a finite "
+                              "number >= 0")
+        out[name.strip()] = {"weight": weight}
+    return out
+
+
+PROXY_MODELS = ("logreg", "mlp", "encoder")
+
+
+def proxy_override(proxy: str) -> dict[str, Any]:
+    """`--proxy`: a proxy kind (auto, classifier, lm, coverage), or a classifier model, which implies the
+    classifier."""
+    if proxy in PROXY_MODELS:
+        return {"proxy": "classifier", "classifier": {"model": proxy}}
+    if proxy in ("auto", "classifier", "lm", "coverage"):
+        return {"proxy": proxy}
+    raise ConfigError(f"--proxy: expected auto, classifier, lm, coverage or a classifier model "
+                      f"({', '.join(PROXY_MODELS)}), got '{proxy}'")
+
+
+def overrides(*, n: int | None = None, fraction: float | None = None, threshold: float | None = None,
+              fmt: str | None = None, on_error: str | None = None, seed: int | None = None,
+              views: str | None = None, weights: str | None = None, embedder: str | None = None,
+              keep: str | None = None, engine: str | None = None, ray_address: str | None = None,
+              lang: str | None = None, decontaminate: list[Path] | None = None,
+              streaming: str | None = None, workers: str | None = None,
+              proxy: str | None = None) -> dict[str, Any]:
+    """CLI flags as a nested config dict; only flags the user gave are set."""
+    o: dict[str, Any] = {}
+
+    def put(section: str, key: str, value: Any) -> None:
+        if value is not None:
+            o.setdefault(section, {})[key] = value
+
+    if n is not None or fraction is not None or threshold is not None:
+        # A size given on the command line replaces the config's size rather than adding to it.
+        o["select"] = {"n": n, "fraction": fraction, "threshold": threshold}
+    put("input", "format", fmt)
+    put("input", "on_error", on_error)
+    put("views", "use", [v.strip() for v in views.split(",")] if views else None)
+    put("embedding", "model", embedder)
+    put("preprocess", "keep", keep)
+    put("engine", "name", engine)
+    put("engine", "ray_address", ray_address)
+    put("engine", "streaming", streaming)
+    put("engine", "workers", int(workers) if workers is not None and workers.strip().isdigit() else workers)
+    if lang:
+        o.setdefault("preprocess", {})["filters"] = {"lang": [c.strip() for c in lang.split(",") if c.strip()]}
+    if decontaminate:
+        o.setdefault("preprocess", {})["decontaminate"] = {"files": [str(p) for p in decontaminate]}
+    if weights:
+        o.setdefault("views", {})["settings"] = parse_weights(weights)
+    if seed is not None:
+        o["seed"] = seed
+    if proxy is not None:
+        o["evaluate"] = proxy_override(proxy)
+    return o
+
+
+# Options shared by `run` and `score`; typer needs them spelled out per command.
+OUT = typer.Option(..., "--out", "-o", help="Run directory to write.")
+CONFIG = typer.Option(None, "--config", "-c", help="YAML config file.")
+TARGET = typer.Option(None, "--target", help="Examples of the target task (relevance views).")
+FMT = typer.Option(None, "--format", help="alpaca | sharegpt | openai | prompt_completion | text_label")
+ON_ERROR = typer.Option(None, "--on-error", help="fail (default) or skip bad rows into rejected.jsonl")
+SEED = typer.Option(None, "--seed")
+VIEWS = typer.Option(None, "--views", help="Comma-separated view names or groups (quality, relevance, …).")
+WEIGHTS = typer.Option(None, "--weights", help="name=weight,… (finite, >= 0): views not named keep their config "
+                       "weight, else share what the named ones leave (0 once they sum to 1); all normalized to "
+                       "sum to 1. `select` applies them to the run's own config, not to an earlier select's.")
+EMBEDDER = typer.Option(None, "--embedder", help="static-minilm (default), hashing, or a sentence-transformers path")
+FORCE = typer.Option(False, "--force", help="Replace an existing finished run directory.")
+ENGINE = typer.Option(None, "--engine", help="local (default) or ray")
+STREAMING = typer.Option(None, "--streaming", help="auto (default: by input size), on or off: read the pool "
+                         "chunk by chunk, for pools larger than memory.")
+WORKERS = typer.Option(None, "--workers", help="Local engine: processes for the per-example steps, a number "
+                       "or auto (default: one per CPU).")
+RAY_ADDRESS = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: a local Ray instance).")
+QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
+VERBOSE = typer.Option(False, "--verbose", "-v", help="Print per-step details.")
+LANG = typer.Option(None, "--lang", help="Keep only examples in these languages, e.g. en or en,de (lingua, offline).")
+PROXY = typer.Option(None, "--proxy", help="The model that measures f(S) when tuning: auto, classifier, lm, coverage (instruction data on CPU), or a "
+                    "classifier model: logreg, mlp (fits S, flipped labels included, as a fine-tune does), encoder.")
+DECONTAMINATE = typer.Option(None, "--decontaminate", help="Drop examples sharing a 13-word n-gram with this eval "
+                             "file (repeatable).")
+
+
+def _verbosity(quiet: bool, verbose: bool) -> None:
+    """Accept -q/-v after the command too (`sft-select run … -q`), not only before it."""
+    if quiet or verbose:
+        progress.configure(quiet=quiet, verbose=verbose)
+
+
+def _run(inputs: List[Path], out: Path, config: Optional[Path], target: Optional[Path], force: bool,
+         stop_after: str, validation: Optional[Path] = None, no_tune: bool = False, **flags: Any) -> None:
+    from sft_select.config.schema import load_config
+    from sft_select.pipelines.in_memory import run as run_pipeline
+
+    extra = {"tune": {"enabled": False}} if no_tune else {}
+    cfg = load_config(config, {**overrides(**flags), **extra})
+    run_pipeline(inputs, out, cfg, target=target, force=force, stop_after=stop_after, validation=validation)
+
+
+@app.command()
+@guarded
+def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json, csv, parquet, datasets folder)."),
+        out: Path = OUT, config: Optional[Path] = CONFIG, target: Optional[Path] = TARGET,
+        n: Optional[int] = typer.Option(None, "-n", help="Keep at most N examples."),
+        fraction: Optional[float] = typer.Option(None, "--fraction", help="Keep this share of the pool."),
+        threshold: Optional[float] = typer.Option(None, "--threshold", help="Keep combined score >= T."),
+        fmt: Optional[str] = FMT, on_error: Optional[str] = ON_ERROR, seed: Optional[int] = SEED,
+        views: Optional[str] = VIEWS, weights: Optional[str] = WEIGHTS, embedder: Optional[str] = EMBEDDER,
+        force: bool = FORCE, quiet: bool = QUIET, verbose: bool = VERBOSE, engine: Optional[str] = ENGINE,
+        ray_address: Optional[str] = RAY_ADDRESS, lang: Optional[str] = LANG,
+        decontaminate: Optional[List[Path]] = DECONTAMINATE, streaming: Optional[str] = STREAMING,
+        workers: Optional[str] = WORKERS,
+        validation: Optional[Path] = typer.Option(None, "--validation", help="Held-out examples of the task: "
+                                                  "tune view weights and τ on them before selecting."),
+        no_tune: bool = typer.Option(False, "--no-tune", help="Select with the given weights even with --validation."),
+        proxy: Optional[str] = PROXY) -> None:
+    """Run the whole pipeline: load, preprocess, score, combine, (tune,) select, write RUN_DIR."""
+    _verbosity(quiet, verbose)
+    _run(inputs, out, config, target, force, "select", validation=validation, no_tune=no_tune, n=n,
+         fraction=fraction, threshold=threshold, fmt=fmt, on_error=on_error, seed=seed, views=views,
+         weights=weights, embedder=embedder, engine=engine, ray_address=ray_address, lang=lang,
+         decontaminate=decontaminate, streaming=streaming, workers=workers, proxy=proxy)
+
+
+@app.command()
+@guarded
+def score(inputs: List[Path] = typer.Argument(...), out: Path = OUT, config: Optional[Path] = CONFIG,
+          target: Optional[Path] = TARGET, fmt: Optional[str] = FMT, on_error: Optional[str] = ON_ERROR,
+          seed: Optional[int] = SEED, views: Optional[str] = VIEWS, weights: Optional[str] = WEIGHTS,
+          embedder: Optional[str] = EMBEDDER, force: bool = FORCE, quiet: bool = QUIET,
+          verbose: bool = VERBOSE) -> None:
+    """Stop after scoring: writes scores.parquet and the manifest; `select` picks from them later."""
+    _verbosity(quiet, verbose)
+    _run(inputs, out, config, target, force, "score", fmt=fmt, on_error=on_error, seed=seed, views=views,
+         weights=weights, embedder=embedder)
+
+
+@app.command("select")
+@guarded
+def select_cmd(run_dir: Path = typer.Argument(..., help="A run directory with scores.parquet."),
+               n: Optional[int] = typer.Option(None, "-n"), fraction: Optional[float] = typer.Option(None, "--fraction"),
+               threshold: Optional[float] = typer.Option(None, "--threshold"), weights: Optional[str] = WEIGHTS,
+               seed: Optional[int] = SEED,
+               keep: Optional[str] = typer.Option(None, "--keep", help="best | first member of duplicate clusters"),
+               quiet: bool = QUIET, verbose: bool = VERBOSE) -> None:
+    """Re-select from a run's cached scores with a new N, τ or weights, without re-scoring.
+
+    Each select starts from the run's own config (as `run` resolved it, or as `tune --apply` last set it)
+    plus this command's flags, never from what an earlier select saved: the same command always gives the
+    same selection. --weights works as in `run`: views it does not name keep the run's config weight if it
+    set one, else share what the named ones leave (0 once they sum to 1 or more); then all are normalized
+    to sum to 1.
+    """
+    _verbosity(quiet, verbose)
+    from sft_select.report.rundata import read_run_checked
+    from sft_select.pipelines.reselect import reselect
+
+    manifest, _ = read_run_checked(run_dir, need_config=True)  # one clear error for a damaged run
+    flags = overrides(n=n, fraction=fraction, threshold=threshold, weights=weights, seed=seed, keep=keep)
+    reselect(run_dir, reselect_overrides(manifest, flags))
+
+
+def reselect_overrides(manifest: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    """Overrides that turn the config a run's manifest holds now (`config`, which earlier selects
+    rewrote) into the run's own config (`run_config`) plus `flags`; `reselect` merges them over `config`.
+
+    The run's config is a complete dump, so merged over `config` it replaces every setting; what it
+    cannot remove, views.settings entries an earlier select added (`--weights b=1`), are reset to unset.
+    Manifests written before `run_config` existed fall back to `config`.
+    """
+    from sft_select.config.schema import ViewSettings, deep_merge
+
+    current = manifest["config"]
+    base = manifest.get("run_config") if isinstance(manifest.get("run_config"), dict) else current
+    target = deep_merge(base, flags)
+    views = dict(target.get("views") or {})
+    settings = dict(views.get("settings") or {})
+    unset = ViewSettings().model_dump(mode="json")
+    for name in ((current.get("views") or {}).get("settings") or {}):
+        settings.setdefault(name, dict(unset))
+    views["settings"] = settings
+    target["views"] = views
+    return target
+
+
+@app.command()
+@guarded
+def init(path: Path = typer.Argument(Path("sft-select.yaml"), help="Where to write the example config."),
+         force: bool = FORCE) -> None:
+    """Write a commented example config."""
+    from sft_select.cli.init import write_example_config
+
+    write_example_config(path, force=force)
+    progress.info(f"Wrote {escape(str(path))}")
+
+
+_SIGNALS_SEEN: list[int] = []  # the stop signals this process received (see `guarded`)
+
+
+def _stopped(exc: KeyboardInterrupt):
+    what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    progress.console.print(f"{what}: finished steps are cached; run the same command to resume")
+    raise typer.Exit(getattr(exc, "exit_code", 130)) from None
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    _SIGNALS_SEEN.append(signum)
+    raise Terminated()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    _SIGNALS_SEEN.append(signum)
+    raise KeyboardInterrupt()
+
+
+# Commands that live in their own modules register themselves on the app.
+from sft_select.cli.dedup import dedup as _dedup  # noqa: E402
+from sft_select.cli.train_quality import register as _register_train_quality  # noqa: E402
+from sft_select.cli.report import register as _register_report  # noqa: E402
+from sft_select.cli.tune import register as _register_tune  # noqa: E402
+
+app.command("dedup")(guarded(_dedup))
+_register_train_quality(app, guarded)
+_register_report(app, guarded)
+_register_tune(app, guarded)
+
+
+def entry() -> None:
+    # A batch scheduler stops a job with SIGTERM before SIGKILL: stop as cleanly as on Ctrl-C.
+    signal.signal(signal.SIGTERM, _terminate)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where the shell ignores it
+        signal.signal(signal.SIGINT, _interrupt)
+    app(prog_name="sft-select")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(entry())

@@ -1,0 +1,233 @@
+"""Typed configuration: one section per part, unknown keys are errors, YAML and CLI flags share fields.
+
+The resolved config is saved in every run's manifest, and `sft-select run --config manifest-config.yaml`
+reproduces the run.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sft_select.core.errors import ConfigError
+from sft_select.evaluate.config import EvaluateConfig
+from sft_select.preprocess.config import PreprocessConfig
+from sft_select.selection.config import SelectConfig
+from sft_select.core.textsafe import clip
+from sft_select.tune.config import TuneConfig
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class InputConfig(Strict):
+    format: Literal["alpaca", "sharegpt", "openai", "prompt_completion", "text_label"] | None = None
+    fields: dict[str, str] = Field(default_factory=dict, description="canonical field -> input column")
+    on_error: Literal["fail", "skip"] = "fail"
+
+
+class EmbeddingConfig(Strict):
+    model: str = Field("static-minilm", description="static-minilm | hashing | sentence-transformers path")
+
+
+class ViewSettings(Strict):
+    weight: float | None = Field(None, ge=0, allow_inf_nan=False,
+                                 description="unset: equal share of what the others leave")
+    normalize: Literal["rank", "minmax", "zscore"] | None = None
+    floor: float | None = Field(None, ge=0, le=1, description="veto: normalized score below it is dropped")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ViewsConfig(Strict):
+    use: list[str] | None = Field(None, description="view names or groups; unset: the defaults for the data")
+    settings: dict[str, ViewSettings] = Field(default_factory=dict)
+
+
+class CombineConfig(Strict):
+    normalize: Literal["rank", "minmax", "zscore"] = "rank"
+    weights: Literal["normalize", "strict"] = Field(
+        "normalize", description="normalize: rescale weights to sum to 1; strict: reject if they do not")
+
+
+class EngineConfig(Strict):
+    name: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    chunk_size: int = Field(50_000, ge=1, description="examples per chunk of a streaming run")
+    streaming: Literal["auto", "on", "off"] = Field(
+        "auto", description="read the pool chunk by chunk instead of into memory; auto: when the inputs "
+                            "exceed stream_above_mb")
+    stream_above_mb: float = Field(256.0, ge=0, description="data size (MB, gzip and Parquet counted "
+                                                            "decompressed) above which auto streams (~500k "
+                                                            "Alpaca-sized rows)")
+    fit_sample: int = Field(50_000, ge=1, description="examples the views are fit on in a streaming run "
+                                                      "(a seeded sample; the whole pool if smaller)")
+    workers: int | Literal["auto"] = Field(
+        "auto", description="local engine: processes for the per-example steps (filters, shingling, "
+                            "embedding, CPU views); auto: one per CPU. Pools under parallel_min run in one")
+    parallel_min: int = Field(20_000, ge=2, description="local engine: examples below which a run uses one "
+                                                        "process (starting workers costs ~2 s)")
+
+
+class ReportConfig(Strict):
+    enabled: bool = Field(True, description="write report.html and summary.json at the end of every run")
+    max_points: int = Field(5000, ge=100, description="points on the embedding map (a stratified sample)")
+
+
+class Config(Strict):
+    seed: int = 0
+    input: InputConfig = Field(default_factory=InputConfig)
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
+    embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
+    views: ViewsConfig = Field(default_factory=ViewsConfig)
+    combine: CombineConfig = Field(default_factory=CombineConfig)
+    select: SelectConfig = Field(default_factory=SelectConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)  # the proxy that measures f(S)
+    tune: TuneConfig = Field(default_factory=TuneConfig)  # the loop run with --validation
+
+    @model_validator(mode="after")
+    def _views_named_exist(self) -> "Config":
+        from sft_select.views.registry import registered
+
+        unknown = set(self.views.settings) - set(registered())
+        if unknown:
+            raise ValueError(f"views.settings: unknown view(s) {sorted(unknown)}")
+        return self
+
+
+def _format_error(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = clip(".".join(str(p) for p in err["loc"]), 120) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else clip(err["msg"])
+        lines.append(f"{source}: {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def build_config(data: dict[str, Any] | None = None, *, source: str = "config") -> Config:
+    try:
+        return Config.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, source)) from None
+
+
+# A config is a few hundred nodes. Aliases may repeat a part, but not blow it up: a 500-byte "billion
+# laughs" config expands to 10^9 items, which anything walking it (validation, an error message quoting
+# it) never finishes with. Limits: the nodes aliases add on expansion, and the nesting depth.
+MAX_ALIAS_EXPANSION = 10_000
+MAX_DEPTH = 100
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a document whose aliases expand past MAX_ALIAS_EXPANSION nodes,
+    aliases that contain themselves, and nesting deeper than MAX_DEPTH."""
+
+    def compose_document(self):  # type: ignore[no-untyped-def]
+        node = super().compose_document()
+        _check_expansion(node, self.name)
+        return node
+
+
+def _check_expansion(root: yaml.Node | None, source: str) -> None:
+    """Count the nodes of the document as constructed (every alias expanded) without expanding it:
+    one pass over the distinct nodes, each node's expanded size memoized."""
+    if root is None:
+        return
+    sizes: dict[int, int] = {}
+    distinct = 0
+    # Iterative post-order walk: (node, depth, children done?)
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 0, False)]
+    open_: set[int] = set()
+    while stack:
+        node, depth, done = stack.pop()
+        key = id(node)
+        if done:
+            open_.discard(key)
+            children = _children(node)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            continue
+        if key in sizes:
+            continue
+        if key in open_:
+            raise ConfigError(f"{source}: a YAML alias refers to a node that contains it (a recursive "
+                              "structure); a config cannot hold one")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{source}: nested deeper than {MAX_DEPTH} levels; a config is never that deep")
+        distinct += 1
+        open_.add(key)
+        stack.append((node, depth, True))
+        for child in _children(node):
+            if id(child) in open_:
+                raise ConfigError(f"{source}: a YAML alias refers to a node that contains it (a recursive "
+                                  "structure); a config cannot hold one")
+            if id(child) not in sizes:
+                stack.append((child, depth + 1, False))
+    expanded = sizes[id(root)]
+    if expanded - distinct > MAX_ALIAS_EXPANSION:
+        raise ConfigError(f"{source}: YAML aliases expand this config to {expanded:,} values (from {distinct:,} "
+                          f"written); more than {MAX_ALIAS_EXPANSION:,} added by aliases is refused (an "
+                          "alias bomb?)")
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def load_yaml(path: Path) -> Any:
+    """A YAML file read with `_BoundedLoader` (safe: plain data only, aliases bounded)."""
+    loader = _BoundedLoader(path.read_text(encoding="utf-8"))
+    loader.name = str(path)  # errors and marks name the file, not "<unicode string>"
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read a YAML config (safe, aliases bounded) and apply CLI overrides given as nested dicts."""
+    data: dict[str, Any] = {}
+    source = "command line"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if path.is_dir():
+            raise ConfigError(f"{path}: is a folder; --config takes a YAML file (`sft-select init` writes one)")
+        try:
+            loaded = load_yaml(path)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid YAML: {clip(exc, 500)}") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: nested too deeply to read; a config is never that deep") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the config must be a mapping of sections")
+        data = loaded
+    merged = deep_merge(data, overrides or {})
+    return build_config(merged, source=source)
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

