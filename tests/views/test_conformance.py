@@ -82,3 +82,14 @@ def test_contract_check_catches_broken_views(bad, check_contract):
             check_contract(bad.name, {}, pool, target)
     finally:
         _REGISTRY.pop(bad.name, None)
+
+
+def test_every_view_module_is_listed_in_the_registry():
+    """A view registers when its module is imported; the registry imports the modules BUILTIN names."""
+    from pathlib import Path
+
+    from sft_select.views import registry
+
+    folder = Path(registry.__file__).parent
+    defining = {p.stem for p in folder.glob("*.py") if "\n@register\n" in p.read_text(encoding="utf-8")}
+    assert defining == set(registry.BUILTIN)

@@ -46,6 +46,8 @@ def _run_batches(fn: Callable[[Sequence[T]], dict], batch_size: int, items: Sequ
 
 class LocalExecutor:
     name = "local"
+    shares_memory = True
+    remote_workers = False
 
     def map_batches(self, fn: Callable[[Sequence[T]], dict[str, np.ndarray]], items: Sequence[T], *,
                     batch_size: int, desc: str = "", gpu: bool = False) -> Iterator[dict[str, np.ndarray]]:

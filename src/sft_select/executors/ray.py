@@ -118,6 +118,8 @@ def _import_modules(names: tuple[str, ...]) -> None:
 
 class RayExecutor:
     name = "ray"
+    shares_memory = False
+    remote_workers = True
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None, concurrency: int | None = None,
                  actors: bool | None = None):

@@ -1,12 +1,19 @@
 """Registered views by name; `--views` picks them by name or by group."""
 from __future__ import annotations
 
+import importlib
 from typing import Any, Iterable
 
 from sft_select.core.errors import ConfigError
 from sft_select.views.base import GROUPS, View
 
 _REGISTRY: dict[str, type[View]] = {}
+
+# The built-in views, one module each: adding a view is its module plus one line here. Imported by name
+# on first use (not at import time), so `views` never imports its own package back.
+BUILTIN = ("difficulty_margin", "diversity", "quality_heuristic", "quality_label", "quality_learned",
+           "quality_model", "quality_reward", "relevance_dsir", "relevance_embedding", "relevance_learned",
+           "lm_difficulty", "lm_quality")  # the LM views load torch lazily, in fit
 
 
 def register(cls: type[View]) -> type[View]:
@@ -20,8 +27,8 @@ def register(cls: type[View]) -> type[View]:
 
 
 def _load_builtin() -> None:
-    # Importing the package registers the built-in views; done lazily to avoid import cycles.
-    import sft_select.views  # noqa: F401
+    for module in BUILTIN:
+        importlib.import_module(f"sft_select.views.{module}")  # its @register runs on import
 
 
 def registered() -> dict[str, type[View]]:
