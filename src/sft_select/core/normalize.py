@@ -17,7 +17,7 @@ def normalize_text(text: str) -> str:
         text = _SURROGATE.sub("\ufffd", text)
         text = unicodedata.normalize("NFKC", text)
     text = _CONTROL.sub("", text)
-    # Same result as _SPACE.sub(" ", text).strip() (both split on str.isspace), ~4x faster.
+    # Same result as _SPACE.sub(" ", text).strip() (both split on str.isspace), without the regex.
     return " ".join(text.split())
 
 

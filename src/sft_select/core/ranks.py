@@ -6,7 +6,7 @@ import numpy as np
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks, ties sharing their mean rank: `Series.rank()` of NaN-free values, to the bit (every
-    rank is a whole or half number), in half its time (pandas took 0.09 s for 5 columns of 100k)."""
+    rank is a whole or half number), without pandas' per-call overhead."""
     order = np.argsort(values, kind="stable")
     ordered = values[order]
     first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # where each run of equal values starts

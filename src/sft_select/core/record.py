@@ -83,7 +83,7 @@ class Example:
 def join_texts(examples) -> None:
     """Join every example's `prompt` and `content` now, in this process. Forked workers then inherit the
     joined strings; a join done in a worker is lost with it, so each parallel step would pay it again
-    (~5 us a row per step) and copy the example's memory page to store it."""
+    and copy the example's memory page to store it."""
     for ex in examples:
         ex.content  # noqa: B018 - the property joins and keeps the string
         if ex.text is None:

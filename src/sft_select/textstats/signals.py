@@ -24,8 +24,8 @@ def words(text: str) -> list[str]:
 
 
 def word_tokens(text: str) -> list:
-    """The tokens of `words(text)`, as bytes for ASCII text (one `bytes.translate` + split, ~5x faster
-    than the regex, same tokens); for counting and comparing only."""
+    """The tokens of `words(text)`, as bytes for ASCII text (one `bytes.translate` + split instead
+    of the regex, same tokens); for counting and comparing only."""
     return repetition_tokens(text)
 
 
@@ -72,7 +72,7 @@ def is_refusal(text: str) -> bool:
 def refusals(texts: Sequence[str]) -> list[bool]:
     """`is_refusal` of each text. The ASCII heads are lowercased and searched for the hints over the
     batch at once (`containing`), so the regex runs only on the heads that hold one, and Python does
-    not lowercase and scan each head on its own (~4 us a row)."""
+    not lowercase and scan each head on its own."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -85,7 +85,7 @@ def refusals(texts: Sequence[str]) -> list[bool]:
 
 def containing(lowered, hints: Sequence[str]) -> np.ndarray:
     """For each string of the Arrow array `lowered` (lowercased), whether it contains any of `hints`:
-    RE2 over the batch in one pass (pyarrow), ~3x faster than one `str.find` pass per hint."""
+    RE2 over the batch in one pass (pyarrow), instead of one `str.find` pass per hint."""
     import pyarrow.compute as pc
 
     if len(lowered) == 0:
@@ -251,8 +251,8 @@ def ngram_repetition(toks: list[str], top_ns: Iterable[int], dup_ns: Iterable[in
 
 
 def repetition_tokens(text: str) -> list:
-    """Lowercased word tokens for the repetition statistics (bytes for ASCII text: ~5x faster than the
-    regex of `words`, same tokens; only equality and length matter there)."""
+    """Lowercased word tokens for the repetition statistics (bytes for ASCII text: a translate + split
+    instead of the regex of `words`, same tokens; only equality and length matter there)."""
     if text.isascii():
         return text.encode("ascii").translate(_WORD_BYTES).lower().split()
     return words(text)

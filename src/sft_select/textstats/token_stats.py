@@ -1,7 +1,7 @@
 """Word-token statistics of a whole batch of ASCII texts at once, equal to `signals`' per-text ones.
 
 `signals.repetition_tokens` splits one text into Python bytes objects and the n-gram statistics build a
-tuple per n-gram: ~10 us a row for the quality view's repeated-3-gram share (tokens included). Here
+tuple per n-gram, a Python object per token and per n-gram for every row. Here
 Arrow splits the batch's texts and numbers its distinct tokens (C++), an n-gram becomes one uint64 (the
 numbers of its tokens and its text packed side by side: exact, no hashing), and the counts are numpy
 over the batch. (The filters bound the repeated-bigram share on their own: preprocess/filter_batch.py.)
@@ -33,8 +33,7 @@ def ascii_rows(texts: Sequence[str]) -> np.ndarray:
 KEY_BITS = 64  # an n-gram key is one uint64
 # Texts counted together: their temporaries (~50 tokens a row, 8 bytes each) stay under glibc's 128 KB
 # mmap threshold, so they are reused from the heap instead of mapped and faulted in afresh every time
-# (1024 texts: ~1 page fault a text, and 15.1 against 10.4 us a text, measured in session 8 on the
-# repeated-bigram shares the filters then counted here).
+# (at 1024 texts a chunk they did not, and each text paid about one page fault).
 CHUNK = 256
 
 
