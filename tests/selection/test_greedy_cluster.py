@@ -86,7 +86,7 @@ def test_global_greedy_on_another_engine_says_it_runs_on_the_driver(monkeypatch)
     from sft_select.selection import strategies
 
     class OtherEngine(LocalExecutor):
-        name = "ray"
+        remote_workers = True
 
     said = []
     monkeypatch.setattr(strategies, "info", said.append)

@@ -102,3 +102,17 @@ def test_real_embedder_path():
     table, examples = make_pool(n=60)
     sel = select(table, SelectConfig(strategy="facility", n=10), ctx=Context.of(examples, "hashing"))
     assert sel.keep.sum() == 10
+
+
+@pytest.mark.parametrize("strategy", ALL)
+def test_needs_embeddings_says_whether_the_strategy_reads_them(strategy):
+    """A streaming run keeps the pool's embeddings only for the strategies that declare it; one that reads them
+    without declaring it would fail only after the whole pass."""
+    from sft_select.selection.strategies import needs_embeddings
+
+    table, examples = make_pool()
+    ctx, asked = context(examples), []
+    real = ctx.embeddings
+    ctx.embeddings = lambda ids, why: asked.append(why) or real(ids, why)
+    select(table, SelectConfig(strategy=strategy, n=37, tau_div=0.5), ctx=ctx)
+    assert bool(asked) == needs_embeddings(strategy)

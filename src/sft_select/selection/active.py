@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from sft_select.core.errors import ConfigError
-from sft_select.selection.base import Context, Selection, Walk
+from sft_select.selection.base import Context, Selection, Strategy, Walk
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.coverage import flagged_rows
 from sft_select.selection.quotas import group_keys
@@ -190,3 +190,6 @@ def select_active(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Co
         walk.refuse(int(pos), last.get(int(pos), f"not_selected: outside the seed-{seed} sample, N={walk.size} "
                                          "reached first"))
     return walk.result()
+
+
+STRATEGY = Strategy(select_active, reads_embeddings=True, tunable=TUNABLE)

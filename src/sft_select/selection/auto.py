@@ -23,6 +23,10 @@ import pandas as pd
 from sft_select.selection.config import SelectConfig
 
 
+# The strategies auto may resolve to (what it needs is what they need).
+CHOICES = ("top", "stratified", "coverage")
+
+
 def is_labelled(table: pd.DataFrame) -> bool:
     return "label" in table and bool(table["label"].notna().any())
 

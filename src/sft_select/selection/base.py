@@ -7,7 +7,7 @@ else, so `n`, `fraction`, `threshold` and `budget_tokens` mean the same thing un
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,20 @@ class Context:
         from sft_select.selection.budget import token_counts
 
         return token_counts(self.examples_for(ids, "budget_tokens"), tokenizer)
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One registered strategy: its function, and what the pipeline must know about it before it runs.
+
+    `reads_embeddings`: it asks `Context.embeddings` for the pool's embeddings, so a streaming run keeps them
+    while it scores the chunks (otherwise it drops them and the selection fails only after the whole pass).
+    `tunable`: the `select` settings the tune loop may choose for it (tune/params.py).
+    """
+
+    select: Callable[..., Selection]
+    reads_embeddings: bool = False
+    tunable: tuple[str, ...] = ()
 
 
 def size_limit(cfg: SelectConfig, n_candidates: int) -> int | None:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from sft_select.core.errors import ConfigError
-from sft_select.selection.base import Context, Selection, Walk
+from sft_select.selection.base import Context, Selection, Strategy, Walk
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.facility import knn_graph
 from sft_select.selection.quotas import group_keys
@@ -142,3 +142,6 @@ def select_coverage(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: 
             if not walk.keep[pos] and walk.reasons[pos] is None:
                 walk.refuse(pos, f"not_selected: {cfg.quota_by} '{g}' has its {seats[g]} of N={walk.size}")
     return walk.result()
+
+
+STRATEGY = Strategy(select_coverage, reads_embeddings=True, tunable=TUNABLE)

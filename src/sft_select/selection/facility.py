@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from sft_select.selection.base import Context, Selection, Walk
+from sft_select.selection.base import Context, Selection, Strategy, Walk
 from sft_select.selection.config import SelectConfig
 
 
@@ -89,3 +89,6 @@ def select_facility(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: 
     left = np.flatnonzero(~done)  # the candidates never picked, in score order
     walk.rest_not_selected(order[left], rank)
     return walk.result()
+
+
+STRATEGY = Strategy(select_facility, reads_embeddings=True)

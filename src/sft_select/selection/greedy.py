@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sft_select.selection.base import Context, Selection, Walk
+from sft_select.selection.base import Context, Selection, Strategy, Walk
 from sft_select.selection.config import SelectConfig
 
 BLOCK = 512
@@ -56,3 +56,6 @@ def select_greedy(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Co
         taken_vecs.append(block[local])
         taken_ids.append(ids[start:start + len(block)][local])
     return walk.result()
+
+
+STRATEGY = Strategy(select_greedy, reads_embeddings=True)

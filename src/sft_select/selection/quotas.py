@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sft_select.core.errors import ConfigError
-from sft_select.selection.base import Context, Selection, Walk
+from sft_select.selection.base import Context, Selection, Strategy, Walk
 from sft_select.selection.config import SelectConfig
 
 NO_GROUP = "(none)"
@@ -80,3 +80,6 @@ def select_quota(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Con
         for pos in m[nxt[g]:]:
             walk.refuse(pos, f"quota_full: {cfg.quota_by} '{g}' has its {seats[g]} of N={walk.size}")
     return walk.result()
+
+
+STRATEGY = Strategy(select_quota)

@@ -3,77 +3,47 @@
 Only rows still in the pool (no preprocessing `reason`) are candidates. Ties are broken by id and any
 randomness comes from the seed, so a selection is deterministic for the same scores, config and seed.
 A strategy that reads the examples (embeddings, tokens) gets them through the `Context`.
+
+Adding a strategy: a module in this folder with a `select_<name>(table, cfg, seed, ctx) -> Selection` and a
+`STRATEGY = Strategy(select_<name>, ...)` that says what it reads, plus one line in `REGISTRY` below (and its
+name in `SelectConfig.strategy`).
 """
 from __future__ import annotations
 
-from typing import Callable
-
-import numpy as np
 import pandas as pd
 
 from sft_select.core.progress import info
-from sft_select.selection.active import TUNABLE as ACTIVE_TUNABLE
-from sft_select.selection.active import select_active
+from sft_select.selection import active, coverage, facility, greedy, quotas, stratified, top, uniform
+from sft_select.selection.auto import CHOICES as AUTO_CHOICES
 from sft_select.selection.auto import resolve_auto
-from sft_select.selection.base import Context, Selection, Walk, ranked, size_limit
+from sft_select.selection.base import Context, Selection, Strategy, ranked, size_limit
 from sft_select.selection.config import SelectConfig
-from sft_select.selection.coverage import TUNABLE as COVERAGE_TUNABLE
-from sft_select.selection.coverage import flag_reason, flagged_rows, select_coverage
-from sft_select.selection.facility import select_facility
-from sft_select.selection.greedy import select_greedy
-from sft_select.selection.quotas import select_quota
-from sft_select.selection.stratified import select_stratified
+from sft_select.selection.top import select_top
+from sft_select.selection.uniform import select_random
 
-Strategy = Callable[[pd.DataFrame, SelectConfig, int, Context], Selection]
-
-
-def select_top(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context | None = None) -> Selection:
-    """Highest combined score first, until N or the token budget is spent; rows a view flagged (a likely label
-    error, a defect) are left out unless `drop_flagged` is off."""
-    walk = Walk(table, cfg, ctx)
-    flag, flagged_by = flagged_rows(table) if cfg.drop_flagged else (None, None)
-    rank = 0
-    for pos in walk.order:
-        if flag is not None and flag[pos]:
-            walk.refuse(pos, flag_reason(flagged_by[pos]))
-            continue
-        walk.offer(pos, rank)
-        rank += 1
-    return walk.result()
-
-
-def select_random(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context | None = None) -> Selection:
-    """A seeded uniform sample of the candidates above τ: the baseline every selection is measured against.
-
-    The permutation is drawn over candidates sorted by id, so it does not depend on the table's row order.
-    """
-    walk = Walk(table, cfg, ctx)
-    ids = table["id"].to_numpy()[walk.order]
-    by_id = walk.order[np.argsort(ids, kind="mergesort")]
-    order = by_id[np.random.default_rng(seed).permutation(len(by_id))]
-    for rank, pos in enumerate(order):
-        if walk.full:
-            for rest in order[rank:]:
-                walk.refuse(rest, f"not_selected: outside the seed-{seed} random sample of N={walk.size}")
-            break
-        walk.offer(pos, rank)
-    return walk.result()
-
-
-STRATEGIES: dict[str, Strategy] = {
-    "top": select_top,
-    "random": select_random,
-    "quota": select_quota,
-    "greedy": select_greedy,
-    "facility": select_facility,
-    "coverage": select_coverage,
-    "active": select_active,
-    "stratified": select_stratified,
+REGISTRY: dict[str, Strategy] = {
+    "top": top.STRATEGY,
+    "random": uniform.STRATEGY,
+    "quota": quotas.STRATEGY,
+    "greedy": greedy.STRATEGY,
+    "facility": facility.STRATEGY,
+    "coverage": coverage.STRATEGY,
+    "active": active.STRATEGY,
+    "stratified": stratified.STRATEGY,
 }
 
+# Name -> function, for callers that only run a strategy.
+STRATEGIES = {name: s.select for name, s in REGISTRY.items()}
 
 # Each strategy's settings the tune loop may choose (tune/params.py); a strategy not listed has none.
-TUNABLE: dict[str, tuple[str, ...]] = {"coverage": COVERAGE_TUNABLE, "active": ACTIVE_TUNABLE}
+TUNABLE: dict[str, tuple[str, ...]] = {name: s.tunable for name, s in REGISTRY.items() if s.tunable}
+
+
+def needs_embeddings(name: str) -> bool:
+    """Whether strategy `name` reads the pool's embeddings (`auto`: whether any strategy it may pick does)."""
+    if name == "auto":
+        return any(REGISTRY[c].reads_embeddings for c in AUTO_CHOICES)
+    return REGISTRY[name].reads_embeddings
 
 
 def select(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context | None = None) -> Selection:
@@ -85,10 +55,11 @@ def select(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context |
         from sft_select.selection.greedy_cluster import select_greedy_clusters
 
         return select_greedy_clusters(table, cfg, seed, ctx)
-    if cfg.strategy == "greedy" and getattr(getattr(ctx, "executor", None), "name", "local") != "local":
+    if cfg.strategy == "greedy" and getattr(ctx.executor, "remote_workers", False):
         info("select: the global greedy runs on the driver; set select.greedy_scope: cluster to run it per "
              "diversity cluster on the cluster")
-    return STRATEGIES[cfg.strategy](table, cfg, seed, ctx)
+    return REGISTRY[cfg.strategy].select(table, cfg, seed, ctx)
 
 
-__all__ = ["STRATEGIES", "TUNABLE", "Context", "Selection", "select", "select_top", "select_random", "ranked", "size_limit"]
+__all__ = ["REGISTRY", "STRATEGIES", "TUNABLE", "Context", "Selection", "Strategy", "needs_embeddings", "select",
+           "select_top", "select_random", "ranked", "size_limit"]

@@ -17,7 +17,7 @@ import heapq
 import numpy as np
 import pandas as pd
 
-from sft_select.selection.base import Context, Selection, Walk
+from sft_select.selection.base import Context, Selection, Strategy, Walk
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.coverage import flag_reason, flagged_rows
 
@@ -75,3 +75,6 @@ def select_stratified(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx
                 walk.refuse(pos, f"not_selected: outside the seed-{seed} stratified sample (stratum '{g}' has "
                                  f"{seats[g]} of N={walk.size})")
     return walk.result()
+
+
+STRATEGY = Strategy(select_stratified)
