@@ -60,7 +60,7 @@ def test_the_skip_guard_alone_keeps_out_flips():
         table, ctx, _, _, flipped = planted(dim=8, sep=1.5, flagged=0.0, seed=seed)
         table = table.drop(columns="quality_label_issue")
         guarded = select(table, SelectConfig(strategy="active", fraction=0.2), seed=0, ctx=ctx)
-        open_ = select(table, SelectConfig(strategy="active", fraction=0.2, active_skip=0.0), seed=0, ctx=ctx).keep
+        open_ = select(table, SelectConfig(strategy="active", fraction=0.2, active={"skip": 0.0}), seed=0, ctx=ctx).keep
         rnd = select(table, SelectConfig(strategy="random", fraction=0.2), seed=0, ctx=ctx).keep
         assert flipped[guarded.keep].mean() < min(flipped[open_].mean(), flipped[rnd].mean())
         doubted = [i for i, r in enumerate(guarded.reasons) if r and r.startswith("label_doubt")]
@@ -78,7 +78,7 @@ def test_deterministic_under_the_seed_and_the_seed_matters():
 def test_reasons_class_shares_and_flagged_rows():
     table, ctx, *_ = planted(n=600)
     table.loc[[3, 4], "reason"] = "filter_short: toy"
-    sel = select(table, SelectConfig(strategy="active", n=120, active_batch=0.05), seed=0, ctx=ctx)
+    sel = select(table, SelectConfig(strategy="active", n=120, active={"batch": 0.05}), seed=0, ctx=ctx)
     reasons = pd.Series(sel.reasons)
     assert sel.keep.sum() == 120 and reasons[sel.keep].isna().all()
     assert reasons[~sel.keep].notna().all(), "every row left out says why"
@@ -97,8 +97,8 @@ def test_reasons_class_shares_and_flagged_rows():
 def test_label_score_and_batch_size_change_the_order():
     table, ctx, *_ = planted(n=600)
     base = select(table, SelectConfig(strategy="active", n=150), seed=0, ctx=ctx).keep
-    by_label = select(table, SelectConfig(strategy="active", n=150, active_score="label"), seed=0, ctx=ctx).keep
-    one_batch = select(table, SelectConfig(strategy="active", n=150, active_batch=1.0), seed=0, ctx=ctx).keep
+    by_label = select(table, SelectConfig(strategy="active", n=150, active={"score": "label"}), seed=0, ctx=ctx).keep
+    one_batch = select(table, SelectConfig(strategy="active", n=150, active={"batch": 1.0}), seed=0, ctx=ctx).keep
     assert not np.array_equal(base, by_label) and not np.array_equal(base, one_batch)
 
 
@@ -119,7 +119,7 @@ def test_unlabelled_data_is_a_config_error():
 
 
 def test_config_rejects_unknown_and_bad_active_settings():
-    assert build_config({"select": {"strategy": "active", "active_batch": 0.05}}).select.active_batch == 0.05
+    assert build_config({"select": {"strategy": "active", "active": {"batch": 0.05}}}).select.active.batch == 0.05
     for bad in ({"active_batches": 0.05}, {"active_score": "entropy"}, {"active_skip": 1.5}, {"active_seed": 0}):
         with pytest.raises(ConfigError):
             build_config({"select": {"strategy": "active", **bad}})

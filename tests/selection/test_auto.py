@@ -92,8 +92,8 @@ def test_a_setting_the_user_gave_is_kept_by_auto():
     from sft_select.selection.config import SelectConfig
 
     t = pd.DataFrame({"id": ["a"], "label": [None], "diversity_cluster": [0]})
-    cfg = resolve_auto(SelectConfig(n=5, group_trim=0.2), t)
-    assert (cfg.strategy, cfg.quota_by, cfg.group_trim) == ("coverage", "cluster", 0.2)
+    cfg = resolve_auto(SelectConfig(n=5, coverage={"trim": 0.2}), t)
+    assert (cfg.strategy, cfg.quota_by, cfg.coverage.trim) == ("coverage", "cluster", 0.2)
     cfg = resolve_auto(SelectConfig(n=5), t.assign(relevance_embedding_raw=[0.5]))
     assert cfg.strategy == "top"
     assert resolve_auto(SelectConfig(n=5), t.assign(label=["a"])).strategy == "stratified"

@@ -31,7 +31,7 @@ def labelled_pool(seed: int = 0):
 
 def test_drops_flagged_and_trims_each_group():
     table, ctx, _ = labelled_pool()
-    cfg = SelectConfig(strategy="coverage", fraction=0.3, group_trim=0.25)
+    cfg = SelectConfig(strategy="coverage", fraction=0.3, coverage={"trim": 0.25})
     sel = select(table, cfg, ctx=ctx)
     issue = table["quality_label_issue"].to_numpy(dtype=bool)
     assert not (sel.keep & issue).any()
@@ -57,7 +57,7 @@ def test_keeps_the_pool_class_shares():
 
 def test_covers_more_clusters_than_top_within_quotas():
     table, ctx, cl = labelled_pool(2)
-    cov = select(table, SelectConfig(strategy="coverage", n=16, group_trim=0.0), ctx=ctx)
+    cov = select(table, SelectConfig(strategy="coverage", n=16, coverage={"trim": 0.0}), ctx=ctx)
     quota = select(table, SelectConfig(strategy="quota", n=16), ctx=ctx)
     assert len(set(cl[cov.keep])) > len(set(cl[quota.keep]))
 
@@ -67,7 +67,7 @@ def test_deterministic_and_flag_off():
     cfg = SelectConfig(strategy="coverage", fraction=0.25)
     a, b = select(table, cfg, ctx=ctx), select(table, cfg, ctx=ctx)
     assert np.array_equal(a.keep, b.keep) and a.reasons == b.reasons
-    off = select(table, cfg.model_copy(update={"drop_flagged": False, "group_trim": 0.0}), ctx=ctx)
+    off = select(table, cfg.with_settings({"drop_flagged": False, "coverage.trim": 0.0}), ctx=ctx)
     assert not any(r and r.startswith(("label_issue", "low_in_group")) for r in off.reasons)
 
 
@@ -85,7 +85,7 @@ def test_group_order_offers_the_kept_rows_by_a_view_highest_first():
     rng = np.random.default_rng(5)
     table["difficulty_margin"] = rng.random(len(table))
     table.loc[3, "difficulty_margin"] = np.nan
-    cfg = SelectConfig(strategy="coverage", n=20, group_trim=0.2, group_order="difficulty_margin")
+    cfg = SelectConfig(strategy="coverage", n=20, coverage={"trim": 0.2, "order": "difficulty_margin"})
     sel = select(table, cfg, ctx=ctx)
     issue = table["quality_label_issue"].to_numpy(dtype=bool)
     assert sel.keep.sum() == 20 and not (sel.keep & issue).any()
@@ -103,7 +103,7 @@ def test_group_order_offers_the_kept_rows_by_a_view_highest_first():
         trimmed = np.array([r is not None and r.startswith("low_in_group") for r in sel.reasons]) & grp
         assert trimmed.any() and not (trimmed & sel.keep).any()
     # Not the facility-location pick.
-    assert not np.array_equal(sel.keep, select(table, cfg.model_copy(update={"group_order": None}), ctx=ctx).keep)
+    assert not np.array_equal(sel.keep, select(table, cfg.with_settings({"coverage.order": None}), ctx=ctx).keep)
 
 
 def test_group_order_names_a_missing_view_clearly():
@@ -112,5 +112,5 @@ def test_group_order_names_a_missing_view_clearly():
     from sft_select.core.errors import ConfigError
 
     table, ctx, _ = labelled_pool(6)
-    with pytest.raises(ConfigError, match="group_order"):
-        select(table, SelectConfig(strategy="coverage", n=10, group_order="nope"), ctx=ctx)
+    with pytest.raises(ConfigError, match="coverage.order"):
+        select(table, SelectConfig(strategy="coverage", n=10, coverage={"order": "nope"}), ctx=ctx)

@@ -27,7 +27,7 @@ def test_beats_random_on_coverage():
     table, ctx, X, cl = clustered_pool()
     W = knn_graph(X, 20)
     dense = X @ X.T
-    fl = select(table, SelectConfig(strategy="facility", n=12, fl_mix=0.0, knn=20), ctx=ctx)
+    fl = select(table, SelectConfig(strategy="facility", n=12, facility={"mix": 0.0}, knn=20), ctx=ctx)
     fl_cov = coverage(W, np.flatnonzero(fl.keep))
     fl_dense = dense[:, fl.keep].max(axis=1).sum()
     random_clusters = []
@@ -44,10 +44,10 @@ def test_beats_random_on_coverage():
 def test_mix_moves_from_coverage_to_score():
     table, ctx, X, cl = clustered_pool(1)
     top = select(table, SelectConfig(strategy="top", n=20))
-    pure_score = select(table, SelectConfig(strategy="facility", n=20, fl_mix=1.0), ctx=ctx)
+    pure_score = select(table, SelectConfig(strategy="facility", n=20, facility={"mix": 1.0}), ctx=ctx)
     assert np.array_equal(top.keep, pure_score.keep)
-    half = select(table, SelectConfig(strategy="facility", n=20, fl_mix=0.5), ctx=ctx)
-    cov = select(table, SelectConfig(strategy="facility", n=20, fl_mix=0.0), ctx=ctx)
+    half = select(table, SelectConfig(strategy="facility", n=20, facility={"mix": 0.5}), ctx=ctx)
+    cov = select(table, SelectConfig(strategy="facility", n=20, facility={"mix": 0.0}), ctx=ctx)
     s = table["score"].to_numpy()
     assert s[cov.keep].mean() <= s[half.keep].mean() <= s[top.keep].mean()
     assert len(set(cl[cov.keep])) >= len(set(cl[half.keep])) >= len(set(cl[top.keep]))
@@ -64,7 +64,7 @@ def test_graph_is_sparse():
 def test_lazy_greedy_equals_plain_greedy():
     """Lazy evaluation must pick exactly what recomputing every gain would."""
     table, ctx, X, _ = clustered_pool(2)
-    cfg = SelectConfig(strategy="facility", n=15, fl_mix=0.3, knn=10)
+    cfg = SelectConfig(strategy="facility", n=15, facility={"mix": 0.3}, knn=10)
     sel = select(table, cfg, ctx=ctx)
     W = knn_graph(X, 10).toarray()
     score = table["score"].to_numpy()

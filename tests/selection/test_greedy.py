@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
-from sel_helpers import ArrayContext, clustered, make_pool
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sel_helpers import ArrayContext, clustered, make_pool
 
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.strategies import select
@@ -25,7 +25,7 @@ def pool_with_vectors(seed: int, n: int = 150):
 def test_never_two_above_tau(seed, tau, n):
     table, examples, X = pool_with_vectors(seed)
     ctx = ArrayContext(examples, {ex.id: v for ex, v in zip(examples, X)})
-    sel = select(table, SelectConfig(strategy="greedy", n=n, tau_div=tau), ctx=ctx)
+    sel = select(table, SelectConfig(strategy="greedy", n=n, greedy={"tau_div": tau}), ctx=ctx)
     kept = np.flatnonzero(sel.keep)
     assert 0 < len(kept) <= n
     S = X[kept] @ X[kept].T
@@ -37,7 +37,7 @@ def test_skips_say_which_example_was_too_close():
     table, examples, X = pool_with_vectors(0)
     ids = table["id"].tolist()
     ctx = ArrayContext(examples, {ex.id: v for ex, v in zip(examples, X)})
-    sel = select(table, SelectConfig(strategy="greedy", n=20, tau_div=0.8), ctx=ctx)
+    sel = select(table, SelectConfig(strategy="greedy", n=20, greedy={"tau_div": 0.8}), ctx=ctx)
     skipped = [(i, r) for i, r in enumerate(sel.reasons) if r and r.startswith("too_similar")]
     assert skipped
     for i, r in skipped:
@@ -49,7 +49,7 @@ def test_skips_say_which_example_was_too_close():
 def test_tau_one_is_plain_top():
     table, examples, X = pool_with_vectors(1)
     ctx = ArrayContext(examples, {ex.id: v for ex, v in zip(examples, X)})
-    a = select(table, SelectConfig(strategy="greedy", n=30, tau_div=1.0), ctx=ctx)
+    a = select(table, SelectConfig(strategy="greedy", n=30, greedy={"tau_div": 1.0}), ctx=ctx)
     b = select(table, SelectConfig(strategy="top", n=30))
     assert np.array_equal(a.keep, b.keep)
 
@@ -60,7 +60,7 @@ def test_blocks_do_not_change_the_answer(monkeypatch):
 
     table, examples, X = pool_with_vectors(2)
     ctx = ArrayContext(examples, {ex.id: v for ex, v in zip(examples, X)})
-    cfg = SelectConfig(strategy="greedy", n=60, tau_div=0.7)
+    cfg = SelectConfig(strategy="greedy", n=60, greedy={"tau_div": 0.7})
     big = select(table, cfg, ctx=ctx)
     monkeypatch.setattr(greedy, "BLOCK", 7)
     small = select(table, cfg, ctx=ctx)

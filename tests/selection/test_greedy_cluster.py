@@ -1,4 +1,4 @@
-"""Greedy within diversity clusters (`greedy_scope: cluster`): the local executor's answers."""
+"""Greedy within diversity clusters (`greedy.scope: cluster`): the local executor's answers."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,15 +21,15 @@ def clustered_pool(seed: int = 0, n: int = 150, n_clusters: int = 5):
     return table, examples, ArrayContext(examples, {ex.id: v for ex, v in zip(examples, X)}), X, cl
 
 
-def cfg(**kw) -> SelectConfig:
-    return SelectConfig(strategy="greedy", greedy_scope="cluster", **kw)
+def cfg(tau_div: float = 0.9, **kw) -> SelectConfig:
+    return SelectConfig(strategy="greedy", greedy={"scope": "cluster", "tau_div": tau_div}, **kw)
 
 
 def test_one_cluster_is_the_global_greedy():
     table, examples, ctx, X, _ = clustered_pool(1)
     table["diversity_cluster"] = 0
     inside = select(table, cfg(n=40, tau_div=0.7), ctx=ctx)
-    glob = select(table, SelectConfig(strategy="greedy", n=40, tau_div=0.7), ctx=ctx)
+    glob = select(table, SelectConfig(strategy="greedy", n=40, greedy={"tau_div": 0.7}), ctx=ctx)
     assert np.array_equal(inside.keep, glob.keep)
     assert [r.split(" (same")[0] if r else r for r in inside.reasons] == glob.reasons
 
@@ -91,8 +91,8 @@ def test_global_greedy_on_another_engine_says_it_runs_on_the_driver(monkeypatch)
     said = []
     monkeypatch.setattr(strategies, "info", said.append)
     table, examples, ctx, X, cl = clustered_pool(6)
-    plain = select(table, SelectConfig(strategy="greedy", n=30, tau_div=0.7), ctx=ctx)
+    plain = select(table, SelectConfig(strategy="greedy", n=30, greedy={"tau_div": 0.7}), ctx=ctx)
     ctx.executor = OtherEngine()
-    other = select(table, SelectConfig(strategy="greedy", n=30, tau_div=0.7), ctx=ctx)
+    other = select(table, SelectConfig(strategy="greedy", n=30, greedy={"tau_div": 0.7}), ctx=ctx)
     assert np.array_equal(plain.keep, other.keep) and plain.reasons == other.reasons
-    assert len(said) == 1 and "greedy_scope: cluster" in said[0]
+    assert len(said) == 1 and "greedy.scope: cluster" in said[0]

@@ -43,7 +43,7 @@ def test_equal_balances_and_caps_at_group_size():
 def test_within_a_group_best_score_first():
     table, _ = make_pool(n=300)
     sel = select(table, SelectConfig(strategy="quota", quota="equal", n=40))
-    for label, grp in table[table["reason"].isna()].groupby("label"):
+    for _, grp in table[table["reason"].isna()].groupby("label"):
         kept = grp.loc[sel.keep[grp.index], "score"]
         rest = grp.loc[~sel.keep[grp.index], "score"]
         if len(kept) and len(rest):
@@ -83,6 +83,7 @@ def test_label_quota_without_labels_is_a_config_error():
 
 def test_quota_with_threshold_and_budget():
     from sel_helpers import ArrayContext  # noqa: F401  (budget needs the examples)
+
     from sft_select.selection.base import Context
 
     table, examples = make_pool(n=300)

@@ -24,7 +24,7 @@ def context(examples, seed=0):
 def test_deterministic_and_bounded(strategy):
     table, examples = make_pool()
     ctx = context(examples)
-    cfg = SelectConfig(strategy=strategy, n=37, tau_div=0.5)
+    cfg = SelectConfig(strategy=strategy, n=37, greedy={"tau_div": 0.5})
     a = select(table, cfg, seed=3, ctx=ctx)
     b = select(table.sample(frac=1.0, random_state=1).sort_index(), cfg, seed=3, ctx=context(examples))
     assert np.array_equal(a.keep, b.keep) and a.reasons == b.reasons
@@ -38,7 +38,7 @@ def test_deterministic_and_bounded(strategy):
 @pytest.mark.parametrize("strategy", ALL)
 def test_token_budget_is_respected(strategy):
     table, examples = make_pool()
-    cfg = SelectConfig(strategy=strategy, budget_tokens=250, tokenizer="regex", tau_div=0.5)
+    cfg = SelectConfig(strategy=strategy, budget_tokens=250, tokenizer="regex", greedy={"tau_div": 0.5})
     sel = select(table, cfg, ctx=context(examples))
     tokens = token_counts(examples, "regex")
     used = tokens[sel.keep].sum()
@@ -51,7 +51,7 @@ def test_token_budget_is_respected(strategy):
 @pytest.mark.parametrize("strategy", ALL)
 def test_threshold_keeps_only_scores_above_tau(strategy):
     table, examples = make_pool()
-    sel = select(table, SelectConfig(strategy=strategy, threshold=0.7, tau_div=0.99), ctx=context(examples))
+    sel = select(table, SelectConfig(strategy=strategy, threshold=0.7, greedy={"tau_div": 0.99}), ctx=context(examples))
     scores = table["score"].to_numpy()
     assert (scores[sel.keep] >= 0.7).all()
     if strategy not in ("greedy", "coverage", "active"):  # these refuse some rows for their own reasons
@@ -114,5 +114,5 @@ def test_needs_embeddings_says_whether_the_strategy_reads_them(strategy):
     ctx, asked = context(examples), []
     real = ctx.embeddings
     ctx.embeddings = lambda ids, why: asked.append(why) or real(ids, why)
-    select(table, SelectConfig(strategy=strategy, n=37, tau_div=0.5), ctx=ctx)
+    select(table, SelectConfig(strategy=strategy, n=37, greedy={"tau_div": 0.5}), ctx=ctx)
     assert bool(asked) == needs_embeddings(strategy)

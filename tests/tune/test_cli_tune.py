@@ -86,7 +86,8 @@ def test_a_streaming_run_tunes_on_the_views_fit_sample(tmp_path):
     assert tuned["select"]["n"] == 50 and tuned["select"]["threshold"] == rep["best"]["threshold"]
     assert "tune" in json.loads((out / "manifest.json").read_text())["timings"]
     assert 0 < int(scores["selected"].sum()) <= 50
-    code, output = invoke("run", pool, "--target", target, "--config", out / "tuned-config.yaml", "--out", tmp_path / "again")
+    code, output = invoke("run", pool, "--target", target, "--config", out / "tuned-config.yaml",
+                          "--out", tmp_path / "again")
     assert code == 0, output
     again = pd.read_parquet(tmp_path / "again" / "scores.parquet")
     assert set(again.loc[again["selected"], "id"]) == set(scores.loc[scores["selected"], "id"])
@@ -152,12 +153,12 @@ def test_tune_command_searches_the_active_grid_and_writes_the_chosen_settings(tm
     assert code == 0, output
     rep = json.loads((out / "tune.json").read_text())
     tried = {p["label"] for p in rep["trace"] if p["phase"] == "settings"}
-    assert len(tried) == 3 * 2 - 1 and all("active_skip=" in t and "active_C=" in t for t in tried)
-    assert rep["grids"]["active"] == {"active_skip": [0.0, 1.0], "active_C": [3.0]}
+    assert len(tried) == 3 * 2 - 1 and all("active.skip=" in t and "active.C=" in t for t in tried)
+    assert rep["grids"]["active"] == {"active.skip": [0.0, 1.0], "active.C": [3.0]}
     select = yaml.safe_load((out / "tuned-config.yaml").read_text())["select"]
     assert select["strategy"] == rep["strategy"]
     if rep["strategy"] == "active":
-        assert {k: select[k] for k in rep["settings"]} == rep["settings"]
+        assert {k: select[k.split(".")[0]][k.split(".")[1]] for k in rep["settings"]} == rep["settings"]
     else:
         assert rep["settings"] is None
     for bad in ("skip", "temperature=1", "C=x", "skip=2"):

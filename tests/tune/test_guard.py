@@ -64,7 +64,8 @@ def test_the_loop_keeps_a_tuned_selection_that_truly_beats_random():
     pool, table, specs, val, cap = noisy_problem()
     tune_part, holdout = split_validation(val, 0.5, seed=0)
     rep = run_loop(make_objective(pool, table, specs, tune_part, cap), holdout,
-                   initial_weights={"clean": 1 / 3, "junk": 1 / 3, "anti": 1 / 3}, initial_threshold=None, **LOOP).report
+                   initial_weights={"clean": 1 / 3, "junk": 1 / 3, "anti": 1 / 3}, initial_threshold=None,
+                   **LOOP).report
     g = rep["guard"]
     assert g["decision"] == "tuned", g
     tuned = next(c for c in g["candidates"] if c["name"] == "tuned")
@@ -87,8 +88,8 @@ def test_the_loop_falls_back_when_every_view_prefers_the_mislabelled():
 @pytest.mark.parametrize("validation", [True, False])
 def test_every_run_says_how_s_compares_with_random(tmp_path, validation):
     """The manifest's guard section and the terminal line exist with and without a validation file."""
-    from typer.testing import CliRunner
     from tune_helpers import examples
+    from typer.testing import CliRunner
 
     from sft_select.cli.app import app
 

@@ -55,12 +55,13 @@ def _coverage_loop(choose="best", trims=(), mixes=(), orders=()):
     tune_part, holdout = split_validation(val, 0.4, seed=0)
     obj = make_objective(pool, table, specs, tune_part, cap, strategy="coverage")
     equal = {s.name: 1 / len(specs) for s in specs}
-    grid = {k: list(v) for k, v in (("group_trim", trims), ("cover_mix", mixes), ("group_order", orders)) if v}
+    grid = {k: list(v) for k, v in (("coverage.trim", trims), ("coverage.mix", mixes), ("coverage.order", orders)) if v}
     res = run_loop(obj, holdout, initial_weights=equal, initial_threshold=None, rounds=1, trials=2,
                    method="dirichlet", alpha=1.0, shares=[1.0], random_seeds=1, seed=0, choose=choose,
                    grids={"coverage": grid})
     res.group_trim, res.cover_mix, res.group_order = (
-        (res.settings or {}).get(k, v) for k, v in (("group_trim", 0.3), ("cover_mix", 0.0), ("group_order", None)))
+        (res.settings or {}).get(k, v)
+        for k, v in (("coverage.trim", 0.3), ("coverage.mix", 0.0), ("coverage.order", None)))
     return res, tune_part
 
 
@@ -70,14 +71,14 @@ def test_coverage_trim_is_chosen_and_written_to_the_tuned_config():
 
     res, _ = _coverage_loop(trims=[0.0, 0.5])
     trim_points = [p for p in res.report["trace"] if p["phase"] == "settings"]
-    assert {p["label"] for p in trim_points} <= {"group_trim=0.0", "group_trim=0.5"}
+    assert {p["label"] for p in trim_points} <= {"coverage.trim=0.0", "coverage.trim=0.5"}
     assert trim_points
     assert res.group_trim in (0.0, 0.3, 0.5)
     f_by = {p["label"]: p["f"] for p in trim_points}
     # "best" picks the highest f: nothing tried scores above the chosen point.
     assert all(f <= res.report["best"]["f"] + 1e-12 for f in f_by.values())
     cfg = build_config({"views": {"use": ["quality_label"]}, "select": {"fraction": 0.3, "strategy": "coverage"}})
-    assert tuned_config(cfg, ["quality_label"], res).select.group_trim == res.group_trim
+    assert tuned_config(cfg, ["quality_label"], res).select.coverage.trim == res.group_trim
 
 
 def test_cover_mix_grid_is_tried_and_the_least_intervention_within_one_se_wins():
@@ -88,9 +89,9 @@ def test_cover_mix_grid_is_tried_and_the_least_intervention_within_one_se_wins()
     res, tune_part = _coverage_loop(choose="one_se", trims=[0.0, 0.3], mixes=[0.0, 0.5, 1.0])
     rep = res.report
     tried = {p["label"]: p["f"] for p in rep["trace"] if p["phase"] == "settings"}
-    # The whole grid is tried, except the configured setting (group_trim 0.3, cover_mix 0), already measured.
-    every = {f"group_trim={t} cover_mix={m}" for t in (0.0, 0.3) for m in (0.0, 0.5, 1.0)}
-    assert set(tried) == every - {"group_trim=0.3 cover_mix=0.0"}
+    # The whole grid is tried, except the configured setting (coverage.trim 0.3, coverage.mix 0), already measured.
+    every = {f"coverage.trim={t} coverage.mix={m}" for t in (0.0, 0.3) for m in (0.0, 0.5, 1.0)}
+    assert set(tried) == every - {"coverage.trim=0.3 coverage.mix=0.0"}
     top = max([*tried.values(), rep["best"]["f"]])
     band = top - se(top, len(tune_part))
     assert rep["best"]["f"] >= band - 1e-12
@@ -100,10 +101,10 @@ def test_cover_mix_grid_is_tried_and_the_least_intervention_within_one_se_wins()
         t, m = (float(x.split("=")[1]) for x in label.split())
         if changes(t, m) < changes(res.group_trim, res.cover_mix):
             assert f < band
-    assert rep["settings"] in (None, {"group_trim": res.group_trim, "cover_mix": res.cover_mix})
+    assert rep["settings"] in (None, {"coverage.trim": res.group_trim, "coverage.mix": res.cover_mix})
     cfg = build_config({"views": {"use": ["quality_label"]}, "select": {"fraction": 0.3, "strategy": "coverage"}})
     tuned = tuned_config(cfg, ["quality_label"], res).select
-    assert (tuned.group_trim, tuned.cover_mix) == (res.group_trim, res.cover_mix)
+    assert (tuned.coverage.trim, tuned.coverage.mix) == (res.group_trim, res.cover_mix)
 
 
 def test_cover_mixes_are_validated():
@@ -127,10 +128,10 @@ def test_group_order_is_tried_once_per_trim_and_written_to_the_tuned_config():
     assert len(tried) == 2 * 2 * 2 - 1
     f_by = {p["label"]: p["f"] for p in res.report["trace"] if p["phase"] == "settings"}
     for t in (0.0, 0.3):
-        assert f_by[f"group_trim={t} cover_mix=1.0 group_order=clean"] == \
-            f_by.get(f"group_trim={t} cover_mix=0.0 group_order=clean", f_by[f"group_trim={t} cover_mix=1.0 group_order=clean"])
+        one = f_by[f"coverage.trim={t} coverage.mix=1.0 coverage.order=clean"]
+        assert one == f_by.get(f"coverage.trim={t} coverage.mix=0.0 coverage.order=clean", one)
     f_all = [p["f"] for p in res.report["trace"] if p["phase"] == "settings"]
     assert res.report["best"]["f"] >= max(f_all) - 1e-12  # "best": nothing tried scores higher
-    assert (res.report["settings"] or {}).get("group_order") == res.group_order
+    assert (res.report["settings"] or {}).get("coverage.order") == res.group_order
     cfg = build_config({"views": {"use": ["quality_label"]}, "select": {"fraction": 0.3, "strategy": "coverage"}})
-    assert tuned_config(cfg, ["quality_label"], res).select.group_order == res.group_order
+    assert tuned_config(cfg, ["quality_label"], res).select.coverage.order == res.group_order

@@ -40,39 +40,39 @@ def _tried(res) -> dict[str, float]:
 
 
 def _label(**kw) -> str:
-    """The label of a point of the {active_skip, active_C} grid (the searched fields, in the grid's order)."""
-    base = {"active_skip": 0.5, "active_C": 1.0}
+    """The label of a point of the {active.skip, active.C} grid (the searched fields, in the grid's order)."""
+    base = {"active.skip": 0.5, "active.C": 1.0}
     return " ".join(f"{k}={v}" for k, v in {**base, **kw}.items())
 
 
 def test_the_grid_is_searched_and_the_chosen_values_are_written_to_the_tuned_config():
-    res, _ = _loop(grid={"active_skip": [0.0, 1.0], "active_C": [0.5, 4.0]})
+    res, _ = _loop(grid={"active.skip": [0.0, 1.0], "active.C": [0.5, 4.0]})
     tried = _tried(res)
     # Every combination but the configured one (skip 0.5, C 1), which the loop measured before.
-    assert set(tried) == {_label(active_skip=s, active_C=c) for s in (0.5, 0.0, 1.0) for c in (1.0, 0.5, 4.0)} \
-        - {_label()}
+    grid = {_label(**{"active.skip": s, "active.C": c}) for s in (0.5, 0.0, 1.0) for c in (1.0, 0.5, 4.0)}
+    assert set(tried) == grid - {_label()}
     rep = res.report
     assert rep["best"]["f"] >= max(tried.values()) - 1e-12  # "best": nothing tried scores higher
-    assert rep["settings"] == res.settings and set(res.settings) == {"active_skip", "active_C"}
-    assert rep["grids"] == {"active": {"active_skip": [0.0, 1.0], "active_C": [0.5, 4.0]}}
+    assert rep["settings"] == res.settings and set(res.settings) == {"active.skip", "active.C"}
+    assert rep["grids"] == {"active": {"active.skip": [0.0, 1.0], "active.C": [0.5, 4.0]}}
     # Measured here: skip 1 with C 4 (f 0.993 against 0.979 configured), so writing it changes the config.
-    assert res.settings != {k: getattr(Config().select, k) for k in res.settings}
+    assert res.settings != {k: Config().select.setting(k) for k in res.settings}
     tuned = tuned_config(Config(), ["quality_heuristic"], as_real_view(res))
-    assert {k: getattr(tuned.select, k) for k in res.settings} == res.settings
+    assert {k: tuned.select.setting(k) for k in res.settings} == res.settings
     # `sft-select run --config tuned-config.yaml` reads what the loop wrote, as is.
     again = build_config(yaml.safe_load(dump_config(tuned)))
-    assert {k: getattr(again.select, k) for k in res.settings} == res.settings
+    assert {k: again.select.setting(k) for k in res.settings} == res.settings
 
 
 def test_no_grid_no_search_and_the_settings_stay():
     res, _ = _loop(grid=None)
     assert _tried(res) == {} and res.settings is None and res.report["settings"] is None
     tuned = tuned_config(Config(), ["quality_heuristic"], as_real_view(res))
-    assert tuned.select.active_skip == Config().select.active_skip
+    assert tuned.select.active.skip == Config().select.active.skip
 
 
 def test_a_listed_active_is_compared_at_its_chosen_settings():
-    res, _ = _loop(strategy="top", strategies=["active"], grid={"active_skip": [0.0, 1.0]})
+    res, _ = _loop(strategy="top", strategies=["active"], grid={"active.skip": [0.0, 1.0]})
     rep = res.report
     strat = {p["label"]: p["f"] for p in rep["trace"] if p["phase"] == "strategy"}
     tried = _tried(res)
@@ -81,7 +81,7 @@ def test_a_listed_active_is_compared_at_its_chosen_settings():
     if res.strategy == "active":
         assert rep["best"]["f"] == pytest.approx(active_best)
         tuned = tuned_config(Config(), ["quality_heuristic"], as_real_view(res))
-        assert tuned.select.active_skip == res.settings["active_skip"]
+        assert tuned.select.active.skip == res.settings["active.skip"]
     else:  # top kept: its f is at least active's best, and active's settings are not written
         assert rep["best"]["f"] >= active_best and res.settings is None
 
@@ -91,7 +91,7 @@ def test_a_configured_coverage_does_not_search_the_active_grid():
     obj = make_objective(pool, table.assign(quality_label_issue=False), specs, val, cap, strategy="coverage")
     res = run_loop(obj, [], initial_weights={s.name: 1 / 3 for s in specs}, initial_threshold=None, rounds=1,
                    trials=1, method="dirichlet", alpha=1.0, shares=[1.0], random_seeds=1, seed=0,
-                   grids={"active": {"active_skip": [0.0]}})
+                   grids={"active": {"active.skip": [0.0]}})
     assert _tried(res) == {} and res.settings is None
 
 
@@ -102,7 +102,7 @@ class Scripted(Objective):
     script: dict | None = None
 
     def __call__(self, weights, threshold, *, label="", round=0, phase=""):
-        key = tuple(getattr(self.select, k) for k in FIELDS)
+        key = tuple(self.select.setting(k) for k in FIELDS)
         return Point(dict(weights), threshold, 10, self.script[key], {}, label, round, phase)
 
 
@@ -118,17 +118,17 @@ def test_one_se_keeps_the_fewest_changes_within_the_band():
     f_by = {given: 0.80, (0.2, 0.03, 0.0, 1.0, "margin"): 0.81, (0.2, 0.03, 1.0, 1.0, "margin"): 0.83,
             (0.2, 0.03, 0.0, 3.0, "margin"): 0.84, (0.2, 0.03, 0.5, 3.0, "margin"): 0.82,
             (0.2, 0.03, 1.0, 3.0, "margin"): 0.70}
-    grid = {"active_skip": [0.0, 1.0], "active_C": [3.0]}
+    grid = {"active.skip": [0.0, 1.0], "active.C": [3.0]}
     # 400 rows: SE of 0.84 is 0.018, band 0.822: 0.83 (one change) is in it, 0.82 is not, 0.84 needs two changes.
     obj, current = _scripted(f_by, 400)
     points = grid_points(obj, grid)
-    assert points[0] == {"active_skip": 0.5, "active_C": 1.0} and len(points) == 6
+    assert points[0] == {"active.skip": 0.5, "active.C": 1.0} and len(points) == 6
     point, chosen, tried = choose_params(obj, current, grid, choose="one_se", round=1)
-    assert chosen == {"active_skip": 1.0, "active_C": 1.0} and point.f == 0.83 and len(tried) == 5
-    assert choose_params(obj, current, grid, choose="best", round=1)[1] == {"active_skip": 0.0, "active_C": 3.0}
+    assert chosen == {"active.skip": 1.0, "active.C": 1.0} and point.f == 0.83 and len(tried) == 5
+    assert choose_params(obj, current, grid, choose="best", round=1)[1] == {"active.skip": 0.0, "active.C": 3.0}
     # A small tune part: everything within one SE, the configured values stay.
     obj, current = _scripted(f_by, 20)
-    assert choose_params(obj, current, grid, choose="one_se", round=1)[1] == {"active_skip": 0.5, "active_C": 1.0}
+    assert choose_params(obj, current, grid, choose="one_se", round=1)[1] == {"active.skip": 0.5, "active.C": 1.0}
 
 
 def test_the_grid_lists_are_validated():
@@ -138,11 +138,11 @@ def test_the_grid_lists_are_validated():
 
     t = TuneConfig(active_skips=[1, 0, 0.5, 0], active_Cs=[3, 1], active_seeds=[0.1], active_batches=[0.01],
                    active_scores=["label", "margin", "label"])
-    assert t.active_grid() == {"active_seed": [0.1], "active_batch": [0.01], "active_skip": [0, 0.5, 1],
-                               "active_C": [1, 3], "active_score": ["label", "margin"]}
+    assert t.active_grid() == {"active.seed": [0.1], "active.batch": [0.01], "active.skip": [0, 0.5, 1],
+                               "active.C": [1, 3], "active.score": ["label", "margin"]}
     assert TuneConfig().active_grid() == {}
     assert t.grid_for("coverage") == {} and t.grid_for("top") == {}
-    assert TuneConfig(trims=[0.3, 0]).grids(["coverage", "active", "top"]) == {"coverage": {"group_trim": [0, 0.3]}}
+    assert TuneConfig(trims=[0.3, 0]).grids(["coverage", "active", "top"]) == {"coverage": {"coverage.trim": [0, 0.3]}}
     for bad in ({"active_skips": [1.5]}, {"active_Cs": [0]}, {"active_seeds": [0]}, {"active_batches": [2]},
                 {"active_scores": ["entropy"]}):
         with pytest.raises(ValidationError):

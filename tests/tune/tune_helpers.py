@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sft_select.selection.combine import ViewWeight
-from sft_select.evaluate.proxy_classifier import LogRegProxy
 from sft_select.core.record import Example
+from sft_select.evaluate.proxy_classifier import LogRegProxy
+from sft_select.selection.combine import ViewWeight
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.strategies import Context
 from sft_select.tune.objective import Objective

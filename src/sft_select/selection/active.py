@@ -6,14 +6,14 @@ Here the labels are already given, so the "queries" cost nothing; what the loop 
 
 1. rows a view flagged as a likely label error (`<view>_issue`, e.g. quality_label's cleanlab flag) are
    left out (`drop_flagged`), as in coverage.py;
-2. a seeded random sample of `active_seed` × N starts S, apportioned over the groups like the quotas
+2. a seeded random sample of `active.seed` × N starts S, apportioned over the groups like the quotas
    (quota_by, quota), so the first classifier sees every class;
 3. each round, a logistic regression on the embeddings (the tune loop's logreg proxy,
    evaluate/proxy_classifier.py) is fit on S and scores the remaining rows: `margin` = gap between its two
-   most probable classes, or `label` = probability of the given label; the next `active_batch` × candidates
+   most probable classes, or `label` = probability of the given label; the next `active.batch` × candidates
    rows are the lowest, apportioned over the groups by the same Sainte-Laguë seats as the whole run;
 4. a row whose given label the model finds much less likely than its top class (p(label) <
-   `active_skip` × p(top)) is skipped that round: the rows a model fit on trusted rows calls confidently
+   `active.skip` × p(top)) is skipped that round: the rows a model fit on trusted rows calls confidently
    wrong are the likely flips. On the case study's 20news with 20% flipped labels (20% selection), 40% of
    the rows still in doubt at the end were flips, against 5% of the rows quality_label did not flag; S kept
    6%: margin sampling is drawn to flips (they sit near the boundary), and the guard stops only part of them.
@@ -36,9 +36,8 @@ from sft_select.selection.config import SelectConfig
 from sft_select.selection.coverage import flagged_rows
 from sft_select.selection.quotas import group_keys
 
-
 # The settings the tune loop may choose for this strategy (tune/params.py; values from TuneConfig.grid_for).
-TUNABLE = ("active_seed", "active_batch", "active_skip", "active_C", "active_score")
+TUNABLE = ("active.seed", "active.batch", "active.skip", "active.C", "active.score")
 
 def given_labels(table: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
     """The label of every candidate; the strategy trains on them, so an unlabelled candidate is an error."""
@@ -126,7 +125,7 @@ def select_active(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Co
     X = ctx.embeddings(ids[trusted].tolist(), "strategy active")
     row_of = {int(pos): k for k, pos in enumerate(trusted)}
     target = walk.size if walk.size is not None else len(trusted)
-    batch = max(1, int(round(cfg.active_batch * len(walk.order))))
+    batch = max(1, int(round(cfg.active.batch * len(walk.order))))
     seats = _Seats(weight)
     offered = np.zeros(len(table), dtype=bool)
     rank = 0
@@ -151,14 +150,14 @@ def select_active(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Co
     for pos in shuffled:
         lists.setdefault(keys[pos], []).append(int(pos))
     one_class = len({labels[p] for p in trusted}) < 2  # no boundary to learn: the seeded sample is all there is
-    n_seed = len(trusted) if one_class else max(2, int(round(cfg.active_seed * target)))
+    n_seed = len(trusted) if one_class else max(2, int(round(cfg.active.seed * target)))
     offer(seats.order(lists), n_seed)
     while len({labels[p] for p in np.flatnonzero(walk.keep)}) < 2 and not walk.full and not one_class:
         rest = {g: [p for p in m if not offered[p]] for g, m in lists.items()}  # S needs two classes to fit
         if not offer(seats.order(rest), 1):
             break
 
-    proxy = LogRegProxy(C=cfg.active_C)
+    proxy = LogRegProxy(C=cfg.active.C)
     last: dict[int, str] = {}
     refits = 0
     while not walk.full:
@@ -171,18 +170,18 @@ def select_active(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Co
         refits += 1
         model = proxy.fit(X[[row_of[p] for p in S]], labels[S].astype(str), seed)
         ask, p_label, p_top, top = _scores(model, X[[row_of[p] for p in left]], labels[left].astype(str),
-                                           cfg.active_score)
-        doubt = p_label < cfg.active_skip * p_top
+                                           cfg.active.score)
+        doubt = p_label < cfg.active.skip * p_top
         lists = {}
         for j in np.argsort(ask, kind="stable"):  # left is in score order, so ties go to the better score
             pos = int(left[j])
             if doubt[j]:
-                last[pos] = (f"label_doubt: p('{labels[pos]}') = {p_label[j]:.2f} < {cfg.active_skip} × "
+                last[pos] = (f"label_doubt: p('{labels[pos]}') = {p_label[j]:.2f} < {cfg.active.skip} × "
                              f"p('{top[j]}') = {p_top[j]:.2f} under the model fit on {len(S)} selected rows "
                              f"(refit {refits})")
             else:
                 lists.setdefault(keys[pos], []).append(pos)
-                last[pos] = (f"not_selected: {cfg.active_score} {ask[j]:.2f} under the model fit on {len(S)} "
+                last[pos] = (f"not_selected: {cfg.active.score} {ask[j]:.2f} under the model fit on {len(S)} "
                              f"selected rows (refit {refits}), N={walk.size} reached first")
         if not offer(seats.order(lists), batch):
             break  # every row left is in doubt

@@ -14,14 +14,13 @@
   share of S (top-N left 9 of 39 k-means clusters of Dolly, 42% of the pool, without a row); rows a view
   flagged (quality_heuristic: refusal, cut answer, echo) are left out.
 
-A setting the user gave (`quota_by`, `group_trim`) is kept; only the defaults are filled in.
+A setting the user gave (`quota_by`, `coverage.trim`) is kept; only the defaults are filled in.
 """
 from __future__ import annotations
 
 import pandas as pd
 
 from sft_select.selection.config import SelectConfig
-
 
 # The strategies auto may resolve to (what it needs is what they need).
 CHOICES = ("top", "stratified", "coverage")
@@ -39,15 +38,18 @@ def resolve_auto(cfg: SelectConfig, table: pd.DataFrame) -> SelectConfig:
     """`cfg` with `strategy: auto` replaced by the concrete strategy for this table (other strategies as is)."""
     if cfg.strategy != "auto":
         return cfg
-    given = cfg.model_fields_set
 
-    def fill(**settings) -> SelectConfig:
-        return cfg.model_copy(update={k: v for k, v in settings.items() if k == "strategy" or k not in given})
+    def given(path: str) -> bool:
+        section, _, field = path.rpartition(".")
+        return field in (getattr(cfg, section) if section else cfg).model_fields_set
+
+    def fill(strategy: str, defaults: dict | None = None) -> SelectConfig:
+        return cfg.with_settings({"strategy": strategy, **{k: v for k, v in (defaults or {}).items() if not given(k)}})
 
     if has_relevance(table):
-        return fill(strategy="top")
+        return fill("top")
     if is_labelled(table):
-        return fill(strategy="stratified")
+        return fill("stratified")
     if "diversity_cluster" not in table:
-        return fill(strategy="top")
-    return fill(strategy="coverage", quota_by="cluster", group_trim=0.0)
+        return fill("top")
+    return fill("coverage", {"quota_by": "cluster", "coverage.trim": 0.0})

@@ -12,9 +12,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from sft_select.models.embed.embedders import DEFAULT_MODEL, embed_examples
 from sft_select.core.errors import ConfigError
 from sft_select.core.record import Example
+from sft_select.models.embed.embedders import DEFAULT_MODEL, embed_examples
 from sft_select.selection.config import SelectConfig
 
 
@@ -47,7 +47,7 @@ class Context:
         return [self.examples[i] for i in ids]
 
     def embeddings(self, ids: Sequence[str], why: str) -> np.ndarray:
-        """L2-normalized embeddings, shape (len(ids), dim); memoized by example id in sft_select.models.embed.embedders."""
+        """L2-normalized embeddings, shape (len(ids), dim); memoized by example id (models/embed/embedders.py)."""
         return embed_examples(self.examples_for(ids, why), self.embedder)
 
     def tokens(self, ids: Sequence[str], tokenizer: str) -> np.ndarray:

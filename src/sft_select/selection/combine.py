@@ -78,7 +78,8 @@ def resolve_weights(specs: list[ViewWeight], policy: str = "normalize") -> dict[
     return {n: w / s for n, w in scaled.items()}
 
 
-def combine(table: pd.DataFrame, specs: list[ViewWeight], policy: str = "normalize") -> tuple[pd.DataFrame, dict[str, float]]:
+def combine(table: pd.DataFrame, specs: list[ViewWeight],
+            policy: str = "normalize") -> tuple[pd.DataFrame, dict[str, float]]:
     """Add `<view>` (normalized), `<view>_contrib` and `score`; apply floors as vetoes."""
     table = table.copy()
     weights = resolve_weights(specs, policy)

@@ -6,11 +6,11 @@ uniform examples, and random keeps the noise. Here, per group (class label or di
 
 1. rows a view flagged as a likely error (`<view>_issue` True, e.g. quality_label's cleanlab flag) are
    left out (`drop_flagged`), since a flipped label is worse than no example;
-2. the lowest `group_trim` share of the group's remaining candidates by combined score are left out:
+2. the lowest `coverage.trim` share of the group's remaining candidates by combined score are left out:
    cleanlab's flag misses some errors, and they gather at the bottom of the quality score;
 3. the rest is covered by facility location (facility.py) on embeddings within the group, mixed with
-   the combined score by `cover_mix`, so S spans the group's variety instead of its densest part; or,
-   with `group_order: <view>`, offered by that view's score, highest first (e.g. difficulty_margin: the
+   the combined score by `coverage.mix`, so S spans the group's variety instead of its densest part; or,
+   with `coverage.order: <view>`, offered by that view's score, highest first (e.g. difficulty_margin: the
    hardest rows among those whose label steps 1-2 trust: the examples near the decision boundary).
 
 Groups take turns by the Sainte-Laguë rule as in quotas.py (weights = the group's candidate count before
@@ -32,9 +32,8 @@ from sft_select.selection.config import SelectConfig
 from sft_select.selection.facility import knn_graph
 from sft_select.selection.quotas import group_keys
 
-
 # The settings the tune loop may choose for this strategy (tune/params.py; values from TuneConfig.grid_for).
-TUNABLE = ("group_trim", "cover_mix", "group_order")
+TUNABLE = ("coverage.trim", "coverage.mix", "coverage.order")
 
 
 def flagged_rows(table: pd.DataFrame) -> tuple[np.ndarray, list[str | None]]:
@@ -98,11 +97,11 @@ def select_coverage(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: 
     weight = {g: (len(m) if cfg.quota == "proportional" else 1.0) for g, m in members.items()}
     ids = table["id"].to_numpy()
     order_values = None
-    if cfg.group_order is not None:
-        if cfg.group_order not in table:
-            raise ConfigError(f"select.group_order: no view '{cfg.group_order}' in the score table; name one of "
+    if cfg.coverage.order is not None:
+        if cfg.coverage.order not in table:
+            raise ConfigError(f"select.coverage.order: no view '{cfg.coverage.order}' in the score table; name one of "
                               "the views in use (views.use)")
-        order_values = pd.to_numeric(table[cfg.group_order], errors="coerce").to_numpy(dtype=float)
+        order_values = pd.to_numeric(table[cfg.coverage.order], errors="coerce").to_numpy(dtype=float)
     pickers: dict[str, tuple[list[int], Iterator[int]]] = {}
     for g, m in members.items():
         clean = []
@@ -111,9 +110,9 @@ def select_coverage(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: 
                 walk.refuse(pos, flag_reason(flagged_by[pos]))
             else:
                 clean.append(pos)
-        n_trim = int(np.floor(cfg.group_trim * len(clean)))
+        n_trim = int(np.floor(cfg.coverage.trim * len(clean)))
         for pos in clean[len(clean) - n_trim:] if n_trim else []:
-            walk.refuse(pos, f"low_in_group: among the lowest {cfg.group_trim:.0%} of {cfg.quota_by} '{g}' "
+            walk.refuse(pos, f"low_in_group: among the lowest {cfg.coverage.trim:.0%} of {cfg.quota_by} '{g}' "
                         f"by score")
         keep = clean[:len(clean) - n_trim]
         if keep and order_values is not None:
@@ -121,7 +120,7 @@ def select_coverage(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: 
         elif keep:
             X = ctx.embeddings(ids[keep].tolist(), "strategy coverage")
             score = np.nan_to_num(walk.scores[keep], nan=0.0)
-            pickers[g] = (keep, _cover(X, score, cfg.cover_mix, cfg.knn))
+            pickers[g] = (keep, _cover(X, score, cfg.coverage.mix, cfg.knn))
     seats = {g: 0 for g in pickers}
     left = {g: len(pickers[g][0]) for g in pickers}
     heap = [(-weight[g], g) for g in sorted(pickers)]

@@ -1,6 +1,6 @@
 """Facility location, lazy greedy: pick S so that every candidate has a close representative in S.
 
-    f(S) = (1 - fl_mix) · Σ_i max_{j∈S} sim(i, j) / scale  +  fl_mix · Σ_{j∈S} score_j
+    f(S) = (1 - mix) · Σ_i max_{j∈S} sim(i, j) / scale  +  mix · Σ_{j∈S} score_j   (mix: select.facility.mix)
 
 The coverage term is monotone submodular and the score term modular, so the greedy pick is within
 (1 - 1/e) of the best S of its size, and lazy evaluation (Minoux) recomputes only the gains that can
@@ -65,7 +65,7 @@ def select_facility(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: 
 
     col_mass = np.asarray(W.sum(axis=0)).ravel()
     scale = float(col_mass.mean()) or 1.0
-    a = cfg.fl_mix
+    a = cfg.facility.mix
 
     def gain(j: int) -> float:
         return (1 - a) * fl_gain(j) / scale + a * score[j]

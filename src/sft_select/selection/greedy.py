@@ -1,5 +1,5 @@
 """Score-first, diversity-aware greedy: take examples in combined-score order, skipping any whose cosine
-similarity to an example already taken exceeds `tau_div`.
+similarity to an example already taken exceeds `greedy.tau_div`.
 
 This is the cheap answer to "top-N keeps only the easiest, most uniform examples": it keeps the ranking
 but never lets one kind of example fill S. The check is exact (no approximate index), done block by
@@ -49,8 +49,8 @@ def select_greedy(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Co
                 j = int(np.argmax(inner[k, local]))
                 if inner[k, local[j]] > sim:
                     sim, near = float(inner[k, local[j]]), ids[start + local[j]]
-            if sim > cfg.tau_div:
-                walk.refuse(pos, f"too_similar: cos {sim:.3f} to {near} > τ_div={cfg.tau_div}")
+            if sim > cfg.greedy.tau_div:
+                walk.refuse(pos, f"too_similar: cos {sim:.3f} to {near} > τ_div={cfg.greedy.tau_div}")
             elif walk.offer(pos, rank):
                 local.append(k)
         taken_vecs.append(block[local])

@@ -1,4 +1,4 @@
-"""Diversity-aware greedy within clusters (`select.greedy_scope: cluster`), merged by score.
+"""Diversity-aware greedy within clusters (`select.greedy.scope: cluster`), merged by score.
 
 The global greedy (greedy.py) compares each candidate with everything taken so far, which is one
 sequential walk over the whole pool. Within clusters, the walk runs separately in each diversity cluster
@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from sft_select.core.errors import ConfigError
 from sft_select.selection.base import Context, Selection, Walk
@@ -70,8 +70,8 @@ def _greedy(X: np.ndarray, rank: np.ndarray, order: np.ndarray, tau: float, cap:
 def cluster_groups(table: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
     """The diversity cluster of each row at `positions` as an int64 group number (-1: none)."""
     if "diversity_cluster" not in table:
-        raise ConfigError("select.greedy_scope: cluster needs the `diversity_cluster` column that the diversity "
-                          "view writes; add it with --views diversity, or use greedy_scope: global")
+        raise ConfigError("select.greedy.scope: cluster needs the `diversity_cluster` column that the diversity "
+                          "view writes; add it with --views diversity, or use greedy.scope: global")
     codes, _ = pd.factorize(table["diversity_cluster"].to_numpy(dtype=object)[positions], use_na_sentinel=True)
     return codes.astype(np.int64)
 
@@ -91,7 +91,7 @@ def select_greedy_clusters(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0
     cap = walk.size if cfg.budget_tokens is None else None
     # the Context travels to the workers (Ray: once, through the object store) and embeds each cluster
     # there, from the embedding cache when the diversity view has filled it
-    shared = {"ctx": ctx, "ids": ids, "tau": cfg.tau_div, "cap": cap}
+    shared = {"ctx": ctx, "ids": ids, "tau": cfg.greedy.tau_div, "cap": cap}
     found = executor.apply_by_group(greedy_in_cluster, groups, {"rank": np.arange(len(order), dtype=np.int64)},
                                     shared)
     for rank, pos in enumerate(order):
@@ -100,7 +100,7 @@ def select_greedy_clusters(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0
             break
         if found["refused"][rank]:
             near = ids[found["near_rank"][rank]]
-            walk.refuse(pos, f"too_similar: cos {found['sim'][rank]:.3f} to {near} > τ_div={cfg.tau_div} "
+            walk.refuse(pos, f"too_similar: cos {found['sim'][rank]:.3f} to {near} > τ_div={cfg.greedy.tau_div} "
                              "(same diversity cluster)")
         else:
             walk.offer(pos, rank)

@@ -49,14 +49,14 @@ def needs_embeddings(name: str) -> bool:
 def select(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context | None = None) -> Selection:
     ctx = ctx or Context()
     cfg = resolve_auto(cfg, table)
-    # greedy_scope: cluster runs the greedy per diversity cluster on the executor; global is one sequential
+    # greedy.scope: cluster runs the greedy per diversity cluster on the executor; global is one sequential
     # walk, which stays in this process whatever the engine (so do random, quota and facility).
-    if cfg.strategy == "greedy" and cfg.greedy_scope == "cluster":
+    if cfg.strategy == "greedy" and cfg.greedy.scope == "cluster":
         from sft_select.selection.greedy_cluster import select_greedy_clusters
 
         return select_greedy_clusters(table, cfg, seed, ctx)
     if cfg.strategy == "greedy" and getattr(ctx.executor, "remote_workers", False):
-        info("select: the global greedy runs on the driver; set select.greedy_scope: cluster to run it per "
+        info("select: the global greedy runs on the driver; set select.greedy.scope: cluster to run it per "
              "diversity cluster on the cluster")
     return REGISTRY[cfg.strategy].select(table, cfg, seed, ctx)
 

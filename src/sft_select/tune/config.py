@@ -25,35 +25,35 @@ class TuneConfig(BaseModel):
         "one_se", description="best: the highest f on the tune part; one_se: among the points within one standard "
         "error of the best f (binomial, accuracy-like metrics only), the largest S, then the weights closest to "
         "the equal mix: a guard against picking noise when the tune part is small")
-    trims: list[float] = Field(default_factory=list, description="select.strategy coverage: group_trim values "
+    trims: list[float] = Field(default_factory=list, description="select.strategy coverage: coverage.trim values "
                                "tried at the tuned weights and τ (e.g. [0, 0.15, 0.3]); how much of each class "
                                "to leave out depends on how noisy the labels are, which only the validation "
-                               "file can tell. Empty: the configured group_trim stays")
-    cover_mixes: list[float] = Field(default_factory=list, description="select.strategy coverage: cover_mix "
+                               "file can tell. Empty: the configured coverage.trim stays")
+    cover_mixes: list[float] = Field(default_factory=list, description="select.strategy coverage: coverage.mix "
                                      "values tried with the trims (grid), e.g. [0, 0.1, 0.3, 1]; 1 is the "
                                      "score order within each class after the flagged rows are dropped (the "
-                                     "quota order). Empty: the configured cover_mix stays")
+                                     "quota order). Empty: the configured coverage.mix stays")
     group_orders: list[str | None] = Field(
-        default_factory=list, description="select.strategy coverage: group_order values tried with the trims "
-        "(null = facility location), e.g. [null, difficulty_margin]. Empty: the configured group_order stays")
+        default_factory=list, description="select.strategy coverage: coverage.order values tried with the trims "
+        "(null = facility location), e.g. [null, difficulty_margin]. Empty: the configured coverage.order stays")
     strategies: list[str] = Field(default_factory=list, description="selection strategies tried last, at the "
                                   "tuned weights and τ, against select.strategy (e.g. [coverage, active] for "
                                   "labelled data); the one with the best f on the tune part is written to the "
                                   "tuned config. Empty: the configured strategy stays")
-    # active's settings (tune/params.py, one search for every strategy's settings): every combination of the listed values (a field not listed
-    # keeps select's value) is tried when active is select.strategy or among `strategies`. Empty by default:
-    # each combination costs one active selection and one proxy fit.
-    active_seeds: list[float] = Field(default_factory=list, description="select.strategy active: active_seed "
+    # active's settings (tune/params.py, one search for every strategy's settings): every combination of the
+    # listed values (a field not listed keeps select's value) is tried when active is select.strategy or among
+    # `strategies`. Empty by default: each combination costs one active selection and one proxy fit.
+    active_seeds: list[float] = Field(default_factory=list, description="select.strategy active: active.seed "
                                       "values tried (share of N drawn first at random), e.g. [0.1, 0.2]")
-    active_batches: list[float] = Field(default_factory=list, description="select.strategy active: active_batch "
+    active_batches: list[float] = Field(default_factory=list, description="select.strategy active: active.batch "
                                         "values tried (share of the candidates added per refit), e.g. [0.01, 0.03]")
-    active_skips: list[float] = Field(default_factory=list, description="select.strategy active: active_skip "
+    active_skips: list[float] = Field(default_factory=list, description="select.strategy active: active.skip "
                                       "values tried (0: never skip a doubted label; 1: keep only rows whose label "
                                       "is the classifier's top class), e.g. [0, 0.5, 1]")
-    active_Cs: list[float] = Field(default_factory=list, description="select.strategy active: active_C values "
+    active_Cs: list[float] = Field(default_factory=list, description="select.strategy active: active.C values "
                                    "tried (the ordering classifier's inverse regularization), e.g. [0.3, 1, 3]")
     active_scores: list[Literal["margin", "label"]] = Field(
-        default_factory=list, description="select.strategy active: active_score values tried, e.g. [margin, label]")
+        default_factory=list, description="select.strategy active: active.score values tried, e.g. [margin, label]")
     random_seeds: int = Field(3, ge=1, le=20, description="random subsets of the same size, for the baseline")
     min_rows_weights: int = Field(500, ge=0, description="validation rows (the tune part) below which the weights "
                                   "are not searched, only τ and the strategy's settings: each weight is a free "
@@ -113,12 +113,13 @@ class TuneConfig(BaseModel):
         return list(dict.fromkeys(v))
 
     def active_grid(self) -> dict[str, list]:
-        """active's lists keyed by the select field each one sets (empty lists left out)."""
+        """active's lists keyed by the select setting each one sets (empty lists left out)."""
         return self.grid_for("active")
 
     def grid_for(self, strategy: str) -> dict[str, list]:
         """The values to try for each setting `strategy` declares tunable (selection.strategies.TUNABLE), keyed
-        by the select field; settings with no values listed are left out (they keep select's value)."""
+        by the setting's dotted path in select; settings with no values listed are left out (they keep select's
+        value)."""
         from sft_select.selection.strategies import TUNABLE
 
         return {f: list(getattr(self, GRID_LISTS[f])) for f in TUNABLE.get(strategy, ())
@@ -129,10 +130,10 @@ class TuneConfig(BaseModel):
         return {s: g for s in dict.fromkeys(strategies) if (g := self.grid_for(s))}
 
 
-# The tune list holding the values tried for each tunable select field.
-GRID_LISTS = {"group_trim": "trims", "cover_mix": "cover_mixes", "group_order": "group_orders",
-              "active_seed": "active_seeds", "active_batch": "active_batches", "active_skip": "active_skips",
-              "active_C": "active_Cs", "active_score": "active_scores"}
+# The tune list holding the values tried for each tunable select setting (its dotted path in `select`).
+GRID_LISTS = {"coverage.trim": "trims", "coverage.mix": "cover_mixes", "coverage.order": "group_orders",
+              "active.seed": "active_seeds", "active.batch": "active_batches", "active.skip": "active_skips",
+              "active.C": "active_Cs", "active.score": "active_scores"}
 
 
 ACTIVE_GRID_KEYS = {"seed": "active_seeds", "batch": "active_batches", "skip": "active_skips", "C": "active_Cs",
@@ -141,7 +142,7 @@ ACTIVE_GRID_KEYS = {"seed": "active_seeds", "batch": "active_batches", "skip": "
 
 def parse_active_grid(text: str) -> dict[str, list]:
     """`sft-select tune --active-grid "skip=0,0.5,1;C=0.3,1,3"` -> {"active_skips": [0, 0.5, 1], ...} (the tune
-    fields above; keys seed, batch, skip, C, score, or select's names active_seed, ...). Values are checked by
+    fields above; keys seed, batch, skip, C, score, or the old select names active_seed, ...). Values are checked by
     TuneConfig when the overrides are merged."""
     from sft_select.core.errors import ConfigError
 

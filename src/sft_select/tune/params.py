@@ -1,12 +1,12 @@
 """One search over the settings a selection strategy declares tunable (`selection.strategies.TUNABLE`).
 
 A strategy's settings are not weights: the loop tries them last, at the chosen weights and τ. How much of each
-class to leave out (coverage's `group_trim`), how much the score steers coverage within a class
-(`cover_mix`), or how readily active skips a doubted label (`active_skip`) suits one pool and not another,
+class to leave out (`coverage.trim`), how much the score steers coverage within a class
+(`coverage.mix`), or how readily active skips a doubted label (`active.skip`) suits one pool and not another,
 and only the validation file can tell (docs/selection.md). The values to try come from the `tune` section
 (`TuneConfig.grid_for`); every combination is tried, the configured values first on each axis.
 
-Settings that give the same S as one already tried (cover_mix under a view order, a skip that never fires)
+Settings that give the same S as one already tried (coverage.mix under a view order, a skip that never fires)
 cost no fit (the objective's memo) and tie with it, so the choice below keeps the one that changes fewer values.
 
 Choice: with `best`, the highest f (ties: the configured values first, then the grid order); with `one_se`,
@@ -42,7 +42,7 @@ def grid_points(objective: Objective, grid: dict[str, Sequence]) -> list[dict[st
     setting first; only the fields listed in `grid` vary."""
     sel = objective.select
     fields = list(grid)
-    axes = [list(dict.fromkeys([getattr(sel, k), *grid[k]])) for k in fields]
+    axes = [list(dict.fromkeys([sel.setting(k), *grid[k]])) for k in fields]
     return [dict(zip(fields, values)) for values in product(*axes)]
 
 
@@ -55,7 +55,7 @@ def choose_params(objective: Objective, current: Point, grid: dict[str, Sequence
     by: list[tuple[dict[str, Any], Point]] = [(given, current)]
     tried: list[Point] = []
     for setting in settings[1:]:
-        variant = replace(objective, select=objective.select.model_copy(update=setting))
+        variant = replace(objective, select=objective.select.with_settings(setting))
         try:
             point = variant(current.weights, current.threshold, label=settings_label(setting), round=round,
                             phase="settings")
