@@ -1,13 +1,13 @@
 """Worker processes (engine.workers) change no number: a parallel run writes the serial run's files."""
 import pandas as pd
 import pytest
+from tests.test_stream import make_pool
 
-from sft_select.executors import pool as parallel
 from sft_select.config.schema import build_config
 from sft_select.core.errors import InputError
+from sft_select.executors import pool as parallel
 from sft_select.pipelines.in_memory import run
 from sft_select.views.base import View
-from tests.test_stream import make_pool
 
 
 def test_split_covers_the_range_in_whole_multiples():
@@ -196,15 +196,15 @@ def test_parallel_run_equals_serial_run(tmp_path, monkeypatch, streaming):
     used = []
 
     def spy(real):
-        def forks(fn, items, **kw):
-            out = real(fn, items, **kw)
+        def forks(self, fn, items, **kw):
+            out = real(self, fn, items, **kw)
             used.append(out is not None)
             return out
         return forks
 
     # every parallel step starts its workers through one of these two (map_parts through start_parts)
-    monkeypatch.setattr(parallel, "start_parts", spy(parallel.start_parts))
-    monkeypatch.setattr(parallel, "background", spy(parallel.background))
+    monkeypatch.setattr(parallel.WorkerPool, "start_parts", spy(parallel.WorkerPool.start_parts))
+    monkeypatch.setattr(parallel.WorkerPool, "background", spy(parallel.WorkerPool.background))
     par = run([src], tmp_path / "two", cfg_for(2, streaming), target=target)
     assert sum(used) >= 4  # filters, shingles, embeddings and the views (one scoring pass) really went to the workers
     for name in ("selected.jsonl", "rejected.jsonl"):

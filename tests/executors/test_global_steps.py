@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sft_select.executors.kernels import ALL_PAIRS_MAX as _ALL_PAIRS_MAX
 from sft_select.executors.local import LocalExecutor
-from sft_select.preprocess.near import _ALL_PAIRS_MAX
 
 LOCAL = LocalExecutor()
 SIZES = (0, 1, 2, 300)

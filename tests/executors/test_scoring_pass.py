@@ -7,15 +7,15 @@ import pickle
 
 import numpy as np
 import pytest
-from views.viewdata import make_pool
 
-from sft_select.scoring import driver as scoring
-from sft_select.models.embed.embedders import EmbeddingStore
 from sft_select.executors.local import LocalExecutor
 from sft_select.executors.ray import _in_order
+from sft_select.models.embed.embedders import EmbeddingStore
+from sft_select.scoring import driver as scoring
 from sft_select.scoring.batch import ScoreBatch, decode
 from sft_select.views.base import ViewResult
 from sft_select.views.registry import build, registered
+from views.viewdata import make_pool
 
 # The default views; the two embedding views share one embedding per batch.
 VIEWS = {"diversity": {"model": "hashing", "k": 4}, "quality_heuristic": {}, "relevance_dsir": {},
@@ -63,23 +63,23 @@ def test_one_pass_equals_each_view_alone(data, small_batches):
 def test_one_pass_in_worker_processes_equals_one_process(data, small_batches, tmp_path, monkeypatch):
     """The local engine's worker processes (engine.workers): windows of batches forked per worker,
     the same scores, and every view's chunk checkpoints written."""
-    from sft_select.executors import pool as parallel
     from sft_select.executors import local
+    from sft_select.executors import pool as parallel
 
     monkeypatch.setattr(local, "WINDOW_BATCHES", 2)  # 200 rows of batches of 16: 4 windows
     monkeypatch.setattr(local, "WINDOW_SECONDS", 0)  # windows that never grow
     pool, target = data
     serial = scoring.score_views(views(), pool, target, LocalExecutor())
     forks = []
-    real = parallel.start_parts
+    real = parallel.WorkerPool.start_parts
 
-    def spy(fn, items, **kw):
-        out = real(fn, items, **kw)
+    def spy(self, fn, items, **kw):
+        out = real(self, fn, items, **kw)
         if getattr(fn, "func", None) is local._run_batches:  # not the fits' embedding
             forks.append(out)
         return out
 
-    monkeypatch.setattr(parallel, "start_parts", spy)
+    monkeypatch.setattr(parallel.WorkerPool, "start_parts", spy)
     dirs = [tmp_path / name for name in VIEWS]
     with parallel.workers(2, min_items=2):
         forked = scoring.score_views(views(), pool, target, LocalExecutor(), checkpoints=dirs)
@@ -188,17 +188,17 @@ def test_ray_scores_an_empty_pool_and_a_pool_smaller_than_a_batch(data, ray_exec
 def test_the_next_window_runs_while_the_caller_takes_a_windows_results(monkeypatch):
     """map_batches starts window k+1's workers before it yields window k's results, so what the caller
     does with them (the scoring pass writes its checkpoints) overlaps the workers' scoring."""
-    from sft_select.executors import pool as parallel
     from sft_select.executors import local
+    from sft_select.executors import pool as parallel
 
     events = []
-    real = parallel.start_parts
+    real = parallel.WorkerPool.start_parts
 
-    def spy(fn, items, **kw):
+    def spy(self, fn, items, **kw):
         events.append(("start", items[0]))
-        return real(fn, items, **kw)
+        return real(self, fn, items, **kw)
 
-    monkeypatch.setattr(parallel, "start_parts", spy)
+    monkeypatch.setattr(parallel.WorkerPool, "start_parts", spy)
     monkeypatch.setattr(local, "WINDOW_BATCHES", 1)  # windows of 2 workers x 1 batch of 8 = 16 rows
     monkeypatch.setattr(local, "WINDOW_SECONDS", 0)  # that never grow
     with parallel.workers(2, min_items=2):
@@ -211,17 +211,17 @@ def test_the_next_window_runs_while_the_caller_takes_a_windows_results(monkeypat
 def test_a_window_that_ends_quickly_is_followed_by_a_larger_one(monkeypatch):
     """After a window that took well under WINDOW_SECONDS, the next one takes the rest (whole batches):
     fewer forks, the same results in the same order."""
-    from sft_select.executors import pool as parallel
     from sft_select.executors import local
+    from sft_select.executors import pool as parallel
 
     starts = []
-    real = parallel.start_parts
+    real = parallel.WorkerPool.start_parts
 
-    def spy(fn, items, **kw):
+    def spy(self, fn, items, **kw):
         starts.append((items[0], len(items)))
-        return real(fn, items, **kw)
+        return real(self, fn, items, **kw)
 
-    monkeypatch.setattr(parallel, "start_parts", spy)
+    monkeypatch.setattr(parallel.WorkerPool, "start_parts", spy)
     monkeypatch.setattr(local, "WINDOW_BATCHES", 1)  # a first window of 2 workers x 1 batch of 8 = 16 rows
     with parallel.workers(2, min_items=2):
         got = [cols["x"].tolist() for cols in LocalExecutor().map_batches(
@@ -237,7 +237,7 @@ def test_embedding_alongside_the_text_views_gives_the_scores_of_one_process(data
     embeddings (sft_select.scoring.with_embeddings); every view's scores equal one process's, and the embedding
     really went ahead (a worker was started for it)."""
     from sft_select.executors import pool as parallel
-    from sft_select.scoring.with_embeddings import score_views_ahead
+    from sft_select.scoring.driver import score_views_ahead
 
     pool, target = data
     EmbeddingStore.clear()

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sft_select.preprocess.near import _bucket_pairs
-
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+ALL_PAIRS_MAX = 32  # a bucket up to this size yields all its pairs; a larger one a star and a chain
 
 
 def key_columns(keys: np.ndarray) -> np.ndarray:
@@ -45,16 +44,39 @@ def first_of_equal(keys: np.ndarray, pos: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def band_pairs(band: np.ndarray, key: np.ndarray, row: np.ndarray) -> np.ndarray:
-    """Candidate pairs (row_a < row_b) among rows sharing a band bucket: near.py's `_bucket_pairs` per band,
+    """Candidate pairs (row_a < row_b) among rows sharing a band bucket: `bucket_pairs` per band,
     on the band's rows in ascending row order (so a large bucket's star starts from its first row, as it
     does when all rows are bucketed at once)."""
     out = [np.zeros((0, 2), dtype=np.int64)]
     for b in np.unique(band):
         sel = np.flatnonzero(band == b)
         sel = sel[np.argsort(row[sel], kind="stable")]
-        pairs = _bucket_pairs(key[sel])
+        pairs = bucket_pairs(key[sel])
         out.append(row[sel][pairs])
     return np.sort(np.concatenate(out).astype(np.int64), axis=1)
+
+
+def bucket_pairs(keys: np.ndarray) -> np.ndarray:
+    """Candidate pairs (as rows of indices into `keys`) among entries with equal keys (near dedup's LSH
+    buckets of one band)."""
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    edges = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1], True])
+    starts, sizes = edges[:-1], np.diff(edges)
+    out = []
+    for size in np.unique(sizes[sizes >= 2]):
+        run_starts = starts[sizes == size]
+        if size <= ALL_PAIRS_MAX:
+            i, j = np.triu_indices(size, k=1)
+            out.append(np.stack([order[run_starts[:, None] + i], order[run_starts[:, None] + j]], -1).reshape(-1, 2))
+        else:  # star from the first member plus a chain: linear in the bucket size
+            for s in run_starts:
+                members = order[s:s + size]
+                out.append(np.stack([np.full(size - 1, members[0]), members[1:]], -1))
+                out.append(np.stack([members[1:-1], members[2:]], -1))
+    if not out:
+        return np.zeros((0, 2), dtype=np.int64)
+    return np.concatenate(out).astype(np.int64)
 
 
 def distinct_pairs(pairs: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""The local executor: runs a batch function over examples in this process, with a progress bar, and the
-global steps (dedup keys, LSH band buckets, ranking, per-group functions) as numpy over all rows at once.
+"""The local executor: runs a batch function over examples in this process or in forked workers (its
+`WorkerPool`), with a progress bar, and the global steps (dedup keys, LSH band buckets, ranking,
+per-group functions) as numpy over all rows at once.
 
 Executors know nothing about views; a view knows nothing about executors. The Ray executor maps the
 same batch function with `map_batches` on a cluster, and runs the same global-step kernels
@@ -13,9 +14,10 @@ from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
 
-from sft_select.executors import pool as parallel
-from sft_select.executors import kernels
 from sft_select.core.progress import progress_bar
+from sft_select.executors import kernels
+from sft_select.executors import pool as parallel
+from sft_select.executors.pool import MIN_ITEMS, WorkerPool
 
 T = TypeVar("T")
 
@@ -27,8 +29,8 @@ GroupFn = Callable[[dict[str, np.ndarray], Any], dict[str, np.ndarray]]
 # hence scoring checkpoints, arrive while the pool is scored.
 WINDOW_BATCHES = 16
 # A window that ends in less than this grows so that the next takes about this long: a fast pass (the
-# embedding views: 0.4 s a window at 100k) then forks four times instead of six, and a slow one still
-# yields results, hence checkpoints, this often.
+# embedding views) then forks fewer times, and a slow one still yields results, hence checkpoints, this
+# often.
 WINDOW_SECONDS = 10.0
 
 
@@ -45,26 +47,71 @@ def _run_batches(fn: Callable[[Sequence[T]], dict], batch_size: int, items: Sequ
 
 
 class LocalExecutor:
+    """This machine's engine. `workers`: how many forked processes a step may use (`engine.workers`,
+    resolved: see `pool.resolve_workers`); `min_items`: inputs shorter than this run in this process
+    (`engine.parallel_min`). With `workers=None` (the default) the executor runs on whatever pool is
+    open around it (a run's, or one process when none is).
+
+    `with executor:` opens its pool for a block (a run): the steps in it that take no executor (the
+    filters, shingling, the views' fits) find the same pool (`pool.current()`). A block opened inside
+    that one (a step that leaves the other cores to a background worker) narrows both."""
+
     name = "local"
     shares_memory = True
     remote_workers = False
+
+    def __init__(self, workers: int | None = None, *, min_items: int | None = None):
+        self.workers = workers
+        self.min_items = min_items
+        self._pool = None if workers is None else WorkerPool(workers, min_items=MIN_ITEMS if min_items is None
+                                                             else min_items)
+        self._opened: list = []
+
+    def __repr__(self) -> str:
+        return f"LocalExecutor(workers={self.workers}, min_items={self.min_items})"
+
+    @property
+    def pool(self) -> WorkerPool:
+        """The processes this executor's steps may use now: the innermost pool opened (its own, while
+        `with executor:` runs, or one a step opened inside it), else its own, else one process."""
+        return parallel.current(self._pool)
+
+    def __enter__(self) -> "LocalExecutor":
+        if self._pool is not None:
+            block = self._pool.opened()
+            block.__enter__()
+            self._opened.append(block)
+        else:
+            self._opened.append(None)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        block = self._opened.pop()
+        if block is not None:
+            block.__exit__(*exc)
+
+    def serial(self):
+        """A block in which this executor and the steps inside it use this process alone (a step that
+        keeps a background worker on the other cores)."""
+        return WorkerPool(1).opened()
 
     def map_batches(self, fn: Callable[[Sequence[T]], dict[str, np.ndarray]], items: Sequence[T], *,
                     batch_size: int, desc: str = "", gpu: bool = False) -> Iterator[dict[str, np.ndarray]]:
         """`fn` applied to consecutive batches of `items`; it returns equal-length numpy columns, yielded
         in input order as they finish (so the caller can checkpoint as it goes).
 
-        With several worker processes (`sft_select.executors.pool`) the batches run there, a window of
+        With several worker processes (`self.pool`) the batches run there, a window of
         WINDOW_BATCHES batches per worker at a time (growing while windows end within WINDOW_SECONDS),
         cut at batch boundaries (so the batches, hence the results, are the same); each window's
         results are yielded when it ends. `gpu` work stays in this
         process: CUDA does not survive a fork, and torch already spreads its CPU work over the cores.
         """
         size = max(1, batch_size)
-        workers = 1 if gpu else parallel.active()
+        pool = self.pool
+        workers = 1 if gpu else pool.active()
         window = len(items)
         if workers > 1:  # at least the run's parallel minimum, or map_parts would run the window here
-            window = -(-max(parallel.min_items(), workers * WINDOW_BATCHES * size) // size) * size
+            window = -(-max(pool.min_items, workers * WINDOW_BATCHES * size) // size) * size
         job = partial(_run_batches, fn, size)
         running = None  # (window, its started workers, when they started)
         pos = 0
@@ -79,11 +126,11 @@ class LocalExecutor:
                     part = items[pos:pos + window] if pos < len(items) else None
                     pos += window
                     if part is not None and workers > 1:
-                        started = parallel.start_parts(job, part, multiple=size)
+                        started = pool.start_parts(job, part, multiple=size)
                         running = (part, started, time.perf_counter()) if started is not None else None
                     if finished is not None:
                         # The next window's workers run while the caller takes these results (the
-                        # scoring pass writes its checkpoints: ~1 s at 100k, once serial between windows).
+                        # scoring pass writes its checkpoints, once serial between windows).
                         yield from (r for results in finished[1] for r in results)
                         advance(len(finished[0]))
                     if part is None:
@@ -109,9 +156,9 @@ class LocalExecutor:
 
     def band_pairs(self, band_keys: np.ndarray) -> np.ndarray:
         """Distinct candidate pairs (a < b, sorted) among rows sharing a bucket in any band of `band_keys`
-        (uint64 (n, bands)); a bucket larger than near's `_ALL_PAIRS_MAX` gives a star and a chain."""
+        (uint64 (n, bands)); a bucket larger than `kernels.ALL_PAIRS_MAX` gives a star and a chain."""
         band_keys = kernels.key_columns(band_keys)
-        pairs = [kernels._bucket_pairs(band_keys[:, b]) for b in range(band_keys.shape[1])]
+        pairs = [kernels.bucket_pairs(band_keys[:, b]) for b in range(band_keys.shape[1])]
         return kernels.distinct_pairs(np.sort(np.concatenate([np.zeros((0, 2), np.int64), *pairs]), axis=1))
 
     def top_k(self, scores: np.ndarray, k: int | None = None, *, ids: np.ndarray | None = None,

@@ -1,16 +1,18 @@
 """Process parallelism for the local engine: per-example work split over `engine.workers` processes.
 
 Most per-example steps (filters, shingling, embedding, the CPU views) are Python loops that hold the GIL,
-so threads would not run them in parallel; worker processes do. A run opens `workers(n)` once; a step
-then calls `map_parts(fn, items)`, which cuts `items` into one consecutive part per worker, runs
-`fn(part)` in the workers and returns the results in order, or returns None when running in this
-process is better (one worker, a small input, no fork on this platform, or already inside a worker).
-So every caller keeps its serial code path, and a parallel run gives exactly the serial results as long
-as `fn` of a part equals the serial computation over those items (the views' batch contract; callers
-cut at batch boundaries).
+so threads would not run them in parallel; worker processes do. A `WorkerPool(workers, min_items=...)`
+says how many processes a step may use; `LocalExecutor(workers=...)` owns one and opens it for a run
+(`with executor:`), which makes it the pool the steps of that run find (`current()`, and the module-level
+`map_parts`, `background`, ... that delegate to it). A step calls `pool.map_parts(fn, items)`, which cuts
+`items` into one consecutive part per worker, runs `fn(part)` in the workers and returns the results in
+order, or returns None when running in this process is better (one worker, a small input, no fork on
+this platform, or already inside a worker). So every caller keeps its serial code path, and a parallel
+run gives exactly the serial results as long as `fn` of a part equals the serial computation over those
+items (the views' batch contract; callers cut at batch boundaries).
 
 Why fork, per step: the workers inherit `fn` and `items` from the parent's memory, so nothing but the
-small results crosses a pipe. Pickling the examples instead costs ~0.1 ms each, as much as the filters
+small results crosses a pipe. Pickling the examples instead costs about as much as the filters
 themselves; spawned workers would also re-import the user's main module. A fork costs the page tables
 plus a copy of each memory page a worker writes to, which is mostly the pages of the objects in its
 part (reading a Python object updates its reference count). What does not survive a fork is kept out
@@ -18,12 +20,19 @@ of the workers: they run their numeric libraries on one thread (an OpenMP pool t
 not exist in the child), and callers leave GPU work (CUDA cannot be re-initialized after a fork) in the
 parent. A worker that dies (out of memory) raises WorkerDied in the parent instead of hanging it.
 
+Why not concurrent.futures or a multiprocessing.Pool (fork context): their workers are started once and
+serve many tasks, so a task's function and its items reach them pickled, which is the cost the per-step
+fork avoids; and a pool's worker processes are its own, so the guarantees below would hang on
+initializer hooks and on how the library reports a dead worker (BrokenProcessPool marks the whole pool
+unusable). What is used of multiprocessing is its fork-context Process and Pipe; the rest is small and
+tested (tests/reliability, bench/crash_loop.py).
+
 Workers die with the parent: a parent killed by SIGKILL runs no cleanup, so each worker asks the kernel
 for a SIGKILL when its parent dies (Linux: PR_SET_PDEATHSIG; elsewhere a thread polls the parent's pid).
 A worker also closes what it inherited and does not own: the receiving ends of every worker's result
 pipe (else its own `send` blocks forever once the parent is gone, the pipe having a reader: itself) and
-the run directory's lock file (flock locks are shared across fork, so a surviving worker kept the run
-locked and the resume was refused).
+whatever other modules registered with `on_worker_start` (the run directory's lock file: flock locks are
+shared across fork, so a surviving worker kept the run locked and the resume was refused).
 """
 from __future__ import annotations
 
@@ -32,20 +41,36 @@ import os
 import sys
 import weakref
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence, TypeVar
 
 from sft_select.core.errors import SftSelectError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 MIN_ITEMS = 20_000  # below this, forking for every step costs about what the steps save
 
-_state: dict = {"workers": 1, "min_items": MIN_ITEMS, "in_worker": False, "job": None}
+# Facts about this process, not settings: whether it is a worker, and the job a fork is about to inherit.
+_state: dict = {"in_worker": False, "job": None}
+# The pools opened in this process, innermost last (`WorkerPool.opened`): the steps use the last one.
+_open: list["WorkerPool"] = []
+# What every new worker calls first, after closing the result pipes (`on_worker_start`).
+_worker_start: list[Callable[[], None]] = []
 
 # The receiving ends of the result pipes this process holds open; a worker forked later inherits them
 # and closes them first thing (`_close_inherited`).
 _receivers: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def on_worker_start(fn: Callable[[], None]) -> Callable[[], None]:
+    """Have every worker forked from now on call `fn` first thing: to close what it inherited and must not
+    keep (sft_select.rundir.folder registers its lock files). Returns `fn`."""
+    if fn not in _worker_start:
+        _worker_start.append(fn)
+    return fn
 
 
 def resolve_workers(setting: int | str) -> int:
@@ -78,31 +103,143 @@ def _init_worker() -> None:
         pass
 
 
-@contextmanager
-def workers(n: int, *, min_items: int = MIN_ITEMS) -> Iterator[None]:
-    """Allow up to `n` worker processes for the steps run inside this block."""
-    saved = dict(_state)
-    _state.update(workers=max(1, n), min_items=min_items)
-    try:
-        yield
-    finally:
-        _state.update(saved)
-        if _state["workers"] <= 1:  # the outermost block (a run's), not one nested in it for a step
-            gc.unfreeze()  # what `_fork` froze is collectable again: a library caller's cycles are not kept
+class WorkerPool:
+    """Up to `workers` forked worker processes for a step; inputs shorter than `min_items` run here.
+
+    It holds no processes between steps: each step forks its workers and ends them (see the module's
+    docstring for why). `opened()` makes it the pool the steps find while a block runs."""
+
+    def __init__(self, workers: int = 1, *, min_items: int = MIN_ITEMS):
+        self.workers = max(1, int(workers))
+        self.min_items = min_items
+
+    def __repr__(self) -> str:
+        return f"WorkerPool(workers={self.workers}, min_items={self.min_items})"
+
+    @contextmanager
+    def opened(self) -> Iterator["WorkerPool"]:
+        """This pool is the one `current()` returns (the steps' pool) until the block ends; blocks nest,
+        the innermost wins (a step that leaves the other cores to a background worker opens a
+        one-worker pool)."""
+        _open.append(self)
+        try:
+            yield self
+        finally:
+            _open.remove(self)
+            if not _open:  # the outermost block (a run's), not one nested in it for a step
+                gc.unfreeze()  # what `_fork` froze is collectable again: a library caller's cycles are not kept
+
+    def active(self) -> int:
+        """How many processes a parallel step would use now (1: run serially)."""
+        import multiprocessing
+
+        if _state["in_worker"] or "fork" not in multiprocessing.get_all_start_methods():
+            return 1
+        return self.workers
+
+    def map_parts(self, fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: int = 1,
+                  min_items: int | None = None) -> list[R] | None:
+        """[fn(part) for each consecutive part of `items`] computed in forked workers, or None to run serially.
+
+        One part per worker, each a whole multiple of `multiple` items (a caller's batch size); an input
+        shorter than `min_items` (default: the pool's) runs serially. An exception in a worker is raised
+        here as it was raised there; a worker that dies raises WorkerDied, never hangs.
+        """
+        started = self.start_parts(fn, items, multiple=multiple, min_items=min_items)
+        return started.results() if started is not None else None
+
+    def start_parts(self, fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: int = 1,
+                    min_items: int | None = None) -> "Parts | None":
+        """`map_parts` without the wait: the workers are started and this process goes on until it asks
+        for `.results()` (e.g. writing the previous window's checkpoints); None where map_parts would not
+        fork."""
+        limit = self.min_items if min_items is None else min_items
+        workers = self.active()
+        if workers < 2 or len(items) < max(limit, 2):
+            return None
+        ranges = split(len(items), workers, multiple)
+        if len(ranges) < 2:
+            return None
+        _state["job"] = (fn, items)  # inherited by the forked workers, never pickled
+        procs = []
+        try:
+            for bounds in ranges:
+                procs.append(_fork(bounds))
+        except BaseException:
+            Parts(procs).cancel()
+            raise
+        finally:
+            _state["job"] = None
+        return Parts(procs)
+
+    def background(self, fn: Callable[[Sequence[T]], R], items: Sequence[T]) -> "Pending | None":
+        """`fn(items)` in one forked worker while this process goes on (e.g. filtering the examples read
+        so far while the rest of the input is parsed), or None where `map_parts` would not fork (one
+        worker, no fork, already inside a worker)."""
+        if self.active() < 2:
+            return None
+        _state["job"] = (fn, items)
+        try:
+            return Pending(*_fork((0, len(items))))
+        finally:
+            _state["job"] = None
+
+    def run_parts(self, fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: int = 1) -> list[R]:
+        """`fn` over consecutive parts of `items`: in the workers when `map_parts` finds it worth it,
+        else `[fn(items)]` here. For `fn`s that do not themselves fork."""
+        parts = self.map_parts(fn, items, multiple=multiple)
+        return parts if parts is not None else [fn(items)]
+
+
+_SERIAL = WorkerPool(1)  # what the steps find when no pool is open: everything runs in this process
+
+
+def current(default: WorkerPool | None = None) -> WorkerPool:
+    """The pool the steps running now may use: the innermost one opened (a run's executor's), else
+    `default`, else one worker (this process)."""
+    if _open:
+        return _open[-1]
+    return default if default is not None else _SERIAL
+
+
+# -- the steps' shortcuts to `current()` -------------------------------------------------------------
+
+
+def workers(n: int, *, min_items: int = MIN_ITEMS):
+    """Allow up to `n` worker processes for the steps run inside this block: `WorkerPool(n).opened()`."""
+    return WorkerPool(n, min_items=min_items).opened()
 
 
 def min_items() -> int:
     """The run's `engine.parallel_min`: inputs shorter than this run in one process."""
-    return _state["min_items"]
+    return current().min_items
 
 
 def active() -> int:
     """How many processes a parallel step would use now (1: run serially)."""
-    import multiprocessing
+    return current().active()
 
-    if _state["in_worker"] or "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    return _state["workers"]
+
+def map_parts(fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: int = 1,
+              min_items: int | None = None) -> list[R] | None:
+    """`current().map_parts(...)`."""
+    return current().map_parts(fn, items, multiple=multiple, min_items=min_items)
+
+
+def start_parts(fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: int = 1,
+                min_items: int | None = None) -> "Parts | None":
+    """`current().start_parts(...)`."""
+    return current().start_parts(fn, items, multiple=multiple, min_items=min_items)
+
+
+def background(fn: Callable[[Sequence[T]], R], items: Sequence[T]) -> "Pending | None":
+    """`current().background(...)`."""
+    return current().background(fn, items)
+
+
+def run_parts(fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: int = 1) -> list[R]:
+    """`current().run_parts(...)`."""
+    return current().run_parts(fn, items, multiple=multiple)
 
 
 def split(n: int, parts: int, multiple: int = 1) -> list[tuple[int, int]]:
@@ -148,17 +285,16 @@ def _watch_parent(parent: int) -> None:
 
 
 def _close_inherited() -> None:
-    """In a fresh worker: close the result pipes' receiving ends (its own and its siblings') and the run
-    directory locks' files, all the parent's; closing a lock's file here leaves the parent's lock held."""
-    from sft_select.rundir.folder import close_inherited_locks
-
+    """In a fresh worker: close the result pipes' receiving ends (its own and its siblings'), all the
+    parent's, then run what `on_worker_start` registered (the run directory's lock files)."""
     for recv in list(_receivers):
         try:
             recv.close()
         except OSError:
             pass
     _receivers.clear()
-    close_inherited_locks()
+    for fn in _worker_start:
+        fn()
 
 
 def _child(bounds: tuple[int, int], send, parent: int) -> None:
@@ -187,18 +323,6 @@ class WorkerDied(SftSelectError):
     as a message, not a traceback."""
 
 
-def map_parts(fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: int = 1,
-              min_items: int | None = None) -> list[R] | None:
-    """[fn(part) for each consecutive part of `items`] computed in forked workers, or None to run serially.
-
-    One part per worker, each a whole multiple of `multiple` items (a caller's batch size); an input
-    shorter than `min_items` (default: the run's `engine.parallel_min`) runs serially. An exception in
-    a worker is raised here as it was raised there; a worker that dies raises WorkerDied, never hangs.
-    """
-    started = start_parts(fn, items, multiple=multiple, min_items=min_items)
-    return started.results() if started is not None else None
-
-
 class Parts:
     """Forked workers computing `map_parts`' parts while this process goes on (see `start_parts`)."""
 
@@ -218,29 +342,6 @@ class Parts:
         self._procs = []
 
 
-def start_parts(fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: int = 1,
-                min_items: int | None = None) -> Parts | None:
-    """`map_parts` without the wait: the workers are started and this process goes on until it asks for
-    `.results()` (e.g. writing the previous window's checkpoints); None where map_parts would not fork."""
-    limit = _state["min_items"] if min_items is None else min_items
-    if active() < 2 or len(items) < max(limit, 2):
-        return None
-    ranges = split(len(items), active(), multiple)
-    if len(ranges) < 2:
-        return None
-    _state["job"] = (fn, items)  # inherited by the forked workers, never pickled
-    procs = []
-    try:
-        for bounds in ranges:
-            procs.append(_fork(bounds))
-    except BaseException:
-        Parts(procs).cancel()
-        raise
-    finally:
-        _state["job"] = None
-    return Parts(procs)
-
-
 def _fork(bounds: tuple[int, int]):
     """One forked worker computing `_state["job"]` over `items[bounds]`: (process, receiving end)."""
     import multiprocessing
@@ -251,9 +352,9 @@ def _fork(bounds: tuple[int, int]):
     _receivers.add(recv)  # registered before the fork: the worker closes its own copy too
     # Every object alive now moves to the collector's permanent generation (gc.freeze), so neither the
     # worker's collections nor this process's later full ones walk them: a full collection writes into
-    # each object's header, which copies every page of the inherited heap (a worker's one full collection
-    # took 0.23 s and the parent's 1.07 s at 100k examples; frozen: 0.35 s in the parent). Reference
-    # counting still frees these objects; only cycles among them wait for `workers` to unfreeze them.
+    # each object's header, which copies every page of the inherited heap (a measured cost at 100k examples,
+    # in a worker and in the parent alike). Reference counting still frees these objects; only cycles
+    # among them wait for the outermost `WorkerPool.opened` block to end, which unfreezes them.
     gc.freeze()
     try:
         proc.start()
@@ -306,22 +407,10 @@ class Pending:
         _end(self._proc, self._recv)
 
 
-def background(fn: Callable[[Sequence[T]], R], items: Sequence[T]) -> Pending | None:
-    """`fn(items)` in one forked worker while this process goes on (e.g. filtering the examples read so
-    far while the rest of the input is parsed), or None where `map_parts` would not fork (one worker,
-    no fork, already inside a worker)."""
-    if active() < 2:
-        return None
-    _state["job"] = (fn, items)
-    try:
-        return Pending(*_fork((0, len(items))))
-    finally:
-        _state["job"] = None
-
-
 def shared_array(shape: tuple[int, ...], dtype) -> "np.ndarray":
     """A zeroed array in anonymous shared memory: forked workers write their rows into it and the
-    parent reads them, with no pickling through a pipe (100k embeddings are 100 MB of pickles)."""
+    parent reads them, with no pickling through a pipe (the embeddings of a large pool are hundreds of MB
+    of pickles)."""
     import mmap
 
     import numpy as np
@@ -329,10 +418,3 @@ def shared_array(shape: tuple[int, ...], dtype) -> "np.ndarray":
     count = int(np.prod(shape))
     buf = mmap.mmap(-1, max(1, count * np.dtype(dtype).itemsize))  # MAP_SHARED | MAP_ANONYMOUS
     return np.frombuffer(buf, dtype=dtype, count=count).reshape(shape)
-
-
-def run_parts(fn: Callable[[Sequence[T]], R], items: Sequence[T], *, multiple: int = 1) -> list[R]:
-    """`fn` over consecutive parts of `items`: in the workers when `map_parts` finds it worth it, else
-    `[fn(items)]` here. For `fn`s that do not themselves call back into this module."""
-    parts = map_parts(fn, items, multiple=multiple)
-    return parts if parts is not None else [fn(items)]

@@ -17,6 +17,7 @@ import numpy as np
 
 from sft_select.core.errors import ConfigError, MissingDependency
 from sft_select.core.progress import debug, info
+from sft_select.executors.pool import WorkerPool
 
 
 class _Examples:
@@ -138,14 +139,28 @@ class RayExecutor:
                     ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
             except ConnectionError as exc:
                 raise ConfigError(f"engine.ray_address: cannot join the Ray cluster at {address}: {exc}") from None
-            info(f"Ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs"
-                 + (f", {ray.cluster_resources().get('GPU', 0):.0f} GPUs" if ray.cluster_resources().get("GPU") else ""))
+            resources = ray.cluster_resources()
+            info(f"Ray: {resources.get('CPU', 0):.0f} CPUs"
+                 + (f", {resources.get('GPU', 0):.0f} GPUs" if resources.get("GPU") else ""))
         self.actors = actors
         self.concurrency = concurrency or max(1, int(ray.cluster_resources().get("CPU", 1)))
         _quiet_ray_data()
         # One task per CPU at once, so each starts its own pooled worker; later steps' tasks reuse them.
         warm = ray.remote(num_cpus=1)(_import_modules)
         self._warming = [warm.remote(_WARM_MODULES) for _ in range(self.concurrency)]
+
+    @property
+    def pool(self) -> WorkerPool:
+        """The processes a step on the driver may use: this one (the cluster's workers are Ray's)."""
+        return WorkerPool(1)
+
+    def __enter__(self) -> "RayExecutor":
+        """A run's block, as for the local engine: the steps on the driver use this process alone (no pool
+        is opened; the cluster's workers are Ray's)."""
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
 
     def map_batches(self, fn: Callable, items: Sequence, *, batch_size: int, desc: str = "",
                     gpu: bool = False) -> Iterator[dict[str, np.ndarray]]:

@@ -6,7 +6,7 @@ only each step's final answer (an (n,) index array, the candidate pair list, the
   (`groupby(shard).map_groups`, a hash shuffle); every shard finds the first row of each equal key.
   Grouping by a shard rather than by the key itself keeps Python calls per shard, not per distinct key.
 - LSH buckets (`band_pairs`): one row per (document, band); shuffled by a hash of (band, bucket key);
-  each shard emits the pairs of its buckets (near.py's `_bucket_pairs`), then a second shuffle by the
+  each shard emits the pairs of its buckets (`kernels.bucket_pairs`), then a second shuffle by the
   pair's first document drops the pairs that several bands proposed. Connected components over the
   verified pairs stay a union-find on the driver (`DuplicateClusters`): verified edges are few.
 - ranking (`top_k`, thresholds): a filter then `Dataset.sort` on (score desc, id, position), a distributed

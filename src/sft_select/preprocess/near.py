@@ -29,11 +29,12 @@ from typing import Sequence
 import numpy as np
 
 from sft_select.core.errors import MissingDependency
+
+# pipelines.streaming.near imports `_bucket_pairs` from here; the kernel lives with the executors' kernels
+from sft_select.executors.kernels import bucket_pairs as _bucket_pairs  # noqa: F401
 from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.preprocess.config import NearConfig
 from sft_select.preprocess.shingles import Shingles, mix64, shingle
-
-_ALL_PAIRS_MAX = 32  # a bucket up to this size yields all its pairs; a larger one a star and a chain
 
 
 def choose_bands(threshold: float, num_perm: int, min_recall: float = 0.9) -> int:
@@ -84,28 +85,6 @@ def _to_numpy(matrix, n: int, num_perm: int) -> np.ndarray:
     return np.fromiter(flat, dtype=np.uint32, count=n * num_perm).reshape(n, num_perm)
 
 
-def _bucket_pairs(keys: np.ndarray) -> np.ndarray:
-    """Candidate pairs (as rows of indices into `keys`) among entries with equal keys."""
-    order = np.argsort(keys, kind="stable")
-    sk = keys[order]
-    edges = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1], True])
-    starts, sizes = edges[:-1], np.diff(edges)
-    out = []
-    for size in np.unique(sizes[sizes >= 2]):
-        run_starts = starts[sizes == size]
-        if size <= _ALL_PAIRS_MAX:
-            i, j = np.triu_indices(size, k=1)
-            out.append(np.stack([order[run_starts[:, None] + i], order[run_starts[:, None] + j]], -1).reshape(-1, 2))
-        else:  # star from the first member plus a chain: linear in the bucket size
-            for s in run_starts:
-                members = order[s:s + size]
-                out.append(np.stack([np.full(size - 1, members[0]), members[1:]], -1))
-                out.append(np.stack([members[1:-1], members[2:]], -1))
-    if not out:
-        return np.zeros((0, 2), dtype=np.int64)
-    return np.concatenate(out).astype(np.int64)
-
-
 def band_keys_of(digests: np.ndarray, bands: int) -> np.ndarray:
     """(n, bands) uint64: each band's rows of the MinHash digests mixed into one bucket key."""
     rows = digests.shape[1] // bands
@@ -122,7 +101,7 @@ def band_keys_of(digests: np.ndarray, bands: int) -> np.ndarray:
 def lsh_candidates(sh: Shingles, num_perm: int, bands: int, threshold: float, seed: int,
                    seconds: dict[str, float] | None = None, executor=None) -> tuple[np.ndarray, int]:
     """Distinct candidate pairs (a < b, document indices) and the number of flagged documents.
-    `executor` (default: local) buckets the band keys (`band_pairs`, `_bucket_pairs` per band)."""
+    `executor` (default: local) buckets the band keys (`band_pairs`: `executors.kernels.bucket_pairs` per band)."""
     RMinHashLSH = _rensa().RMinHashLSH  # noqa: N806 - the library's class name
     seconds = seconds if seconds is not None else {}
     nonempty = np.flatnonzero(sh.counts > 0)  # a document with no shingle has nothing to compare
@@ -244,10 +223,11 @@ def link_near(texts: Sequence[str], positions: Sequence[int], clusters: Duplicat
     The grouping (`near_links`, then the union-find) runs on the driver over the verified pairs, on every
     engine: the verified edges are few (at most a few per document), unlike the candidate pairs the
     executor builds."""
-    # On the local engine the pool's word hashes are kept for relevance_dsir, which scores the same
-    # contents (near dedup's default field) in this process or its forked workers.
-    local = getattr(executor, "name", "local") == "local"
-    result = find_near_duplicates(texts, cfg, executor=executor, remember=local and cfg.field == "content")
+    # Where batch functions share this process's memory (the local engine), the pool's word hashes are
+    # kept for relevance_dsir, which scores the same contents (near dedup's default field) in this
+    # process or its forked workers.
+    shared = executor is None or executor.shares_memory
+    result = find_near_duplicates(texts, cfg, executor=executor, remember=shared and cfg.field == "content")
     pos = np.asarray(positions, dtype=np.int64)
     links = near_links(result.pairs)
     result.linked = len(links)

@@ -22,9 +22,9 @@ from typing import Callable, Iterator, NamedTuple, Sequence
 import numpy as np
 import xxhash
 
-from sft_select.executors import pool as parallel
 from sft_select.core.normalize import ASCII_CONTROLS, normalize_for_dedup
-from sft_select.preprocess.word_memo import remember_words
+from sft_select.executors import pool as parallel
+from sft_select.preprocess.word_memo import Words, remember_words
 
 # Scripts written without spaces between words: one token per character.
 _NO_SPACE_SCRIPTS = ("\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf"
@@ -107,7 +107,8 @@ class Shingles:
         return Shingles(self.hashes[np.repeat(starts, counts) + within], offsets.astype(np.uint64))
 
 
-def _ngrams(words: np.ndarray, doc_of_word: np.ndarray, n_docs: int, n: int, short: str) -> tuple[np.ndarray, np.ndarray]:
+def _ngrams(words: np.ndarray, doc_of_word: np.ndarray, n_docs: int, n: int,
+            short: str) -> tuple[np.ndarray, np.ndarray]:
     """n-gram hashes in document order; per document count. `short="whole"` gives a document with fewer
     than n words one shingle of all its words; `short="skip"` gives it none."""
     n_words = len(words)
@@ -129,18 +130,11 @@ def _ngrams(words: np.ndarray, doc_of_word: np.ndarray, n_docs: int, n: int, sho
             pos = (idx - doc_start).astype(np.uint64)
             mixed = mix64(words[idx] + pos * _M1)
             heads = np.flatnonzero(np.r_[True, doc_of_word[idx][1:] != doc_of_word[idx][:-1]])
-            value[idx[heads]] = mix64(np.add.reduceat(mixed, heads) ^ per_doc[doc_of_word[idx[heads]]].astype(np.uint64))
+            tail = per_doc[doc_of_word[idx[heads]]].astype(np.uint64)
+            value[idx[heads]] = mix64(np.add.reduceat(mixed, heads) ^ tail)
             valid[idx[heads]] = True
     keep = np.flatnonzero(valid)
     return value[keep], np.bincount(doc_of_word[keep], minlength=n_docs)
-
-
-@dataclass
-class Words:
-    """xxh3 hashes of every token of many texts; text i has `counts[i]` of them, in order."""
-
-    hashes: np.ndarray  # uint64
-    counts: np.ndarray  # int64
 
 
 def _batches(texts: Sequence[str]) -> Iterator[Words]:

@@ -1,24 +1,32 @@
 """The word hashes of the pool that near dedup last shingled, kept by text for relevance_dsir.
 
 relevance_dsir hashes the same words of the same contents (`shingles.words_of` + xxh3) to fit and to
-score, which cost ~40 us a row on top of near dedup's own pass. Keyed by the text itself, so a hit is
+score, a second pass over the words on top of near dedup's own. Keyed by the text itself, so a hit is
 the very computation it replaces; one corpus at a time (the next `remember_words` replaces it), and
 only up to MEMO_WORDS words.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from sft_select.preprocess.shingles import Words
+
+@dataclass
+class Words:
+    """xxh3 hashes of every token of many texts; text i has `counts[i]` of them, in order. Defined here,
+    below shingles (which makes them), so that the memo needs nothing from shingles."""
+
+    hashes: np.ndarray  # uint64
+    counts: np.ndarray  # int64
+
 
 MEMO_WORDS = 50_000_000  # 400 MB of hashes
 _memo: dict = {"where": {}, "hashes": np.zeros(0, np.uint64)}
 
 
-def remember_words(texts: Sequence[str], words: "Words") -> None:
+def remember_words(texts: Sequence[str], words: Words) -> None:
     """Keep `words` (the word hashes of `texts`, in order) for `recall_words`, replacing what was kept."""
     forget_words()
     if len(words.hashes) > MEMO_WORDS:
@@ -30,10 +38,8 @@ def remember_words(texts: Sequence[str], words: "Words") -> None:
     _memo.update(where=where, hashes=words.hashes)
 
 
-def recall_words(texts: Sequence[str]) -> "Words | None":
+def recall_words(texts: Sequence[str]) -> Words | None:
     """`shingles.word_hashes(texts)` from the memo, or None when a text is not in it."""
-    from sft_select.preprocess.shingles import Words
-
     where = _memo["where"]
     if not where:
         return None

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterable
 
 from sft_select.core.errors import RunDirError
+from sft_select.executors.pool import on_worker_start
 from sft_select.io.atomic import remove_path, remove_stale_temps
 
 MARKER = ".sft-select-run"
@@ -36,7 +37,8 @@ OUTPUTS = ("selected.jsonl", "selected.json", "selected.csv", "selected.parquet"
 # Open lock files by run directory: a lock lives as long as this process (or until `release`), and the
 # kernel drops it when the process dies, even by SIGKILL, so a killed run never leaves a stale lock. A
 # forked worker inherits these files (and with them the lock, which flock shares across fork): it closes
-# them first thing (`close_inherited_locks`), and dies with the parent (sft_select.executors.pool).
+# them first thing (`close_inherited_locks`, registered with the worker pool), and dies with the parent
+# (sft_select.executors.pool).
 _LOCKS: dict[Path, int] = {}
 
 
@@ -138,6 +140,7 @@ def _lock(out: Path) -> None:
     _LOCKS[key] = fd
 
 
+@on_worker_start
 def close_inherited_locks() -> None:
     """In a forked worker: close the lock files inherited from the parent, without unlocking (LOCK_UN
     would drop the parent's lock too; closing one copy of the file leaves the lock to the others)."""

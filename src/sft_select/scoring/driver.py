@@ -14,12 +14,13 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from sft_select.executors import pool as parallel
 from sft_select.core.cache import file_fingerprint, fingerprint, ids_fingerprint
-from sft_select.io.atomic import atomic_path, remove_path
 from sft_select.core.progress import debug, info
 from sft_select.core.record import Example
+from sft_select.executors import pool as parallel
+from sft_select.io.atomic import atomic_path, remove_path
 from sft_select.scoring.batch import ScoreBatch, decode
+from sft_select.scoring.with_embeddings import with_embeddings_ahead
 from sft_select.views.base import View, ViewResult
 
 
@@ -110,6 +111,14 @@ def score_views(views: Sequence[View], pool: Sequence[Example], target: Sequence
     return out
 
 
+def score_views_ahead(views: Sequence[View], pool: Sequence[Example], target: Sequence[Example] | None, executor,
+                      checkpoints: Sequence[Path | None]) -> list[tuple[ViewResult, float]]:
+    """`score_views`, with the pool's embeddings computed alongside where that applies
+    (sft_select.scoring.with_embeddings)."""
+    return with_embeddings_ahead(views, pool, executor, lambda group: score_views(
+        [views[i] for i in group], pool, target, executor, checkpoints=[checkpoints[i] for i in group]))
+
+
 def score_fitted(views: Sequence[View], examples: Sequence[Example], executor, *,
                  batch_size: int | None = None) -> list[ViewResult]:
     """Fitted views scored together over `examples` in one pass, no checkpoints (a streaming chunk)."""
@@ -121,8 +130,6 @@ def score_fitted_timed(views: Sequence[View], examples: Sequence[Example], execu
     """`score_fitted` with each view's scoring seconds (summed over batches, wherever they ran). CPU views
     and model views that may use a GPU go in separate passes, so the CPU ones can use worker processes;
     on the local engine a worker embeds the examples meanwhile (sft_select.scoring.with_embeddings)."""
-    from sft_select.scoring.with_embeddings import with_embeddings_ahead
-
     return with_embeddings_ahead(views, examples, executor, lambda group: _score_fitted_group(
         [views[i] for i in group], examples, executor, batch_size=batch_size))
 
@@ -283,8 +290,6 @@ def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[E
                                           time.perf_counter() - start, True, cached.extra or {})
             continue
         todo.append((view, path, parts))
-    from sft_select.scoring.with_embeddings import score_views_ahead
-
     scored = score_views_ahead([v for v, _, _ in todo], pool, target, executor, [c for _, _, c in todo])
     ids = [ex.id for ex in pool]
     writes = []

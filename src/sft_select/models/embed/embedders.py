@@ -23,11 +23,11 @@ from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from sft_select.executors import pool as parallel
 from sft_select.core.cache import fingerprint, user_cache_dir
-from sft_select.models.embed.both_ends import BothEnds
 from sft_select.core.errors import ConfigError, MissingDependency, SftSelectError, load_error
 from sft_select.core.progress import info
+from sft_select.executors import pool as parallel
+from sft_select.models.embed.both_ends import BothEnds
 
 DEFAULT_MODEL = "static-minilm"
 MAX_CHARS = 4000  # embedders read the head of a text; a 1 MB example must not cost 1 MB of tokenizing
@@ -363,13 +363,16 @@ class EmbeddingStore:
 
     @classmethod
     def embed_ahead(cls, ids: Sequence[str], texts: Sequence[str], spec: str = DEFAULT_MODEL,
-                    batch_size: int = 2048) -> "Callable[[], None] | None":
+                    batch_size: int = 2048, *, pool: "parallel.WorkerPool | None" = None
+                    ) -> "Callable[[], None] | None":
         """Start embedding what is missing of `ids` in one forked worker while this process does other
         work (sft_select.scoring.with_embeddings); returns the call that waits and stores the vectors, or None
-        where there is nothing to embed or no worker to fork. The same vectors as `embed`: the static
-        encoder gives a text the same vector in any batch."""
+        where there is nothing to embed or no worker to fork (`pool`: the executor's; default: the one
+        open now). The same vectors as `embed`: the static encoder gives a text the same vector in any
+        batch."""
+        pool = pool if pool is not None else parallel.current()
         model = get_embedder(spec)
-        if not getattr(model, "cpu_parallel", False) or parallel.active() < 2:
+        if not getattr(model, "cpu_parallel", False) or pool.active() < 2:
             return None
         missing, disk = cls._missing(model, ids)
         if not missing:
@@ -377,7 +380,7 @@ class EmbeddingStore:
         todo_ids = [ids[i] for i in missing]
         ends = BothEnds(model.encode, [texts[i] for i in missing],
                         parallel.shared_array((len(missing), model.dim), np.float32), batch_size)
-        pending = parallel.background(partial(_encode_front, ends, todo_ids, disk), [None])
+        pending = pool.background(partial(_encode_front, ends, todo_ids, disk), [None])
         if pending is None:
             return None
 
