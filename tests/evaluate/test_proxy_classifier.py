@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from eval_helpers import chat_examples, one_torch_thread  # noqa: F401  (fixture)
 
+from sft_select.core.record import Example
 from sft_select.evaluate.config import EvaluateConfig
 from sft_select.evaluate.proxy import build_proxy
 from sft_select.evaluate.proxy_classifier import LogRegProxy
-from sft_select.core.record import Example
 
 TOPICS = {
     "sport": "match goal team player score league coach season win referee".split(),
@@ -79,8 +79,8 @@ def test_encoder_proxy_learns(tmp_path):
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from sft_select.models.embed.embedders import minilm_path
     from sft_select.evaluate.proxy_encoder import EncoderProxy
+    from sft_select.models.embed.embedders import minilm_path
 
     tok = AutoTokenizer.from_pretrained(str(minilm_path()))
     torch.manual_seed(0)

@@ -9,11 +9,11 @@ import pytest
 
 from sft_select.config.schema import build_config
 from sft_select.core.errors import ConfigError
+from sft_select.core.record import Example, Turn
 from sft_select.evaluate import proxy as proxy_module
 from sft_select.evaluate.config import EvaluateConfig
 from sft_select.evaluate.proxy import build_proxy, proxy_kind
 from sft_select.evaluate.proxy_coverage import CoverageProxy, coverage
-from sft_select.core.record import Example, Turn
 
 TOPICS = {
     "cooking": ("How do I {} a {} for dinner?", "bake roast grill fry steam".split(),

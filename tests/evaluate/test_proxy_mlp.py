@@ -54,8 +54,8 @@ def test_one_class_in_s_predicts_that_class():
 
 
 def test_config_selects_it_and_round_trips(tmp_path):
-    cfg = build_config({"evaluate": {"proxy": "classifier",
-                                     "classifier": {"model": "mlp", "hidden": 64, "alpha": 0.001, "mlp_epochs": 50}}})
+    cfg = build_config({"evaluate": {"proxy": "classifier", "classifier": {
+        "model": "mlp", "mlp": {"hidden": 64, "alpha": 0.001, "epochs": 50}}}})
     path = tmp_path / "config.yaml"
     path.write_text(dump_config(cfg))
     again = load_config(path)
@@ -73,7 +73,7 @@ def test_bad_settings_are_config_errors():
     with pytest.raises(ConfigError, match="model"):
         build_config({"evaluate": {"classifier": {"model": "mlpp"}}})
     with pytest.raises(ConfigError, match="hidden"):
-        build_config({"evaluate": {"classifier": {"model": "mlp", "hidden": 0}}})
+        build_config({"evaluate": {"classifier": {"model": "mlp", "mlp": {"hidden": 0}}}})
     cfg = build_config({"evaluate": {"classifier": {"model": "mlp", "class_weight": "balanced"}}})
     with pytest.raises(ConfigError, match="class_weight"):
         build_proxy(cfg.evaluate, topic_examples(5, seed=0), embedder="hashing")
@@ -96,3 +96,14 @@ def test_fit_flushes_denormals_and_clears_the_flag_after():
     p = MLPProxy(**SMALL)
     p.evaluate(topic_examples(60, seed=5, flip=0.3), topic_examples(30, seed=1))
     assert tiny * np.float32(1e-10) != 0
+
+
+def test_flat_classifier_keys_of_earlier_versions_still_load():
+    old = build_config({"evaluate": {"classifier": {"model": "mlp", "hidden": 64, "alpha": 0.001, "mlp_epochs": 50,
+                                                    "C": 2.0, "encoder": "/models/enc", "lr": 1e-4}}}).evaluate
+    new = build_config({"evaluate": {"classifier": {
+        "model": "mlp", "mlp": {"hidden": 64, "alpha": 0.001, "epochs": 50}, "logreg": {"C": 2.0},
+        "encoder": {"path": "/models/enc", "lr": 1e-4}}}}).evaluate
+    assert old == new
+    with pytest.raises(ConfigError, match="hidden"):
+        build_config({"evaluate": {"classifier": {"hidden": 0}}})

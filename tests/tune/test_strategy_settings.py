@@ -147,3 +147,23 @@ def test_the_grid_lists_are_validated():
                 {"active_scores": ["entropy"]}):
         with pytest.raises(ValidationError):
             TuneConfig(**bad)
+
+
+def test_tune_lists_cover_exactly_the_settings_strategies_declare_tunable():
+    from sft_select.selection.config import SelectConfig
+    from sft_select.tune.config import GRID_LISTS
+
+    assert set(GRID_LISTS) == {path for paths in TUNABLE.values() for path in paths}
+    for path in GRID_LISTS:
+        SelectConfig().setting(path)  # a real setting
+
+
+def test_tune_strategies_are_checked_against_the_registry():
+    from sft_select.config.schema import build_config
+    from sft_select.core.errors import ConfigError
+
+    assert build_config({"tune": {"strategies": ["active", "coverage", "active"]}}).tune.strategies == \
+        ["active", "coverage"]
+    for bad in (["nope"], ["auto"]):
+        with pytest.raises(ConfigError, match="tune.strategies"):
+            build_config({"tune": {"strategies": bad}})

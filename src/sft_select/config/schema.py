@@ -12,10 +12,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sft_select.core.errors import ConfigError
+from sft_select.core.textsafe import clip
 from sft_select.evaluate.config import EvaluateConfig
 from sft_select.preprocess.config import PreprocessConfig
 from sft_select.selection.config import SelectConfig
-from sft_select.core.textsafe import clip
 from sft_select.tune.config import TuneConfig
 
 
@@ -96,6 +96,15 @@ class Config(Strict):
         unknown = set(self.views.settings) - set(registered())
         if unknown:
             raise ValueError(f"views.settings: unknown view(s) {sorted(unknown)}")
+        return self
+
+    @model_validator(mode="after")
+    def _strategies_named_exist(self) -> "Config":
+        from sft_select.selection.strategies import REGISTRY
+
+        unknown = [s for s in self.tune.strategies if s not in REGISTRY]
+        if unknown:
+            raise ValueError(f"tune.strategies: unknown {unknown}; choose from {sorted(REGISTRY)}")
         return self
 
 

@@ -4,6 +4,3 @@ The fourth plug point, beside score, combine and select. A proxy has one method,
 `evaluate(train, validation, seed) -> ProxyScore`; which proxy runs is `evaluate.proxy` in the config
 (`auto`: a classifier for labelled data, a LoRA fine-tune for instruction data). See `proxy.py`.
 """
-from sft_select.evaluate.proxy import ProxyScore, build_proxy
-
-__all__ = ["ProxyScore", "build_proxy"]

@@ -1,13 +1,48 @@
-"""The `evaluate` config section: which proxy model measures f(S), with its own settings."""
+"""The `evaluate` config section: which proxy model measures f(S), each proxy's settings in its own sub-section.
+
+Every proxy's sub-section is present, whichever `proxy` is chosen (auto picks by the data). The classifier's
+settings are split the same way by model (`classifier.mlp.hidden`); its flat keys of earlier versions
+(`C`, `hidden`, `mlp_epochs`, ...) still load, with a one-line note.
+"""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sft_select.core.progress import info
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LogRegSettings(_Strict):
+    C: float = Field(1.0, gt=0, description="inverse regularization")
+
+
+class MLPSettings(_Strict):
+    hidden: int = Field(256, ge=1, description="hidden units")
+    alpha: float = Field(0.01, ge=0, description="L2 penalty (0.01 fits S yet was the best of 1e-4..1e-2 on the "
+                         "case study's validation splits)")
+    epochs: int = Field(200, ge=1, description="epochs, all run (no early stopping)")
+
+
+class EncoderSettings(_Strict):
+    path: str | None = Field(None, description="encoder folder; unset: the packaged all-MiniLM-L6-v2")
+    epochs: int = Field(2, ge=1, description="fine-tuning epochs")
+    lr: float = Field(5e-5, gt=0, description="learning rate")
+    batch_size: int = Field(16, ge=1, description="examples per step")
+    max_length: int = Field(128, ge=8, description="tokens per example")
+
+
+# Flat keys of earlier versions -> (sub-section, field). `encoder` was the folder; it is now a sub-section.
+LEGACY_CLASSIFIER_KEYS: dict[str, tuple[str, str]] = {
+    "C": ("logreg", "C"), "hidden": ("mlp", "hidden"), "alpha": ("mlp", "alpha"), "mlp_epochs": ("mlp", "epochs"),
+    "epochs": ("encoder", "epochs"), "lr": ("encoder", "lr"), "batch_size": ("encoder", "batch_size"),
+    "max_length": ("encoder", "max_length"),
+}
+_noted: set[str] = set()
 
 
 class ClassifierProxyConfig(_Strict):
@@ -18,17 +53,35 @@ class ClassifierProxyConfig(_Strict):
         "encoder: fine-tune a transformers encoder (minutes on CPU)")
     metric: Literal["accuracy", "macro_f1"] = Field("accuracy", description="which of the two is f(S)")
     class_weight: Literal["balanced"] | None = Field(
-        None, description="balanced: weigh classes by inverse frequency in S (see sft_select.selection.balance)")
-    C: float = Field(1.0, gt=0, description="logreg inverse regularization")
-    hidden: int = Field(256, ge=1, description="mlp: hidden units")
-    alpha: float = Field(0.01, ge=0, description="mlp: L2 penalty (0.01 fits S yet was the best of 1e-4..1e-2 "
-                         "on the case study's validation splits)")
-    mlp_epochs: int = Field(200, ge=1, description="mlp: epochs, all run (no early stopping)")
-    encoder: str | None = Field(None, description="encoder folder; unset: the packaged all-MiniLM-L6-v2")
-    epochs: int = Field(2, ge=1)
-    lr: float = Field(5e-5, gt=0)
-    batch_size: int = Field(16, ge=1)
-    max_length: int = Field(128, ge=8)
+        None, description="balanced: weigh classes by inverse frequency in S (see sft_select.selection.balance); "
+        "logreg and encoder")
+    logreg: LogRegSettings = Field(default_factory=LogRegSettings, description="model logreg's settings")
+    mlp: MLPSettings = Field(default_factory=MLPSettings, description="model mlp's settings")
+    encoder: EncoderSettings = Field(default_factory=EncoderSettings, description="model encoder's settings")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _into_sections(cls, data: Any) -> Any:
+        """Move a flat key of earlier versions into its model's sub-section, with a one-line note."""
+        if not isinstance(data, dict):
+            return data
+        moves = {}
+        if "encoder" in data and not isinstance(data["encoder"], (dict, BaseModel)):
+            moves["encoder"] = ("encoder", "path")  # first: the other encoder keys go into the section it opens
+        moves.update({k: LEGACY_CLASSIFIER_KEYS[k] for k in data if k in LEGACY_CLASSIFIER_KEYS})
+        if not moves:
+            return data
+        data = dict(data)
+        for key, (section, field) in moves.items():
+            value = data.pop(key)
+            sub = data.get(section)
+            sub = sub.model_dump(exclude_unset=True) if isinstance(sub, BaseModel) else dict(sub or {})
+            sub[field] = value
+            data[section] = sub
+            if key not in _noted:
+                _noted.add(key)
+                info(f"config: evaluate.classifier.{key} is deprecated; write evaluate.classifier.{section}.{field}")
+        return data
 
 
 class LMProxyConfig(_Strict):

@@ -13,11 +13,12 @@ from typing import Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from sft_select.selection.balance import class_weights
-from sft_select.models.embed.embedders import embed_examples
-from sft_select.evaluate.metrics import classification_metrics
-from sft_select.evaluate.proxy import ProxyScore
 from sft_select.core.record import Example
+from sft_select.evaluate.base import ProxyScore
+from sft_select.evaluate.config import EvaluateConfig
+from sft_select.evaluate.metrics import classification_metrics
+from sft_select.models.embed.embedders import embed_examples
+from sft_select.selection.logreg import fit_logreg
 
 
 class EmbeddingClassifierProxy:
@@ -92,8 +93,9 @@ class LogRegProxy(EmbeddingClassifierProxy):
                 "class_weight": self.class_weight, "C": self.C}
 
     def _fit(self, X: np.ndarray, y: np.ndarray, seed: int):
-        from sklearn.linear_model import LogisticRegression
+        return fit_logreg(X, y, C=self.C, class_weight=self.class_weight, max_iter=self.max_iter, seed=seed)
 
-        weights = class_weights(y.tolist()) if self.class_weight == "balanced" else None
-        clf = LogisticRegression(C=self.C, max_iter=self.max_iter, class_weight=weights, random_state=seed)
-        return clf.fit(X, y)
+
+def from_config(cfg: EvaluateConfig, embedder: str) -> LogRegProxy:
+    c = cfg.classifier
+    return LogRegProxy(embedder=embedder, metric=c.metric, class_weight=c.class_weight, C=c.logreg.C)

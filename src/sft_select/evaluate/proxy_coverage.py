@@ -25,8 +25,9 @@ from typing import Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from sft_select.evaluate.proxy import ProxyScore
 from sft_select.core.record import Example
+from sft_select.evaluate.base import ProxyScore
+from sft_select.evaluate.config import EvaluateConfig
 
 FIELDS = ("prompt", "response", "full")
 _BLOCK = 4096  # rows of S per similarity block: a validation x 4096 float32 matrix at a time
@@ -89,3 +90,7 @@ class CoverageProxy:
         metrics = {"coverage": value, "coverage_p10": float(np.percentile(rows, 10)),
                    "coverage_min": float(rows.min())}
         return ProxyScore(value, metrics, len(train), time.perf_counter() - start, per_row=np.asarray(rows, float))
+
+
+def from_config(cfg: EvaluateConfig, embedder: str) -> CoverageProxy:
+    return CoverageProxy(embedder=embedder, field=cfg.coverage.field, k=cfg.coverage.k)

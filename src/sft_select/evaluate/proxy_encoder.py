@@ -12,11 +12,12 @@ from typing import Sequence
 
 import numpy as np
 
-from sft_select.selection.balance import class_weights
 from sft_select.core.errors import ConfigError, MissingDependency
-from sft_select.evaluate.metrics import classification_metrics
-from sft_select.evaluate.proxy import ProxyScore
 from sft_select.core.record import Example
+from sft_select.evaluate.base import ProxyScore
+from sft_select.evaluate.config import EvaluateConfig
+from sft_select.evaluate.metrics import classification_metrics
+from sft_select.selection.balance import class_weights
 
 
 class EncoderProxy:
@@ -94,3 +95,11 @@ class EncoderProxy:
                 pred.extend(classes[i] for i in model(**enc).logits.argmax(-1).tolist())
         metrics = classification_metrics([ex.label for ex in validation], pred)
         return ProxyScore(metrics[self.metric], metrics, len(train), time.perf_counter() - start)
+
+
+def from_config(cfg: EvaluateConfig, embedder: str) -> EncoderProxy:
+    """The encoder fine-tunes its own model; `embedder` is not used."""
+    c = cfg.classifier
+    e = c.encoder
+    return EncoderProxy(model=e.path, metric=c.metric, class_weight=c.class_weight, epochs=e.epochs, lr=e.lr,
+                        batch_size=e.batch_size, max_length=e.max_length)

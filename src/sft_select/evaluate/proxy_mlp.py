@@ -17,6 +17,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from sft_select.core.errors import ConfigError
+from sft_select.evaluate.config import EvaluateConfig
 from sft_select.evaluate.proxy_classifier import EmbeddingClassifierProxy
 
 
@@ -76,3 +78,10 @@ class MLPProxy(EmbeddingClassifierProxy):
 
     def _extra_metrics(self) -> dict:
         return {"train_accuracy": self.last_train_accuracy}
+
+
+def from_config(cfg: EvaluateConfig, embedder: str) -> MLPProxy:
+    c = cfg.classifier
+    if c.class_weight is not None:
+        raise ConfigError("evaluate.classifier.class_weight: model mlp does not weigh classes (use logreg)")
+    return MLPProxy(embedder=embedder, metric=c.metric, hidden=c.mlp.hidden, alpha=c.mlp.alpha, epochs=c.mlp.epochs)

@@ -8,10 +8,10 @@ Here the labels are already given, so the "queries" cost nothing; what the loop 
    left out (`drop_flagged`), as in coverage.py;
 2. a seeded random sample of `active.seed` × N starts S, apportioned over the groups like the quotas
    (quota_by, quota), so the first classifier sees every class;
-3. each round, a logistic regression on the embeddings (the tune loop's logreg proxy,
-   evaluate/proxy_classifier.py) is fit on S and scores the remaining rows: `margin` = gap between its two
-   most probable classes, or `label` = probability of the given label; the next `active.batch` × candidates
-   rows are the lowest, apportioned over the groups by the same Sainte-Laguë seats as the whole run;
+3. each round, a logistic regression on the embeddings (selection/logreg.py, the fit of the tune loop's logreg
+   proxy) is fit on S and scores the remaining rows: `margin` = gap between its two most probable classes, or
+   `label` = probability of the given label; the next `active.batch` × candidates rows are the lowest,
+   apportioned over the groups by the same Sainte-Laguë seats as the whole run;
 4. a row whose given label the model finds much less likely than its top class (p(label) <
    `active.skip` × p(top)) is skipped that round: the rows a model fit on trusted rows calls confidently
    wrong are the likely flips. On the case study's 20news with 20% flipped labels (20% selection), 40% of
@@ -34,6 +34,7 @@ from sft_select.core.errors import ConfigError
 from sft_select.selection.base import Context, Selection, Strategy, Walk
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.coverage import flagged_rows
+from sft_select.selection.logreg import fit_logreg
 from sft_select.selection.quotas import group_keys
 
 # The settings the tune loop may choose for this strategy (tune/params.py; values from TuneConfig.grid_for).
@@ -97,7 +98,6 @@ def _scores(model, X: np.ndarray, labels: np.ndarray, how: str) -> tuple[np.ndar
 
 
 def select_active(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context | None = None) -> Selection:
-    from sft_select.evaluate.proxy_classifier import LogRegProxy
 
     ctx = ctx or Context()
     walk = Walk(table, cfg, ctx)
@@ -157,7 +157,6 @@ def select_active(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Co
         if not offer(seats.order(rest), 1):
             break
 
-    proxy = LogRegProxy(C=cfg.active.C)
     last: dict[int, str] = {}
     refits = 0
     while not walk.full:
@@ -168,7 +167,7 @@ def select_active(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Co
         if len({labels[p] for p in S}) < 2:
             break  # the token budget refused every row of the second class
         refits += 1
-        model = proxy.fit(X[[row_of[p] for p in S]], labels[S].astype(str), seed)
+        model = fit_logreg(X[[row_of[p] for p in S]], labels[S].astype(str), C=cfg.active.C, seed=seed)
         ask, p_label, p_top, top = _scores(model, X[[row_of[p] for p in left]], labels[left].astype(str),
                                            cfg.active.score)
         doubt = p_label < cfg.active.skip * p_top

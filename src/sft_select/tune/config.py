@@ -72,11 +72,8 @@ class TuneConfig(BaseModel):
     @field_validator("strategies")
     @classmethod
     def _strategies(cls, v: list[str]) -> list[str]:
-        from sft_select.selection.strategies import STRATEGIES
-
-        unknown = [s for s in v if s not in STRATEGIES]
-        if unknown:
-            raise ValueError(f"strategies: unknown {unknown}; choose from {sorted(STRATEGIES)}")
+        # The names are checked against the registry by the whole Config (config/schema.py): this section,
+        # a schema leaf, does not import the strategies.
         return list(dict.fromkeys(v))
 
     @field_validator("trims")
@@ -117,13 +114,12 @@ class TuneConfig(BaseModel):
         return self.grid_for("active")
 
     def grid_for(self, strategy: str) -> dict[str, list]:
-        """The values to try for each setting `strategy` declares tunable (selection.strategies.TUNABLE), keyed
-        by the setting's dotted path in select; settings with no values listed are left out (they keep select's
-        value)."""
-        from sft_select.selection.strategies import TUNABLE
-
-        return {f: list(getattr(self, GRID_LISTS[f])) for f in TUNABLE.get(strategy, ())
-                if getattr(self, GRID_LISTS[f])}
+        """The values to try for each setting of `strategy` (its sub-section in select) that has a list here,
+        keyed by the setting's dotted path; settings with no values listed are left out (they keep select's
+        value). The lists cover exactly what each strategy declares tunable (selection.strategies.TUNABLE; a
+        test keeps the two equal)."""
+        return {path: list(getattr(self, name)) for path, name in GRID_LISTS.items()
+                if path.startswith(strategy + ".") and getattr(self, name)}
 
     def grids(self, strategies) -> dict[str, dict[str, list]]:
         """`grid_for` of each strategy that has a grid."""
