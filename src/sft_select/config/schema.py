@@ -24,9 +24,12 @@ class Strict(BaseModel):
 
 
 class InputConfig(Strict):
-    format: Literal["alpaca", "sharegpt", "openai", "prompt_completion", "text_label"] | None = None
-    fields: dict[str, str] = Field(default_factory=dict, description="canonical field -> input column")
-    on_error: Literal["fail", "skip"] = "fail"
+    format: Literal["alpaca", "sharegpt", "openai", "prompt_completion", "text_label"] | None = Field(
+        None, description="alpaca | sharegpt | openai | prompt_completion | text_label; unset: detected")
+    fields: dict[str, str] = Field(default_factory=dict, description="canonical field -> input column, e.g. "
+                                   "{instruction: question, output: answer}")
+    on_error: Literal["fail", "skip"] = Field(
+        "fail", description="fail: stop at the first bad row (exit 2); skip: send it to rejected.jsonl")
 
 
 class EmbeddingConfig(Strict):
@@ -36,25 +39,29 @@ class EmbeddingConfig(Strict):
 class ViewSettings(Strict):
     weight: float | None = Field(None, ge=0, allow_inf_nan=False,
                                  description="unset: equal share of what the others leave")
-    normalize: Literal["rank", "minmax", "zscore"] | None = None
+    normalize: Literal["rank", "minmax", "zscore"] | None = Field(
+        None, description="rank | minmax | zscore; unset: combine.normalize")
     floor: float | None = Field(None, ge=0, le=1, description="veto: normalized score below it is dropped")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, description="the view's own parameters (docs/views.md)")
 
 
 class ViewsConfig(Strict):
     use: list[str] | None = Field(None, description="view names or groups; unset: the defaults for the data")
-    settings: dict[str, ViewSettings] = Field(default_factory=dict)
+    settings: dict[str, ViewSettings] = Field(
+        default_factory=dict, description="per view: weight, normalize, floor (a veto), params")
 
 
 class CombineConfig(Strict):
-    normalize: Literal["rank", "minmax", "zscore"] = "rank"
+    normalize: Literal["rank", "minmax", "zscore"] = Field(
+        "rank", description="default normalization of raw view values to [0, 1]")
     weights: Literal["normalize", "strict"] = Field(
         "normalize", description="normalize: rescale weights to sum to 1; strict: reject if they do not")
 
 
 class EngineConfig(Strict):
-    name: Literal["local", "ray"] = "local"
-    ray_address: str | None = None
+    name: Literal["local", "ray"] = Field("local", description="local: this machine's processes; ray: a Ray "
+                                         "cluster (docs/engines.md)")
+    ray_address: str | None = Field(None, description="ray: the cluster to join; unset: start a local one")
     chunk_size: int = Field(50_000, ge=1, description="examples per chunk of a streaming run")
     streaming: Literal["auto", "on", "off"] = Field(
         "auto", description="read the pool chunk by chunk instead of into memory; auto: when the inputs "
@@ -77,17 +84,22 @@ class ReportConfig(Strict):
 
 
 class Config(Strict):
-    seed: int = 0
-    input: InputConfig = Field(default_factory=InputConfig)
-    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
-    embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
-    views: ViewsConfig = Field(default_factory=ViewsConfig)
-    combine: CombineConfig = Field(default_factory=CombineConfig)
-    select: SelectConfig = Field(default_factory=SelectConfig)
-    engine: EngineConfig = Field(default_factory=EngineConfig)
-    report: ReportConfig = Field(default_factory=ReportConfig)
-    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)  # the proxy that measures f(S)
-    tune: TuneConfig = Field(default_factory=TuneConfig)  # the loop run with --validation
+    seed: int = Field(0, description="all randomness (k-means, tie-breaks, proxy training) derives from it")
+    input: InputConfig = Field(default_factory=InputConfig, description="how the input files are read")
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig,
+                                         description="filters and dedup, before any view scores")
+    embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig,
+                                       description="the embedder shared by the views, strategies and proxies")
+    views: ViewsConfig = Field(default_factory=ViewsConfig, description="which views score the pool, and how "
+                               "each counts")
+    combine: CombineConfig = Field(default_factory=CombineConfig, description="how the view scores become one")
+    select: SelectConfig = Field(default_factory=SelectConfig, description="how much to keep, and by which "
+                                 "strategy (each strategy's own settings in its sub-section)")
+    engine: EngineConfig = Field(default_factory=EngineConfig, description="where the work runs")
+    report: ReportConfig = Field(default_factory=ReportConfig, description="report.html and summary.json")
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="the proxy that measures f(S) "
+                                     "when tuning (run --validation, sft-select tune)")
+    tune: TuneConfig = Field(default_factory=TuneConfig, description="the loop run with --validation")
 
     @model_validator(mode="after")
     def _views_named_exist(self) -> "Config":

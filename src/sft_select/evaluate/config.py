@@ -89,11 +89,12 @@ class LMProxyConfig(_Strict):
     token_budget: int = Field(16_384, ge=64, description="train on this many tokens whatever |S| is, so every "
                               "S costs the same and only its content differs")
     max_length: int = Field(256, ge=16, description="tokens per example (longer prompts are cut from the left)")
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(8, ge=1, description="examples per step")
     lr: float = Field(1e-3, gt=0, description="LoRA learning rate (constant, AdamW)")
-    lora_r: int = Field(8, ge=1)
-    lora_alpha: int = Field(16, ge=1)
-    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"])
+    lora_r: int = Field(8, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(16, ge=1, description="LoRA scaling (alpha / r multiplies the update)")
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"],
+                                      description="the layers LoRA adapts")
     max_validation: int = Field(256, ge=1, description="validation examples read (seeded sample beyond this)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: the GPU when there is one")
 
@@ -112,6 +113,9 @@ class EvaluateConfig(_Strict):
     proxy: Literal["auto", "classifier", "lm", "coverage"] = Field(
         "auto", description="auto: classifier for text/label data; for instruction data lm (LoRA) on a CUDA "
         "GPU, coverage (of the validation set by S in embedding space, no training) without one")
-    classifier: ClassifierProxyConfig = Field(default_factory=ClassifierProxyConfig)
-    lm: LMProxyConfig = Field(default_factory=LMProxyConfig)
-    coverage: CoverageProxyConfig = Field(default_factory=CoverageProxyConfig)
+    classifier: ClassifierProxyConfig = Field(default_factory=ClassifierProxyConfig,
+                                              description="proxy classifier's settings (labelled data)")
+    lm: LMProxyConfig = Field(default_factory=LMProxyConfig, description="proxy lm's settings: a LoRA fine-tune "
+                              "of a small causal LM, f = minus the validation loss")
+    coverage: CoverageProxyConfig = Field(default_factory=CoverageProxyConfig,
+                                          description="proxy coverage's settings: no training")
