@@ -352,8 +352,8 @@ def _fork(bounds: tuple[int, int]):
     _receivers.add(recv)  # registered before the fork: the worker closes its own copy too
     # Every object alive now moves to the collector's permanent generation (gc.freeze), so neither the
     # worker's collections nor this process's later full ones walk them: a full collection writes into
-    # each object's header, which copies every page of the inherited heap (a measured cost at 100k examples,
-    # in a worker and in the parent alike). Reference counting still frees these objects; only cycles
+    # each object's header, which copies every page of the inherited heap, in a worker and in the parent
+    # alike. Reference counting still frees these objects; only cycles
     # among them wait for the outermost `WorkerPool.opened` block to end, which unfreezes them.
     gc.freeze()
     try:

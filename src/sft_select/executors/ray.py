@@ -105,8 +105,8 @@ def _quiet_ray_data() -> None:
 
 
 # What the workers of every Ray step import. Importing it as soon as Ray is up, while the driver still
-# reads and filters, takes most of the first Ray Data step's start off the critical path (measured on 2
-# shared cores: the first `first_of_equal` of 100k keys took 15.0 s cold, 4.6 s after warming).
+# reads and filters, takes most of the first Ray Data step's start off the critical path (the first
+# `first_of_equal` is several times faster after warming: docs/benchmarks.md).
 _WARM_MODULES = ("pyarrow", "ray.data", "sft_select.executors.kernels")
 
 
@@ -170,8 +170,7 @@ class RayExecutor:
         `gpu` (the cluster has GPUs): an actor pool, one GPU per actor, so a model stays loaded in exactly
         that many processes for the whole call. Otherwise Ray tasks on its pooled worker processes, the
         ones the global steps use: no process to start or stop, where an actor pool costs a process start
-        per actor and, when it ends, makes the next Ray Data step start new task workers (measured on 2
-        shared cores: ~5 s to start a pool of 2, ~6 s for the next task step against 0.9 s warm).
+        per actor and, when it ends, makes the next Ray Data step start new task workers.
         `fn` is unpickled once per worker process either way.
         """
         import pyarrow as pa

@@ -15,8 +15,8 @@ only each step's final answer (an (n,) index array, the candidate pair list, the
   `groupby(group).map_groups`; a group's rows are sorted by position before the function sees them.
 
 Shuffles run with Ray Data's sort-based pull shuffle unless `RAY_DATA_DEFAULT_SHUFFLE_STRATEGY` says
-otherwise: the default actor-based hash shuffle spent 5-15 s starting its aggregators for every
-groupby of 500 rows on 2 CPUs (the sort-based one: 0.2 s). Rows are still partitioned by a hash of
+otherwise: the default actor-based hash shuffle starts its aggregators for every groupby, which costs
+far more than a small groupby itself (docs/engines.md). Rows are still partitioned by a hash of
 their key, since the grouping column is that hash.
 """
 from __future__ import annotations

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from sft_select.executors import pool as parallel
 from sft_select.core.errors import InputError
+from sft_select.core.record import Example, assign_ids, content_hash, join_texts
+from sft_select.executors import pool as parallel
 from sft_select.io.formats import FORMATS, RowError, detect_format, parse_row
 from sft_select.io.read_ahead import Job, ReadAhead
 from sft_select.io.readers import RawRow, read_rows, row_error
-from sft_select.core.record import Example, assign_ids, content_hash, join_texts
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +135,8 @@ def load(paths: Iterable[str | Path], *, fmt: str | None = None, fields: Mapping
     """Read every input and give each example its stable id (content hash, repeats suffixed).
 
     With worker processes on, the content hashes, and the caller's per-example `alongside` jobs (e.g. the
-    filters), are computed in a worker while the rest of the input is read (io/read_ahead.py): the id
-    hashes took ~1 s of a 100k-row load in this process. `alongside` results land in `Loaded.alongside`."""
+    filters), are computed in a worker while the rest of the input is read (io/read_ahead.py), off this
+    process's serial time. `alongside` results land in `Loaded.alongside`."""
     with _collector_paused():
         return _load(paths, fmt=fmt, fields=fields, on_error=on_error, alongside=alongside)
 
@@ -144,7 +144,7 @@ def load(paths: Iterable[str | Path], *, fmt: str | None = None, fields: Mapping
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Reading makes ~10 acyclic objects a row (examples, turns, strings): the cyclic collector would
-    walk all of them again at each 25% growth of the heap and find nothing (0.2 s of a 100k load)."""
+    walk all of them again at each 25% growth of the heap and find nothing."""
     was_on = gc.isenabled()
     gc.disable()
     try:
@@ -192,5 +192,5 @@ def content_hashes(examples: Sequence[Example]) -> list[str]:
 
 def set_id(ex: Example, id_: str) -> None:
     """Give a just-parsed example its id. In place, not a copy through the constructor (a second
-    Example per row cost ~0.4 s per 100k rows): nothing else holds these examples yet."""
+    Example per row is a measurable share of a load): nothing else holds these examples yet."""
     object.__setattr__(ex, "id", id_)

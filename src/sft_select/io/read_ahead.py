@@ -13,8 +13,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable, Sequence
 
-from sft_select.executors import pool as parallel
 from sft_select.core.record import Example, join_texts
+from sft_select.executors import pool as parallel
 
 Job = Callable[[Sequence[Example]], list]
 
@@ -39,14 +39,14 @@ class ReadAhead:
         if waiting < 0 or len(examples) < self.every:
             return
         if self.running is not None:
-            # Asking a worker whether it is done costs ~10 us (a poll and a waitpid): once per 1,000 rows
-            # read, not per row (32k asks took ~0.5 s of a 100k-row load).
+            # Asking a worker whether it is done costs a poll and a waitpid: once per 1,000 rows read,
+            # not per row.
             if waiting % min(1000, self.every) or not self.running.done():
                 return
             self._collect()
         # Parts are capped, so that when reading ends the worker still running holds at most one part
         # while the rest is shared by all workers: an uncapped part (everything read since the last one)
-        # took ~45k of 100k rows, and the load then waited ~2.8 s on that one worker.
+        # could hold nearly half the rows, and the load then waited on that one worker.
         part = examples[self.started:self.started + self.part]
         join_texts(part)  # joined here, so the worker and every later step inherit the strings
         pending = parallel.background(partial(_run_jobs, self.jobs), part)

@@ -1,8 +1,8 @@
 """Where each row of a JSONL file starts, so rows can be read without parsing the file up to them.
 
-A streaming run reads its input several times. With the rows' byte offsets, one cheap scan (~1.3 s for
-1M rows, 511 MB: no parsing) lets the sample parse only the rows it draws (the reservoir sampling it
-replaces parsed and hashed every row: 20-47 s at 1M), and lets worker processes each write the outputs
+A streaming run reads its input several times. With the rows' byte offsets, one cheap scan (no
+parsing) lets the sample parse only the rows it draws (the reservoir sampling it replaces parsed and
+hashed every row), and lets worker processes each write the outputs
 of their own range of rows. A gzip file's offsets are in its decompressed bytes: seeking forward there
 decompresses and discards up to the row (Python's gzip seeks that way), which is still far cheaper than
 parsing. The other containers have no lines: those are read whole, as before.

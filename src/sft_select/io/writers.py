@@ -19,13 +19,13 @@ from typing import Any, Callable, Iterable, Sequence
 
 import orjson
 
-from sft_select.executors import pool as parallel
 from sft_select.core.errors import InputError
+from sft_select.core.record import Example
+from sft_select.executors import pool as parallel
 from sft_select.io.atomic import TEMP_SUFFIX, atomic_open, atomic_path
 from sft_select.io.jsonrows import JsonNumber
 from sft_select.io.load import Rejected
 from sft_select.io.readers import ParquetOrigin, SourcedRow, file_type
-from sft_select.core.record import Example
 
 _BLOCK = 50_000  # rejected rows in memory at a time
 SUFFIX = {"jsonl": "jsonl", "json": "json", "csv": "csv", "parquet": "parquet", "hf": "hf"}
@@ -200,13 +200,13 @@ def write_rejected(rejected: Iterable[Rejected], target: Path, dropped: Dropped 
 
     n = 0
     # An in-memory run's list: each block's lines are made in the run's worker processes (most of a run's
-    # rows land here, ~20 µs each). A generator (a streaming run over inputs without row offsets): one
+    # rows land here). A generator (a streaming run over inputs without row offsets): one
     # block at a time in this process; with offsets, stream/outputs.py splits the rows over workers.
     workers = isinstance(rejected, Sequence)
     prefix = target.with_name(f".{target.name}.{os.getpid()}.part")
     # The dropped rows' lines: with workers, each writes its part's lines as bytes into a temp file of its
     # own, appended here in order. Sending them back as strings cost the pickling, the pipe and an encode
-    # of ~90 MB at 100k (~1.4 s of the write step, most of it this process waiting on the pipe).
+    # of all the lines (most of the write step, this process waiting on the pipe).
     started = (parallel.start_parts(partial(_dropped_file, dropped, prefix), range(len(dropped.examples)))
                if dropped is not None else None)
     try:
@@ -256,8 +256,9 @@ def _dropped_file(dropped: Dropped, prefix: Path, positions: range) -> str:
 
 @dataclass(frozen=True)
 class Dropped:
-    """Examples that left the pool after reading, as columns: no `Rejected` per row (building 90k of
-    those took ~0.7 s of a 100k run's parent), and the workers read the columns they inherit."""
+    """Examples that left the pool after reading, as columns: no `Rejected` per row (building one per
+    dropped row was a measurable share of the parent's time), and the workers read the columns they
+    inherit."""
 
     examples: Sequence[Example]
     reasons: Sequence[str]

@@ -12,8 +12,8 @@ import numpy as np
 import xxhash
 
 from sft_select.core.normalize import ASCII_CONTROLS, normalize_for_dedup
-from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.core.record import Example
+from sft_select.preprocess.clusters import DuplicateClusters
 
 
 def normalized_bytes(text: str) -> bytes:

@@ -1,7 +1,7 @@
 """Which rows of a batch provably pass every heuristic filter, decided column-wise.
 
-`filter_reason` costs ~24 us an Alpaca-like example, nearly all of it about ten Python calls a row, each
-a cheap statistic of a short text. Here a batch's ASCII texts are joined into one buffer, one
+`filter_reason`'s time on an Alpaca-like example is nearly all about ten Python calls a row, each a cheap
+statistic of a short text. Here a batch's ASCII texts are joined into one buffer, one
 `bytes.translate` classifies its bytes, and the statistics the checks cut on are counted for all texts at
 once (numpy over token edges and the texts' offsets; RE2 for the refusal hints). A row passes only when
 every check is on its passing side by the per-example code's own arithmetic, or by a bound that is never
@@ -17,17 +17,16 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from sft_select.textstats import signals
 from sft_select.core.normalize import ASCII_CONTROLS
+from sft_select.core.record import Example
 from sft_select.preprocess.config import FilterConfig
 from sft_select.preprocess.shingles import mix64
-from sft_select.core.record import Example
+from sft_select.textstats import signals
 
 _HEAD = signals._HEAD  # past it the per-example statistics read a head or a tail: those rows go exact
 # Rows screened together. Python's per-call overhead is small against 1k rows, and their temporaries
-# (~1 MB) stay on the heap: with 2k-4k rows glibc often gave them back to the OS after each chunk and the
-# next chunk faulted them in afresh (~45k page faults per 50k rows, +2 us a row; 50k pool rows: 256:
-# 9.1, 512: 7.6, 1024: 7.5, 2048: 7.4-9.8, 4096: 9.2 us a row).
+# stay on the heap: with 2k-4k rows glibc often gave them back to the OS after each chunk and the next
+# chunk faulted them in afresh; smaller chunks pay the per-call overhead (docs/benchmarks.md).
 CHUNK = 1024
 
 

@@ -26,13 +26,13 @@ from typing import Sequence
 
 import numpy as np
 
+from sft_select.core.record import Example
 from sft_select.executors import pool as parallel
-from sft_select.textstats import signals
 from sft_select.preprocess import filter_batch
 from sft_select.preprocess.config import FilterConfig
 from sft_select.preprocess.langid import languages, off_language
 from sft_select.preprocess.shingles import words_of
-from sft_select.core.record import Example, join_texts
+from sft_select.textstats import signals
 
 _HEAD = 20_000
 _EMOJI = re.compile("[\u2600-\u27bf\U0001f000-\U0001faff]")

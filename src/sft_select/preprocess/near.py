@@ -205,7 +205,8 @@ def find_near_duplicates(texts: Sequence[str] | None, cfg: NearConfig, *, shingl
     """Verified near-duplicate pairs among `texts` (or precomputed `shingles`), by local index."""
     seconds: dict[str, float] = {}
     t = time.perf_counter()
-    sh = shingles if shingles is not None else shingle(texts or [], cfg.ngram, remember=remember)
+    pool = executor.pool if executor is not None else None  # its worker processes, for the shingling
+    sh = shingles if shingles is not None else shingle(texts or [], cfg.ngram, remember=remember, pool=pool)
     seconds["shingle"] = time.perf_counter() - t
     bands = cfg.bands or choose_bands(cfg.threshold, cfg.num_perm)
     cand, flagged = lsh_candidates(sh, cfg.num_perm, bands, cfg.threshold, cfg.seed, seconds, executor)

@@ -20,11 +20,11 @@ from typing import Sequence
 
 import numpy as np
 
+from sft_select.core.normalize import scrub_surrogates
+from sft_select.core.record import Example
 from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.preprocess.config import SemanticConfig
 from sft_select.preprocess.fields import field_text
-from sft_select.core.normalize import scrub_surrogates
-from sft_select.core.record import Example
 
 _BLOCK = 2048  # rows per similarity block: a 2048 x cluster-size float32 matrix at a time
 

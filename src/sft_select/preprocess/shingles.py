@@ -38,7 +38,8 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 @lru_cache(maxsize=1)
 def _separators() -> re.Pattern:
-    """Everything that is not a letter, digit, underscore or combining mark (built once, ~0.3 s)."""
+    """Everything that is not a letter, digit, underscore or combining mark (built once, lazily: it walks
+    all of Unicode)."""
     marks = [c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)).startswith("M")]
     ranges, start, prev = [], marks[0], marks[0]
     for c in marks[1:] + [-1]:
@@ -60,8 +61,8 @@ def token_text(text: str) -> str:
 # one `bytes.translate`, which is ~20x faster than the regexes of `token_text` and gives the same tokens.
 _ASCII_SEPARATORS = bytes(b if (chr(b).isalnum() or chr(b) == "_" or b >= 128) else 32 for b in range(256))
 _CHUNK_WORDS = 50_000  # words per batch: bounds the memory of per-word byte strings and temporaries. Not more:
-# a batch's objects and arrays are freed back to the OS and the next batch faults fresh pages in (1M words:
-# ~55k page faults and 1.0 CPU-s per 50k texts in a new worker; 50k words: 28k and 0.76 s)
+# a batch's objects and arrays are freed back to the OS and the next batch faults fresh pages in (larger
+# batches cost a new worker more page faults and CPU time)
 
 
 def words_of(text: str) -> list[bytes]:
@@ -185,37 +186,39 @@ def _shingle_part(texts: Sequence[str], n: int, short: str, keep_words: bool) ->
     return _joined([p.hashes for p in parts], [p.counts for p in parts]), words
 
 
-def shingle(texts: Sequence[str], n: int, *, short: str = "whole", remember: bool = False) -> Shingles:
+def shingle(texts: Sequence[str], n: int, *, short: str = "whole", remember: bool = False,
+            pool: parallel.WorkerPool | None = None) -> Shingles:
     """Word n-gram hashes of every text, batch by batch: only one batch's word hashes and temporaries are
-    alive at a time (100k documents: ~300 MB less peak memory than hashing all words first). Over the
-    run's worker processes when there are several (a document's shingles are its own). `remember` keeps
-    the texts' word hashes for `recall_words` (see there)."""
-    return shingle_with(texts, n, None, short=short, remember=remember)[0]
+    alive at a time (a lower peak memory than hashing all words first). Over the worker processes of
+    `pool` (default: the one open now) when there are several (a document's shingles are its own).
+    `remember` keeps the texts' word hashes for `recall_words` (see there)."""
+    return shingle_with(texts, n, None, short=short, remember=remember, pool=pool)[0]
 
 
 def shingle_with(texts: Sequence[str], n: int, per_text: Callable[[Shingles], np.ndarray] | None, *,
-                 short: str = "whole", remember: bool = False) -> tuple[Shingles, np.ndarray | None]:
+                 short: str = "whole", remember: bool = False,
+                 pool: parallel.WorkerPool | None = None) -> tuple[Shingles, np.ndarray | None]:
     """`shingle`, and `per_text(shingles)` (one row per text, each row from that text's shingles alone)
     computed in the same workers on their texts, so a per-document step after shingling (streaming
-    near dedup's band keys: ~0.7 s a 50k chunk in this process, most of it rensa's rows as Python ints)
-    needs no second fork."""
+    near dedup's band keys, most of whose time is rensa's rows as Python ints) needs no second fork."""
+    pool = pool if pool is not None else parallel.current()
     keep = remember and len(texts) > 0
-    if parallel.active() > 1 and len(texts) >= parallel.min_items():
+    if pool.active() > 1 and len(texts) >= pool.min_items:
         # The workers write their hashes into shared memory, each into its texts' region (room for one
         # hash per character: ASCII text cannot have more tokens or shingles), instead of pickling
-        # ~80 MB of shingles (and as much of word hashes) per 100k texts back through a pipe.
+        # every shingle hash (and as many word hashes) back through a pipe.
         region = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)), out=region[1:])
         room = max(1, int(region[-1]))
         out = (parallel.shared_array((room,), np.uint64), parallel.shared_array((room,), np.uint64) if keep else None)
-        parts = parallel.map_parts(partial(_shingle_into, texts, n, short, region, out, per_text), range(len(texts)))
+        parts = pool.map_parts(partial(_shingle_into, texts, n, short, region, out, per_text), range(len(texts)))
         if parts is not None:
             if keep:
                 remember_words(texts, Words(np.concatenate([_read(out[1], p.words) for p in parts]),
                                        np.concatenate([p.word_counts for p in parts])))
             sh = _joined([_read(out[0], p.hashes) for p in parts], [p.counts for p in parts])
             return sh, (np.concatenate([p.per_text for p in parts]) if per_text is not None else None)
-    parts = parallel.run_parts(partial(_shingle_part, n=n, short=short, keep_words=keep), texts)
+    parts = pool.run_parts(partial(_shingle_part, n=n, short=short, keep_words=keep), texts)
     if keep:
         remember_words(texts, Words(np.concatenate([p[1].hashes for p in parts]),
                                np.concatenate([p[1].counts for p in parts])))

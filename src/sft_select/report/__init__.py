@@ -11,8 +11,8 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from sft_select.executors import pool as parallel
 from sft_select.core.record import Example
+from sft_select.executors import pool as parallel
 
 
 def write_report(run_dir: str | Path, *, max_points: int = 5000, with_map: bool = True,
@@ -45,8 +45,8 @@ def _write(run_dir, *, max_points, with_map, examples, manifest, table) -> tuple
 
 def _one_blas_thread():
     """The report's linear algebra is small (a PCA of <= 5,000 points): on one BLAS thread it takes
-    milliseconds, where OpenBLAS's two threads took 1.6 s for a 256 x 256 eigh while another process
-    held a core (measured on 2 cores)."""
+    milliseconds, where OpenBLAS's threads spin and wait far longer for a small eigh while another
+    process holds a core."""
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency, always installed
 
     return threadpool_limits(1)
@@ -64,8 +64,7 @@ def report_alongside(out: Path, report_cfg: Any, examples: Sequence[Example] | N
     """Start the report of a run that is being finished; returns the call that waits for it, says where
     it is and returns its path (None, with a warning, if it failed: a report problem never costs a run
     its outputs). With `background` and worker processes on, a forked worker writes it while this
-    process writes the outputs: the two took 2.3 s and 2.6 s one after the other at 100k, mostly on
-    one core each."""
+    process writes the outputs: the two are of similar length, each mostly on one core."""
     if not getattr(report_cfg, "enabled", True):
         return lambda: None
     job = partial(_write_safely, out, int(getattr(report_cfg, "max_points", 5000)), examples, manifest, table)
@@ -73,9 +72,9 @@ def report_alongside(out: Path, report_cfg: Any, examples: Sequence[Example] | N
     done = job([None]) if pending is None else None
 
     def wait() -> Path | None:
-        from sft_select.core.progress import info
-
         from rich.markup import escape
+
+        from sft_select.core.progress import info
 
         try:
             path, problem, warning = pending.result() if pending is not None else done

@@ -1,8 +1,8 @@
 """Embedding a list of texts from both ends: one forked worker from the front while this process does
 other work, then this process from the back once it is free, until the two meet.
 
-Why: `scoring_ahead` scores the text-only views in this process while one worker embeds the pool. At
-100k the views were done ~1 s before the embedding, and this process waited for it on an idle core
+Why: `scoring.with_embeddings` scores the text-only views in this process while one worker embeds the
+pool. The views were done before the embedding, and this process waited for it on an idle core
 (docs/benchmarks.md, Scale / Session 7). Taking batches from the back, it shares what is left instead.
 
 No lock: each side writes only its own end (the worker `front`, this process `back`) into a shared array

