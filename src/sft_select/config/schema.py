@@ -75,7 +75,7 @@ class EngineConfig(Strict):
         "auto", description="local engine: processes for the per-example steps (filters, shingling, "
                             "embedding, CPU views); auto: one per CPU. Pools under parallel_min run in one")
     parallel_min: int = Field(20_000, ge=2, description="local engine: examples below which a run uses one "
-                                                        "process (starting workers costs ~2 s)")
+                                                        "process (starting workers has a fixed cost)")
 
 
 class ReportConfig(Strict):

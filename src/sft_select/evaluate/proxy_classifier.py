@@ -59,8 +59,8 @@ class EmbeddingClassifierProxy:
             self._one_class()
             return [classes[0]] * len(test)
         X = embed_examples(train, self.embedder)
-        # One BLAS thread: deterministic sums, and on a busy machine spinning BLAS threads made a 3 s
-        # logistic regression take 45 s (measured on 2 shared cores).
+        # One BLAS thread: deterministic sums, and on a busy machine spinning BLAS threads made a short
+        # logistic regression many times slower.
         with warnings.catch_warnings(), threadpool_limits(limits=1):
             # A capped solver run is still a fair proxy; the warning would only repeat once per trial.
             warnings.simplefilter("ignore", ConvergenceWarning)

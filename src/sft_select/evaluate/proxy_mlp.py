@@ -27,9 +27,9 @@ def flush_denormals():
     """Denormal floats flushed to zero on this thread (x86 FTZ/DAZ) while the network trains.
 
     Why: once the network fits S, the softmax probabilities of the wrong classes fall below float32's
-    smallest normal number (~1e-38), and every product with them takes the CPU's slow path: a 2,263-row
-    fit took 14.9 s at 200 epochs against 0.8 s at 50. Flushed, it takes 3.1 s, and its predictions on
-    the 1,500 validation rows of the case study were identical (docs/benchmarks.md, "Proxy agreement").
+    smallest normal number (~1e-38), and every product with them takes the CPU's slow path, so the late
+    epochs cost many times the early ones. Flushed, the fit is several times faster and its predictions on
+    the case study's validation rows were identical (figures: docs/benchmarks.md, "Proxy agreement").
     The flag belongs to the thread, so it is set only around the fit and cleared after.
     """
     import torch

@@ -6,7 +6,7 @@ The coverage term is monotone submodular and the score term modular, so the gree
 (1 - 1/e) of the best S of its size, and lazy evaluation (Minoux) recomputes only the gains that can
 still win. Similarities are a sparse kNN graph (each candidate's `knn` nearest neighbours by cosine,
 clipped at 0, plus itself), so memory is O(pool × knn), never pool². The neighbour search is exact
-(faiss flat inner product), so its time is quadratic in the pool: minutes beyond ~200k candidates.
+(faiss flat inner product), so its time is quadratic in the pool (figures: docs/benchmarks.md).
 `scale` is the mean coverage gain of one example on an empty S, so both terms are of order 1.
 """
 from __future__ import annotations
