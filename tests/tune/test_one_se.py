@@ -112,9 +112,9 @@ def test_cover_mixes_are_validated():
 
     from sft_select.tune.config import TuneConfig
 
-    assert TuneConfig(cover_mixes=[1, 0, 0.1, 0]).cover_mixes == [0, 0.1, 1]
+    assert TuneConfig(grid={"coverage": {"mix": [1, 0, 0.1, 0]}}).grid.coverage.mix == [0, 0.1, 1]
     with pytest.raises(ValidationError):
-        TuneConfig(cover_mixes=[1.5])
+        TuneConfig(grid={"coverage": {"mix": [1.5]}})
 
 
 def test_group_order_is_tried_once_per_trim_and_written_to_the_tuned_config():

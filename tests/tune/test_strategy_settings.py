@@ -136,25 +136,43 @@ def test_the_grid_lists_are_validated():
 
     from sft_select.tune.config import TuneConfig
 
-    t = TuneConfig(active_skips=[1, 0, 0.5, 0], active_Cs=[3, 1], active_seeds=[0.1], active_batches=[0.01],
-                   active_scores=["label", "margin", "label"])
-    assert t.active_grid() == {"active.seed": [0.1], "active.batch": [0.01], "active.skip": [0, 0.5, 1],
-                               "active.C": [1, 3], "active.score": ["label", "margin"]}
-    assert TuneConfig().active_grid() == {}
+    t = TuneConfig(grid={"active": {"skip": [1, 0, 0.5, 0], "C": [3, 1], "seed": [0.1], "batch": [0.01],
+                                    "score": ["label", "margin", "label"]}})
+    assert t.grid_for("active") == {"active.seed": [0.1], "active.batch": [0.01], "active.skip": [0, 0.5, 1],
+                                    "active.C": [1, 3], "active.score": ["label", "margin"]}
+    assert TuneConfig().grid_for("active") == {}
     assert t.grid_for("coverage") == {} and t.grid_for("top") == {}
-    assert TuneConfig(trims=[0.3, 0]).grids(["coverage", "active", "top"]) == {"coverage": {"coverage.trim": [0, 0.3]}}
-    for bad in ({"active_skips": [1.5]}, {"active_Cs": [0]}, {"active_seeds": [0]}, {"active_batches": [2]},
-                {"active_scores": ["entropy"]}):
+    cov = TuneConfig(grid={"coverage": {"trim": [0.3, 0]}})
+    assert cov.grids(["coverage", "active", "top"]) == {"coverage": {"coverage.trim": [0, 0.3]}}
+    for bad in ({"skip": [1.5]}, {"C": [0]}, {"seed": [0]}, {"batch": [2]}, {"score": ["entropy"]}):
         with pytest.raises(ValidationError):
-            TuneConfig(**bad)
+            TuneConfig(grid={"active": bad})
+
+
+def test_flat_grid_lists_of_earlier_versions_still_load():
+    from pydantic import ValidationError
+
+    from sft_select.config.schema import build_config
+    from sft_select.tune.config import LEGACY_KEYS, TuneConfig
+
+    old = build_config({"tune": {"trims": [0.3, 0], "cover_mixes": [1], "active_skips": [0, 1], "active_Cs": [3],
+                                 "grid": {"active": {"seed": [0.1]}}}}).tune
+    new = TuneConfig(grid={"coverage": {"trim": [0, 0.3], "mix": [1]}, "active": {"skip": [0, 1], "C": [3],
+                                                                               "seed": [0.1]}})
+    assert old == new
+    assert len(LEGACY_KEYS) == 8
+    with pytest.raises(ValidationError):
+        TuneConfig(active_skips=[1.5])
 
 
 def test_tune_lists_cover_exactly_the_settings_strategies_declare_tunable():
     from sft_select.selection.config import SelectConfig
-    from sft_select.tune.config import GRID_LISTS
+    from sft_select.tune.config import GridConfig
 
-    assert set(GRID_LISTS) == {path for paths in TUNABLE.values() for path in paths}
-    for path in GRID_LISTS:
+    listed = {f"{s}.{f}" for s, section in GridConfig.model_fields.items()
+              for f in section.annotation.model_fields}
+    assert listed == {path for paths in TUNABLE.values() for path in paths}
+    for path in listed:
         SelectConfig().setting(path)  # a real setting
 
 
