@@ -116,3 +116,13 @@ def test_needs_embeddings_says_whether_the_strategy_reads_them(strategy):
     ctx.embeddings = lambda ids, why: asked.append(why) or real(ids, why)
     select(table, SelectConfig(strategy=strategy, n=37, greedy={"tau_div": 0.5}), ctx=ctx)
     assert bool(asked) == needs_embeddings(strategy)
+
+
+def test_the_config_names_exactly_the_registered_strategies():
+    """`select.strategy` is a Literal (the schema leaf does not import the registry): a strategy registered
+    without its name there, or named there without registering, fails here."""
+    from typing import get_args
+
+    from sft_select.selection.strategies import REGISTRY
+
+    assert set(get_args(SelectConfig.model_fields["strategy"].annotation)) == {*REGISTRY, "auto"}

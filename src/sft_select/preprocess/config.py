@@ -21,15 +21,15 @@ class FilterConfig(_Section):
     prompt, echo, refusal and truncation filters do not run. "Words" are tokens as `signals.tokens`
     counts them: runs of letters and digits, and each CJK character."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="false: no heuristic filter runs")
     min_prompt_chars: int = Field(1, ge=0, description="prompt shorter than this (stripped) is dropped")
     max_prompt_chars: int = Field(400_000, ge=1, description="about 100k tokens: long-context prompts pass")
-    min_prompt_words: int = Field(0, ge=0)
-    max_prompt_words: int = Field(100_000, ge=1)
+    min_prompt_words: int = Field(0, ge=0, description="prompt with fewer words is dropped")
+    max_prompt_words: int = Field(100_000, ge=1, description="prompt with more words is dropped")
     min_response_chars: int = Field(1, ge=0, description="'Paris.' and '4' are answers: only empty is cut")
-    max_response_chars: int = Field(100_000, ge=1)
+    max_response_chars: int = Field(100_000, ge=1, description="response longer than this is dropped")
     min_response_words: int = Field(1, ge=0, description="a response with no word or number at all is cut")
-    max_response_words: int = Field(25_000, ge=1)
+    max_response_words: int = Field(25_000, ge=1, description="response with more words is dropped")
     echo: bool = Field(True, description="drop a response that only repeats the prompt")
     refusal: bool = Field(True, description="drop boilerplate refusals ('As an AI language model…')")
     truncated: bool = Field(True, description="drop responses cut off mid-sentence or inside a code block")
@@ -67,7 +67,7 @@ class FilterConfig(_Section):
 class NearConfig(_Section):
     """MinHash-LSH near-duplicate dedup (rensa), every candidate verified by exact Jaccard."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="false: near duplicates stay")
     field: Literal["content", "prompt", "response"] = Field(
         "content", description="what is compared: prompt+response, or one of them")
     # SFT examples are short: with 5-grams, two edited words in a 40-word example already pull Jaccard
@@ -76,7 +76,7 @@ class NearConfig(_Section):
     num_perm: int = Field(128, ge=8, le=1024, description="MinHash permutations")
     threshold: float = Field(0.7, gt=0, lt=1, description="exact Jaccard at or above which two examples link")
     bands: int | None = Field(None, ge=1, description="LSH bands (must divide num_perm); unset: chosen for recall")
-    seed: int = 0
+    seed: int = Field(0, description="MinHash seed")
 
     @model_validator(mode="after")
     def _bands_divide(self) -> "NearConfig":
@@ -88,12 +88,13 @@ class NearConfig(_Section):
 class SemanticConfig(_Section):
     """SemDeDup-style: cosine similarity of embeddings, searched within k-means clusters (faiss)."""
 
-    enabled: bool = False
-    field: Literal["content", "prompt", "response"] = "content"
+    enabled: bool = Field(False, description="true: link examples whose embeddings are nearly the same")
+    field: Literal["content", "prompt", "response"] = Field(
+        "content", description="what is embedded: prompt+response, or one of them")
     threshold: float = Field(0.95, gt=0, le=1, description="cosine similarity at or above which two link")
     clusters: int | None = Field(None, ge=1, description="k-means clusters; unset: about sqrt(n)")
     model: str | None = Field(None, description="embedder spec; unset: the run's embedding.model")
-    seed: int = 0
+    seed: int = Field(0, description="k-means seed")
 
 
 class DecontamConfig(_Section):
@@ -106,10 +107,10 @@ class DecontamConfig(_Section):
 
 
 class PreprocessConfig(_Section):
-    filters: FilterConfig = Field(default_factory=FilterConfig)
-    decontaminate: DecontamConfig = Field(default_factory=DecontamConfig)
+    filters: FilterConfig = Field(default_factory=FilterConfig, description="heuristic filters")
+    decontaminate: DecontamConfig = Field(default_factory=DecontamConfig, description="benchmark decontamination")
     exact_dedup: bool = Field(True, description="link repeats of the same normalized example")
-    near: NearConfig = Field(default_factory=NearConfig)
-    semantic: SemanticConfig = Field(default_factory=SemanticConfig)
+    near: NearConfig = Field(default_factory=NearConfig, description="near-duplicate dedup (MinHash-LSH)")
+    semantic: SemanticConfig = Field(default_factory=SemanticConfig, description="semantic dedup (embeddings)")
     keep: str = Field("best", pattern="^(best|first)$",
                       description="which member of a duplicate cluster stays: best combined score, or first")
