@@ -16,7 +16,7 @@ WORDS = ("alpha beta gamma delta epsilon zeta theta iota kappa lambda sigma omeg
 def make_pool(path, n=240, seed=3, bad_rows=True):
     rng = random.Random(seed)
     rows = []
-    for i in range(n):
+    for _ in range(n):
         if rows and rng.random() < 0.1:
             rows.append(dict(rng.choice(rows)))  # exact repeat
             continue
@@ -70,6 +70,36 @@ def test_streaming_equals_in_memory(tmp_path, pool, select):
     assert [s["out"] for s in mem.manifest["steps"]] == [s["out"] for s in st.manifest["steps"]]
 
 
+def test_streaming_decontaminates_as_in_memory(tmp_path, pool):
+    """Both engines run the same decontamination step (preprocess.steps), so a streamed run drops the same
+    rows with the same reason (it once gave the bare file name instead of `decontaminated: <file>`)."""
+    src, _ = pool
+    rows = [json.loads(line) for line in src.read_text().splitlines()[:3]]
+    evals = tmp_path / "eval.jsonl"
+    evals.write_text("".join(json.dumps({"question": r["instruction"] + " " + r["output"]}) + "\n" for r in rows))
+    mem = run([src], tmp_path / "mem", cfg_for("off"), decontaminate=[evals])
+    st = run([src], tmp_path / "st", cfg_for("on"), decontaminate=[evals])
+    a = pd.read_parquet(tmp_path / "mem" / "scores.parquet")
+    b = pd.read_parquet(tmp_path / "st" / "scores.parquet")
+    assert a["filter_reason"].fillna("").str.startswith("decontaminated: eval.jsonl").sum() >= 3
+    assert a["filter_reason"].tolist() == b["filter_reason"].tolist()
+    assert (tmp_path / "st" / "rejected.jsonl").read_bytes() == (tmp_path / "mem" / "rejected.jsonl").read_bytes()
+    assert [s["out"] for s in mem.manifest["steps"]] == [s["out"] for s in st.manifest["steps"]]
+
+
+def test_every_preprocessing_step_runs_in_both_engines():
+    """One ordered list of steps: drop steps come before link steps (a streamed chunk drops before it keeps
+    the link steps' arrays), and each link step has its streaming split."""
+    from sft_select.pipelines.streaming.chunk import KEEP
+    from sft_select.pipelines.streaming.run import LINK_SAVED
+    from sft_select.preprocess.steps import STEPS
+
+    kinds = [step.kind for step in STEPS]
+    assert kinds == sorted(kinds, key=["drop", "link"].index)
+    links = {step.name for step in STEPS if step.kind == "link"}
+    assert links == set(KEEP) == set(LINK_SAVED)
+
+
 def labelled_pool(tmp_path):
     """Two classes of word soup, 10% of the labels flipped."""
     rng = random.Random(5)
@@ -81,12 +111,11 @@ def labelled_pool(tmp_path):
 
 
 def test_a_streaming_run_keeps_embeddings_for_exactly_the_strategies_that_read_them(tmp_path, monkeypatch):
-    """stream.run.EMBEDDING_STRATEGIES is a list kept by hand: each strategy is run in memory here and
-    the ones that ask the context for embeddings must be the ones on it (a strategy missing from it
-    fails a streaming run only after the whole pass)."""
+    """A streaming run keeps embeddings for the strategies that say they read them (`needs_embeddings`): each
+    strategy is run in memory here and the ones that ask the context for embeddings must be those (one
+    that reads them without saying so would fail a streaming run only after the whole pass)."""
     from sft_select.selection import base
-    from sft_select.selection.strategies import STRATEGIES
-    from sft_select.pipelines.streaming.run import EMBEDDING_STRATEGIES
+    from sft_select.selection.strategies import STRATEGIES, needs_embeddings
 
     src = labelled_pool(tmp_path)
     chat = make_pool(tmp_path / "chat.jsonl")
@@ -100,7 +129,7 @@ def test_a_streaming_run_keeps_embeddings_for_exactly_the_strategies_that_read_t
         cfg = cfg_for("off", strategy=name, **({} if name == "auto" else {"quota_by": "label"}))
         cfg.select.n = 60
         run([chat if name == "auto" else src], tmp_path / name, cfg)
-    assert asked == set(EMBEDDING_STRATEGIES)
+    assert asked == {name for name in [*STRATEGIES, "auto"] if needs_embeddings(name)}
 
 
 @pytest.mark.parametrize("strategy", ["coverage", "active"])
@@ -233,10 +262,10 @@ def test_band_keys_computed_by_the_shingling_workers_equal_one_process():
     import numpy as np
 
     from sft_select.executors import pool as parallel
+    from sft_select.pipelines.streaming.near import band_keys, bands_for, shingles_and_band_keys
     from sft_select.preprocess.config import NearConfig
     from sft_select.preprocess.shingles import word_hashes
     from sft_select.preprocess.word_memo import forget_words, recall_words
-    from sft_select.pipelines.streaming.near import band_keys, bands_for, shingles_and_band_keys
 
     rng = random.Random(3)
     words = ["alpha", "beta", "gamma", "delta", "épsilon", "zeta", "eta", "θ", "iota", "kappa"]
@@ -271,7 +300,7 @@ def test_filtered_rows_are_left_out_of_the_fit_as_in_memory(tmp_path):
         lines.insert(40 + 70 * k, json.dumps(row) + "\n")
     src.write_text("".join(lines))
     select = {"strategy": "greedy", "tau_div": 0.9}  # reads the diversity clusters and the embeddings
-    mem = run([src], tmp_path / "mem", cfg_for("off", **select))
+    run([src], tmp_path / "mem", cfg_for("off", **select))
     st = run([src], tmp_path / "st", cfg_for("on", **select))
     assert st.manifest["timings"].get("pass") is not None
     a = pd.read_parquet(tmp_path / "mem" / "scores.parquet")

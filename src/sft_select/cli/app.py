@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import errno
-import math
 import signal
 import sys
 from functools import wraps
@@ -12,8 +11,9 @@ from typing import Any, Callable, List, Optional
 import typer
 from rich.markup import escape
 
+from sft_select.cli.flags import PROXY_MODELS, parse_weights, proxy_override  # noqa: F401 (re-exported)
 from sft_select.core import progress
-from sft_select.core.errors import ConfigError, SftSelectError, Terminated
+from sft_select.core.errors import SftSelectError, Terminated
 from sft_select.core.textsafe import clip
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -95,40 +95,6 @@ def main(quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing 
     progress.configure(quiet=quiet, verbose=verbose)
 
 
-def parse_weights(spec: str | None) -> dict[str, Any]:
-    """`relevance_embedding=0.6,quality_heuristic=0.4` -> views.settings overrides."""
-    out: dict[str, Any] = {}
-    if not spec:
-        return out
-    for part in spec.split(","):
-        name, sep, value = part.partition("=")
-        try:
-            weight = float(value)
-        except ValueError:
-            weight = None
-        if not sep or weight is None or not name.strip():
-            raise ConfigError(f"--weights: expected name=number, got '{clip(part)}'")
-        if not math.isfinite(weight) or weight < 0:
-            raise ConfigError(f"--weights: {clip(name.strip())}={clip(value.strip())}: a weight must be a finite "
-                              "number >= 0")
-        out[name.strip()] = {"weight": weight}
-    return out
-
-
-PROXY_MODELS = ("logreg", "mlp", "encoder")
-
-
-def proxy_override(proxy: str) -> dict[str, Any]:
-    """`--proxy`: a proxy kind (auto, classifier, lm, coverage), or a classifier model, which implies the
-    classifier."""
-    if proxy in PROXY_MODELS:
-        return {"proxy": "classifier", "classifier": {"model": proxy}}
-    if proxy in ("auto", "classifier", "lm", "coverage"):
-        return {"proxy": proxy}
-    raise ConfigError(f"--proxy: expected auto, classifier, lm, coverage or a classifier model "
-                      f"({', '.join(PROXY_MODELS)}), got '{proxy}'")
-
-
 def overrides(*, n: int | None = None, fraction: float | None = None, threshold: float | None = None,
               fmt: str | None = None, on_error: str | None = None, seed: int | None = None,
               views: str | None = None, weights: str | None = None, embedder: str | None = None,
@@ -190,8 +156,9 @@ RAY_ADDRESS = typer.Option(None, "--ray-address", help="Join this Ray cluster (d
 QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Print per-step details.")
 LANG = typer.Option(None, "--lang", help="Keep only examples in these languages, e.g. en or en,de (lingua, offline).")
-PROXY = typer.Option(None, "--proxy", help="The model that measures f(S) when tuning: auto, classifier, lm, coverage (instruction data on CPU), or a "
-                    "classifier model: logreg, mlp (fits S, flipped labels included, as a fine-tune does), encoder.")
+PROXY = typer.Option(None, "--proxy", help="The model that measures f(S) when tuning: auto, classifier, lm, "
+                     "coverage (instruction data on CPU), or a "
+                     "classifier model: logreg, mlp (fits S, flipped labels included, as a fine-tune does), encoder.")
 DECONTAMINATE = typer.Option(None, "--decontaminate", help="Drop examples sharing a 13-word n-gram with this eval "
                              "file (repeatable).")
 
@@ -253,7 +220,8 @@ def score(inputs: List[Path] = typer.Argument(...), out: Path = OUT, config: Opt
 @app.command("select")
 @guarded
 def select_cmd(run_dir: Path = typer.Argument(..., help="A run directory with scores.parquet."),
-               n: Optional[int] = typer.Option(None, "-n"), fraction: Optional[float] = typer.Option(None, "--fraction"),
+               n: Optional[int] = typer.Option(None, "-n"),
+               fraction: Optional[float] = typer.Option(None, "--fraction"),
                threshold: Optional[float] = typer.Option(None, "--threshold"), weights: Optional[str] = WEIGHTS,
                seed: Optional[int] = SEED,
                keep: Optional[str] = typer.Option(None, "--keep", help="best | first member of duplicate clusters"),
@@ -267,8 +235,8 @@ def select_cmd(run_dir: Path = typer.Argument(..., help="A run directory with sc
     to sum to 1.
     """
     _verbosity(quiet, verbose)
-    from sft_select.report.rundata import read_run_checked
     from sft_select.pipelines.reselect import reselect
+    from sft_select.rundir.reopen import read_run_checked
 
     manifest, _ = read_run_checked(run_dir, need_config=True)  # one clear error for a damaged run
     flags = overrides(n=n, fraction=fraction, threshold=threshold, weights=weights, seed=seed, keep=keep)
@@ -330,8 +298,8 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 # Commands that live in their own modules register themselves on the app.
 from sft_select.cli.dedup import dedup as _dedup  # noqa: E402
-from sft_select.cli.train_quality import register as _register_train_quality  # noqa: E402
 from sft_select.cli.report import register as _register_report  # noqa: E402
+from sft_select.cli.train_quality import register as _register_train_quality  # noqa: E402
 from sft_select.cli.tune import register as _register_tune  # noqa: E402
 
 app.command("dedup")(guarded(_dedup))

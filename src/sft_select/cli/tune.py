@@ -18,7 +18,7 @@ def _tune_overrides(n, fraction, seed, proxy, rounds, trials, search, holdout, s
     if seed is not None:
         o["seed"] = seed
     if proxy is not None:
-        from sft_select.cli.app import proxy_override
+        from sft_select.cli.flags import proxy_override
 
         o["evaluate"] = proxy_override(proxy)
     t = {k: v for k, v in {"rounds": rounds, "trials": trials, "search": search, "holdout": holdout,
@@ -56,36 +56,11 @@ def tune(run_dir: Path = typer.Argument(..., help="A run directory with scores.p
     Writes RUN_DIR/tune.json (the τ curve, the search trace, random and whole-pool baselines, holdout
     scores) and RUN_DIR/tuned-config.yaml, which `sft-select run --config` accepts as is.
     """
-    from sft_select.config.schema import build_config, deep_merge
-    from sft_select.core.errors import RunDirError
-    from sft_select.io.load import load
-    from sft_select.pipelines.in_memory import streams
-    from sft_select.report.rundata import read_run_checked
-    from sft_select.pipelines.reselect import reselect
-    from sft_select.tune.loop import holdout_line, load_validation, tune_sample_table, tune_table, write_tune_outputs
+    from sft_select.pipelines.tune import apply_tuned, tune_run
+    from sft_select.tune.loop import holdout_line
 
-    manifest, table = read_run_checked(run_dir, need_config=True)  # one clear error for a damaged run
-    cfg = build_config(deep_merge(manifest["config"], _tune_overrides(n, fraction, seed, proxy, rounds, trials,
-                                                                      search, holdout, strategies, active_grid)),
-                       source=f"{run_dir}/manifest.json")
-    inputs = [e["path"] for e in manifest["inputs"]]
-    names = [v for v in manifest["views"]["used"] if f"{v}_raw" in table]
-    changed = RunDirError(f"{run_dir}: the input files changed since the run; run `sft-select run` again")
-    val = load_validation(validation, cfg)
-    if streams(cfg, inputs):  # a pool too large for memory: tuned on the views' fit sample, as the run does
-        from sft_select.pipelines.streaming.source import Stream
-
-        sample, _ = Stream(inputs, cfg.input.format, cfg.input.fields, cfg.input.on_error).sample(
-            cfg.engine.fit_sample, cfg.seed)
-        if not {ex.id for ex in sample} <= set(table["id"]):
-            raise changed
-        result, tuned = tune_sample_table(table, sample, cfg, val, names, validation_path=validation)
-    else:
-        loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error)
-        if set(table["id"]) != {ex.id for ex in loaded.examples}:
-            raise changed
-        result, tuned = tune_table(table, loaded.examples, cfg, val, names, validation_path=validation)
-    write_tune_outputs(run_dir, result, tuned)
+    result, tuned = tune_run(run_dir, validation, _tune_overrides(n, fraction, seed, proxy, rounds, trials, search,
+                                                                   holdout, strategies, active_grid))
     b, base = result.report["best"], result.report["baselines"]
     progress.info(f"best f={b['f']:.4f} (holdout {b['f_holdout']}) |S|={b['size']} τ={b['threshold']} "
                   f"weights={escape(str(b['weights']))}")
@@ -95,12 +70,7 @@ def tune(run_dir: Path = typer.Argument(..., help="A run directory with scores.p
         progress.info(f"random same size: {base['random_mean']}; whole pool: f={base['whole_pool']['f']}")
     progress.info(f"Wrote {escape(str(run_dir / 'tune.json'))} and {escape(str(run_dir / 'tuned-config.yaml'))}")
     if apply:
-        result = reselect(run_dir, tuned.model_dump(mode="json"))
-        # Applied: the tuned config becomes the run's own, the one every later `select` starts from.
-        from sft_select.rundir.manifest import write_manifest
-
-        result.manifest["run_config"] = result.manifest["config"]
-        write_manifest(run_dir, result.manifest, build_config(result.manifest["config"]))
+        apply_tuned(run_dir, tuned)
 
 
 def augment(run_dir: Path = typer.Argument(..., help="A finished run directory."),
@@ -111,16 +81,16 @@ def augment(run_dir: Path = typer.Argument(..., help="A finished run directory."
             paraphrase: bool = typer.Option(False, "--paraphrase", help="Instruction data: LM rewrites of requests."),
             seed: int = typer.Option(0, "--seed")) -> None:
     """Write RUN_DIR/augmented.<fmt>: the selected rows plus marked augmented copies."""
-    from sft_select.pipelines.augment import augment_classification, paraphrase_instructions
     from sft_select.core.errors import ConfigError
     from sft_select.io.load import load
     from sft_select.io.writers import output_type, write_rows
-    from sft_select.report.rundata import read_run_checked
+    from sft_select.pipelines.augment import augment_classification, paraphrase_instructions
+    from sft_select.rundir.reopen import reopen
 
-    manifest, table = read_run_checked(run_dir, need_config=True)
+    opened = reopen(run_dir, need_config=True)
+    manifest, table = opened.manifest, opened.table
     cfg = {"format": None, "fields": {}, "on_error": "fail", **(manifest["config"].get("input") or {})}
-    loaded = load([e["path"] for e in manifest["inputs"]], fmt=cfg["format"], fields=cfg["fields"],
-                  on_error=cfg["on_error"])
+    loaded = load(opened.inputs, fmt=cfg["format"], fields=cfg["fields"], on_error=cfg["on_error"])
     by_id = {ex.id: ex for ex in loaded.examples}
     chosen = [by_id[i] for i in table.loc[table["selected"].astype(bool), "id"] if i in by_id]
     if not chosen:

@@ -5,6 +5,7 @@ local engine and the Ray engine run the same steps.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -13,25 +14,25 @@ import numpy as np
 import pandas as pd
 from rich.markup import escape
 
-from sft_select.executors import pool as parallel
-from sft_select.selection.combine import ViewWeight
 from sft_select.config.schema import Config
+from sft_select.core.device import gpu_available
 from sft_select.core.errors import ConfigError, InputError
+from sft_select.core.progress import Timer, info
+from sft_select.core.record import Example
 from sft_select.executors import get_executor
+from sft_select.executors import pool as parallel
 from sft_select.io.load import Loaded, load
-from sft_select.rundir.manifest import build_manifest, file_fingerprint
-from sft_select.rundir.outputs import write_outputs
-from sft_select.executors.pool import resolve_workers
 from sft_select.preprocess.exact import key_job
 from sft_select.preprocess.filters import filter_job
 from sft_select.preprocess.run import run_preprocess
 from sft_select.preprocess.word_memo import forget_words
-from sft_select.core.progress import Timer, info
-from sft_select.core.record import Example
 from sft_select.rundir.folder import prepare, release
+from sft_select.rundir.manifest import build_manifest, file_fingerprint
+from sft_select.rundir.outputs import write_outputs
 from sft_select.scoring.driver import score_all
+from sft_select.scoring.table import add_scores, base_table
+from sft_select.selection.finalize import finalize, weight_specs
 from sft_select.selection.strategies import Context
-from sft_select.scoring.table import add_scores, base_table, finalize
 from sft_select.views.base import View
 from sft_select.views.registry import build, registered, resolve_names
 
@@ -45,22 +46,6 @@ class RunResult:
     @property
     def selected_ids(self) -> list[str]:
         return self.table.loc[self.table["selected"].fillna(False).astype(bool), "id"].tolist()
-
-
-def gpu_available() -> bool:
-    """Whether torch sees a CUDA (or ROCm) device. Importing torch costs ~3 s, so a machine with neither
-    driver (no /proc/driver/nvidia, no nvidia-smi, no /dev/kfd) is answered without it."""
-    import os
-    import shutil
-
-    if not any(os.path.exists(p) for p in ("/proc/driver/nvidia", "/dev/kfd")) and shutil.which("nvidia-smi") is None:
-        return False
-    try:
-        import torch
-
-        return bool(torch.cuda.is_available())
-    except ImportError:
-        return False
 
 
 def choose_views(cfg: Config, *, gpu: bool | None = None) -> list[View]:
@@ -79,18 +64,6 @@ def choose_views(cfg: Config, *, gpu: bool | None = None) -> list[View]:
             params["model"] = cfg.embedding.model  # views that embed share the configured embedder
         views.append(build(name, params))
     return views
-
-
-def weight_specs(cfg: Config, names: Sequence[str]) -> list[ViewWeight]:
-    views = registered()
-    specs = []
-    for name in names:
-        s = cfg.views.settings.get(name)
-        specs.append(ViewWeight(name=name, weight=s.weight if s else None,
-                                normalize=(s.normalize if s and s.normalize else cfg.combine.normalize),
-                                higher_is_better=views[name].higher_is_better,
-                                floor=s.floor if s else None))
-    return specs
 
 
 def load_target(path: str | Path | None, cfg: Config) -> list[Example]:
@@ -113,18 +86,20 @@ def run(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None = None
     On the local engine, per-example steps use `engine.workers` processes (sft_select.executors.pool).
     """
     cfg = cfg or Config()
-    n = resolve_workers(cfg.engine.workers) if cfg.engine.name == "local" else 1
+    # One executor per run. The local one owns the run's worker pool, open from the first read; the Ray
+    # engine joins or starts its instance only once the inputs have passed the checks (in `_run`).
+    executor = get_executor(cfg.engine) if cfg.engine.name == "local" else None
     try:
-        with parallel.workers(n, min_items=cfg.engine.parallel_min):
+        with executor if executor is not None else nullcontext():
             return _run(inputs, out, cfg, target=target, force=force, stop_after=stop_after,
-                        decontaminate=decontaminate, validation=validation)
+                        decontaminate=decontaminate, validation=validation, executor=executor)
     finally:
         forget_words()  # near dedup's word hashes of this pool, kept for relevance_dsir
 
 
 def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: str | Path | None = None,
          force: bool = False, stop_after: str = "select", decontaminate: Sequence[str | Path] = (),
-         validation: str | Path | None = None) -> RunResult:
+         validation: str | Path | None = None, executor=None) -> RunResult:
     if not inputs:
         raise ConfigError("give at least one input file")
     if stop_after == "select" and not cfg.select.has_size():
@@ -139,7 +114,7 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
     check_eval_files([*cfg.preprocess.decontaminate.files, *decontaminate])  # before the run dir is made
     if streams(cfg, inputs):
         return _run_streaming(inputs, out, cfg, views, target=target, force=force, stop_after=stop_after,
-                              decontaminate=decontaminate,
+                              decontaminate=decontaminate, executor=executor,
                               validation=validation if cfg.tune.enabled and stop_after == "select" else None)
     timer = Timer()
     with timer.step("load"):
@@ -155,7 +130,7 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
         target_examples = load_target(target, cfg)
         tuning = validation is not None and cfg.tune.enabled and stop_after == "select"
         if tuning:  # read before scoring, so a bad validation file fails in seconds, not after scoring
-            from sft_select.tune.loop import load_validation, tune_run
+            from sft_select.tune.loop import load_validation, tune_step
 
             validation_examples = load_validation(validation, cfg)
     if not loaded.examples:
@@ -166,7 +141,7 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
     info(f"Loaded {len(loaded.examples)} examples from {len(inputs)} file(s)"
          + (f", {len(loaded.rejected)} unreadable rows skipped" if loaded.rejected else ""))
 
-    executor = get_executor(cfg.engine)  # one per run: the Ray engine joins or starts its instance once
+    executor = executor if executor is not None else get_executor(cfg.engine)
     with timer.step("preprocess"):
         pre = run_preprocess(loaded.examples, cfg.preprocess, target_examples, decontaminate=decontaminate,
                              embedder=cfg.embedding.model, executor=executor,
@@ -185,7 +160,7 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
     guard = None
     if tuning:
         with timer.step("tune"):
-            cfg, guard = tune_run(out, table, loaded.examples, cfg, validation, validation_examples,
+            cfg, guard = tune_step(out, table, loaded.examples, cfg, validation, validation_examples,
                                   [vs.name for vs in scoring.scores])
     return _finish(out, table, loaded, cfg, stop_after=stop_after, timer=timer, pre_steps=pre.steps,
                    scoring=scoring, inputs=inputs, target=target, executor=executor,
@@ -231,7 +206,7 @@ def streams(cfg: Config, inputs: Sequence[str | Path]) -> bool:
 
 
 def _run_streaming(inputs, out: Path, cfg: Config, views: list[View], *, target, force: bool, stop_after: str,
-                   decontaminate, validation: str | Path | None) -> RunResult:
+                   decontaminate, validation: str | Path | None, executor=None) -> RunResult:
     """The streaming local engine (sft_select.pipelines.streaming.run): same outputs, one chunk in memory at a time.
     With a `validation` file the tune loop runs on the sample the views were fit on (tune/loop.py
     `tune_on_sample`)."""
@@ -248,7 +223,8 @@ def _run_streaming(inputs, out: Path, cfg: Config, views: list[View], *, target,
     if resumed:
         info(f"Resuming the unfinished run in {escape(str(out))}")
     table, steps, scoring, ctx, sample = stream_pass(stream, cfg, views, target_examples or None,
-                                                     get_executor(cfg.engine), out, timer, decontaminate,
+                                                     executor if executor is not None else get_executor(cfg.engine),
+                                                     out, timer, decontaminate,
                                                      keep_sample=validation is not None)
     if not scoring.scores:
         raise ConfigError("every selected view was skipped: " + "; ".join(scoring.skipped.values()))
@@ -291,8 +267,8 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
                                   status="complete" if stop_after == "select" else "scored")
         return {**manifest, "guard": guard} if guard is not None else manifest
 
-    from sft_select.rundir.manifest import write_manifest
     from sft_select.report import report_alongside
+    from sft_select.rundir.manifest import write_manifest
 
     # The report goes before the manifest, which marks a finished run and so is written last. In memory
     # with workers on, a worker writes it while this process writes the outputs (so its timings end with

@@ -4,45 +4,27 @@ New N, τ, weights or floors take seconds: only combine → resolve → select �
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from sft_select.config.schema import build_config, deep_merge
-from sft_select.core.errors import RunDirError
-from sft_select.io.load import load
+from sft_select.core.progress import Timer, info
+from sft_select.pipelines.in_memory import RunResult
 from sft_select.rundir.manifest import write_manifest
 from sft_select.rundir.outputs import write_outputs
-from sft_select.pipelines.in_memory import RunResult, weight_specs
-from sft_select.core.progress import Timer, info
+from sft_select.rundir.reopen import reopen
+from sft_select.scoring.table import view_names
+from sft_select.selection.finalize import finalize, weight_specs
 from sft_select.selection.strategies import Context
-from sft_select.scoring.table import finalize, view_names
-
-
-def read_run(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
-    manifest_path, scores_path = run_dir / "manifest.json", run_dir / "scores.parquet"
-    if not manifest_path.exists() or not scores_path.exists():
-        raise RunDirError(f"{run_dir}: not a finished sft-select run (manifest.json or scores.parquet missing)")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise RunDirError(f"{manifest_path}: unreadable manifest: {exc}") from None
-    return manifest, pd.read_parquet(scores_path)
 
 
 def reselect(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> RunResult:
-    run_dir = Path(run_dir)
-    manifest, table = read_run(run_dir)
-    cfg = build_config(deep_merge(manifest["config"], overrides or {}), source=f"{run_dir}/manifest.json")
+    """Combine and select again with the run's config plus `overrides`; rewrites the run's outputs."""
+    opened = reopen(run_dir, need_config=True)
+    run_dir, manifest, table = opened.run_dir, opened.manifest, opened.table
+    cfg = opened.config(overrides)
     timer = Timer()
     with timer.step("load"):
-        inputs = [entry["path"] for entry in manifest["inputs"]]
-        loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error)
-    known = {ex.id for ex in loaded.examples}
-    if set(table["id"]) != known:
-        raise RunDirError(f"{run_dir}: the input files changed since the run; run `sft-select run` again")
+        loaded = opened.load_inputs(cfg)
     names = [n for n in view_names(table) if n in manifest["views"]["used"]]
     with timer.step("combine_select"):
         table, weights = finalize(table, weight_specs(cfg, names), cfg.select, keep=cfg.preprocess.keep,

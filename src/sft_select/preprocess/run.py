@@ -1,11 +1,5 @@
-"""Run the preprocessing steps in order; each reports counts in and out and its time for the manifest.
-
-  filters → decontaminate → exact_dedup → near_dedup → semantic_dedup
-
-Filters and decontamination drop examples with a named reason; a dropped example is not seen by any
-later step (nor scored). Dedup steps only link duplicates into clusters; which member stays is decided
-after scoring (`clusters.resolve`). Near and semantic dedup compare one member per exact-duplicate
-cluster: identical contents add nothing but work.
+"""The in-memory engine's preprocessing: the steps of `preprocess.steps.STEPS` over the whole pool, each
+reporting its counts in and out and its time for the manifest.
 """
 from __future__ import annotations
 
@@ -14,12 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from sft_select.preprocess.clusters import DuplicateClusters
-from sft_select.preprocess.config import PreprocessConfig
-from sft_select.preprocess.exact import link_exact
-from sft_select.preprocess.fields import field_text
 from sft_select.core.progress import debug
 from sft_select.core.record import Example
+from sft_select.preprocess.clusters import DuplicateClusters
+from sft_select.preprocess.config import PreprocessConfig
+from sft_select.preprocess.steps import StepInputs, enabled_steps
 
 
 @dataclass
@@ -48,61 +41,41 @@ def run_preprocess(examples: Sequence[Example], cfg: PreprocessConfig, target: S
                    decontaminate: Sequence[str | Path] = (), embedder: str = "static-minilm",
                    executor=None, known_filters: dict[int, str | None] | None = None,
                    known_keys: Sequence[bytes] | None = None) -> PreprocessResult:
-    """`decontaminate` adds evaluation files to `cfg.decontaminate.files`; `embedder` is the run's
+    """Run the enabled steps of `preprocess.steps.STEPS` over the pool, in order.
+
+    `decontaminate` adds evaluation files to `cfg.decontaminate.files`; `embedder` is the run's
     embedding model, used by semantic dedup unless its section names another. `executor` (default:
     local) runs the global steps of exact and near dedup (grouping equal hashes, LSH band buckets).
     `known_filters`: filter reasons already computed while the input was read (`filter_job`);
     `known_keys`: every example's exact-dedup key, likewise (`exact.key_job`)."""
+    known: dict[str, Any] = {}
+    if known_filters is not None:
+        known["filters"] = known_filters
+    if known_keys is not None:
+        known["dedup_keys"] = known_keys
+    inputs = StepInputs(decontaminate, embedder, executor, known)
     result = PreprocessResult(drops={}, clusters=DuplicateClusters(len(examples)))
     alive = list(range(len(examples)))
-
-    def record(step: str, count_in: int, count_out: int, start: float, **details: Any) -> None:
-        result.steps.append(StepStats(step, count_in, count_out, time.perf_counter() - start, details))
-        debug(f"preprocess {step}: {count_in} → {count_out} in {time.perf_counter() - start:.2f}s")
-
-    if cfg.filters.enabled:
-        from sft_select.preprocess.filters import apply_filters, reason_counts
-
+    distinct, narrowed = alive, False  # one member per exact-duplicate cluster, once exact dedup has run
+    for step in enabled_steps(cfg, inputs):
+        if step.pairs and len(distinct) <= 1:
+            continue
         start = time.perf_counter()
-        drops = apply_filters(examples, alive, cfg.filters, known=known_filters)
-        result.drops.update(drops)
-        before, alive = len(alive), [p for p in alive if p not in drops]
-        record("filters", before, len(alive), start, dropped=reason_counts(drops))
-
-    files = [Path(f) for f in (*cfg.decontaminate.files, *decontaminate)]
-    if files:
-        from sft_select.preprocess.decontam import decontaminate as run_decontam
-
-        start = time.perf_counter()
-        reasons, stats = run_decontam([examples[p].content for p in alive], files, cfg.decontaminate)
-        dropped = {p: r for p, r in zip(alive, reasons) if r}
-        result.drops.update(dropped)
-        before, alive = len(alive), [p for p in alive if p not in dropped]
-        record("decontaminate", before, len(alive), start, ngram=cfg.decontaminate.ngram, **stats)
-
-    distinct = alive
-    if cfg.exact_dedup:
-        start = time.perf_counter()
-        link_exact(examples, result.clusters, alive, executor, known=known_keys)
-        distinct = [p for p in alive if result.clusters.find(p) == p]
-        record("exact_dedup", len(alive), len(distinct), start)
-
-    if cfg.near.enabled and len(distinct) > 1:
-        from sft_select.preprocess.near import link_near
-
-        start = time.perf_counter()
-        texts = [field_text(examples[p], cfg.near.field) for p in distinct]
-        near = link_near(texts, distinct, result.clusters, cfg.near, executor)
-        roots = len({result.clusters.find(p) for p in alive})
-        record("near_dedup", len(alive), roots, start, threshold=cfg.near.threshold, ngram=cfg.near.ngram,
-               num_perm=cfg.near.num_perm, **near.stats())
-
-    if cfg.semantic.enabled and len(distinct) > 1:
-        from sft_select.preprocess.semantic import link_semantic
-
-        start = time.perf_counter()
-        sem = link_semantic(examples, distinct, result.clusters, cfg.semantic, embedder)
-        roots = len({result.clusters.find(p) for p in alive})
-        record("semantic_dedup", len(alive), roots, start, threshold=cfg.semantic.threshold,
-               model=cfg.semantic.model or embedder, **sem.stats())
+        if step.drop is not None:
+            dropped, details = step.drop(examples, alive, cfg, inputs)
+            result.drops.update(dropped)
+            before, alive = len(alive), [p for p in alive if p not in dropped]
+            distinct = [p for p in distinct if p not in dropped] if narrowed else alive
+            count_in, count_out = before, len(alive)
+        else:
+            details = step.link(examples, distinct, result.clusters, cfg, inputs)
+            if step.narrows:
+                distinct, narrowed = [p for p in alive if result.clusters.find(p) == p], True
+                count_out = len(distinct)
+            else:
+                count_out = len({result.clusters.find(p) for p in alive})
+            count_in = len(alive)
+        seconds = time.perf_counter() - start
+        result.steps.append(StepStats(step.name, count_in, count_out, seconds, details))
+        debug(f"preprocess {step.name}: {count_in} → {count_out} in {seconds:.2f}s")
     return result

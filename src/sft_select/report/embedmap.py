@@ -43,7 +43,7 @@ def stratified_sample(selected: np.ndarray, max_points: int, seed: int) -> tuple
 class _PCA:
     """Principal components by an eigendecomposition of the covariance, in numpy: what scikit-learn's
     PCA computes for tall data ("covariance_eigh"), without importing scikit-learn at the end of every
-    run (~1.5 s on 2 cores, more than the PCA itself). Signs follow sklearn's convention: each
+    run (the import costs more than the PCA itself). Signs follow sklearn's convention: each
     component's largest loading is positive, so the map does not flip between runs."""
 
     def __init__(self, vecs: np.ndarray, k: int):

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 
 from sft_select.core.errors import InputError
+from sft_select.core.textsafe import clip
 from sft_select.report.funnel import statuses
 from sft_select.report.rundata import RunData
 from sft_select.report.viewstats import num
-from sft_select.core.textsafe import clip
 from sft_select.scoring.table import view_names
 
 

@@ -30,7 +30,7 @@ def plotly_js() -> str:
     return get_plotlyjs()
 
 
-# No bytecode cache for the compiled template (0.15-0.27 s a report): jinja's cache is marshalled code
+# No bytecode cache for the compiled template (compiled again for each report): jinja's cache is marshalled code
 # read from the user's cache folder, and no cache file of this package may run code (see embed.DiskCache).
 @lru_cache(maxsize=1)
 def _env():

@@ -9,7 +9,7 @@ holds no token count: the report's token estimate (coverage.py) is computed from
 a run directory may no longer have, while `chars` is always there. Each view is correlated through its
 normalized column (1 = best), so ρ > 0 reads "longer examples score better" for every view, including
 those where lower raw values are better. Rows a view did not score (NaN) are left out of its ρ; at most
-MAX_ROWS of them are used, a seeded sample, so the cost stays ~1 ms a view at 100k rows.
+MAX_ROWS of them are used, a seeded sample, so the cost does not grow with the pool.
 """
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     rx, ry = average_ranks(x), average_ranks(y)
     rx -= rx.mean()
     ry -= ry.mean()
-    # Sums of products rather than `@`: a BLAS dot product took 0.1 s a view on a loaded machine, where
-    # OpenBLAS's threads wait for cores; these 20,000-element sums take 0.05 ms.
+    # Sums of products rather than `@`: a BLAS dot product is slow on a loaded machine, where OpenBLAS's
+    # threads wait for cores; these short sums need no threads.
     den = math.sqrt(float((rx * rx).sum()) * float((ry * ry).sum()))
     return float((rx * ry).sum()) / den if den > 0 else math.nan
 

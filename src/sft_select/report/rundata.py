@@ -14,9 +14,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from sft_select.core.errors import RunDirError, SftSelectError
+from sft_select.core.errors import SftSelectError
 from sft_select.core.record import Example
-from sft_select.core.textsafe import clip
+from sft_select.rundir.reopen import SCORE_COLUMNS, read_manifest, read_run_checked, read_scores, reopen
 
 
 @dataclass
@@ -58,7 +58,8 @@ def open_run(run_dir: str | Path, *, examples: Sequence[Example] | None = None, 
     """Read a finished run. What is passed in (in memory at the end of a run) is not read again."""
     run_dir = Path(run_dir)
     if manifest is None or table is None:
-        manifest, table = read_run_checked(run_dir)  # raises RunDirError naming what is wrong
+        opened = reopen(run_dir)  # raises RunDirError naming what is wrong
+        manifest, table = opened.manifest, opened.table
     else:  # as manifest.json will hold it (strict JSON), so both paths give the same report
         from sft_select.rundir.manifest import strict_json
 
@@ -72,72 +73,6 @@ def open_run(run_dir: str | Path, *, examples: Sequence[Example] | None = None, 
         data.target = _load_target(data)
     data.tune = _read_tune(run_dir / "tune.json", data.notes)
     return data
-
-
-# The score table's columns every command reading a run relies on (`run` and `score` both write them).
-SCORE_COLUMNS = ("id", "filter_reason", "reason", "score", "selected")
-_REBUILD = "run `sft-select run` again to rebuild it"
-
-
-def read_manifest(run_dir: str | Path, *, need_config: bool = False) -> dict[str, Any]:
-    """manifest.json of a finished run, checked for what the commands read from it: one RunDirError
-    naming the file and the problem instead of a KeyError or a JSON traceback later."""
-    run_dir = Path(run_dir)
-    path = run_dir / "manifest.json"
-    if not run_dir.is_dir():
-        raise RunDirError(f"{run_dir}: " + ("is not a folder" if run_dir.exists() else "no such run directory"))
-    if not path.exists() or not (run_dir / "scores.parquet").exists():
-        raise RunDirError(f"{run_dir}: not a finished sft-select run (manifest.json or scores.parquet missing)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise RunDirError(f"{path}: unreadable manifest ({clip(exc)}); {_REBUILD}") from None
-    problem = _manifest_problem(manifest, need_config)
-    if problem:
-        raise RunDirError(f"{path}: {problem}; not a manifest sft-select wrote, or a damaged one; {_REBUILD}")
-    return manifest
-
-
-def _manifest_problem(m: Any, need_config: bool) -> str | None:
-    if not isinstance(m, dict):
-        return f"holds {type(m).__name__}, not a JSON object"
-    cfg = m.get("config")
-    if cfg is None and need_config:
-        return "no 'config' section (the run's resolved config, which this command starts from)"
-    if cfg is not None and not isinstance(cfg, dict):
-        return "'config' is not an object"
-    if "run_config" in m and not isinstance(m["run_config"], dict):
-        return "'run_config' is not an object"
-    inputs = m.get("inputs")
-    if not isinstance(inputs, list) or not all(isinstance(e, dict) and isinstance(e.get("path"), str)
-                                               for e in inputs):
-        return "'inputs' is not a list of input files with their paths"
-    views = m.get("views")
-    if not isinstance(views, dict) or not isinstance(views.get("used"), list):
-        return "'views' does not list the views used"
-    if not isinstance(views.get("weights", {}), dict):
-        return "'views.weights' is not an object"
-    return None
-
-
-def read_scores(run_dir: str | Path) -> pd.DataFrame:
-    """scores.parquet of a run, or one RunDirError naming it when it is damaged or not ours."""
-    path = Path(run_dir) / "scores.parquet"
-    import pyarrow as pa
-
-    try:
-        table = pd.read_parquet(path)
-    except (OSError, ValueError, NotImplementedError, pa.ArrowException) as exc:
-        raise RunDirError(f"{path}: unreadable score table ({clip(exc)}); {_REBUILD}") from None
-    missing = [c for c in SCORE_COLUMNS if c not in table.columns]
-    if missing:
-        raise RunDirError(f"{path}: not an sft-select score table (no column {', '.join(missing)}); {_REBUILD}")
-    return table
-
-
-def read_run_checked(run_dir: str | Path, *, need_config: bool = False) -> tuple[dict[str, Any], pd.DataFrame]:
-    """(manifest, score table) of a finished run, both checked (see `read_manifest`, `read_scores`)."""
-    return read_manifest(run_dir, need_config=need_config), read_scores(run_dir)
 
 
 def _input_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -192,3 +127,6 @@ def _read_tune(path: Path, notes: list[str]) -> dict[str, Any] | None:
         notes.append("tune.json is not a JSON object; the tuning section is left out.")
         return None
     return obj
+
+
+__all__ = ["RunData", "SCORE_COLUMNS", "open_run", "read_manifest", "read_run_checked", "read_scores"]

@@ -16,7 +16,7 @@ from sft_select.report.funnel import funnel, reason_examples, statuses
 from sft_select.report.lengthbias import length_correlation
 from sft_select.report.rundata import RunData
 from sft_select.report.tune import read_tune
-from sft_select.report.viewstats import snippet, combined_summary, correlation, view_summaries
+from sft_select.report.viewstats import combined_summary, correlation, snippet, view_summaries
 
 SCHEMA = 1
 

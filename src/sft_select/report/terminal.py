@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from sft_select.report.lengthbias import length_warning
 from sft_select.core.textsafe import printable_tree
+from sft_select.report.lengthbias import length_warning
 
 
 def _n(x: Any, digits: int = 3) -> str:

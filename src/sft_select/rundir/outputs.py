@@ -15,7 +15,7 @@ def write_outputs(out: Path, table: pd.DataFrame, loaded: Loaded, *, write_selec
     by_id = {ex.id: ex for ex in loaded.examples}
     mask = ~table["selected"].astype(bool) if write_selected else table["reason"].notna()
     # only the three columns read, as lists: copying the wide score table's dropped rows, iterating it, or
-    # a pandas column of Arrow strings element by element, costs seconds at 100k
+    # a pandas column of Arrow strings element by element, is slow on a large pool
     dropped = table.loc[mask, [c for c in ("id", "reason", "kept_id") if c in table.columns]]
     kept_ids = dropped["kept_id"].tolist() if "kept_id" in dropped.columns else [None] * len(dropped)
 

@@ -7,48 +7,55 @@ kept in its place).
 """
 from __future__ import annotations
 
-import copy
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from sft_select.selection.combine import ViewWeight, combine
-from sft_select.preprocess.clusters import resolve
-from sft_select.preprocess.run import PreprocessResult
 from sft_select.core.record import Example
+from sft_select.preprocess.run import PreprocessResult
 from sft_select.scoring.driver import ScoringResult
-from sft_select.selection.config import SelectConfig
-from sft_select.selection.strategies import Context, select
 
 
-def base_table(examples: Sequence[Example], pre: PreprocessResult) -> pd.DataFrame:
-    ids = [ex.id for ex in examples]
-    cluster, kind = pre.clusters.columns(ids)
+def base_columns(examples: Sequence[Example], drops: dict[int, str]) -> pd.DataFrame:
+    """The columns every run's table starts with, for `examples` in pool order; `drops`: position -> the
+    filter or decontamination reason. The streaming engine builds a chunk's part with it and adds the
+    duplicate columns after its global dedup."""
     return pd.DataFrame({
-        "id": ids,
+        "id": [ex.id for ex in examples],
         "source": [ex.source for ex in examples],
         "row": np.array([ex.row for ex in examples], dtype=np.int64),
         "label": [ex.label for ex in examples],
         "chars": np.array([len(ex.content) for ex in examples], dtype=np.int64),
-        "filter_reason": [pre.drops.get(i) for i in range(len(examples))],
-        "dup_cluster": cluster,
-        "dup_kind": kind,
+        "filter_reason": [drops.get(i) for i in range(len(examples))],
     })
+
+
+def base_table(examples: Sequence[Example], pre: PreprocessResult) -> pd.DataFrame:
+    table = base_columns(examples, pre.drops)
+    table["dup_cluster"], table["dup_kind"] = pre.clusters.columns(table["id"].tolist())
+    return table
+
+
+def put_view(table: pd.DataFrame, name: str, raw, reasons, extra, positions: np.ndarray) -> None:
+    """One view's values (scored on the rows at `positions`) as full-length columns of `table`, in place:
+    `<view>_raw`, `<view>_reason` and `<view>_<key>` per extra value."""
+    n = len(table)
+    values = np.full(n, np.nan)
+    values[positions] = raw
+    why = np.full(n, None, dtype=object)
+    why[positions] = reasons if reasons is not None else None
+    table[f"{name}_raw"] = values
+    table[f"{name}_reason"] = why
+    for key, column in (extra or {}).items():
+        table[f"{name}_{key}"] = _full_column(np.asarray(column), positions, n)
 
 
 def add_scores(table: pd.DataFrame, scoring: ScoringResult, scored_positions: np.ndarray) -> pd.DataFrame:
     """Put each view's raw values (scored on a subset of rows) into full-length columns."""
     table = table.copy()
     for vs in scoring.scores:
-        raw = np.full(len(table), np.nan)
-        raw[scored_positions] = vs.raw
-        reasons = np.full(len(table), None, dtype=object)
-        reasons[scored_positions] = vs.reasons
-        table[f"{vs.name}_raw"] = raw
-        table[f"{vs.name}_reason"] = reasons
-        for key, values in vs.extra.items():
-            table[f"{vs.name}_{key}"] = _full_column(values, scored_positions, len(table))
+        put_view(table, vs.name, vs.raw, vs.reasons, vs.extra, scored_positions)
     return table
 
 
@@ -71,22 +78,9 @@ def view_names(table: pd.DataFrame) -> list[str]:
     return [c[: -len("_raw")] for c in table.columns if c.endswith("_raw")]
 
 
-def finalize(table: pd.DataFrame, specs: list[ViewWeight], select_cfg: SelectConfig, *, keep: str,
-             weights_policy: str, seed: int, ctx: Context | None = None,
-             executor=None) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Combine → resolve duplicate clusters → select. Re-runnable from a saved table with new settings.
-    `executor` (default: local) runs selection's global steps: the ranking and the per-cluster greedy."""
-    drop = [c for c in ("score", "selected", "reason", "kept_id") if c in table]
-    drop += [c for s in specs for c in (s.name, f"{s.name}_contrib") if c in table]
-    table = table.drop(columns=drop).copy()
-    table["reason"] = table["filter_reason"]
-    table["kept_id"] = None
-    table, weights = combine(table, specs, weights_policy)
-    table = resolve(table, keep)
-    if executor is not None:
-        ctx = copy.copy(ctx or Context())  # a shallow copy: the caller's context keeps its own executor
-        ctx.executor = executor
-    chosen = select(table, select_cfg, seed, ctx)  # ctx: the examples, for strategies that embed or count tokens
-    table["selected"] = chosen.keep
-    table["reason"] = chosen.reasons
-    return table, weights
+def finalize(*args, **kwargs):
+    """Moved to `sft_select.selection.finalize` (scoring sits below selection); this delegate stays only
+    until tune/objective.py imports it from there."""
+    from sft_select.selection.finalize import finalize as moved
+
+    return moved(*args, **kwargs)

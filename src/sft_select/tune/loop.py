@@ -45,16 +45,17 @@ import numpy as np
 import pandas as pd
 from rich.markup import escape
 
-from sft_select.selection.balance import imbalance_report
-from sft_select.selection.combine import resolve_weights
 from sft_select.config.schema import Config, dump_config
-from sft_select.core.errors import ConfigError, InputError
 from sft_select.core.cache import ids_fingerprint
-from sft_select.evaluate.proxy import ProxyScore, build_proxy
-from sft_select.io.atomic import atomic_open, write_json
+from sft_select.core.errors import ConfigError, InputError
 from sft_select.core.progress import info
 from sft_select.core.record import Example
+from sft_select.evaluate.proxy import ProxyScore, build_proxy
+from sft_select.io.atomic import atomic_open, write_json
+from sft_select.selection.balance import imbalance_report
 from sft_select.selection.base import size_limit
+from sft_select.selection.combine import resolve_weights
+from sft_select.selection.finalize import weight_specs
 from sft_select.selection.strategies import Context
 from sft_select.tune.guard import Candidate, decide, verdict_line
 from sft_select.tune.objective import Objective, Point
@@ -322,8 +323,6 @@ def tuned_config(cfg: Config, names: Sequence[str], result: TuneResult) -> Confi
 def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, validation: Sequence[Example],
                names: Sequence[str], *, validation_path: str | Path | None = None) -> tuple[TuneResult, Config]:
     """Tune on a scored table; returns the result and the tuned config (weights, τ)."""
-    from sft_select.pipelines.in_memory import weight_specs
-
     if not cfg.select.has_size():
         raise ConfigError("tune: say how much to keep (-n or --fraction)")
     specs = weight_specs(cfg, names)
@@ -374,7 +373,7 @@ def write_tune_outputs(out: Path, result: TuneResult, tuned: Config) -> None:
         fh.write(dump_config(tuned))
 
 
-def tune_run(out: Path, table: pd.DataFrame, examples: Sequence[Example], cfg: Config,
+def tune_step(out: Path, table: pd.DataFrame, examples: Sequence[Example], cfg: Config,
              validation_path: str | Path, validation: Sequence[Example],
              names: Sequence[str]) -> tuple[Config, dict | None]:
     """The step `sft-select run --validation FILE` runs before the final selection; returns the tuned config
@@ -414,7 +413,7 @@ def holdout_line(report: dict) -> str:
 def tune_on_sample(out: Path, table: pd.DataFrame, sample: Sequence[Example], cfg: Config,
                    validation_path: str | Path, validation: Sequence[Example],
                    names: Sequence[str]) -> tuple[Config, dict | None]:
-    """`tune_run` for a streaming run, whose pool is not in memory (`tune_sample_table`)."""
+    """`tune_step` for a streaming run, whose pool is not in memory (`tune_sample_table`)."""
     return _tuned(out, *tune_sample_table(table, sample, cfg, validation, names, validation_path=validation_path))
 
 

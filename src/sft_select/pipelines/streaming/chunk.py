@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -20,14 +20,16 @@ import numpy as np
 import pandas as pd
 
 from sft_select.config.schema import Config
-from sft_select.io.atomic import atomic_path
+from sft_select.core.errors import ConfigError
+from sft_select.core.record import Example
 from sft_select.executors import pool as parallel
+from sft_select.io.atomic import atomic_path
 from sft_select.preprocess.exact import dedup_keys
 from sft_select.preprocess.fields import field_text
+from sft_select.preprocess.steps import Step, StepInputs, enabled_steps
 from sft_select.preprocess.word_memo import forget_words
-from sft_select.core.record import Example
 from sft_select.scoring.driver import score_fitted_timed
-from sft_select.scoring.table import _full_column
+from sft_select.scoring.table import base_columns, put_view
 from sft_select.views.base import View
 
 ARRAYS = ("keys", "bands", "shingles", "shingle_offsets", "semantic", "embeddings", "tokens")
@@ -35,18 +37,28 @@ ARRAYS = ("keys", "bands", "shingles", "shingle_offsets", "semantic", "embedding
 
 @dataclass
 class ChunkWork:
-    """What each chunk goes through: preprocessing, the fitted views, and the arrays to keep."""
+    """What each chunk goes through: the preprocessing steps (`preprocess.steps.STEPS`), the fitted views,
+    and the arrays to keep."""
 
     cfg: Config
     views: Sequence[View]
     executor: Any
-    evals: list = field(default_factory=list)  # decontamination n-gram tables, loaded once
+    inputs: StepInputs = field(default_factory=StepInputs)  # its decontamination tables load once per run
     bands: int = 0
     keep_embeddings: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
 
     def _tick(self, name: str, start: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def steps(self) -> list[Step]:
+        """The enabled steps; a link step this engine cannot split over chunks is refused before the pass."""
+        steps = enabled_steps(self.cfg.preprocess, self.inputs)
+        for step in steps:
+            if step.link is not None and step.name not in KEEP:
+                raise ConfigError(f"preprocess step {step.name} does not run in a streaming run; set "
+                                  "engine.streaming: off")
+        return steps
 
     def alongside(self) -> dict[str, Callable[[Sequence[Example]], list]]:
         """Per-example jobs that can run while the chunk is read (`Stream.chunks_with`): their results
@@ -55,79 +67,54 @@ class ChunkWork:
         from sft_select.preprocess.filters import filter_job
 
         job = filter_job(self.cfg.preprocess.filters)
-        return {"dedup_keys": key_job, **({"filters": job} if job else {})}
+        return {**({"dedup_keys": key_job} if self.cfg.preprocess.exact_dedup else {}),
+                **({"filters": job} if job else {})}
 
     def process(self, chunk: Sequence[Example], known: dict[str, list] | None = None
                 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
         """The chunk's base table columns, view scores and arrays. `known`: results of `alongside()`'s jobs
         for every example of the chunk, where they ran while it was read."""
-        pre = self.cfg.preprocess
         known = known or {}
+        reasons = known.get("filters")
+        inputs = replace(self.inputs, known={"filters": dict(enumerate(reasons)) if reasons is not None else None,
+                                             "dedup_keys": known.get("dedup_keys")})
+        steps = self.steps()
         drops: dict[int, str] = {}
-        t = time.perf_counter()
-        if pre.filters.enabled:
-            from sft_select.preprocess.filters import apply_filters
-
-            reasons = known.get("filters")
-            drops.update(apply_filters(chunk, range(len(chunk)), pre.filters,
-                                       known=dict(enumerate(reasons)) if reasons is not None else None))
-        self._tick("filters", t)
-        if self.evals:
-            from sft_select.preprocess.decontam import contaminated
-
-            t = time.perf_counter()
-            alive = [i for i in range(len(chunk)) if i not in drops]
-            hits = contaminated([chunk[i].content for i in alive], self.evals, pre.decontaminate)
-            drops.update({i: r for i, r in zip(alive, hits) if r})
-            self._tick("decontaminate", t)
-        alive = [i for i in range(len(chunk)) if i not in drops]
+        alive = list(range(len(chunk)))
+        for step in steps:  # the drop steps, as in memory; they come before every link step
+            if step.drop is not None:
+                t = time.perf_counter()
+                dropped, _ = step.drop(chunk, alive, self.cfg.preprocess, inputs)
+                drops.update(dropped)
+                alive = [i for i in alive if i not in dropped]
+                self._tick(step.name, t)
         live = [chunk[i] for i in alive]
-        frame = pd.DataFrame({
-            "id": [ex.id for ex in chunk], "source": [ex.source for ex in chunk],
-            "row": np.array([ex.row for ex in chunk], dtype=np.int64), "label": [ex.label for ex in chunk],
-            "chars": np.array([len(ex.content) for ex in chunk], dtype=np.int64),
-            "filter_reason": [drops.get(i) for i in range(len(chunk))],
-        })
+        frame = base_columns(chunk, drops)
         arrays: dict[str, np.ndarray] = {}
-        t = time.perf_counter()
-        # hashed while the chunk was read, or now in the run's worker processes when there are several
-        keyed = known.get("dedup_keys")
-        keys = np.frombuffer(b"".join([keyed[i] for i in alive]) if keyed is not None else
-                             b"".join(parallel.run_parts(dedup_keys, live)), dtype=np.uint64)
-        arrays["keys"] = keys.reshape(len(live), 2) if len(live) else np.zeros((0, 2), np.uint64)
-        self._tick("exact_dedup", t)
-        if pre.near.enabled:
-            from sft_select.pipelines.streaming.near import shingles_and_band_keys
-
-            t = time.perf_counter()
-            # the chunk's word hashes are kept for relevance_dsir's scoring of the same contents below
-            remember = pre.near.field == "content" and getattr(self.executor, "name", "local") == "local"
-            sh, arrays["bands"] = shingles_and_band_keys([field_text(ex, pre.near.field) for ex in live], pre.near,
-                                                         self.bands, remember=remember)
-            arrays["shingles"], arrays["shingle_offsets"] = sh.hashes, sh.offsets
-            self._tick("near_dedup", t)
+        linked = [step for step in steps if step.link is not None]
+        for step in linked:  # the link steps' per-example arrays; they are linked after the pass
+            keep, after_views = KEEP[step.name]
+            if not after_views:
+                t = time.perf_counter()
+                arrays.update(keep(self, live, alive, inputs))
+                self._tick(step.name, t)
         pos = np.asarray(alive, dtype=np.int64)
         # every view in one pass over the chunk: one embedding per example, one trip to the workers
         scored = score_fitted_timed(self.views, live, self.executor) if self.views else []
         forget_words()
         for view, (result, seconds) in zip(self.views, scored):
             self.seconds[view.name] = self.seconds.get(view.name, 0.0) + seconds
-            frame[f"{view.name}_raw"] = _full_column(np.asarray(result.raw, dtype=float), pos, len(chunk))
-            frame[f"{view.name}_reason"] = _full_column(np.array(result.reasons or [None] * len(live), dtype=object),
-                                                   pos, len(chunk))
-            for key, values in (result.extra or {}).items():
-                frame[f"{view.name}_{key}"] = _full_column(np.asarray(values), pos, len(chunk))
+            put_view(frame, view.name, np.asarray(result.raw, dtype=float), result.reasons, result.extra, pos)
         if self.keep_embeddings:
             from sft_select.models.embed.embedders import embed_examples
 
             arrays["embeddings"] = embed_examples(live, self.cfg.embedding.model).astype(np.float32)
-        if pre.semantic.enabled:  # after the views: the content embeddings they made are reused
-            from sft_select.preprocess.semantic import embed_field
-
-            t = time.perf_counter()
-            arrays["semantic"] = embed_field(live, pre.semantic.field,
-                                             pre.semantic.model or self.cfg.embedding.model).astype(np.float32)
-            self._tick("semantic_dedup", t)
+        for step in linked:  # after the views: the content embeddings they made are reused
+            keep, after_views = KEEP[step.name]
+            if after_views:
+                t = time.perf_counter()
+                arrays.update(keep(self, live, alive, inputs))
+                self._tick(step.name, t)
         if self.cfg.select.budget_tokens is not None:
             from sft_select.selection.budget import token_counts
 
@@ -136,6 +123,46 @@ class ChunkWork:
 
         EmbeddingStore.forget_memory()  # the disk cache keeps them; memory holds one chunk's worth
         return frame, arrays
+
+
+def _keys(work: ChunkWork, live: Sequence[Example], alive: list[int], inputs: StepInputs) -> dict[str, np.ndarray]:
+    """Exact dedup: each example's 128-bit key, hashed while the chunk was read, or now in the run's
+    worker processes when there are several."""
+    keyed = inputs.known.get("dedup_keys")
+    keys = np.frombuffer(b"".join([keyed[i] for i in alive]) if keyed is not None else
+                         b"".join(parallel.run_parts(dedup_keys, live)), dtype=np.uint64)
+    return {"keys": keys.reshape(len(live), 2) if len(live) else np.zeros((0, 2), np.uint64)}
+
+
+def _bands(work: ChunkWork, live: Sequence[Example], alive: list[int], inputs: StepInputs) -> dict[str, np.ndarray]:
+    """Near dedup: each example's LSH band keys, and its shingles to verify the candidate pairs."""
+    from sft_select.pipelines.streaming.near import shingles_and_band_keys
+
+    near = work.cfg.preprocess.near
+    # the chunk's word hashes are kept for relevance_dsir's scoring of the same contents below, which
+    # reads them only where the views score in this process or its forks
+    remember = near.field == "content" and (work.executor is None or work.executor.shares_memory)
+    sh, bands = shingles_and_band_keys([field_text(ex, near.field) for ex in live], near, work.bands,
+                                       remember=remember)
+    return {"bands": bands, "shingles": sh.hashes, "shingle_offsets": sh.offsets}
+
+
+def _semantic(work: ChunkWork, live: Sequence[Example], alive: list[int],
+              inputs: StepInputs) -> dict[str, np.ndarray]:
+    """Semantic dedup: each example's embedding of its field."""
+    from sft_select.preprocess.semantic import embed_field
+
+    sem = work.cfg.preprocess.semantic
+    return {"semantic": embed_field(live, sem.field, sem.model or work.cfg.embedding.model).astype(np.float32)}
+
+
+# Per link step: its per-chunk arrays, and whether they are made after the views (run.LINK_SAVED links
+# them after the pass).
+KEEP: dict[str, tuple[Callable[..., dict[str, np.ndarray]], bool]] = {
+    "exact_dedup": (_keys, False),
+    "near_dedup": (_bands, False),
+    "semantic_dedup": (_semantic, True),
+}
 
 
 def save_shard(folder: Path, frame: pd.DataFrame, arrays: dict[str, np.ndarray], meta: dict) -> None:

@@ -12,8 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from sft_select.preprocess.near import (_bucket_pairs, _digest_rows, _to_numpy, band_keys_of, choose_bands,
-                                        pair_jaccard)
+from sft_select.preprocess.near import _bucket_pairs, _digest_rows, _to_numpy, band_keys_of, choose_bands, pair_jaccard
 from sft_select.preprocess.shingles import Shingles, shingle_with
 
 EMPTY = np.uint64(0)  # band key of a document with no shingle: it is never bucketed

@@ -4,7 +4,8 @@ input order, and parses back the few examples the report shows.
 The read takes the raw rows as stored (no parsing into examples, no hashing): table rows are matched to
 them by (source, row). When the sample scanned the rows' offsets (plain JSONL) and the run has worker
 processes, each worker reads its own range of table rows from where the first one starts and writes its
-rejected lines into a temp file, appended here in order (one process took ~31 s of a 1M-row run here).
+rejected lines into a temp file, appended here in order (one process writing them all was a large share
+of a 1M-row run: docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -17,15 +18,15 @@ from typing import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from sft_select.executors import pool as parallel
 from sft_select.core.errors import InputError
+from sft_select.core.record import Example
+from sft_select.executors import pool as parallel
 from sft_select.io.atomic import TEMP_SUFFIX, atomic_open, atomic_path
 from sft_select.io.formats import parse_row
 from sft_select.io.load import Loaded, Rejected
 from sft_select.io.readers import RawRow, read_rows
 from sft_select.io.row_offsets import rows_from
 from sft_select.io.writers import append_files, output_type, rejected_lines, write_rejected, write_rows
-from sft_select.core.record import Example
 from sft_select.pipelines.streaming.source import Stream
 
 _LINES_AT_ONCE = 5_000  # rejected lines a worker holds before writing them

@@ -14,31 +14,33 @@
 4. outputs: a last read writes the selected rows and rejected.jsonl in input order (`stream.outputs`).
 
 Peak memory grows with the chunk and the sample, plus the score table (numbers and short reasons per
-example) and the per-row id set: 3.1-3.2 GB at 1M Alpaca-sized rows with the default views, 4.5 GB with
-semantic dedup on (docs/benchmarks.md "Scale (local engine)", session 10).
+example) and the per-row id set; semantic dedup adds its embeddings (figures: docs/benchmarks.md
+"Scale (local engine)").
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from sft_select.core.cache import fingerprint, ids_fingerprint
 from sft_select.config.schema import Config
+from sft_select.core.cache import fingerprint, ids_fingerprint
 from sft_select.core.errors import ConfigError, InputError
-from sft_select.preprocess.clusters import DuplicateClusters
-from sft_select.preprocess.run import StepStats
 from sft_select.core.progress import info
-from sft_select.scoring.driver import ScoringResult, ViewScores
 from sft_select.pipelines.streaming.chunk import ChunkWork, load_shard, save_shard
-from sft_select.pipelines.streaming.source import Stream
-from sft_select.preprocess.near import near_links
 from sft_select.pipelines.streaming.near import bands_for, candidate_pairs, verified
+from sft_select.pipelines.streaming.source import Stream
+from sft_select.preprocess.clusters import DuplicateClusters
+from sft_select.preprocess.near import near_links
+from sft_select.preprocess.run import StepStats
+from sft_select.preprocess.steps import StepInputs
+from sft_select.scoring.driver import ScoringResult, ViewScores
+from sft_select.selection.strategies import needs_embeddings
 from sft_select.views.base import View
 
-EMBEDDING_STRATEGIES = ("auto", "greedy", "facility", "coverage", "active")  # those that read ctx.embeddings
 # Config parts that do not change a shard's contents, so changing them keeps finished shards usable.
 _NOT_IN_SHARDS = {"report": True, "tune": True, "select": True, "combine": True,
                   "engine": {"workers": True, "parallel_min": True}}
@@ -71,17 +73,15 @@ def stream_pass(stream: Stream, cfg: Config, views: Sequence[View], target, exec
         del fit_on
     if not keep_sample:
         sample = None  # its examples are freed before the pass reads the chunks
-    files = [Path(f) for f in (*cfg.preprocess.decontaminate.files, *decontaminate)]
-    evals = []
-    if files:
-        from sft_select.preprocess.decontam import eval_ngrams
-
-        evals = [eval_ngrams(f, cfg.preprocess.decontaminate) for f in files]
-    work = ChunkWork(cfg, fitted, executor, evals, bands_for(cfg.preprocess.near),
+    inputs = StepInputs(decontaminate, cfg.embedding.model, executor)
+    files = inputs.eval_files(cfg.preprocess)
+    work = ChunkWork(cfg, fitted, executor, inputs, bands_for(cfg.preprocess.near),
                      # a tuned run may end on any strategy the loop tries
-                     keep_embeddings=any(s in EMBEDDING_STRATEGIES for s in
+                     keep_embeddings=any(needs_embeddings(s) for s in
                                          (cfg.select.strategy, *(cfg.tune.strategies if keep_sample else ()))))
-    key = fingerprint("stream-v1", cfg.model_dump(mode="json", exclude=_NOT_IN_SHARDS),
+    steps = work.steps()  # a step this engine cannot run fails here, before the pass
+    # v2: decontamination reasons as in memory (`decontaminated: <file>`), exact-dedup keys only when it is on
+    key = fingerprint("stream-v2", cfg.model_dump(mode="json", exclude=_NOT_IN_SHARDS),
                       [str(p) for p in stream.paths], [str(f) for f in files],
                       ids_fingerprint(ex.id for ex in target) if target else None,
                       # what the selection settings add to a shard (select itself is left out above)
@@ -107,11 +107,11 @@ def stream_pass(stream: Stream, cfg: Config, views: Sequence[View], target, exec
     table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     del frames
     with timer.step("dedup"):
-        clusters, steps = _dedup(table, arrays, cfg, executor)
+        clusters, linked = _dedup(table, arrays, cfg, steps, executor)
     cluster, kind = clusters.columns(table["id"].tolist())
     table.insert(table.columns.get_loc("filter_reason") + 1, "dup_cluster", cluster)
     table.insert(table.columns.get_loc("dup_cluster") + 1, "dup_kind", kind)
-    steps = _step_stats(table, work, steps)
+    steps = _step_stats(table, work, linked)
     alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
     for view in fitted:
         scoring.scores.append(_view_scores(view.name, table, alive, work.seconds.get(view.name, 0.0)))
@@ -140,65 +140,90 @@ def _unfiltered(sample: list, cfg: Config, target, decontaminate: Sequence[str |
     return kept or sample  # a sample that the filters drop whole: fit on it rather than on nothing
 
 
-def _dedup(table: pd.DataFrame, arrays: list[dict[str, np.ndarray]], cfg: Config, executor=None):
-    """Exact then near dedup over the saved arrays; rows are the alive examples in pool order.
+@dataclass
+class _Linking:
+    """The global link steps' shared state: rows are the alive examples in pool order."""
 
-    The grouping runs on the executor (a hash shuffle on Ray); the local engine buckets one LSH band
-    at a time instead of the executor's all-bands matrix, to keep memory flat (the same kernel, the same
-    pairs)."""
+    alive: np.ndarray
+    clusters: DuplicateClusters
+    distinct_rows: np.ndarray  # rows of `alive` compared by the steps after exact dedup
+    details: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def distinct(self) -> np.ndarray:
+        return self.alive[self.distinct_rows]
+
+
+def _dedup(table: pd.DataFrame, arrays: list[dict[str, np.ndarray]], cfg: Config, steps, executor=None):
+    """The enabled link steps (`LINK_SAVED`, in `preprocess.steps.STEPS` order) over the saved arrays."""
     alive = np.flatnonzero(table["filter_reason"].isna().to_numpy())
-    clusters = DuplicateClusters(len(table))
-    details: dict[str, dict] = {}
-    distinct = alive
-    if cfg.preprocess.exact_dedup and len(alive):
-        keys = np.concatenate([a["keys"] for a in arrays])
-        if executor is not None and hasattr(executor, "first_of_equal"):
-            rep = executor.first_of_equal(keys)
-        else:
-            _, first, inverse = np.unique(keys.view(np.dtype((np.void, 16))).ravel(), return_index=True,
-                                          return_inverse=True)
-            rep = first[inverse.ravel()]
-        dup = np.flatnonzero(rep != np.arange(len(alive)))
-        clusters.link(zip(alive[rep[dup]].tolist(), alive[dup].tolist()), "exact")
-        distinct_rows = np.flatnonzero(rep == np.arange(len(alive)))
-        distinct = alive[distinct_rows]
-        details["exact_dedup"] = {"out": len(distinct)}
+    state = _Linking(alive, DuplicateClusters(len(table)), np.arange(len(alive)))
+    for step in steps:
+        if step.link is None or not len(alive) or (step.pairs and len(state.distinct_rows) <= 1):
+            continue
+        LINK_SAVED[step.name](state, arrays, cfg, executor)
+    return state.clusters, state.details
+
+
+def _link_exact(state: _Linking, arrays: list[dict[str, np.ndarray]], cfg: Config, executor) -> None:
+    """Equal keys. The grouping runs on the executor (a hash shuffle on Ray)."""
+    alive = state.alive
+    keys = np.concatenate([a["keys"] for a in arrays])
+    if executor is not None:
+        rep = executor.first_of_equal(keys)
     else:
-        distinct_rows = np.arange(len(alive))
-    near = cfg.preprocess.near
-    if near.enabled and len(distinct) > 1:
-        def band_column(b: int) -> np.ndarray:
-            return np.concatenate([np.asarray(a["bands"][:, b]) for a in arrays])
+        _, first, inverse = np.unique(keys.view(np.dtype((np.void, 16))).ravel(), return_index=True,
+                                      return_inverse=True)
+        rep = first[inverse.ravel()]
+    dup = np.flatnonzero(rep != np.arange(len(alive)))
+    state.clusters.link(zip(alive[rep[dup]].tolist(), alive[dup].tolist()), "exact")
+    state.distinct_rows = np.flatnonzero(rep == np.arange(len(alive)))
+    state.details["exact_dedup"] = {"out": len(state.distinct_rows)}
 
-        valid = np.zeros(len(alive), dtype=bool)
-        valid[distinct_rows] = True
-        valid &= band_column(0) != 0  # documents without shingles
-        n_bands = arrays[0]["bands"].shape[1]
-        if getattr(executor, "name", "local") == "ray":
-            rows = np.flatnonzero(valid)
-            matrix = np.stack([band_column(b)[rows] for b in range(n_bands)], axis=1)
-            cand = rows[executor.band_pairs(matrix)] if len(rows) > 1 else np.zeros((0, 2), np.int64)
-        else:
-            cand = candidate_pairs(band_column, n_bands, valid)
-        pairs, sims = verified(cand, _shingle_reader(arrays), near.threshold)
-        links = near_links(pairs)  # rows of `alive`, in pool order: the in-memory run's grouping
-        clusters.link(zip(alive[links[:, 0]].tolist(), alive[links[:, 1]].tolist()), "near")
-        roots = len({clusters.find(int(p)) for p in alive})
-        details["near_dedup"] = {"out": roots, "candidates": len(cand), "verified": len(pairs)}
-    sem = cfg.preprocess.semantic
-    if sem.enabled and len(distinct) > 1:
-        from sft_select.preprocess.semantic import similar_pairs
 
-        x = _gather_rows(arrays, "semantic", distinct_rows)
-        for a in arrays:  # the shards' pages read for the gather would otherwise stay resident beside x
-            _drop_pages(a["semantic"])
-        found = similar_pairs(x, sem.threshold, clusters=sem.clusters, seed=sem.seed)
-        del x
-        clusters.link(zip(distinct[found.pairs[:, 0]].tolist(), distinct[found.pairs[:, 1]].tolist()), "semantic")
-        roots = len({clusters.find(int(p)) for p in alive})
-        details["semantic_dedup"] = {"out": roots, "threshold": sem.threshold,
-                                     "model": sem.model or cfg.embedding.model, **found.stats()}
-    return clusters, details
+def _link_near(state: _Linking, arrays: list[dict[str, np.ndarray]], cfg: Config, executor) -> None:
+    """Band buckets, then exact Jaccard on the candidates' shingles read back. With remote workers the
+    executor builds the candidates from the all-bands matrix; otherwise one LSH band is bucketed at a
+    time, to keep memory flat (the same kernel, the same pairs)."""
+    alive, near = state.alive, cfg.preprocess.near
+
+    def band_column(b: int) -> np.ndarray:
+        return np.concatenate([np.asarray(a["bands"][:, b]) for a in arrays])
+
+    valid = np.zeros(len(alive), dtype=bool)
+    valid[state.distinct_rows] = True
+    valid &= band_column(0) != 0  # documents without shingles
+    n_bands = arrays[0]["bands"].shape[1]
+    if executor is not None and executor.remote_workers:
+        rows = np.flatnonzero(valid)
+        matrix = np.stack([band_column(b)[rows] for b in range(n_bands)], axis=1)
+        cand = rows[executor.band_pairs(matrix)] if len(rows) > 1 else np.zeros((0, 2), np.int64)
+    else:
+        cand = candidate_pairs(band_column, n_bands, valid)
+    pairs, sims = verified(cand, _shingle_reader(arrays), near.threshold)
+    links = near_links(pairs)  # rows of `alive`, in pool order: the in-memory run's grouping
+    state.clusters.link(zip(alive[links[:, 0]].tolist(), alive[links[:, 1]].tolist()), "near")
+    roots = len({state.clusters.find(int(p)) for p in alive})
+    state.details["near_dedup"] = {"out": roots, "candidates": len(cand), "verified": len(pairs)}
+
+
+def _link_semantic(state: _Linking, arrays: list[dict[str, np.ndarray]], cfg: Config, executor) -> None:
+    from sft_select.preprocess.semantic import similar_pairs
+
+    sem, distinct = cfg.preprocess.semantic, state.distinct
+    x = _gather_rows(arrays, "semantic", state.distinct_rows)
+    for a in arrays:  # the shards' pages read for the gather would otherwise stay resident beside x
+        _drop_pages(a["semantic"])
+    found = similar_pairs(x, sem.threshold, clusters=sem.clusters, seed=sem.seed)
+    del x
+    state.clusters.link(zip(distinct[found.pairs[:, 0]].tolist(), distinct[found.pairs[:, 1]].tolist()), "semantic")
+    roots = len({state.clusters.find(int(p)) for p in state.alive})
+    state.details["semantic_dedup"] = {"out": roots, "threshold": sem.threshold,
+                                       "model": sem.model or cfg.embedding.model, **found.stats()}
+
+
+# Per link step of preprocess.steps.STEPS: its global step over the arrays `chunk.KEEP` saved per chunk.
+LINK_SAVED = {"exact_dedup": _link_exact, "near_dedup": _link_near, "semantic_dedup": _link_semantic}
 
 
 def _drop_pages(array: np.ndarray) -> None:
@@ -282,6 +307,8 @@ def _view_scores(name: str, table: pd.DataFrame, alive: np.ndarray, seconds: flo
 
 class StreamContext:
     """The selection `Context` of a streaming run: embeddings and token counts from the shards."""
+
+    executor = None  # as `Context`'s default: selection's global steps run locally, in this process
 
     def __init__(self, ids: pd.Series, alive: np.ndarray, arrays: list[dict[str, np.ndarray]], embedder: str):
         self._row = None

@@ -13,12 +13,12 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from sft_select.executors import pool as parallel
 from sft_select.core.errors import InputError
+from sft_select.core.record import Example, assign_ids, content_hash, join_texts
+from sft_select.executors import pool as parallel
 from sft_select.io.load import Rejected, content_hashes, iter_file, parse_rows, set_id
 from sft_select.io.read_ahead import Job, ReadAhead
 from sft_select.io.row_offsets import RowOffsets, row_offsets, rows_at
-from sft_select.core.record import Example, assign_ids, content_hash, join_texts
 
 
 @dataclass
