@@ -22,10 +22,11 @@ parent. A worker that dies (out of memory) raises WorkerDied in the parent inste
 
 Why not concurrent.futures or a multiprocessing.Pool (fork context): their workers are started once and
 serve many tasks, so a task's function and its items reach them pickled, which is the cost the per-step
-fork avoids; and a pool's worker processes are its own, so the guarantees below would hang on
-initializer hooks and on how the library reports a dead worker (BrokenProcessPool marks the whole pool
-unusable). What is used of multiprocessing is its fork-context Process and Pipe; the rest is small and
-tested (tests/reliability, bench/crash_loop.py).
+fork avoids. A pool made per step would keep the inheritance, but the guarantees below would then
+rest on its initializer hook, and a dead worker marks such a pool broken as a whole (BrokenProcessPool)
+rather than naming the part that died. What is used of multiprocessing is its fork-context Process and
+Pipe; the rest is small and tested (tests/reliability, bench/crash_loop.py). (Not measured against this
+module: kept because the reasons above hold, not because an alternative lost a race.)
 
 Workers die with the parent: a parent killed by SIGKILL runs no cleanup, so each worker asks the kernel
 for a SIGKILL when its parent dies (Linux: PR_SET_PDEATHSIG; elsewhere a thread polls the parent's pid).
