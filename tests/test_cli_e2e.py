@@ -147,3 +147,25 @@ def test_config_file_and_flags_share_fields(tmp_path, cli, demo_rows):
     assert len(read_back(tmp_path / "b" / "selected.jsonl")) == 4, "a CLI flag overrides the file"
     saved = (tmp_path / "b" / "config.yaml").read_text()
     assert "n: 4" in saved
+
+
+def test_every_pipeline_is_callable_from_python(tmp_path, demo_rows):
+    """dedup, run, tune and select are Python functions (the commands are flags over them)."""
+    import sft_select
+
+    src = write_file(demo_rows[0], tmp_path / "pool.jsonl")
+    val = write_file(demo_rows[1], tmp_path / "val.jsonl")
+    manifest = sft_select.dedup([src], tmp_path / "dedup")
+    assert manifest["command"] == "dedup" and (tmp_path / "dedup" / "manifest.json").exists()
+    cfg = sft_select.build_config({"embedding": {"model": "hashing"}, "select": {"n": 30},
+                                   "views": {"use": ["quality_heuristic", "relevance_embedding"]},
+                                   "tune": {"rounds": 1, "trials": 1, "sweep": [1.0], "random_seeds": 1,
+                                            "guard": False}})
+    result = sft_select.run([src], tmp_path / "run", cfg)
+    assert len(result.selected_ids) == 30
+    tuned_result, tuned = sft_select.tune_run(tmp_path / "run", val, apply=True)
+    assert (tmp_path / "run" / "tune.json").exists() and tuned.select.n == 30
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["run_config"] == manifest["config"], "applied: the tuned config is the run's own"
+    again = sft_select.reselect(tmp_path / "run", {"select": {"n": 10}})
+    assert len(again.selected_ids) == 10
