@@ -51,7 +51,8 @@ def test_run_each_format(tmp_path, cli, demo_rows, fmt, name):
     selected_path = out / f"selected.{container}"
     selected = read_back(selected_path)
     assert len(selected) == 25
-    originals = {canon(r) for r in read_back(src if not name.endswith(".gz") else write_file(rows, tmp_path / "plain.jsonl"))}
+    plain = src if not name.endswith(".gz") else write_file(rows, tmp_path / "plain.jsonl")
+    originals = {canon(r) for r in read_back(plain)}
     assert all(canon(r) in originals for r in selected), "selected rows must be original rows, unchanged"
 
     scores = pd.read_parquet(out / "scores.parquet")
@@ -63,7 +64,8 @@ def test_run_each_format(tmp_path, cli, demo_rows, fmt, name):
     assert scores.loc[scores["selected"], "reason"].isna().all()
     assert scores.loc[~scores["selected"], "reason"].notna().all(), "every unselected row says why"
     sel_scores = scores.loc[scores["selected"], "score"]
-    rest = scores.loc[~scores["selected"] & scores["score"].notna() & scores["reason"].str.startswith("not_selected"), "score"]
+    unselected = ~scores["selected"] & scores["score"].notna() & scores["reason"].str.startswith("not_selected")
+    rest = scores.loc[unselected, "score"]
     manifest = json.loads((out / "manifest.json").read_text())
     # auto: top (score order) with a target, whatever the data
     strategy = manifest["config"]["select"]["strategy"]
