@@ -58,8 +58,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import numpy as np  # noqa: E402
 
 from sft_select.config.schema import build_config  # noqa: E402
-from sft_select.io.load import load  # noqa: E402
 from sft_select.core.paths import shared_data  # noqa: E402
+from sft_select.io.load import load  # noqa: E402
 from sft_select.views.registry import registered  # noqa: E402
 
 WANTED_VIEWS = ("quality_label", "difficulty_margin", "diversity", "relevance_embedding", "relevance_dsir",
@@ -442,8 +442,8 @@ def prepare(name: str, args, data: Path) -> Prepared:
 
 def run_dataset(name: str, args, data: Path) -> dict:
     from sft_select.pipelines.in_memory import weight_specs
+    from sft_select.selection.finalize import finalize
     from sft_select.selection.strategies import Context
-    from sft_select.scoring.table import finalize
     from sft_select.tune.loop import load_validation, tune_table
 
     t0 = time.perf_counter()
@@ -512,9 +512,11 @@ def run_dataset(name: str, args, data: Path) -> dict:
                 m.setdefault(label, {})[key] = {
                     **ev(pick(w, tuned_cfg.select)), "weights": rep["best"]["weights"],
                     "threshold": rep["best"]["threshold"], "f_tune": rep["best"]["f"],
-                    **{k: (rep.get("settings") or {}).get(k) for k in ("group_trim", "cover_mix", "group_order")},
+                    # tune.json names settings by dotted path (select.<strategy>.<setting>)
+                    **{k: (rep.get("settings") or {}).get(d) for k, d in (
+                        ("group_trim", "coverage.trim"), ("cover_mix", "coverage.mix"), ("group_order", "coverage.order"))},
                     "strategy": rep.get("strategy"),
-                    "active": {k: v for k, v in (rep.get("settings") or {}).items() if k.startswith("active_")} or None,
+                    "active": {k: v for k, v in (rep.get("settings") or {}).items() if k.startswith("active.")} or None,
                     "f_holdout": rep["best"]["f_holdout"],
                     "random_f_holdout": rep["baselines"]["random_mean"]["f_holdout"],
                     "whole_f_holdout": rep["baselines"]["whole_pool"]["f_holdout"],

@@ -26,7 +26,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import case_study  # noqa: E402  (also puts src/ on the path)
-
 from sft_select.evaluate.proxy_classifier import EmbeddingClassifierProxy  # noqa: E402
 
 
@@ -34,8 +33,8 @@ def subsets(table, pool, views, frac: float, seed: int) -> dict[str, list[str]]:
     """The candidate family: labelled by how each subset was drawn."""
     from sft_select.config.schema import build_config
     from sft_select.pipelines.in_memory import weight_specs
+    from sft_select.selection.finalize import finalize
     from sft_select.selection.strategies import Context
-    from sft_select.scoring.table import finalize
 
     ctx = Context.of(pool, "static-minilm")
     specs = weight_specs(build_config({"views": {"use": views}}), views)

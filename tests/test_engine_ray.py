@@ -54,9 +54,10 @@ def test_same_threshold_and_cluster_greedy_selection(runs, select):
     from sft_select.executors.ray import RayExecutor
     from sft_select.io.load import load
     from sft_select.pipelines.in_memory import weight_specs
+    from sft_select.scoring.table import view_names
     from sft_select.selection.config import SelectConfig
+    from sft_select.selection.finalize import finalize
     from sft_select.selection.strategies import Context
-    from sft_select.scoring.table import finalize, view_names
 
     results, pool, cfg = runs
     examples = load([pool]).examples

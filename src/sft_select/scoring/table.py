@@ -77,10 +77,3 @@ def _full_column(values: np.ndarray, positions: np.ndarray, n: int) -> pd.Series
 def view_names(table: pd.DataFrame) -> list[str]:
     return [c[: -len("_raw")] for c in table.columns if c.endswith("_raw")]
 
-
-def finalize(*args, **kwargs):
-    """Moved to `sft_select.selection.finalize` (scoring sits below selection); this delegate stays only
-    until tune/objective.py imports it from there."""
-    from sft_select.selection.finalize import finalize as moved
-
-    return moved(*args, **kwargs)

@@ -17,9 +17,9 @@ from sft_select.core.cache import ids_fingerprint
 from sft_select.core.record import Example
 from sft_select.evaluate.base import Proxy, ProxyScore
 from sft_select.preprocess.clusters import resolve
-from sft_select.scoring.table import finalize
 from sft_select.selection.combine import ViewWeight, combine
 from sft_select.selection.config import SelectConfig
+from sft_select.selection.finalize import finalize
 from sft_select.selection.strategies import Context
 
 
