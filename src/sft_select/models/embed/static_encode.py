@@ -14,7 +14,7 @@ it occurs. Real text repeats a small vocabulary of chunks, so this encoder:
 
 This is ~15× faster than `StaticModel.encode` on Alpaca-sized rows (the Rust tokenizer's per-text
 normalization dominates there) and gives the same vectors up to float rounding: checked against
-`StaticModel.encode` in tests/test_static_encode.py. Texts longer than the model's `max_length`
+`StaticModel.encode` in tests/models/test_static_encode.py. Texts longer than the model's `max_length`
 tokens, where the tokenizer truncates, go through `StaticModel.encode` itself so truncation matches.
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ class StaticParts:
     (model2vec 0.7: `persistence.load_pretrained` and `StaticModel.__init__`) but without importing
     model2vec: its import pulls in huggingface_hub, httpx and the model card code, a large share of a
     run's serial start, to read two files. The StaticModel itself is loaded only if a text is long enough
-    to need the model's own truncation (`encode`). tests/test_static_encode.py checks the vectors
+    to need the model's own truncation (`encode`). tests/models/test_static_encode.py checks the vectors
     against `StaticModel.encode`."""
 
     def __init__(self, path):
@@ -96,7 +96,7 @@ def whole_word_lookup(tokenizer) -> Callable[[str], int | None] | None:
     Such a chunk is one pre-token (BertPreTokenizer splits on whitespace and punctuation only), the
     normalizer only lowercases it (accents and controls are not ASCII alphanumerics), and WordPiece's
     longest-match-first takes the whole word when the vocabulary holds it. None for any other tokenizer.
-    tests/test_static_encode.py checks the ids against the tokenizer's."""
+    tests/models/test_static_encode.py checks the ids against the tokenizer's."""
     norm, pre, model = tokenizer.normalizer, tokenizer.pre_tokenizer, tokenizer.model
     if (type(norm).__name__ != "BertNormalizer" or not norm.lowercase or type(pre).__name__ != "BertPreTokenizer"
             or type(model).__name__ != "WordPiece"):

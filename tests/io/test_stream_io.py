@@ -13,7 +13,7 @@ from sft_select.io.load import load
 from sft_select.io.row_offsets import row_offsets, rows_at, rows_from
 from sft_select.pipelines.streaming.outputs import write_stream_outputs
 from sft_select.pipelines.streaming.source import Stream
-from test_stream import make_pool
+from tests.pipelines.test_stream import make_pool
 
 
 def with_blank_lines(path):

@@ -191,7 +191,7 @@ def test_fifo_is_refused_without_reading_it(tmp_path):
     fifo = tmp_path / "pool.jsonl"
     os.mkfifo(fifo)
     out = tmp_path / "run"
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
     done = subprocess.run([sys.executable, "-m", "sft_select", "run", str(fifo), "-n", "2", "--out", str(out),
                            "--embedder", "hashing"], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 2, done.stderr

@@ -1,7 +1,7 @@
 """Worker processes (engine.workers) change no number: a parallel run writes the serial run's files."""
 import pandas as pd
 import pytest
-from tests.test_stream import make_pool
+from tests.pipelines.test_stream import make_pool
 
 from sft_select.config.schema import build_config
 from sft_select.core.errors import InputError
@@ -145,7 +145,7 @@ def test_workers_die_with_a_parent_killed_by_sigkill(tmp_path):
         "    print('started', flush=True)\n"
         "    parts.results()\n")
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(Path(parallel.__file__).parents[1])))
+                            env=dict(os.environ, PYTHONPATH=str(Path(parallel.__file__).parents[2])))
     try:
         assert proc.stdout.readline().strip() == "started"
         kids = [int(c) for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
