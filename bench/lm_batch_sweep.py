@@ -16,11 +16,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from sft_select.io.load import load  # noqa: E402
-from sft_select.models.lm.loader import get_lm  # noqa: E402
-from sft_select.models.lm.forward import sequence_losses  # noqa: E402
-from sft_select.models.lm.stats import encode  # noqa: E402
 from sft_select.core.paths import shared_data  # noqa: E402
+from sft_select.io.load import load  # noqa: E402
+from sft_select.models.lm.forward import sequence_losses  # noqa: E402
+from sft_select.models.lm.loader import get_lm  # noqa: E402
+from sft_select.models.lm.stats import encode  # noqa: E402
 
 
 def main() -> None:
@@ -53,9 +53,9 @@ def main() -> None:
     naive()  # warm-up
     timed("naive", naive)
     for bt in (1024, 4096, 16384):
-        timed(f"ours batch_tokens={bt}", lambda: sequence_losses(lm.model, seqs, pad_id=2, batch_tokens=bt))
-        timed(f"  same, no shared prefix", lambda: sequence_losses(lm.model, seqs, pad_id=2, batch_tokens=bt,
-                                                                  share_prefix=False))
+        timed(f"ours batch_tokens={bt}", lambda bt=bt: sequence_losses(lm.model, seqs, pad_id=2, batch_tokens=bt))
+        timed("  same, no shared prefix", lambda bt=bt: sequence_losses(lm.model, seqs, pad_id=2, batch_tokens=bt,
+                                                                        share_prefix=False))
     timed("naive", naive)
 
 

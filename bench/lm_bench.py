@@ -6,9 +6,9 @@ how quality_fluency / difficulty_ifd / difficulty_loss order the Self-Instruct m
      the prompt, response alone), full logits, no batching;
    - ours: `sft_select.models.lm.stats.compute_stats` (length-bucketed batches, shared chat-frame prefix
      computed once, vocabulary projection only at response positions).
-   - ours runs at each `--dtype` (default auto: float32 on CPU; e.g. `float32,int8` times both against
-     the same naive loop), through the lean Llama forward (`sft_select.models.lm.lean_llama`) when the model is a
-     Llama; the naive loop is always the transformers forward in float32, the textbook baseline.
+   - ours runs at each `--dtype` (default auto: float32 on CPU; e.g. `float32,bfloat16` times both
+     against the same naive loop), through transformers' forward; the naive loop is always float32, the
+     textbook baseline.
    Both read exactly the same token ids (from `encode`), so tokens/s counts the same tokens for both:
    both contexts plus the response twice. They run alternately on chunks, so a change in machine load
    hits both alike. Agreement: the naive float32 losses are the reference for ours (float32 ours agrees
@@ -38,10 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from sft_select.io.formats import parse_row  # noqa: E402
-from sft_select.io.load import load  # noqa: E402
 from sft_select.core.paths import shared_data  # noqa: E402
 from sft_select.core.record import Example, content_hash  # noqa: E402
+from sft_select.io.formats import parse_row  # noqa: E402
+from sft_select.io.load import load  # noqa: E402
 
 TIERS = ["davinci", "davinci-t0-ft", "davinci-superni-ft", "davinci-self-instruct",
          "davinci-self-instruct-and-superni-ft", "text-davinci-001", "text-davinci-002", "text-davinci-003"]
@@ -80,7 +80,8 @@ def agreement(reference: np.ndarray, ours: np.ndarray) -> dict:
     from scipy.stats import spearmanr
 
     diff = np.abs(reference[:, :2] - ours[:, :2])
-    out = {"max_abs_loss_diff": round(float(np.nanmax(diff)), 4), "mean_abs_loss_diff": round(float(np.nanmean(diff)), 4)}
+    out = {"max_abs_loss_diff": round(float(np.nanmax(diff)), 4),
+           "mean_abs_loss_diff": round(float(np.nanmean(diff)), 4)}
     ref_values, our_values = view_values(reference), view_values(ours)
     for name in ref_values:
         a, b = ref_values[name], our_values[name]
@@ -118,12 +119,11 @@ def speed(lm_f32, lms: dict, examples, chunk: int, max_tokens: int, batch_tokens
               + f" (cumulative), load {os.getloadavg()[0]:.2f}", flush=True)
     out = {"examples": len(examples), "tokens": tokens, "naive_s": round(seconds["naive"], 2),
            "naive_tokens_per_s": round(tokens / seconds["naive"])}
-    for name, lm in lms.items():
+    for name in lms:
         ours = np.concatenate(rows[name])
         reference = ours.copy()  # token counts and flags are the same; the two losses come from the naive loop
         reference[:, :2] = np.concatenate(rows["naive"])
         out[name] = {
-            "path": "lean" if lm.lean is not None else "transformers",
             "ours_s": round(seconds[name], 2), "ours_tokens_per_s": round(tokens / seconds[name]),
             "speedup": round(seconds["naive"] / seconds[name], 2),
             "agreement_with_float32": agreement(reference, ours),
@@ -186,7 +186,7 @@ def main() -> None:
     ap.add_argument("--batch-tokens", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dtype", default="auto", help="precision of ours and of the tier views (auto: float32 on "
-                    "CPU); several, comma-separated (float32,int8), are timed side by side against one naive "
+                    "CPU); several, comma-separated (float32,bfloat16), are timed side by side against one naive "
                     "loop (the tiers use the first); the naive loop is always float32")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default: torch's own choice, one per core)")
@@ -220,7 +220,8 @@ def main() -> None:
         lms[lm.precision] = lm
     lm = lms[next(iter(lms))]
     lm_f32 = get_lm("smollm2-135m", device="cpu", dtype="float32")
-    results: dict = {"dtype": args.dtype, "precision": lm.precision, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+    results: dict = {"dtype": args.dtype, "precision": lm.precision, "threads": torch.get_num_threads(),
+                     "cpus": os.cpu_count(),
                      "load_before": [round(x, 2) for x in os.getloadavg()]}
     if "speed" not in args.skip:
         pool = load([data / "dolly_3k_categories" / "dolly_3k.json.gz"]).examples

@@ -3,9 +3,10 @@
 Builds a seeded sample of AlpacaEval answers judged by weighted_alpaca_eval_gpt4_turbo (GPT-4-Turbo against its
 own answer; quality = preference - 1 = P(the answer is better than the reference)): `--n` distinct instructions,
 one answer each, the answering models dealt round-robin from a shuffled list (57 of the 58 models appear at
-300, ~5 answers each). Optionally a Self-Instruct model-tier sample (`--tier-instructions` instructions x the 8 GPT-3 tiers).
-Each sample goes through its own `sft-select score FILE --views difficulty_ifd,difficulty_loss,quality_fluency` (one
-LM pass for the three views: they share `sft_select.models.lm.stats`; the two runs go side by side), and the table is read from scores.parquet.
+300, ~5 answers each). Optionally a Self-Instruct model-tier sample (`--tier-instructions` instructions x the 8
+GPT-3 tiers). Each sample goes through its own
+`sft-select score FILE --views difficulty_ifd,difficulty_loss,quality_fluency` (one LM pass for the three views:
+they share `sft_select.models.lm.stats`; the two runs go side by side), and the table is read from scores.parquet.
 
 Every view is taken in the direction it declares (its normalized column `<view>`, higher = preferred by the
 view; difficulty_ifd's IFD >= 1 rows are NaN raw and get the bottom of the order, as when combining).
@@ -224,7 +225,8 @@ def main() -> int:
 
     ifd_raw = vs["raw"]["difficulty_ifd"][keep]
     results["alpaca"] = {
-        "rows": len(alp), "scored": int(keep.sum()), "models": len({r["model"] for r in alp}), "win_share": float((quality > 0.5).mean()),
+        "rows": len(alp), "scored": int(keep.sum()), "models": len({r["model"] for r in alp}),
+        "win_share": float((quality > 0.5).mean()),
         "median_words": float(np.median(words)),
         "ifd_nan_share": float(np.isnan(ifd_raw).mean()),
     }

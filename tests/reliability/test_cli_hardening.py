@@ -424,7 +424,7 @@ def test_bad_embedder_folder(tmp_path, cli, demo_rows):
 def test_bad_model_folders_behind_the_lm_options(tmp_path):
     pytest.importorskip("transformers")
     from sft_select.core.errors import ConfigError
-    from sft_select.models.lm.proxy_loader import load_lm
+    from sft_select.evaluate.proxy_lm import LoRAProxy
     from sft_select.models.lm.loader import get_lm
     from sft_select.views.quality_reward import _load
 
@@ -433,7 +433,7 @@ def test_bad_model_folders_behind_the_lm_options(tmp_path):
     (folder / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 8}))
     (folder / "model.safetensors").write_text("garbage")
     for call, option in ((lambda: get_lm(str(folder), "cpu", "float32"), "views.settings.<view>.params.model"),
-                         (lambda: load_lm(str(folder)), "evaluate.lm.model"),
+                         (lambda: LoRAProxy(model=str(folder), device="cpu").base_loss([]), "evaluate.lm.model"),
                          (lambda: _load(str(folder), "cpu"), "quality_reward.params.path")):
         with pytest.raises(ConfigError) as info:
             call()

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from sft_select.models.lm.stats import LMStatsStore
 from sft_select.core.record import Example, Turn, content_hash
+from sft_select.models.lm.stats import LMStatsStore
 
 
 @pytest.fixture(scope="session")

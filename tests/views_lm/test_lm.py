@@ -5,6 +5,7 @@ import pytest
 
 from sft_select.core.errors import ConfigError
 from sft_select.models.lm.loader import DEFAULT_LM, get_lm, model_location, resolve_device
+from sft_select.views import build
 
 
 def test_tokenizer_keeps_spaces_and_round_trips(smollm):
@@ -48,3 +49,20 @@ def test_device_auto_picks_cuda_only_when_present():
     assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(ConfigError):
         resolve_device("tpu")
+
+
+def test_one_cache_for_views_proxy_and_budget(smollm):
+    """The proxy, the paraphrase augmenter and the token budget load through the same loader and cache."""
+    from sft_select.evaluate.proxy_lm import LoRAProxy
+    from sft_select.models.lm.loader import get_tokenizer
+    from sft_select.selection.budget import _tokenizer
+
+    assert get_tokenizer(DEFAULT_LM) is smollm.tokenizer is _tokenizer("smollm2")
+    assert LoRAProxy(device="cpu")._base("cpu") == (smollm.model, smollm.tokenizer)
+
+
+@pytest.mark.parametrize("call", [lambda: get_lm(DEFAULT_LM, "cpu", "int8"),
+                                  lambda: build("difficulty_ifd", {"dtype": "int8"}).fit([])])
+def test_removed_int8_option_says_what_to_do(call):
+    with pytest.raises(ConfigError, match="'int8' is no longer available.*float32"):
+        call()

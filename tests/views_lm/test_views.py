@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from sft_select.core.errors import ConfigError
-from sft_select.models.lm.stats import compute_stats, lm_stats
 from sft_select.core.record import Example
+from sft_select.models.lm.stats import compute_stats, lm_stats
 from sft_select.views import build, registered
 from sft_select.views.lm_difficulty import DifficultyIFD, DifficultyLoss
 from sft_select.views.lm_quality import QualityFluency

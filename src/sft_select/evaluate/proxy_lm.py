@@ -17,8 +17,8 @@ from typing import Sequence
 import numpy as np
 
 from sft_select.core.errors import MissingDependency
-from sft_select.evaluate.proxy import ProxyScore
 from sft_select.core.record import Example
+from sft_select.evaluate.proxy import ProxyScore
 
 IGNORE = -100
 
@@ -92,6 +92,14 @@ class LoRAProxy:
     def _device(self, torch) -> str:
         return "cuda" if self.device != "cpu" and torch.cuda.is_available() else "cpu"
 
+    def _base(self, device: str):
+        """(model, tokenizer) in float32 on `device`, shared with every user of the process's LM cache:
+        `evaluate` trains a copy, `base_loss` only reads it."""
+        from sft_select.models.lm.loader import get_lm
+
+        lm = get_lm(self.model, device, "float32", option="evaluate.lm.model (the lm proxy)")
+        return lm.model, lm.tokenizer
+
     def _validation(self, validation: Sequence[Example], seed: int) -> list[Example]:
         if len(validation) <= self.max_validation:
             return list(validation)
@@ -124,11 +132,9 @@ class LoRAProxy:
             from peft import LoraConfig, get_peft_model
         except ImportError:
             raise MissingDependency("peft", "the LM proxy (LoRA fine-tune)") from None
-        from sft_select.models.lm.proxy_loader import load_lm
-
         start = time.perf_counter()
-        base, tok = load_lm(self.model)
         device = self._device(torch)
+        base, tok = self._base(device)
         torch.manual_seed(seed)
         model = get_peft_model(copy.deepcopy(base), LoraConfig(
             r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=0.0, target_modules=self.target_modules,
@@ -166,8 +172,6 @@ class LoRAProxy:
         """The untrained model's loss on the same validation examples: the floor any S must beat."""
         import torch
 
-        from sft_select.models.lm.proxy_loader import load_lm
-
-        base, tok = load_lm(self.model)
         device = self._device(torch)
-        return self.loss(base.to(device), tok, self._validation(validation, seed), device)
+        base, tok = self._base(device)
+        return self.loss(base, tok, self._validation(validation, seed), device)

@@ -49,7 +49,8 @@ def label_vocab(examples: Sequence[Example], min_count: int = 2) -> dict[str | N
     return out
 
 
-def eda(words: list[str], rng: np.random.Generator, vocab: tuple[list[str], np.ndarray], p: float) -> tuple[list[str], str]:
+def eda(words: list[str], rng: np.random.Generator, vocab: tuple[list[str], np.ndarray],
+        p: float) -> tuple[list[str], str]:
     out = list(words)
     n = len(out)
     k = max(1, int(round(p * n)))
@@ -172,10 +173,11 @@ def paraphrase_instructions(examples: Sequence[Example], *, model: str = "smollm
     """One LM rewrite of each example's request (greedy decoding: deterministic)."""
     import torch
 
-    from sft_select.models.lm.proxy_loader import load_lm
     from sft_select.core.record import Turn
+    from sft_select.models.lm.loader import get_lm
 
-    lm, tok = load_lm(model)
+    loaded = get_lm(model, "cpu", "float32", option="the paraphrase model (augment)")
+    lm, tok = loaded.model, loaded.tokenizer
     torch.manual_seed(seed)
     out, stats = [], AugmentStats()
     for ex in examples:

@@ -11,29 +11,17 @@ from typing import Sequence
 
 import numpy as np
 
-from sft_select.core.errors import ConfigError
 from sft_select.core.record import Example
 
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _MEMO: dict[tuple[str, str], int] = {}
-_TOKENIZERS: dict[str, object] = {}
 
 
 def _tokenizer(spec: str):
-    if spec not in _TOKENIZERS:
-        import os
+    """The tokenizer behind `select.tokenizer`, from the one LM loader (and its cache)."""
+    from sft_select.models.lm.loader import DEFAULT_LM, get_tokenizer
 
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from transformers import AutoTokenizer
-
-        from sft_select.models.lm.proxy_loader import DEFAULT_LM, converted_path
-
-        path = converted_path() if spec in ("smollm2", DEFAULT_LM) else spec
-        try:
-            _TOKENIZERS[spec] = AutoTokenizer.from_pretrained(str(path))
-        except OSError as exc:
-            raise ConfigError(f"select.tokenizer: cannot load '{spec}' offline: {exc}") from None
-    return _TOKENIZERS[spec]
+    return get_tokenizer(DEFAULT_LM if spec == "smollm2" else spec, option="select.tokenizer")
 
 
 def text_of(ex: Example) -> str:

@@ -10,10 +10,10 @@ from typing import Sequence
 import numpy as np
 
 from sft_select.core.errors import ConfigError
-from sft_select.models.lm.loader import DEFAULT_LM, DEVICES, DTYPES, resolve_device
-from sft_select.models.lm.stats import CPU_TOKENS_PER_S, lm_stats, pending_tokens
 from sft_select.core.progress import info
 from sft_select.core.record import Example
+from sft_select.models.lm.loader import DEFAULT_LM, DEVICES, DTYPES, REMOVED_DTYPES, resolve_device
+from sft_select.models.lm.stats import CPU_TOKENS_PER_S, lm_stats, pending_tokens
 from sft_select.views.base import View, ViewResult
 
 
@@ -21,7 +21,7 @@ class LMView(View):
     """Not registered: subclasses set `name`/`group` and implement `_value` on one statistics row."""
 
     needs = frozenset({"instruction"})
-    cpu_fast = False  # a few hundred tokens/s on 2 CPU cores: default-on only with a GPU, else on request
+    cpu_fast = False  # a causal LM forward per example and context: default-on only with a GPU, else on request
     default_batch_size = 512  # examples per call: enough for length bucketing to leave little padding
     # The shared conformance test gives every view with a `model` parameter the hashing embedder; an LM
     # view needs a causal LM, so it runs there on the real default model with short sequences.
@@ -33,14 +33,11 @@ class LMView(View):
         `max_tokens`: cap on prompt tokens and on response tokens each; longer texts are cut (the prompt
         keeps its end, the response its start) and the reason says so. Memory and time grow with it.
         `batch_tokens`: padded tokens per forward pass; None picks 256 on CPU (larger CPU batches
-        measured slower: bench/lm_bench.py) and 16,384 on a GPU, where larger batches fill the device.
-        `device`: auto (cuda when present), cpu or
-        cuda. `dtype`, the precision: auto (float32 on CPU, bfloat16 on a GPU that has it, else
-        float32), float32, bfloat16, float16, or int8 (CPU only: int8 weights per channel and activations
-        per token, `sft_select.models.lm.int8`; on CPU ~1.9x a one-by-one float32 loop vs 1.35x for the exact
-        float32 path of a Llama model, losses ~0.1 nat from float32 on average and rank agreement 0.98-0.996, see docs/benchmarks.md
-        "LM views"). The precision and the forward path are part of the statistics cache key: float32 and
-        int8 statistics are cached apart and never mixed."""
+        measured slower: bench/lm_batch_sweep.py) and 16,384 on a GPU, where larger batches fill the device.
+        `device`: auto (cuda when present), cpu or cuda.
+        `dtype`, the precision: auto (float32 on CPU, bfloat16 on a GPU that has it, else float32), float32,
+        bfloat16 or float16. The precision is part of the statistics cache key: statistics of two
+        precisions are cached apart and never mixed."""
         self.model = model
         self.max_tokens = max_tokens
         self.batch_tokens = batch_tokens
@@ -56,6 +53,9 @@ class LMView(View):
                 raise ConfigError(f"views.settings.{self.name}.params.{key}: must be a positive integer, got {value!r}")
         if self.device not in DEVICES:
             raise ConfigError(f"views.settings.{self.name}.params.device: one of {DEVICES}, got {self.device!r}")
+        if self.dtype in REMOVED_DTYPES:
+            raise ConfigError(f"views.settings.{self.name}.params.dtype: {self.dtype!r} is no longer available: "
+                              f"{REMOVED_DTYPES[self.dtype]}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"views.settings.{self.name}.params.dtype: one of {DTYPES}, got {self.dtype!r}")
 

