@@ -21,12 +21,14 @@ with the weight fixed to quality_label (choosing only the coverage settings). `a
 with the labels known, selection/active.py) orders S by a classifier refit on S, not by the weights, which
 reach it only through τ; the loop can choose its settings (`--active-seeds`, `--active-batches`,
 `--active-skips`, `--active-Cs`, `--active-scores`: tune.active_*), when active is in `--strategies` or
-`--tune-strategies`; `--no-tune` skips the loop's rows for such a run. The pool is scored once per dataset (views cached in --work/<dataset>/run); every method
+`--tune-strategies`; `--no-tune` skips the loop's rows for such a run. The pool is scored once per dataset
+(views cached in --work/<dataset>/run); every method
 re-combines and re-selects from that one table.
 
 Datasets (from ../shared/data, see its README): `20news` (train 11,314 as the pool, test split into
 1,500 validation + 6,032 test), `20news-noisy` (the same with 20% of the pool's labels flipped at
-random, seeded: the regime of label-noise case studies), `20news4-noisy` (4 topics, 10,000 posts, 20% of the labels wrong where a classifier hesitates, each to a
+random, seeded: the regime of label-noise case studies), `20news4-noisy` (4 topics, 10,000 posts, 20% of the
+labels wrong where a classifier hesitates, each to a
 class it resembles: the regime of human label noise), `imdb` (25,000 reviews: pool 15,000,
 validation 2,000, test 8,000). For the noisy variant the share of flipped labels inside each subset is
 reported too.
@@ -514,7 +516,8 @@ def run_dataset(name: str, args, data: Path) -> dict:
                     "threshold": rep["best"]["threshold"], "f_tune": rep["best"]["f"],
                     # tune.json names settings by dotted path (select.<strategy>.<setting>)
                     **{k: (rep.get("settings") or {}).get(d) for k, d in (
-                        ("group_trim", "coverage.trim"), ("cover_mix", "coverage.mix"), ("group_order", "coverage.order"))},
+                        ("group_trim", "coverage.trim"), ("cover_mix", "coverage.mix"),
+                        ("group_order", "coverage.order"))},
                     "strategy": rep.get("strategy"),
                     "active": {k: v for k, v in (rep.get("settings") or {}).items() if k.startswith("active.")} or None,
                     "f_holdout": rep["best"]["f_holdout"],
@@ -560,7 +563,8 @@ def markdown(results: list[dict], fractions: list[float]) -> str:
         for method, by in res["methods"].items():
             # The loop may switch strategy (tune.strategies): the row says what it chose, and active's settings.
             chose = [" ".join(([f"→ {r['strategy']}"] if r.get("strategy") else [])
-                              + ([", ".join(f"{a[7:]} {v}" for a, v in r["active"].items())] if r.get("active") else []))
+                              + ([", ".join(f"{a[7:]} {v}" for a, v in r["active"].items())]
+                                 if r.get("active") else []))
                      for k in keys if (r := by.get(k)) and (r.get("strategy") or r.get("active"))]
             cells = [method + "".join(f" ({c})" for c in chose)]
             for k in keys:

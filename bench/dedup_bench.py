@@ -181,7 +181,10 @@ def clusters_of(pairs: np.ndarray, n: int) -> np.ndarray:
     import scipy.sparse as sp
     from scipy.sparse.csgraph import connected_components
 
-    g = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n)) if len(pairs) else sp.coo_matrix((n, n))
+    if len(pairs):
+        g = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    else:
+        g = sp.coo_matrix((n, n))
     return connected_components(g, directed=False)[1]
 
 

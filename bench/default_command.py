@@ -34,9 +34,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from case_study import Evaluator, eval_models, splits, write_jsonl  # noqa: E402
-from sft_select.models.embed.embedders import embed_examples  # noqa: E402
-from sft_select.io.load import load  # noqa: E402
 from sft_select.core.paths import shared_data  # noqa: E402
+from sft_select.io.load import load  # noqa: E402
+from sft_select.models.embed.embedders import embed_examples  # noqa: E402
 
 # The CLI of this checkout (python -m sft_select with its src first on the path), not whatever sft-select
 # the environment installed: a benchmark run from a snapshot measures the snapshot.

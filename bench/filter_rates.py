@@ -16,9 +16,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from sft_select.core.paths import shared_data  # noqa: E402
+from sft_select.core.record import Example, Turn  # noqa: E402
 from sft_select.preprocess.config import FilterConfig  # noqa: E402
 from sft_select.preprocess.filters import filter_reason  # noqa: E402
-from sft_select.core.record import Example, Turn  # noqa: E402
 
 
 def chat(prompt: str, response: str) -> Example:

@@ -57,7 +57,8 @@ def main() -> None:
         from sft_select.views.quality_heuristic import QualityHeuristic
 
         view = QualityHeuristic()
-        _time("quality_heuristic score", lambda: [view.score_batch(pool[i:i + 1024]) for i in range(0, len(pool), 1024)])
+        _time("quality_heuristic score",
+              lambda: [view.score_batch(pool[i:i + 1024]) for i in range(0, len(pool), 1024)])
     if "dsir" in only:
         from sft_select.views.relevance_dsir import RelevanceDSIR
 

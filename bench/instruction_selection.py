@@ -39,7 +39,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from instruction_proxies import load_judged, split  # noqa: E402
-
 from sft_select.core.paths import shared_data  # noqa: E402
 
 FRACTION = 0.2
@@ -79,9 +78,11 @@ def select(pool: Path, out: Path, validation: Path | None = None) -> dict:
         t = json.loads(tune.read_text())
         b = t.get("baselines", {})
         res["tune"] = {"proxy": t.get("proxy"), "beats_random": t.get("beats_random"),
-                       "best_f": (t.get("best") or {}).get("f"), "best_f_holdout": (t.get("best") or {}).get("f_holdout"),
+                       "best_f": (t.get("best") or {}).get("f"),
+                       "best_f_holdout": (t.get("best") or {}).get("f_holdout"),
                        "initial_f_holdout": (t.get("initial") or {}).get("f_holdout"),
-                       "random_mean": b.get("random_mean"), "whole_pool_f_holdout": (b.get("whole_pool") or {}).get("f_holdout"),
+                       "random_mean": b.get("random_mean"),
+                       "whole_pool_f_holdout": (b.get("whole_pool") or {}).get("f_holdout"),
                        "evaluations": t.get("evaluations"), "strategy": t.get("strategy")}
     return res
 
@@ -111,7 +112,8 @@ def alpaca(data: Path, work: Path, seeds: list[int], pool_size: int) -> dict:
         inst = np.asarray([j.instruction[i] for i in sp.pool], dtype=object)
         n_inst = len(np.unique(inst))
 
-        def measure(rows: np.ndarray) -> dict:
+        # this seed's pool, bound as defaults: the closure must not see a later iteration's values
+        def measure(rows: np.ndarray, quality=quality, inst=inst, n_inst=n_inst) -> dict:
             return {"size": int(len(rows)), "judge_quality": round(float(quality[rows].mean()), 4),
                     "instruction_share": round(len(np.unique(inst[rows])) / n_inst, 4)}
 
@@ -155,7 +157,8 @@ def tiers(data: Path, work: Path) -> dict:
 
     def measure(r: np.ndarray) -> dict:
         return {"size": int(len(r)), "mean_tier": round(float(tier_a[r].mean()), 3),
-                "top2_share": round(float(top2[r].mean()), 3), "base_davinci_share": round(float((tier_a[r] == 0).mean()), 3)}
+                "top2_share": round(float(top2[r].mean()), 3),
+                "base_davinci_share": round(float((tier_a[r] == 0).mean()), 3)}
 
     rnd = [measure(random_rows(len(rows), s)) for s in RANDOM_SEEDS]
     res = {"pool": len(rows), "whole_pool": measure(np.arange(len(rows))),
@@ -183,7 +186,8 @@ def dolly(data: Path, work: Path) -> dict:
     def measure(r: np.ndarray) -> dict:
         share = np.asarray([(cats[r] == c).mean() for c in names])
         return {"size": int(len(r)), "max_abs_share_diff": round(float(np.max(np.abs(share - pool_share))), 4),
-                "smallest_category_ratio": round(float(share[names == smallest][0] / pool_share[names == smallest][0]), 3),
+                "smallest_category_ratio": round(float(share[names == smallest][0]
+                                                       / pool_share[names == smallest][0]), 3),
                 "shares": {c: round(float(s), 4) for c, s in zip(names, share)}}
 
     rnd = [measure(random_rows(len(items), s)) for s in RANDOM_SEEDS]
@@ -223,7 +227,8 @@ def markdown(res: dict) -> str:
                   "| | mean tier | top-2 tiers share | base davinci share |", "|---|---|---|---|",
                   f"| default S | {t['default']['mean_tier']:.3f} | {t['default']['top2_share']:.3f} | "
                   f"{t['default']['base_davinci_share']:.3f} |",
-                  f"| random 20% (3 seeds) | {t['random']['mean_tier']['mean']:.3f} ± {t['random']['mean_tier']['sd']:.3f} | "
+                  f"| random 20% (3 seeds) | {t['random']['mean_tier']['mean']:.3f} ± "
+                  f"{t['random']['mean_tier']['sd']:.3f} | "
                   f"{t['random']['top2_share']['mean']:.3f} ± {t['random']['top2_share']['sd']:.3f} | "
                   f"{t['random']['base_davinci_share']['mean']:.3f} ± {t['random']['base_davinci_share']['sd']:.3f} |",
                   f"| whole pool | {t['whole_pool']['mean_tier']:.3f} | {t['whole_pool']['top2_share']:.3f} | "
@@ -232,9 +237,11 @@ def markdown(res: dict) -> str:
     if d:
         lines += [f"### dolly_3k categories (smallest: {d['smallest_category']})", "",
                   "| | max abs share diff vs pool | smallest category share ratio |", "|---|---|---|",
-                  f"| default S | {d['default']['max_abs_share_diff']:.4f} | {d['default']['smallest_category_ratio']:.3f} |",
+                  f"| default S | {d['default']['max_abs_share_diff']:.4f} | "
+                  f"{d['default']['smallest_category_ratio']:.3f} |",
                   f"| random 20% (3 seeds) | {d['random']['max_abs_share_diff']['mean']:.4f} ± "
-                  f"{d['random']['max_abs_share_diff']['sd']:.4f} | {d['random']['smallest_category_ratio']['mean']:.3f} ± "
+                  f"{d['random']['max_abs_share_diff']['sd']:.4f} | "
+                  f"{d['random']['smallest_category_ratio']['mean']:.3f} ± "
                   f"{d['random']['smallest_category_ratio']['sd']:.3f} |", ""]
     return "\n".join(lines)
 

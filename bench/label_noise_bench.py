@@ -36,9 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from sft_select.models.embed.embedders import EmbeddingStore, embed_examples  # noqa: E402
-from sft_select.io.load import load  # noqa: E402
 from sft_select.core.paths import shared_data  # noqa: E402
+from sft_select.io.load import load  # noqa: E402
+from sft_select.models.embed.embedders import EmbeddingStore, embed_examples  # noqa: E402
 from sft_select.views import oof  # noqa: E402
 from sft_select.views.registry import build  # noqa: E402
 
@@ -58,7 +58,7 @@ def plain_cleanlab(pool) -> tuple[np.ndarray, np.ndarray]:
     from cleanlab.rank import get_label_quality_scores
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import cross_val_predict, StratifiedKFold
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     texts = [ex.content for ex in pool]
     classes = sorted({ex.label for ex in pool})

@@ -103,8 +103,8 @@ def main() -> None:
     os.environ["SFT_SELECT_EMBED_CACHE"] = str(args.out) + "-embed-cache"
     shutil.rmtree(os.environ["SFT_SELECT_EMBED_CACHE"], ignore_errors=True)
     start = time.perf_counter()
-    from sft_select.pipelines import in_memory as pipeline
     from sft_select.config.schema import build_config
+    from sft_select.pipelines import in_memory as pipeline
 
     imports = time.perf_counter() - start
     install()

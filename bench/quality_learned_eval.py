@@ -49,9 +49,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from sft_select.core.paths import shared_data  # noqa: E402
 from sft_select.core.record import Example, Turn, assign_ids, content_hash  # noqa: E402
 from sft_select.views.registry import build  # noqa: E402
-from train_quality_learned import (SYNTHETIC, TIERS, answer_features, load_alpaca, save, split,  # noqa: E402
-                                   synthetic, tier_pairs, tier_train, train, training_synthetic, with_similar_pairs,
-                                   with_tiers)
+from train_quality_learned import (  # noqa: E402
+    SYNTHETIC,
+    TIERS,
+    answer_features,
+    load_alpaca,
+    save,
+    split,
+    synthetic,
+    tier_pairs,
+    tier_train,
+    train,
+    training_synthetic,
+    with_similar_pairs,
+    with_tiers,
+)
 
 
 def examples(pairs: list[tuple[str, str]]) -> list[Example]:

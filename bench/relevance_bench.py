@@ -36,10 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from sft_select.selection.combine import normalize  # noqa: E402
-from sft_select.models.embed.embedders import embed_examples, get_embedder  # noqa: E402
-from sft_select.io.load import load  # noqa: E402
 from sft_select.core.paths import shared_data  # noqa: E402
+from sft_select.io.load import load  # noqa: E402
+from sft_select.models.embed.embedders import embed_examples, get_embedder  # noqa: E402
+from sft_select.selection.combine import normalize  # noqa: E402
 from sft_select.views.registry import build  # noqa: E402
 
 VIEWS = {"embedding": "relevance_embedding", "dsir": "relevance_dsir", "learned": "relevance_learned"}
@@ -180,7 +180,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--embedder", default="static-minilm")
     parser.add_argument("--learned", default="{}", help="relevance_learned parameters (JSON), used alone and combined")
-    parser.add_argument("--variants", default="[]", help="JSON list of other relevance_learned parameters, ranked alone")
+    parser.add_argument("--variants", default="[]",
+                        help="JSON list of other relevance_learned parameters, ranked alone")
     parser.add_argument("--out", default=str(ROOT / "bench" / "out" / "relevance.json"))
     args = parser.parse_args()
     data = shared_data()

@@ -130,7 +130,8 @@ def run_once(pool: Path, target: Path, out: Path, n_select: int, engine: str, st
         raise SystemExit(f"run failed ({proc.returncode}): see {out.with_name(out.name + '.log')}")
     manifest = json.loads((out / "manifest.json").read_text())
     return {"wall_s": round(wall, 2), "peak_rss_mb": round(max(peak_kb, before) / 1024, 1),
-            "peak_main_mb": round(main_peak, 1), "peak_tree_mb": round(tree_peak, 1) if tree_memory else None, "workers": workers,
+            "peak_main_mb": round(main_peak, 1), "peak_tree_mb": round(tree_peak, 1) if tree_memory else None,
+            "workers": workers,
             "timings": manifest["timings"], "views": manifest["views"]["used"]}
 
 

@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import numpy as np  # noqa: E402
-from case_study import WANTED_VIEWS, Evaluator, eval_models, splits, write_jsonl  # noqa: E402
 
+from case_study import WANTED_VIEWS, Evaluator, eval_models, splits, write_jsonl  # noqa: E402
 from sft_select.config.schema import build_config  # noqa: E402
-from sft_select.models.embed.embedders import embed_examples  # noqa: E402
-from sft_select.io.load import load  # noqa: E402
 from sft_select.core.paths import shared_data  # noqa: E402
+from sft_select.io.load import load  # noqa: E402
+from sft_select.models.embed.embedders import embed_examples  # noqa: E402
 from sft_select.pipelines.in_memory import run  # noqa: E402
 from sft_select.views.registry import registered  # noqa: E402
 
@@ -101,7 +101,8 @@ def main() -> None:
     res["rows"]["random (3 seeds)"]["size"] = size
     res["load_end"] = os.getloadavg()[0]
     for name, row in res["rows"].items():
-        print(f"[{args.dataset}] {name:18s} n={row['size']:5d} " + " ".join(f"{m.name} {row[m.name]:.4f}" for m in models))
+        print(f"[{args.dataset}] {name:18s} n={row['size']:5d} "
+              + " ".join(f"{m.name} {row[m.name]:.4f}" for m in models))
     Path(args.out).write_text(json.dumps(res, indent=1))
 
 

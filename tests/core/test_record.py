@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from sft_select.io.formats import RowError, detect_format, parse_row
 from sft_select.core.record import Example, Turn, assign_ids, content_hash
+from sft_select.io.formats import RowError, detect_format, parse_row
 
 
 def test_id_ignores_whitespace_and_unicode_form_but_not_content():

@@ -6,14 +6,14 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
+from tests.pipelines.test_stream import make_pool
 
-from sft_select.executors import pool as parallel
 from sft_select.core.errors import InputError
+from sft_select.executors import pool as parallel
 from sft_select.io.load import load
 from sft_select.io.row_offsets import row_offsets, rows_at, rows_from
 from sft_select.pipelines.streaming.outputs import write_stream_outputs
 from sft_select.pipelines.streaming.source import Stream
-from tests.pipelines.test_stream import make_pool
 
 
 def with_blank_lines(path):
@@ -146,7 +146,8 @@ def test_outputs_are_the_same_read_whole_by_offsets_or_in_workers(tmp_path, two_
     assert results["whole"] == results["offsets"] == results["workers"]
     rejected = [json.loads(line) for line in results["whole"]["rejected"].splitlines()]
     # rows the reading rejected come first, as in-memory runs write them
-    assert [r["reason"].split()[0].rstrip(":") for r in rejected[:4]] == ["invalid", "unreadable", "invalid", "unreadable"]
+    assert [r["reason"].split()[0].rstrip(":") for r in rejected[:4]] == ["invalid", "unreadable", "invalid",
+                                                                          "unreadable"]
     assert len(results["whole"]["shown"]) == len(shown)
     assert not list(tmp_path.glob("*/.*"))  # no temp parts left behind
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sft_select.core.errors import ConfigError
 from sft_select.models.embed import embedders as embed
 from sft_select.models.embed.embedders import EmbeddingStore, get_embedder
-from sft_select.core.errors import ConfigError
 
 
 class CountingEmbedder:

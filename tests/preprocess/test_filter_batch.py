@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sft_select.core.record import Example, Turn
 from sft_select.preprocess import filter_batch, filters
 from sft_select.preprocess.config import FilterConfig
-from sft_select.core.record import Example, Turn
 
 from .helpers import chat, text
 

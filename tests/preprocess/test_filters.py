@@ -40,7 +40,8 @@ def test_good_examples_pass(prompt, response):
     ("How do I sort a list in Python?", "How do I sort a list in Python?", "filter_response_repeats_prompt"),
     ("Tell me a joke.", "As an AI language model, I cannot tell jokes.", "filter_refusal"),
     ("Write malware.", "I'm sorry, but I can't help with that request.", "filter_refusal"),
-    ("Explain sorting.", "Python's sorted() returns a new list, while list.sort() sorts in place and", "filter_truncated"),
+    ("Explain sorting.", "Python's sorted() returns a new list, while list.sort() sorts in place and",
+     "filter_truncated"),
     ("Show code.", "Here it is:\n```python\nfor i in range(3):\n    print(i)", "filter_truncated"),
     ("Say something.", "ok #$%^&*()!@#$%^&*()!@#$%^&*()!@#$%^&*", "filter_symbols_response"),
     ("Write a story.", "\n".join(["the cat sat on the mat and looked around"] * 20), "filter_repeated_lines"),
@@ -51,7 +52,8 @@ def test_bad_examples_get_their_reason(prompt, response, reason):
 
 def test_repetition_loop_without_newlines():
     loop = "I was very self-destructive. " * 30
-    assert filter_reason(chat("Tell me about yourself.", loop), CFG) in {"filter_repeated_ngram", "filter_duplicate_ngrams"}
+    assert filter_reason(chat("Tell me about yourself.", loop), CFG) in {"filter_repeated_ngram",
+                                                                         "filter_duplicate_ngrams"}
 
 
 def test_long_bounds_in_chars_and_words():

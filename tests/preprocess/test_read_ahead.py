@@ -6,13 +6,13 @@ import multiprocessing
 
 import pytest
 
-from sft_select.executors import pool as parallel
 from sft_select.core.errors import InputError
+from sft_select.core.record import content_hash
+from sft_select.executors import pool as parallel
 from sft_select.io.load import load
 from sft_select.io.read_ahead import ReadAhead
 from sft_select.preprocess.config import FilterConfig
 from sft_select.preprocess.filters import apply_filters, filter_job
-from sft_select.core.record import content_hash
 
 from .helpers import chat
 

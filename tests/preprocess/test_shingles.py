@@ -60,9 +60,9 @@ def test_remembered_word_hashes_are_the_computed_ones_and_dsir_scores_the_same()
     """near dedup keeps the pool's word hashes for relevance_dsir: a memo hit gives exactly what
     hashing the words again gives, a text outside the memo falls back to hashing, and the DSIR scores
     are the same with and without the memo."""
+    from sft_select.core.record import Example, Turn
     from sft_select.preprocess.shingles import word_hashes
     from sft_select.preprocess.word_memo import forget_words, recall_words
-    from sft_select.core.record import Example, Turn
     from sft_select.views.relevance_dsir import RelevanceDSIR
 
     rng = random.Random(3)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from sft_select.textstats import signals
 from sft_select.core.normalize import normalize_text
+from sft_select.textstats import signals
 
 
 def test_ngram_repetition_definitions():
@@ -76,7 +76,8 @@ _ODD_TEXTS = [
     "", " ", "a", "Hello, world!", "def f(x):\n    return x ** 2  # square\n", "\x1c\x1d\x1e\x1f\x0b\x0c sep",
     "中文测试，这是一个句子。", "Ünïcödé wörds ½ ² ٣ and émojis 😻🐱", "I'M SORRY, but I can't help with that.",
     "İ am sorry", "ı'm unable to do it", "As an AI language model, I cannot provide that.",
-    "I can not fly", "I am sorry.", "I'm unable.", "Hm, as an AI model", "I cannot assist you.", "the the the the the the the the", "a b c a b c a b c d",
+    "I can not fly", "I am sorry.", "I'm unable.", "Hm, as an AI model", "I cannot assist you.",
+    "the the the the the the the the", "a b c a b c a b c d",
     "\u00a0\u2003\u3000 spaces", "tab\tand\r\nnewlines", "~!@#$%^&*()_+{}|:<>?", "x" * 5000,
     "mixed ascii and ñ " * 50, "as a language model", "I do not have access to the internet",
 ]
@@ -105,8 +106,9 @@ def test_fast_signals_equal_their_definitions_on_random_text():
     check()
 
 
-@pytest.mark.parametrize("text", _ODD_TEXTS + ["I cannot help with that.", "Sorry, I can't do that", "We won't comply",
-                                               "I'm not able to browse the web.", "ı cannot help", "\x00ctrl\x7f  \x0b x"])
+@pytest.mark.parametrize("text", _ODD_TEXTS + ["I cannot help with that.", "Sorry, I can't do that",
+                                               "We won't comply", "I'm not able to browse the web.", "ı cannot help",
+                                               "\x00ctrl\x7f  \x0b x"])
 def test_more_fast_paths_equal_their_definitions(text):
     from sft_select.core.normalize import normalize_for_dedup
     from sft_select.preprocess.exact import normalized_bytes

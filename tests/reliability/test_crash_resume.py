@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sft_select.scoring import driver as scoring
 from sft_select.core.errors import RunDirError
+from sft_select.core.record import Example, Turn
 from sft_select.executors.local import LocalExecutor
 from sft_select.io.atomic import atomic_open, atomic_path, is_temp
-from sft_select.core.record import Example, Turn
 from sft_select.rundir.folder import MARKER, prepare, release
+from sft_select.scoring import driver as scoring
 from sft_select.views.base import View, ViewResult
 
 from .helpers import SRC, load_script, make_demo
@@ -142,7 +142,8 @@ def test_force_removes_the_manifest_so_a_half_cleaned_run_reads_as_unfinished(tm
 def test_a_second_process_cannot_write_the_same_run_directory(tmp_path: Path) -> None:
     out = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from sft_select.rundir.folder import prepare;"
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from sft_select.rundir.folder import prepare;"
          f"prepare(Path({str(out)!r}), force=False); print('held', flush=True); time.sleep(60)"],
         env={"PYTHONPATH": str(SRC)}, stdout=subprocess.PIPE, text=True)
     try:

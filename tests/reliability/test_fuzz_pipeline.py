@@ -35,7 +35,8 @@ def _canon(row) -> str:
 
 @fuzz_settings(25)
 @given(rows=st.lists(st.one_of(good_rows, good_rows, good_rows, format_rows()), min_size=1, max_size=12),
-       n=st.integers(1, 15), on_error=st.sampled_from(["fail", "skip", "skip"]), normalize=st.sampled_from(["rank", "minmax", "zscore"]),
+       n=st.integers(1, 15), on_error=st.sampled_from(["fail", "skip", "skip"]),
+       normalize=st.sampled_from(["rank", "minmax", "zscore"]),
        with_target=st.booleans())
 def test_a_run_finishes_or_fails_clearly_and_loses_no_row(rows, n, on_error, normalize, with_target) -> None:
     with tempfile.TemporaryDirectory() as tmp:

@@ -16,8 +16,7 @@ from sft_select.core.errors import InputError
 from sft_select.io.formats import FORMATS, Parsed, RowError, detect_format, parse_row
 from sft_select.io.load import load_file
 
-from .fuzz import (CONTAINERS, check_load, encode_rows, format_rows, fuzz_settings, json_values, plain_text,
-                   record)
+from .fuzz import CONTAINERS, check_load, encode_rows, format_rows, fuzz_settings, json_values, plain_text, record
 
 
 def _load_both_modes(test: str, data: bytes, container: str) -> None:
@@ -79,7 +78,8 @@ def test_deep_nesting(depth: int, container: str, opener: str, valid: bool) -> N
 
 
 @fuzz_settings(10)
-@given(size=st.sampled_from([0, 1, 70_000, 1_100_000, 3_000_000]), char=st.sampled_from(["x", "é", "字", "😀", "\n", " "]),
+@given(size=st.sampled_from([0, 1, 70_000, 1_100_000, 3_000_000]),
+       char=st.sampled_from(["x", "é", "字", "😀", "\n", " "]),
        where=st.sampled_from(["text", "label", "key", "many"]), container=st.sampled_from(CONTAINERS))
 def test_huge_fields(size: int, char: str, where: str, container: str) -> None:
     """Fields of up to 3 million characters (up to 12 MB of UTF-8) in values, labels or keys."""

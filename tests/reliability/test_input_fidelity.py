@@ -7,11 +7,15 @@ import json
 import math
 import pickle
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from sft_select.io.load import load_file
 from sft_select.io.writers import rejected_lines, write_rows
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 ROWS = [{"instruction": f"How do I sort list number {i} in Python, step by step?",
          "output": f"Call sorted() on list {i}; it returns a new sorted list and leaves list {i} alone."}
@@ -25,7 +29,7 @@ def strict_json(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
-def exotic_parquet(path: Path) -> "pa.Table":
+def exotic_parquet(path: Path) -> pa.Table:
     """A map<string,int64> column, narrow int and float types, and a column null in all rows but one."""
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from sft_select.config.schema import build_config
-from sft_select.pipelines.in_memory import run
 from sft_select.core.record import Example, assign_ids, content_hash
+from sft_select.pipelines.in_memory import run
 from sft_select.views.registry import build
 
 WORDS = [f"w{i}" for i in range(3000)]

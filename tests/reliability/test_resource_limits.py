@@ -6,10 +6,9 @@ views added later are held to the same cases.
 from __future__ import annotations
 
 import json
-
-import pandas as pd
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from sft_select.config.schema import build_config

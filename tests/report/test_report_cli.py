@@ -30,7 +30,8 @@ def test_explain_selected_example(demo_run):
     assert 1 <= d["rank"] <= 60 and d["score"] >= d["cut"]
     assert {v["view"] for v in d["views"]} >= {"quality_heuristic", "relevance_embedding"}
     total = sum(v["contribution"] for v in d["views"])
-    assert total == pytest.approx(d["score"], abs=1e-5)  # the contributions add up to the combined score (6 decimals each)
+    # the contributions add up to the combined score (6 decimals each)
+    assert total == pytest.approx(d["score"], abs=1e-5)
     assert d["text"]
 
 

@@ -22,7 +22,8 @@ def test_categories_match_pandas_string_methods():
     text = reasons.astype("string").str.strip()  # the vectorized definition it replaces
     head = text.str.split(":", n=1).str[0].str.strip()
     floor_view = "floor: " + text.str.slice(len("floor:")).str.split(" below", n=1).str[0].str.strip()
-    want = head.where(~text.str.startswith("floor:").fillna(False), floor_view).astype(object).where(reasons.notna(), None)
+    want = (head.where(~text.str.startswith("floor:").fillna(False), floor_view).astype(object)
+            .where(reasons.notna(), None))
     got = categories(reasons)
     assert got.index.equals(reasons.index) and got.tolist() == want.tolist()
 

@@ -34,7 +34,7 @@ def test_every_figure_is_valid_plotly(demo_run):
     figures = build_figures(summary, data.text)
     assert {"funnel", "drops", "score", "correlation", "map", "length", "timings", "view-0", "view-1",
             "cov-clusters"} <= set(figures)
-    for name, fig in figures.items():
+    for fig in figures.values():
         go.Figure(fig)  # raises on a property plotly does not know, which plotly.js would silently ignore
 
 

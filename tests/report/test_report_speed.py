@@ -5,16 +5,15 @@ import math
 
 import numpy as np
 import pandas as pd
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sft_select.core.ranks import average_ranks
 from sft_select.report import coverage as cov
 from sft_select.report.figures import _wrap_greedy, squeezed, wrap
 from sft_select.report.funnel import _category, categorize, reason_examples
 from sft_select.report.html import json_safe
 from sft_select.report.summary import status_counts
-from sft_select.core.ranks import average_ranks
 
 # Characters that matter to the token regex and to str.strip/split: ASCII words, punctuation, every kind
 # of ASCII space (\x1c-\x1f are spaces to Python), Unicode spaces, letters, digits and symbols.

@@ -115,7 +115,8 @@ def test_tune_reader_is_tolerant():
     t = read_tune({"metric": "accuracy",
                    "sweep": [{"tau": 0.5, "size": 40, "f": 0.7}, {"tau": "x", "f": None}, "junk"],
                    "trace": [{"weights": {"a": 0.3}, "f": 0.6}, {"trial": 5, "f": float("nan")}],
-                   "baselines": {"random": [{"size": 40, "f": [0.5, 0.6]}, {"size": "bad"}], "whole_pool": {"f": 0.65}}})
+                   "baselines": {"random": [{"size": 40, "f": [0.5, 0.6]}, {"size": "bad"}],
+                                 "whole_pool": {"f": 0.65}}})
     assert t["sweep"] == [{"tau": 0.5, "size": 40.0, "f": 0.7}]
     assert t["trace"] == [{"trial": 0, "f": 0.6, "weights": {"a": 0.3}}]
     assert t["random"] == [{"size": 40.0, "mean": 0.55, "min": 0.5, "max": 0.6, "n": 2}]

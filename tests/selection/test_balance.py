@@ -5,8 +5,8 @@ from collections import Counter
 
 import pytest
 
-from sft_select.selection.balance import class_weights, imbalance_report, resample
 from sft_select.core.errors import ConfigError
+from sft_select.selection.balance import class_weights, imbalance_report, resample
 
 
 def test_report():

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sft_select.selection.combine import ViewWeight, combine, normalize, resolve_weights
 from sft_select.core.errors import ConfigError
+from sft_select.selection.combine import ViewWeight, combine, normalize, resolve_weights
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 
@@ -51,7 +51,8 @@ def test_weights_sum_to_one():
 
 
 def test_strict_policy_rejects_weights_that_do_not_sum_to_one():
-    assert resolve_weights([ViewWeight("a", 0.4), ViewWeight("b", 0.6)], "strict") == pytest.approx({"a": 0.4, "b": 0.6})
+    weights = resolve_weights([ViewWeight("a", 0.4), ViewWeight("b", 0.6)], "strict")
+    assert weights == pytest.approx({"a": 0.4, "b": 0.6})
     with pytest.raises(ConfigError, match="sum to"):
         resolve_weights([ViewWeight("a", 0.4), ViewWeight("b", 0.4)], "strict")
     with pytest.raises(ConfigError, match="sum to"):  # unset views cannot absorb an excess

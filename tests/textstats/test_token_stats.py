@@ -3,8 +3,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sft_select.textstats import signals
-from sft_select.textstats import token_stats
+from sft_select.textstats import signals, token_stats
 
 # few distinct words, so n-grams repeat; separators and case that the tokenization must normalize
 _WORDS = ["the", "The", "cat", "CAT", "sat", "on", "a", "mat", "x_1", "42", "ok"]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from sft_select.core.errors import ConfigError
-from sft_select.executors.local import LocalExecutor
 from sft_select.core.record import Example
+from sft_select.executors.local import LocalExecutor
 from sft_select.scoring.driver import score_view
 from sft_select.views.base import GROUPS, ViewResult
 from sft_select.views.registry import build, registered

@@ -19,7 +19,7 @@ def test_view_contract(name, check_contract):
     if cls.conformance_skip:
         pytest.skip(f"{name}: {cls.conformance_skip}")
     params = conformance_params(cls)
-    for kind, (pool, target) in conformance_data().items():
+    for pool, target in conformance_data().values():
         if cls(**params).skip_reason(pool, target) is None:
             check_contract(name, params, pool, target)
             return

@@ -104,7 +104,8 @@ def two_view_pool(seed: int = 40) -> tuple[list[Example], np.ndarray]:
     TF-IDF-only rows: plain topic words after 4,000+ characters of filler, past what an embedder reads
     (embed.MAX_CHARS). Filler words are in every row, so TF-IDF gives them no weight."""
     from sft_select.models.embed.embedders import MAX_CHARS
-    from views.viewdata import FILLER, TOPICS as VOCAB
+    from views.viewdata import FILLER
+    from views.viewdata import TOPICS as VOCAB
 
     rng = random.Random(seed)
     filler = " ".join(rng.choice(FILLER) for _ in range(MAX_CHARS // 3))

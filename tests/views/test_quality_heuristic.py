@@ -80,8 +80,9 @@ def test_default_rewards_neither_length_nor_final_punctuation():
     """Version 2: a short clean answer, a long one and one ending without punctuation (a list, a name)
     score alike; a real cut (dangling 'the', unclosed code) still scores below them."""
     q = "Name the smallest US state."
+    filler = " ".join("w" + chr(97 + i // 26) + chr(97 + i % 26) for i in range(200))
     rows = with_ids([chat(q, "Rhode Island is the smallest state of the United States by area"),
-                     chat(q, "Rhode Island is the smallest state by area. " + " ".join("w" + chr(97 + i // 26) + chr(97 + i % 26) for i in range(200)) + "."),
+                     chat(q, "Rhode Island is the smallest state by area. " + filler + "."),
                      chat(q, "The smallest ones:\n- Rhode Island\n- Delaware\n- Connecticut"),
                      chat(q, "The smallest state of the United States by area is, as many know, the"),
                      chat(q, "Use this code to list them:\n```python\nstates = sorted(areas)\n")])

@@ -36,7 +36,7 @@ def answer(rng: random.Random, topic: str, grade: int) -> str:
 def graded_rows(n_prompts: int, seed: int, grades=(0, 1, 2, 3), shared_prompt: bool = True) -> list[dict]:
     rng = random.Random(seed)
     rows = []
-    for i in range(n_prompts):
+    for _ in range(n_prompts):
         t = rng.choice(list(TOPICS))
         prompt = f"Explain something about {t}: {sentence(rng, t, 8)}"
         for g in grades:
@@ -85,7 +85,7 @@ def test_graded_labels_train_a_model_the_view_loads_and_that_orders_held_out_row
 def test_preference_pairs_train_with_strings_or_conversations(tmp_path):
     rng = random.Random(3)
     rows, conv = [], []
-    for i in range(40):
+    for _ in range(40):
         t = rng.choice(list(TOPICS))
         prompt = f"Tell me about {t}: {sentence(rng, t, 8)}"
         good, bad = answer(rng, t, rng.choice((2, 3))), answer(rng, t, rng.choice((0, 1)))
@@ -195,9 +195,11 @@ def test_a_user_model_retrained_in_place_changes_the_views_cache_key(tmp_path):
 
     path = tmp_path / "m.npz"
     data = write(tmp_path / "graded.jsonl", graded_rows(10, seed=1, shared_prompt=True))
-    assert train("--view", "quality_learned", "--data", data, "--label-field", "score", "--out", str(path)).exit_code == 0
+    assert train("--view", "quality_learned", "--data", data, "--label-field", "score",
+                 "--out", str(path)).exit_code == 0
     view = build("quality_learned", {"path": str(path)})
     before = cache_key(view, "pool", None)
     data = write(tmp_path / "graded2.jsonl", graded_rows(10, seed=2, shared_prompt=True))
-    assert train("--view", "quality_learned", "--data", data, "--label-field", "score", "--out", str(path)).exit_code == 0
+    assert train("--view", "quality_learned", "--data", data, "--label-field", "score",
+                 "--out", str(path)).exit_code == 0
     assert cache_key(view, "pool", None) != before

@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import typer
-
 from rich.markup import escape
 
 from sft_select.core import progress
 from sft_select.core.errors import ConfigError, InputError
 from sft_select.core.record import ASSISTANT_ROLES, Example, Turn
 
-_TRUE = {True, 1, "1", "true", "good", "yes"}
-_FALSE = {False, 0, "0", "false", "bad", "no"}
+# True == 1 and False == 0 in a set: the booleans stand for the numbers too
+_TRUE = {True, "1", "true", "good", "yes"}
+_FALSE = {False, "0", "false", "bad", "no"}
 
 
 def _flag(value: Any) -> bool | None:

@@ -32,9 +32,11 @@ def find_row(data: RunData, query: str) -> int:
             return int(prefix[0])
         if prefix.size > 1:
             some = ", ".join(clip(i, 40) for i in ids.iloc[prefix[:5]])
-            raise InputError(where, f"'{clip(query)}' matches {prefix.size} ids ({some}{', …' if prefix.size > 5 else ''}); "
+            more = ", …" if prefix.size > 5 else ""
+            raise InputError(where, f"'{clip(query)}' matches {prefix.size} ids ({some}{more}); "
                              "give more characters")
-    raise InputError(where, f"no example with id '{clip(query)}' (ids are in selected/rejected rows and scores.parquet)")
+    raise InputError(where, f"no example with id '{clip(query)}' "
+                            "(ids are in selected/rejected rows and scores.parquet)")
 
 
 def _verdict(row: pd.Series, status: str, rank: int | None, n_cand: int, cut: float | None, keep: str) -> str:
@@ -42,7 +44,8 @@ def _verdict(row: pd.Series, status: str, rank: int | None, n_cand: int, cut: fl
     score = num(row.get("score"))
     if status == "selected":
         where = f"rank {rank} of {n_cand} candidates by combined score" if rank else "selected"
-        return f"kept: {where}" + (f" (score {score:.3f}, the cut is {cut:.3f})" if score is not None and cut is not None else "")
+        cut_note = f" (score {score:.3f}, the cut is {cut:.3f})" if score is not None and cut is not None else ""
+        return f"kept: {where}" + cut_note
     if status in ("filtered", "decontaminated"):
         return f"dropped by preprocessing before scoring: {row.get('filter_reason')}"
     if status == "duplicate":
@@ -77,7 +80,8 @@ def explain(data: RunData, query: str) -> dict[str, Any]:
         contrib = num(row.get(contrib_col))
         views.append({"view": name, "raw": num(row.get(f"{name}_raw")), "normalized": num(row.get(name)),
                       "weight": num(weights.get(name)), "contribution": contrib,
-                      "vs_selected_mean": round(contrib - sel_mean, 6) if contrib is not None and sel_mean is not None else None,
+                      "vs_selected_mean": (round(contrib - sel_mean, 6)
+                                           if contrib is not None and sel_mean is not None else None),
                       "reason": None if pd.isna(row.get(f"{name}_reason")) else str(row.get(f"{name}_reason"))})
     gaps = [v for v in views if v["vs_selected_mean"] is not None]
     weakest = min(gaps, key=lambda v: v["vs_selected_mean"])["view"] if gaps and not selected[i] else None

@@ -272,7 +272,8 @@ def length_figure(h: dict[str, Any]) -> Fig | None:
 
 def _hline(x0: float, x1: float, y: float, name: str, color: str, dash: str = "dash") -> Fig:
     return {"type": "scatter", "mode": "lines", "name": esc(name), "x": [x0, x1], "y": [y, y],
-            "line": {"color": color, "dash": dash, "width": 2}, "hovertemplate": f"{esc(name)}: %{{y:.4f}}<extra></extra>"}
+            "line": {"color": color, "dash": dash, "width": 2},
+            "hovertemplate": f"{esc(name)}: %{{y:.4f}}<extra></extra>"}
 
 
 def tau_figure(t: dict[str, Any]) -> Fig | None:

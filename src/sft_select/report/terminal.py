@@ -26,7 +26,8 @@ def _n(x: Any, digits: int = 3) -> str:
 def _table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]], numeric_from: int = 1) -> Table:
     t = Table(title=Text(title), title_justify="left", title_style="bold", header_style="dim", show_edge=False)
     for k, col in enumerate(columns):
-        t.add_column(Text(col), justify="right" if k >= numeric_from else "left", overflow="fold", no_wrap=k == 0, min_width=len(col))
+        t.add_column(Text(col), justify="right" if k >= numeric_from else "left", overflow="fold", no_wrap=k == 0,
+                     min_width=len(col))
     for row in rows:
         t.add_row(*[cell if isinstance(cell, Text) else Text(_n(cell)) for cell in row])
     return t
@@ -46,8 +47,9 @@ def print_inspect(s: dict[str, Any], console: Console | None = None) -> None:
                           for st in f["stages"]], numeric_from=1))
     console.print(_table("Views (raw values)", ["view", "weight", "mean sel.", "mean rest", "min", "median", "max",
                                                  "s"],
-                         [(v["name"], v["weight"], v["stats"]["mean_selected"], v["stats"]["mean_rest"], v["stats"]["min"],
-                           v["stats"]["median"], v["stats"]["max"], v["seconds"]) for v in s["views"]]))
+                         [(v["name"], v["weight"], v["stats"]["mean_selected"], v["stats"]["mean_rest"],
+                           v["stats"]["min"], v["stats"]["median"], v["stats"]["max"], v["seconds"])
+                          for v in s["views"]]))
     sc = s["score"]
     console.print(Text(f"combined score: mean selected {_n(sc['stats']['mean_selected'])}, mean rest "
                        f"{_n(sc['stats']['mean_rest'])}, cut {_n(sc['cut'])}"))
@@ -62,10 +64,10 @@ def print_inspect(s: dict[str, Any], console: Console | None = None) -> None:
         console.print(Text(f"length: {warning}", style="yellow"))
     tot = s["coverage"]["totals"]
     cols = ["", "examples", "characters"] + (["tokens"] if "tokens" in tot["pool"] else [])
+    stages = (("pool", "pool as read"), ("candidates", "after preprocessing"), ("selected", "selected"))
     console.print(_table("Coverage", cols, [[name] + [tot[key].get(k) for k in ("examples", "chars", "tokens")
                                                       if k in tot["pool"]]
-                                            for key, name in (("pool", "pool as read"), ("candidates", "after preprocessing"),
-                                                              ("selected", "selected"))]))
+                                            for key, name in stages]))
     for key, title in (("labels", "Labels"), ("clusters", "Clusters"), ("sources", "Input files")):
         d = s["coverage"].get(key)
         if not d:

@@ -190,7 +190,8 @@ def truncation(text: str) -> str | None:
     last_line = tail.rsplit("\n", 1)[-1].strip()
     if last_line.replace("```", "").count("`") % 2 == 1:
         return "unclosed inline code"
-    if last_line.startswith(("-", "*", "#", "|", ">", "•")) or _NUMBERED.match(last_line) or len(last_line.split()) <= 3:
+    if (last_line.startswith(("-", "*", "#", "|", ">", "•")) or _NUMBERED.match(last_line)
+            or len(last_line.split()) <= 3):
         return None  # lists, headings, tables and short lines legitimately end without punctuation
     if tail[-1] in ",:;-–(":
         return "ends on '" + tail[-1] + "'"

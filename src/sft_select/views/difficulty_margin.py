@@ -13,8 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from sft_select.models.embed.embedders import DEFAULT_MODEL
 from sft_select.core.record import Example
+from sft_select.models.embed.embedders import DEFAULT_MODEL
 from sft_select.views.base import View, ViewResult
 from sft_select.views.oof import MAX_CLASSES, MAX_MATRIX_MB, ProxyFit, label_skip_reason, unscored_reason
 from sft_select.views.registry import register

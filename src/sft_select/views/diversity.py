@@ -14,11 +14,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from sft_select.models.embed.embedders import DEFAULT_MODEL, embed_examples
 from sft_select.core.record import Example
+from sft_select.models.embed.embedders import DEFAULT_MODEL, embed_examples
 from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import register
-
 
 # k-means trains on a seeded sample of this many points per centroid (faiss's own default is 256): on
 # 100k pooled examples (224 clusters) training takes 1.7 instead of 2.9 CPU seconds, and a sample of

@@ -33,8 +33,8 @@ from typing import Sequence
 import numpy as np
 
 from sft_select.core.cache import fingerprint, ids_fingerprint
-from sft_select.models.embed.embedders import embed_examples
 from sft_select.core.record import Example
+from sft_select.models.embed.embedders import embed_examples
 
 FEATURES = ("embedding", "tfidf", "both")
 TFIDF_MAX_WIDTH = 2 ** 18  # hashed word columns at most (fewer when there are many classes, see above)

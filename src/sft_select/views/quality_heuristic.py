@@ -19,12 +19,10 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from sft_select.textstats import signals
-from sft_select.textstats import token_stats
 from sft_select.core.record import Example
+from sft_select.textstats import signals, token_stats
 from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import register
-
 
 HEAD = 20_000  # characters of the body the statistics read
 # Signals whose failure is a defect, not a matter of degree: the row is flagged (`quality_heuristic_issue`),

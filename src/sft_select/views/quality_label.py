@@ -11,7 +11,8 @@ the pool's words, the two out-of-fold probabilities mixed with the weight that f
 default labelled selection (selection/auto.py: stratified, flagged rows out) lost with it on the held-out
 4-topic pool of bench/default_command.py (20news4-noisy, 20% human-like noise, 3 seeds: 13.9% noise left in S
 against 11.6%, the mlp eval model 0.7960 against 0.8221; level for the linear ones), so the embedding
-flags stay the default until the selection gains from `both`. On the human-confirmed label errors (bench/label_noise_bench.py, 2026-12-07) the mixture
+flags stay the default until the selection gains from `both`. On the human-confirmed label errors
+(bench/label_noise_bench.py, 2026-12-07) the mixture
 chose TF-IDF alone on 20news and IMDB: AUROC of the errors against all other rows 0.973 / 0.959, against
 0.823 / 0.860 with the embeddings (cleanlab on a TfidfVectorizer proxy: 0.944 / 0.960), and it flags
 fewer rows (125 of 7,532 on 20news, not 1,132), so recall among the flags is lower (0.54, not 0.63).
@@ -23,12 +24,11 @@ from typing import Sequence
 
 import numpy as np
 
-from sft_select.models.embed.embedders import DEFAULT_MODEL
 from sft_select.core.errors import MissingDependency
 from sft_select.core.record import Example
+from sft_select.models.embed.embedders import DEFAULT_MODEL
 from sft_select.views.base import View, ViewResult
-from sft_select.views.oof import (FEATURES, MAX_CLASSES, MAX_MATRIX_MB, ProxyFit, label_skip_reason,
-                                  unscored_reason)
+from sft_select.views.oof import FEATURES, MAX_CLASSES, MAX_MATRIX_MB, ProxyFit, label_skip_reason, unscored_reason
 from sft_select.views.registry import register
 
 METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")

@@ -48,11 +48,10 @@ from typing import Sequence
 
 import numpy as np
 
-from sft_select.textstats import signals
-from sft_select.textstats import token_stats
 from sft_select.core.errors import ConfigError
 from sft_select.core.normalize import scrub_surrogates
 from sft_select.core.record import Example
+from sft_select.textstats import signals, token_stats
 from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import register
 

@@ -222,8 +222,8 @@ def fit_preferences(chosen: Sequence[tuple[str, str]], rejected: Sequence[tuple[
 def write_model(model: dict[str, Any], path: str | Path) -> Path:
     """Write the model atomically as plain arrays (read back with allow_pickle=False), with the probe texts
     and their vectors that let the view check its embedder gives the vectors the model was trained on."""
-    from sft_select.models.embed.embedders import get_embedder
     from sft_select.io.atomic import atomic_path
+    from sft_select.models.embed.embedders import get_embedder
 
     path = Path(path)
     probes = get_embedder(model["meta"]["embedder"]).encode(list(PROBES)).astype(np.float64)

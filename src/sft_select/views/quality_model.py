@@ -17,10 +17,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sft_select.textstats import signals
-from sft_select.models.embed.embedders import embed_examples, get_embedder
 from sft_select.core.errors import ConfigError
 from sft_select.core.record import Example
+from sft_select.models.embed.embedders import embed_examples, get_embedder
+from sft_select.textstats import signals
 from sft_select.views.base import View, ViewResult
 from sft_select.views.quality_heuristic import QualityHeuristic
 from sft_select.views.registry import register
@@ -33,7 +33,8 @@ HEURISTICS = ("length", "repetition", "text_ratio", "not_refusal", "complete", "
 def heuristic_features(examples: Sequence[Example]) -> np.ndarray:
     """(n, len(HEURISTICS)); signals a text row lacks (refusal, echo…) count as good (1.0)."""
     out = np.ones((len(examples), len(HEURISTICS)))
-    for names, (rows, vals) in QualityHeuristic(ideal_words=120, truncation="punctuation").signal_table(examples).items():
+    heuristic = QualityHeuristic(ideal_words=120, truncation="punctuation")
+    for names, (rows, vals) in heuristic.signal_table(examples).items():
         out[np.ix_(rows, [HEURISTICS.index(name) for name in names])] = vals
     for i, ex in enumerate(examples):
         body = ex.text if ex.text is not None else ex.response

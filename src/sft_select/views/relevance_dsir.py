@@ -15,10 +15,10 @@ from typing import Sequence
 import numpy as np
 import xxhash
 
+from sft_select.core.record import Example
 from sft_select.executors import pool as parallel
 from sft_select.preprocess.shingles import _GOLDEN, mix64, words_of
 from sft_select.preprocess.word_memo import recall_words
-from sft_select.core.record import Example
 from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import register
 
@@ -126,9 +126,10 @@ class RelevanceDSIR(View):
             raise ValueError("relevance_dsir needs a target set")
         if self.buckets < 2 or not 0 < self.smoothing < 1 or self.prior_ngrams < 0:
             raise ValueError("buckets must be >= 2, 0 < smoothing < 1 and prior_ngrams >= 0")
-        self.log_ratio_ = (
-            _bucket_log_probs(_bucket_totals([ex.content for ex in target], self.buckets), self.buckets, self.smoothing)
-            - _bucket_log_probs(_bucket_totals([ex.content for ex in pool], self.buckets), self.buckets, self.smoothing))
+        target_totals = _bucket_totals([ex.content for ex in target], self.buckets)
+        pool_totals = _bucket_totals([ex.content for ex in pool], self.buckets)
+        self.log_ratio_ = (_bucket_log_probs(target_totals, self.buckets, self.smoothing)
+                           - _bucket_log_probs(pool_totals, self.buckets, self.smoothing))
         self.bucket_names_ = self._name_buckets(target)
         return self
 
@@ -159,7 +160,8 @@ class RelevanceDSIR(View):
         cols = _buckets(hashes, self.buckets)
         lr = self.log_ratio_[cols]
         total = np.bincount(rows, minlength=n).astype(np.float64)
-        log_weight = np.bincount(rows, weights=lr, minlength=n).astype(np.float64)  # DSIR's log importance weight: Σ log(p_t / p_pool)
+        # DSIR's log importance weight: Σ log(p_t / p_pool)
+        log_weight = np.bincount(rows, weights=lr, minlength=n).astype(np.float64)
         # Length normalization: the DSIR sum grows with the number of n-grams, so raw sums would rank
         # long texts at both extremes whatever their topic. Dividing by the n-gram count (plus a prior of
         # neutral n-grams) gives the mean log-ratio per n-gram, i.e. the log of the geometric-mean

@@ -5,8 +5,8 @@ from typing import Sequence
 
 import numpy as np
 
-from sft_select.models.embed.embedders import DEFAULT_MODEL, embed_examples
 from sft_select.core.record import Example
+from sft_select.models.embed.embedders import DEFAULT_MODEL, embed_examples
 from sft_select.views.base import View, ViewResult
 from sft_select.views.registry import register
 
