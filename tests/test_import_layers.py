@@ -12,8 +12,6 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sft_select"
 LAYERS = ("core", "textstats", "executors", "io", "models", "preprocess", "views", "scoring", "selection",
           "evaluate", "config", "tune", "rundir", "report", "pipelines", "cli")
@@ -60,7 +58,6 @@ def test_every_package_is_in_a_layer():
     assert not loose, f"modules belong in a role folder: {loose}"
 
 
-@pytest.mark.xfail(strict=True, reason="#24 in progress: the violations are being removed")
 def test_packages_import_only_from_lower_layers():
     modules = _modules()
     wrong = []
@@ -75,7 +72,6 @@ def test_packages_import_only_from_lower_layers():
     assert not wrong, "imports against the layers:\n" + "\n".join(sorted(wrong))
 
 
-@pytest.mark.xfail(strict=True, reason="#24 in progress: the cycles are being removed")
 def test_no_import_cycles():
     modules = _modules()
     edges = _imports(modules)

@@ -18,7 +18,7 @@ import numpy as np
 
 from sft_select.core.errors import MissingDependency
 from sft_select.core.record import Example
-from sft_select.evaluate.proxy import ProxyScore
+from sft_select.evaluate.base import ProxyScore
 
 IGNORE = -100
 
