@@ -6,7 +6,7 @@ Arrow splits the batch's texts and numbers its distinct tokens (C++), an n-gram 
 numbers of its tokens and its text packed side by side: exact, no hashing), and the counts are numpy
 over the batch. (The filters bound the repeated-bigram share on their own: preprocess/filter_batch.py.)
 Only ASCII texts go this way; `ascii_rows` says which, and callers keep the per-text code for the rest.
-tests/test_token_stats.py checks every statistic against the per-text one.
+tests/textstats/test_token_stats.py checks every statistic against the per-text one.
 """
 from __future__ import annotations
 
