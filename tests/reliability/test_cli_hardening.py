@@ -100,8 +100,8 @@ def test_huge_weights_normalize_to_their_ratio(tmp_path, cli, demo_rows):
 
 
 def test_resolve_weights_overflow_and_bad_values():
-    from sft_select.selection.combine import ViewWeight, resolve_weights
     from sft_select.core.errors import ConfigError
+    from sft_select.selection.combine import ViewWeight, resolve_weights
 
     assert resolve_weights([ViewWeight("a", 1e308), ViewWeight("b", 1e308)]) == {"a": 0.5, "b": 0.5}
     w = resolve_weights([ViewWeight("a", 1e308), ViewWeight("b", 3e307), ViewWeight("c", None)])
@@ -305,10 +305,10 @@ def test_explain_on_a_terminal_draws_no_fake_verdict(escape_run):
     from rich.console import Console
 
     from sft_select.report.explain import explain
-    from sft_select.report.rundata import open_run
-    from sft_select.report.terminal import print_explain, print_inspect
     from sft_select.report.html import json_safe
+    from sft_select.report.rundata import open_run
     from sft_select.report.summary import build_summary
+    from sft_select.report.terminal import print_explain, print_inspect
 
     out, first, _ = escape_run
     buf = io.StringIO()
