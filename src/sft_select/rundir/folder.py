@@ -3,7 +3,7 @@
 RUN_DIR/
   selected.<fmt>     original rows of the selected examples, in the input's own format
   rejected.jsonl     every row that left, with `row` (original) and `reason`
-  scores.parquet     the score table (see table.py)
+  scores.parquet     the score table (see scoring/table.py)
   manifest.json      resolved config, versions, fingerprints, seed, counts, timings; written last
   config.yaml        the resolved config, runnable as is with --config
   cache/             per-view score caches keyed by fingerprint (resume and re-runs), and the
