@@ -118,11 +118,18 @@ def test_needs_embeddings_says_whether_the_strategy_reads_them(strategy):
     assert bool(asked) == needs_embeddings(strategy)
 
 
-def test_the_config_names_exactly_the_registered_strategies():
-    """`select.strategy` is a Literal (the schema leaf does not import the registry): a strategy registered
-    without its name there, or named there without registering, fails here."""
-    from typing import get_args
+def test_the_config_accepts_every_registered_strategy_and_names_the_choices_for_others():
+    """`select.strategy` is checked against the registry by Config (the schema leaf does not import it), so a
+    registered strategy needs no second line in the config."""
+    import pandas as pd
 
-    from sft_select.selection.strategies import REGISTRY
+    from sft_select.config.schema import Config
+    from sft_select.core.errors import ConfigError
+    from sft_select.selection.strategies import REGISTRY, select
 
-    assert set(get_args(SelectConfig.model_fields["strategy"].annotation)) == {*REGISTRY, "auto"}
+    for name in ["auto", *REGISTRY]:
+        assert Config.model_validate({"select": {"strategy": name}}).select.strategy == name
+    with pytest.raises(ValueError, match=r"select.strategy: unknown 'bogus'; choose from \['auto', 'active'"):
+        Config.model_validate({"select": {"strategy": "bogus"}})
+    with pytest.raises(ConfigError, match="select.strategy: unknown 'bogus'"):
+        select(pd.DataFrame({"id": ["a"], "score": [1.0]}), SelectConfig(strategy="bogus", n=1))

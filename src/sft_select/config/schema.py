@@ -114,6 +114,9 @@ class Config(Strict):
     def _strategies_named_exist(self) -> "Config":
         from sft_select.selection.strategies import REGISTRY
 
+        if self.select.strategy != "auto" and self.select.strategy not in REGISTRY:
+            raise ValueError(f"select.strategy: unknown '{self.select.strategy}'; choose from "
+                             f"{['auto', *sorted(REGISTRY)]}")
         unknown = [s for s in self.tune.strategies if s not in REGISTRY]
         if unknown:
             raise ValueError(f"tune.strategies: unknown {unknown}; choose from {sorted(REGISTRY)}")

@@ -78,8 +78,9 @@ _noted: set[str] = set()
 
 
 class SelectConfig(_Section):
-    strategy: Literal["auto", "top", "random", "quota", "greedy", "facility", "coverage", "active",
-                      "stratified"] = Field(
+    # A name of selection/strategies.py's REGISTRY, or auto: checked there (by Config, which sits above the
+    # registry), so adding a strategy is its module and one registry line.
+    strategy: str = Field(
         "auto", description="auto: top with a target, stratified for labelled data, coverage by diversity cluster "
         "otherwise (selection/auto.py); top: highest combined score first; random: seeded uniform sample (a "
         "baseline); quota: per-group shares (quota_by); greedy: score order, skipping near-duplicates of taken "

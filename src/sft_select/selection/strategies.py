@@ -5,13 +5,14 @@ randomness comes from the seed, so a selection is deterministic for the same sco
 A strategy that reads the examples (embeddings, tokens) gets them through the `Context`.
 
 Adding a strategy: a module in this folder with a `select_<name>(table, cfg, seed, ctx) -> Selection` and a
-`STRATEGY = Strategy(select_<name>, ...)` that says what it reads, plus one line in `REGISTRY` below (and its
-name in `SelectConfig.strategy`).
+`STRATEGY = Strategy(select_<name>, ...)` that says what it reads, plus one line in `REGISTRY` below
+(the config checks `select.strategy` against it).
 """
 from __future__ import annotations
 
 import pandas as pd
 
+from sft_select.core.errors import ConfigError
 from sft_select.core.progress import info
 from sft_select.selection import active, coverage, facility, greedy, quotas, stratified, top, uniform
 from sft_select.selection.auto import CHOICES as AUTO_CHOICES
@@ -43,7 +44,7 @@ def needs_embeddings(name: str) -> bool:
     """Whether strategy `name` reads the pool's embeddings (`auto`: whether any strategy it may pick does)."""
     if name == "auto":
         return any(REGISTRY[c].reads_embeddings for c in AUTO_CHOICES)
-    return REGISTRY[name].reads_embeddings
+    return name in REGISTRY and REGISTRY[name].reads_embeddings
 
 
 def select(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context | None = None) -> Selection:
@@ -58,6 +59,8 @@ def select(table: pd.DataFrame, cfg: SelectConfig, seed: int = 0, ctx: Context |
     if cfg.strategy == "greedy" and getattr(ctx.executor, "remote_workers", False):
         info("select: the global greedy runs on the driver; set select.greedy.scope: cluster to run it per "
              "diversity cluster on the cluster")
+    if cfg.strategy not in REGISTRY:  # a SelectConfig built without Config's check of the name
+        raise ConfigError(f"select.strategy: unknown '{cfg.strategy}'; choose from {['auto', *sorted(REGISTRY)]}")
     return REGISTRY[cfg.strategy].select(table, cfg, seed, ctx)
 
 
