@@ -195,7 +195,7 @@ def _rows(block, which):
 def _balanced_logistic(X: np.ndarray, y: np.ndarray, C: float, max_iter: int = 100) -> tuple[np.ndarray, float]:
     """Coefficients and intercept of scikit-learn's LogisticRegression(C, class_weight="balanced") on a
     dense X, by Newton's method: with a few hundred columns each step is one small solve, and a run that
-    scores with embeddings only does not import scikit-learn (~1 s on 2 loaded cores, longer than the fit).
+    scores with embeddings only does not import scikit-learn (its import takes longer than the fit).
     Minimizes ½‖w‖² + C Σ sᵢ log(1 + exp(−ŷᵢ(xᵢ·w + b))) with class weights sᵢ = n / (2 nᵧ); b is not
     penalized. The objective is strictly convex, so Newton steps (halved if one does not lower it) converge."""
     n, d = X.shape
