@@ -71,13 +71,29 @@ def test_views_share_one_set_of_statistics(smollm, monkeypatch, stats_cache):
     monkeypatch.setattr(lm_stats, "compute_stats", no_forward)
     ppl = QualityFluency(device="cpu").score_batch(batch).raw  # from memory
     lm_stats.LMStatsStore.clear()
-    again = DifficultyLoss(device="cpu").score_batch(batch).raw  # from the npz shards on disk
+    again = DifficultyLoss(device="cpu").score_batch(batch).raw  # from the shards on disk
     np.testing.assert_array_equal(loss, again)
     assert np.all(ppl > 1) and np.all(np.isfinite(loss))
-    shards = list(stats_cache.rglob("*.npz"))
+    shards = list(stats_cache.rglob("*.ids.npy"))  # core/shard_cache.py: <shard>.npy + <shard>.ids.npy
     assert shards
-    with np.load(shards[0], allow_pickle=False) as data:
-        assert set(data.files) == {"ids", "stats"}
+    rows = np.load(str(shards[0]).removesuffix(".ids.npy") + ".npy", allow_pickle=False)
+    assert rows.dtype == np.float64 and rows.shape[1] == len(lm_stats.COLUMNS)
+
+
+def test_stats_store_reads_shards_of_other_processes_and_the_old_npz(stats_cache):
+    from sft_select.core.shard_cache import ShardCache
+    from sft_select.models.lm.stats import COLUMNS, LMStatsStore
+
+    key = "k"
+    LMStatsStore.put(key, ["a"], np.ones((1, len(COLUMNS))))
+    assert LMStatsStore.lookup(key, ["a", "b"])[1] is None
+    ShardCache(LMStatsStore.folder(key)).put(["b"], np.full((1, len(COLUMNS)), 2.0))  # another process
+    got = LMStatsStore.lookup(key, ["a", "b"])
+    assert got[0][0] == 1.0 and got[1][0] == 2.0
+    old = LMStatsStore.folder("old")  # an earlier version's shard: ids + stats in one npz
+    old.mkdir(parents=True)
+    np.savez(old / "x.npz", ids=np.array(["c"]), stats=np.full((1, len(COLUMNS)), 3.0))
+    assert LMStatsStore.lookup("old", ["c"])[0][0] == 3.0
 
 
 def test_empty_and_missing_responses_are_nan_with_a_reason(smollm):

@@ -3,7 +3,7 @@
 For each instruction example we score the response tokens twice: after its prompt in the model's chat
 template, and after the same template with an empty user turn ("the response alone"). The two mean
 losses and the token counts serve difficulty_ifd, difficulty_loss and quality_fluency, so they are
-cached by (example id, model fingerprint, max_tokens) in process and on disk: one forward pass per
+cached by (example id, model fingerprint, max_tokens) in process and on disk (core/shard_cache.py): one forward pass per
 example and context, whichever of the three views asks first. The batched forward passes themselves
 are in `sft_select.models.lm.forward`.
 """
@@ -15,9 +15,10 @@ from typing import Sequence
 
 import numpy as np
 
-from sft_select.core.cache import fingerprint, ids_fingerprint, user_cache_dir
+from sft_select.core.cache import fingerprint, user_cache_dir
 from sft_select.core.progress import debug
 from sft_select.core.record import Example, Turn
+from sft_select.core.shard_cache import ShardCache
 from sft_select.models.lm.forward import sequence_losses
 from sft_select.models.lm.loader import LoadedLM, get_lm
 
@@ -135,21 +136,32 @@ def stats_key(lm: LoadedLM, max_tokens: int) -> str:
 
 
 class LMStatsStore:
-    """Statistics rows by (stats key, example id): in memory for the process, and on disk as npz shards
-    (one per scored batch, written atomically, read without pickle) under `root/<stats key>/`."""
+    """Statistics rows by (stats key, example id): in memory for the process, and on disk in the shared
+    id-keyed shard cache (core/shard_cache.py: one shard per scored batch, written atomically, read
+    without pickle) under `root/<stats key>/`. Shards another process writes meanwhile are picked up."""
 
     root: Path | None = None  # None: the user cache folder; tests point it at a temporary folder
     _memory: dict[str, dict[str, np.ndarray]] = {}
+    _disk: dict[Path, ShardCache] = {}
 
     @classmethod
     def folder(cls, key: str) -> Path:
         return (cls.root or user_cache_dir() / "lm_stats") / key
 
     @classmethod
+    def _cache(cls, key: str) -> ShardCache:
+        folder = cls.folder(key)
+        if folder not in cls._disk:
+            cls._disk[folder] = ShardCache(folder, on_damaged=lambda path, exc: debug(
+                f"lm stats: ignoring {path}: {exc}"))
+        return cls._disk[folder]
+
+    @classmethod
     def _rows(cls, key: str) -> dict[str, np.ndarray]:
         if key not in cls._memory:
             rows: dict[str, np.ndarray] = {}
             folder = cls.folder(key)
+            # The npz shards earlier versions wrote (ids + stats in one file): still read, never written.
             for shard in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
                 try:
                     with np.load(shard, allow_pickle=False) as data:
@@ -162,23 +174,23 @@ class LMStatsStore:
     @classmethod
     def lookup(cls, key: str, ids: Sequence[str]) -> list[np.ndarray | None]:
         rows = cls._rows(key)
+        missing = [i for i in dict.fromkeys(ids) if i not in rows]
+        if missing:
+            rows.update(cls._cache(key).get(missing))
         return [rows.get(i) for i in ids]
 
     @classmethod
     def put(cls, key: str, ids: Sequence[str], stats: np.ndarray) -> None:
-        from sft_select.io.atomic import atomic_path
-
         cls._rows(key).update(zip(ids, stats))
-        target = cls.folder(key) / f"{ids_fingerprint(ids)}.npz"
         try:
-            with atomic_path(target) as tmp, open(tmp, "wb") as fh:
-                np.savez(fh, ids=np.asarray(list(ids), dtype=str), stats=np.asarray(stats, dtype=np.float64))
+            cls._cache(key).put(ids, stats, dtype=np.float64)
         except OSError as exc:  # a read-only cache costs a recomputation next run, not this run
-            debug(f"lm stats: cannot write {target}: {exc}")
+            debug(f"lm stats: cannot write under {cls.folder(key)}: {exc}")
 
     @classmethod
     def clear(cls) -> None:
         cls._memory.clear()
+        cls._disk.clear()
 
 
 def lm_stats(examples: Sequence[Example], *, model: str, max_tokens: int, batch_tokens: int,
