@@ -172,3 +172,19 @@ def test_a_background_report_that_cannot_come_back_never_loses_the_run(tmp_path,
     do_run(write_jsonl(pool, tmp_path / "pool.jsonl"), tmp_path / "run", engine={"workers": 2})
     assert (tmp_path / "run" / "manifest.json").exists() and (tmp_path / "run" / "selected.jsonl").exists()
     assert "the report could not be written" in capsys.readouterr().err
+
+
+def test_an_ambiguous_prefix_lists_the_ids_it_matches(tmp_path):
+    from types import SimpleNamespace
+
+    from sft_select.core.errors import InputError
+    from sft_select.report.explain import SHOWN_MATCHES, find_row
+
+    ids = [f"abcd{i:04d}" for i in range(SHOWN_MATCHES + 3)]
+    data = SimpleNamespace(table=pd.DataFrame({"id": ids}), run_dir=tmp_path)
+    with pytest.raises(InputError) as caught:
+        find_row(data, "abcd")
+    message = str(caught.value)
+    assert f"matches {len(ids)} ids" in message and "and 3 more" in message
+    assert all(i in message for i in ids[:SHOWN_MATCHES]) and ids[-1] not in message
+    assert SHOWN_MATCHES == 10

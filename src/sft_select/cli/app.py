@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import errno
+import inspect
 import signal
 import sys
-from functools import wraps
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
@@ -13,15 +14,22 @@ from rich.markup import escape
 
 from sft_select.cli.flags import PROXY_MODELS, parse_weights, proxy_override  # noqa: F401 (re-exported)
 from sft_select.core import progress
-from sft_select.core.errors import SftSelectError, Terminated
+from sft_select.core.errors import ConfigError, SftSelectError, Terminated
 from sft_select.core.textsafe import clip
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Select the best subset of a supervised fine-tuning dataset.")
 
 
-def guarded(fn: Callable) -> Callable:
-    """Turn user errors into one clear line and exit code 2; Ctrl-C into exit 130."""
+def guarded(fn: Callable | None = None, *, resumes: bool = True) -> Callable:
+    """Turn user errors into one clear line and exit code 2; Ctrl-C into exit 130. `resumes`: the command
+    caches its finished steps (`run`, `score`), so the stop message may say that running it again resumes;
+    the other commands are registered with `once`, which says no such thing."""
+    if fn is None:
+        return lambda f: guarded(f, resumes=resumes)
+
+    def stopped(exc: KeyboardInterrupt):
+        return _stopped(exc, resumes=resumes)
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -31,11 +39,12 @@ def guarded(fn: Callable) -> Callable:
             _error(str(exc))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into `Terminated` by `entry`
-            _stopped(exc)
+            stopped(exc)
         except OSError as exc:
             if _SIGNALS_SEEN:  # see below: after a signal, any error is that stop
-                _stopped(Terminated() if _SIGNALS_SEEN[-1] == signal.SIGTERM else KeyboardInterrupt())
-            message = os_error_message(exc, kwargs.get("out") or kwargs.get("run_dir") or kwargs.get("path"))
+                stopped(Terminated() if _SIGNALS_SEEN[-1] == signal.SIGTERM else KeyboardInterrupt())
+            message = os_error_message(exc, kwargs.get("out") or kwargs.get("run_dir") or kwargs.get("path"),
+                                       resumes=resumes)
             if message is None:
                 raise
             _error(message)
@@ -46,7 +55,7 @@ def guarded(fn: Callable) -> Callable:
             # a signal, any error is that stop.
             if not _SIGNALS_SEEN:
                 raise
-            _stopped(Terminated() if _SIGNALS_SEEN[-1] == signal.SIGTERM else KeyboardInterrupt())
+            stopped(Terminated() if _SIGNALS_SEEN[-1] == signal.SIGTERM else KeyboardInterrupt())
 
     return wrapper
 
@@ -62,9 +71,8 @@ def _error(message: str) -> None:
 # end of a long run: every output is written atomically and finished steps are cached, so freeing space
 # and running the same command again resumes where it stopped.
 _OS_HINTS = {
-    errno.ENOSPC: "free some space and run the same command again: finished steps are cached and it resumes",
-    errno.EDQUOT: "free some space (or raise the quota) and run the same command again: finished steps are "
-                  "cached and it resumes",
+    errno.ENOSPC: "free some space and run the same command again",
+    errno.EDQUOT: "free some space (or raise the quota) and run the same command again",
     errno.EROFS: "the file system is read-only; pick another --out",
     errno.EACCES: "no permission; pick a folder you can write (--out) or fix the permissions",
     errno.EPERM: "not permitted; pick a folder you can write (--out) or fix the permissions",
@@ -75,10 +83,16 @@ _OS_HINTS = {
 }
 
 
-def os_error_message(exc: OSError, where: Any = None) -> str | None:
+_RESUMES = (errno.ENOSPC, errno.EDQUOT)  # where running again is the advice, and a cache makes it cheap
+
+
+def os_error_message(exc: OSError, where: Any = None, *, resumes: bool = True) -> str | None:
     """One line for an OSError the user can act on (disk full, read-only, no permission, a file where a
-    folder should be…), naming the path; None for others (a bug: the traceback is worth more)."""
+    folder should be…), naming the path; None for others (a bug: the traceback is worth more). `resumes`:
+    the command caches its finished steps (see `guarded`)."""
     hint = _OS_HINTS.get(exc.errno)
+    if hint is not None and resumes and exc.errno in _RESUMES:
+        hint += ": finished steps are cached and it resumes"
     if hint is None and exc.filename is None:  # no path and nothing to suggest
         return None
     path = exc.filename if exc.filename is not None else where
@@ -89,9 +103,19 @@ def os_error_message(exc: OSError, where: Any = None) -> str | None:
     return head + (f" ({hint})" if hint else "")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from sft_select import __version__
+
+        typer.echo(f"sft-select {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
-         verbose: bool = typer.Option(False, "--verbose", "-v", help="Print per-step details.")) -> None:
+         verbose: bool = typer.Option(False, "--verbose", "-v", help="Print per-step details."),
+         version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                      help="Print the version and exit.")) -> None:
     progress.configure(quiet=quiet, verbose=verbose)
 
 
@@ -101,9 +125,11 @@ def overrides(*, n: int | None = None, fraction: float | None = None, threshold:
               keep: str | None = None, engine: str | None = None, ray_address: str | None = None,
               lang: str | None = None, decontaminate: list[Path] | None = None,
               streaming: str | None = None, workers: str | None = None,
-              proxy: str | None = None) -> dict[str, Any]:
+              proxy: str | None = None, strategy: str | None = None) -> dict[str, Any]:
     """CLI flags as a nested config dict; only flags the user gave are set."""
     o: dict[str, Any] = {}
+    if n is not None and fraction is not None:  # caught here, where the message can name the flags
+        raise ConfigError("-n and --fraction both set the selection's size: give one of them")
 
     def put(section: str, key: str, value: Any) -> None:
         if value is not None:
@@ -112,6 +138,7 @@ def overrides(*, n: int | None = None, fraction: float | None = None, threshold:
     if n is not None or fraction is not None or threshold is not None:
         # A size given on the command line replaces the config's size rather than adding to it.
         o["select"] = {"n": n, "fraction": fraction, "threshold": threshold}
+    put("select", "strategy", strategy)  # Config checks the name against the strategy registry
     put("input", "format", fmt)
     put("input", "on_error", on_error)
     put("views", "use", [v.strip() for v in views.split(",")] if views else None)
@@ -153,6 +180,8 @@ STREAMING = typer.Option(None, "--streaming", help="auto (default: by input size
 WORKERS = typer.Option(None, "--workers", help="Local engine: processes for the per-example steps, a number "
                        "or auto (default: one per CPU).")
 RAY_ADDRESS = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: a local Ray instance).")
+STRATEGY = typer.Option(None, "--strategy", help="Selection strategy (select.strategy): auto (default), top, "
+                        "random, quota, greedy, facility, coverage, active, stratified.")
 QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Print per-step details.")
 LANG = typer.Option(None, "--lang", help="Keep only examples in these languages, e.g. en or en,de (lingua, offline).")
@@ -170,13 +199,25 @@ def _verbosity(quiet: bool, verbose: bool) -> None:
 
 
 def _run(inputs: List[Path], out: Path, config: Optional[Path], target: Optional[Path], force: bool,
-         stop_after: str, validation: Optional[Path] = None, no_tune: bool = False, **flags: Any) -> None:
+         stop_after: str, validation: Optional[Path] = None, no_tune: bool = False, **flags: Any) -> Any:
     from sft_select.config.schema import load_config
     from sft_select.pipelines.in_memory import run as run_pipeline
 
     extra = {"tune": {"enabled": False}} if no_tune else {}
     cfg = load_config(config, {**overrides(**flags), **extra})
-    run_pipeline(inputs, out, cfg, target=target, force=force, stop_after=stop_after, validation=validation)
+    return run_pipeline(inputs, out, cfg, target=target, force=force, stop_after=stop_after,
+                        validation=validation)
+
+
+def _say_if_nothing_selected(table: Any, threshold: float | None) -> None:
+    """A --threshold above every combined score selects nothing: say so (even under -q, as the selected
+    file is empty), with the highest score, rather than leave an empty file to be found."""
+    if threshold is None or int(table["selected"].sum()) > 0:
+        return
+    best = table["score"].max() if "score" in table else None
+    top = f"the highest combined score is {best:.3f}; " if best is not None and best == best else ""
+    progress.say(f"[yellow]warning:[/yellow] --threshold {threshold:g} selected nothing: {top}lower it, or "
+                 "pick a size with -n or --fraction")
 
 
 @app.command()
@@ -195,13 +236,15 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
         validation: Optional[Path] = typer.Option(None, "--validation", help="Held-out examples of the task: "
                                                   "tune view weights and τ on them before selecting."),
         no_tune: bool = typer.Option(False, "--no-tune", help="Select with the given weights even with --validation."),
-        proxy: Optional[str] = PROXY) -> None:
+        proxy: Optional[str] = PROXY, strategy: Optional[str] = STRATEGY) -> None:
     """Run the whole pipeline: load, preprocess, score, combine, (tune,) select, write RUN_DIR."""
     _verbosity(quiet, verbose)
-    _run(inputs, out, config, target, force, "select", validation=validation, no_tune=no_tune, n=n,
-         fraction=fraction, threshold=threshold, fmt=fmt, on_error=on_error, seed=seed, views=views,
-         weights=weights, embedder=embedder, engine=engine, ray_address=ray_address, lang=lang,
-         decontaminate=decontaminate, streaming=streaming, workers=workers, proxy=proxy)
+    result = _run(inputs, out, config, target, force, "select", validation=validation, no_tune=no_tune, n=n,
+                  fraction=fraction, threshold=threshold, fmt=fmt, on_error=on_error, seed=seed, views=views,
+                  weights=weights, embedder=embedder, engine=engine, ray_address=ray_address, lang=lang,
+                  decontaminate=decontaminate, streaming=streaming, workers=workers, proxy=proxy,
+                  strategy=strategy)
+    _say_if_nothing_selected(result.table, threshold)
 
 
 @app.command()
@@ -218,14 +261,14 @@ def score(inputs: List[Path] = typer.Argument(...), out: Path = OUT, config: Opt
 
 
 @app.command("select")
-@guarded
+@guarded(resumes=False)
 def select_cmd(run_dir: Path = typer.Argument(..., help="A run directory with scores.parquet."),
                n: Optional[int] = typer.Option(None, "-n"),
                fraction: Optional[float] = typer.Option(None, "--fraction"),
                threshold: Optional[float] = typer.Option(None, "--threshold"), weights: Optional[str] = WEIGHTS,
                seed: Optional[int] = SEED,
                keep: Optional[str] = typer.Option(None, "--keep", help="best | first member of duplicate clusters"),
-               quiet: bool = QUIET, verbose: bool = VERBOSE) -> None:
+               strategy: Optional[str] = STRATEGY, quiet: bool = QUIET, verbose: bool = VERBOSE) -> None:
     """Re-select from a run's cached scores with a new N, τ or weights, without re-scoring.
 
     Each select starts from the run's own config (as `run` resolved it, or as `tune --apply` last set it)
@@ -238,9 +281,11 @@ def select_cmd(run_dir: Path = typer.Argument(..., help="A run directory with sc
     from sft_select.pipelines.reselect import reselect
     from sft_select.rundir.reopen import read_run_checked
 
+    flags = overrides(n=n, fraction=fraction, threshold=threshold, weights=weights, seed=seed, keep=keep,
+                      strategy=strategy)
     manifest, _ = read_run_checked(run_dir, need_config=True)  # one clear error for a damaged run
-    flags = overrides(n=n, fraction=fraction, threshold=threshold, weights=weights, seed=seed, keep=keep)
-    reselect(run_dir, reselect_overrides(manifest, flags))
+    result = reselect(run_dir, reselect_overrides(manifest, flags))
+    _say_if_nothing_selected(result.table, threshold)
 
 
 def reselect_overrides(manifest: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
@@ -267,7 +312,7 @@ def reselect_overrides(manifest: dict[str, Any], flags: dict[str, Any]) -> dict[
 
 
 @app.command()
-@guarded
+@guarded(resumes=False)
 def init(path: Path = typer.Argument(Path("sft-select.yaml"), help="Where to write the example config."),
          force: bool = FORCE) -> None:
     """Write a commented example config."""
@@ -280,9 +325,11 @@ def init(path: Path = typer.Argument(Path("sft-select.yaml"), help="Where to wri
 _SIGNALS_SEEN: list[int] = []  # the stop signals this process received (see `guarded`)
 
 
-def _stopped(exc: KeyboardInterrupt):
+def _stopped(exc: KeyboardInterrupt, *, resumes: bool = False):
     what = "terminated" if isinstance(exc, Terminated) else "interrupted"
-    progress.console.print(f"{what}: finished steps are cached; run the same command to resume")
+    # Only `run` and `score` cache their finished steps (the views' scores); the other commands start over.
+    tail = ": finished steps are cached; run the same command to resume" if resumes else ""
+    progress.console.print(what + tail)
     raise typer.Exit(getattr(exc, "exit_code", 130)) from None
 
 
@@ -302,10 +349,33 @@ from sft_select.cli.report import register as _register_report  # noqa: E402
 from sft_select.cli.train_quality import register as _register_train_quality  # noqa: E402
 from sft_select.cli.tune import register as _register_tune  # noqa: E402
 
-app.command("dedup")(guarded(_dedup))
-_register_train_quality(app, guarded)
-_register_report(app, guarded)
-_register_tune(app, guarded)
+once = partial(guarded, resumes=False)  # commands that cache nothing: a stop starts them over
+app.command("dedup")(once(_dedup))
+_register_train_quality(app, once)
+_register_report(app, once)
+_register_tune(app, once)
+
+
+def with_verbosity(fn: Callable) -> Callable:
+    """`fn` with -q/--quiet and -v/--verbose of its own (`sft-select init x.yaml -q`), where it has none."""
+    sig = inspect.signature(fn)
+    if "quiet" in sig.parameters:
+        return fn
+
+    @wraps(fn)
+    def wrapper(*args: Any, quiet: bool = False, verbose: bool = False, **kwargs: Any) -> Any:
+        _verbosity(quiet, verbose)
+        return fn(*args, **kwargs)
+
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=bool)
+             for name, option in (("quiet", QUIET), ("verbose", VERBOSE))]
+    wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *extra])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {**getattr(fn, "__annotations__", {}), "quiet": bool, "verbose": bool}
+    return wrapper
+
+
+for _command in app.registered_commands:  # every command takes -q and -v, wherever it was defined
+    _command.callback = with_verbosity(_command.callback)
 
 
 def entry() -> None:

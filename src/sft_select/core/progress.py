@@ -16,11 +16,26 @@ console = Console(stderr=True, highlight=False)
 def configure(*, quiet: bool = False, verbose: bool = False) -> None:
     _state["quiet"], _state["verbose"] = quiet, verbose
     if quiet:
-        # transformers' "Loading weights" bar (LM views, proxies) is a tqdm bar of its own: it reads this
-        # variable when imported, and takes the call when it already is.
-        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-        if "transformers" in sys.modules:
-            sys.modules["transformers"].utils.logging.disable_progress_bar()
+        _quiet_third_party()
+
+
+def _quiet_third_party() -> None:
+    """Silence the libraries' own output: transformers' "Loading weights" bar and load report (LM views,
+    proxies), huggingface_hub's and `datasets`' bars (a datasets folder saved or loaded). Each reads its
+    variable when imported, and takes the call when it already is."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+    os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
+    if "transformers" in sys.modules:
+        logging = sys.modules["transformers"].utils.logging
+        logging.disable_progress_bar()
+        logging.set_verbosity_error()
+    if "datasets" in sys.modules:
+        sys.modules["datasets"].disable_progress_bars()
+        sys.modules["datasets"].logging.set_verbosity_error()
+    if "huggingface_hub" in sys.modules:
+        sys.modules["huggingface_hub"].utils.disable_progress_bars()
 
 
 def say(message: str, style: str | None = None) -> None:

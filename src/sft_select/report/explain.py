@@ -18,6 +18,8 @@ from sft_select.report.rundata import RunData
 from sft_select.report.viewstats import num
 from sft_select.scoring.table import view_names
 
+SHOWN_MATCHES = 10  # ids an ambiguous prefix lists
+
 
 def find_row(data: RunData, query: str) -> int:
     """Row position of an id, or of the one id starting with `query` (at least 4 characters)."""
@@ -31,9 +33,9 @@ def find_row(data: RunData, query: str) -> int:
         if prefix.size == 1:
             return int(prefix[0])
         if prefix.size > 1:
-            some = ", ".join(clip(i, 40) for i in ids.iloc[prefix[:5]])
-            more = ", …" if prefix.size > 5 else ""
-            raise InputError(where, f"'{clip(query)}' matches {prefix.size} ids ({some}{more}); "
+            some = ", ".join(clip(i, 40) for i in ids.iloc[prefix[:SHOWN_MATCHES]])
+            more = f", and {prefix.size - SHOWN_MATCHES} more" if prefix.size > SHOWN_MATCHES else ""
+            raise InputError(where, f"'{clip(query)}' matches {prefix.size} ids: {some}{more}; "
                              "give more characters")
     raise InputError(where, f"no example with id '{clip(query)}' "
                             "(ids are in selected/rejected rows and scores.parquet)")
