@@ -140,3 +140,11 @@ def test_a_full_disk_in_tune_does_not_claim_cached_steps(tmp_path, monkeypatch):
     code, out, err = invoke("tune", tmp_path, "--validation", tmp_path / "v.jsonl")
     assert code == 2 and "free some space" in err and "cached" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_score_says_what_it_scored_not_that_it_selected_nothing(tmp_path):
+    src = write_file(make_pool(30, seed=6)[0], tmp_path / "pool.jsonl")
+    code, out, err = invoke("score", src, "--out", tmp_path / "run", "--embedder", "hashing")
+    assert code == 0, out + err
+    said = " ".join((out + err).split())
+    assert "Selected" not in said and "Scored 30 examples with" in said and "sft-select select" in said

@@ -301,8 +301,12 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
     report()
     write_manifest(out, manifest, cfg)
     release(out)
-    n_sel = int(table["selected"].sum())
-    info(f"Selected {n_sel} of {len(table)} examples → {escape(str(out))}")
+    if stop_after == "score":  # nothing was selected: say what was done and what comes next
+        n_views = len(scoring.scores)
+        info(f"Scored {len(table)} examples with {n_views} view{'s' * (n_views != 1)} → {escape(str(out))}; "
+             f"select from them with `sft-select select {escape(str(out))} -n N`")
+    else:
+        info(f"Selected {int(table['selected'].sum())} of {len(table)} examples → {escape(str(out))}")
     return RunResult(out, table, manifest)
 
 
