@@ -10,7 +10,6 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-_WORD = re.compile(r"\w+", re.UNICODE)
 _REFUSAL = re.compile(
     r"\b(as an ai( language)? model|i(?:'m| am) (?:sorry|unable)|i cannot (?:help|assist|provide)|"
     r"i can(?:'|no)t (?:help|assist|provide)|i do not have (?:access|the ability)|as a language model)\b",
@@ -20,7 +19,10 @@ _TERMINAL = set(".!?。！？…\"')]}`*>|") | set("0123456789")
 
 
 def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+    """Lowercased word tokens: runs of word characters, and each character of a script written without
+    spaces (Han, kana, Thai...) on its own, as `tokens` counts them: a Chinese or Japanese sentence is
+    not one word. (Korean is written with spaces, so a Hangul word is one token, as in English.)"""
+    return _TOKEN.findall(text.lower())
 
 
 def word_tokens(text: str) -> list:
@@ -48,7 +50,14 @@ def alpha_ratio(text: str) -> float:
 
 def duplicate_ngram_ratio(tokens: list, n: int = 3) -> float:
     """Gopher-style: share of n-gram occurrences that repeat an earlier n-gram (tokens may be str or
-    bytes: only equality matters). A set of the n-grams counts the distinct ones in C."""
+    bytes: only equality matters). A set of the n-grams counts the distinct ones in C.
+
+    Where most tokens are single characters of a script without spaces (Chinese, Japanese), an n-gram
+    spans 2n - 1 of them: a word there is about two characters (a Chinese paragraph and its English
+    translation: 199 characters, 107 words; the repeated 5-character share 0.021 against the English
+    repeated 3-word share 0.019, where 3 characters gave 0.10 and read as repetition)."""
+    if tokens and type(tokens[0]) is str and 2 * len(_NO_SPACE_CHAR.findall("".join(tokens))) > len(tokens):
+        n = 2 * n - 1  # bytes tokens are ASCII text's, which has none of these characters
     if len(tokens) < n + 1:
         return 0.0
     total = len(tokens) - n + 1
@@ -110,9 +119,13 @@ def looks_truncated(text: str) -> bool:
 # text where the cost grows with length, so a 1 MB example costs no more than a 20k-character one.
 
 _HEAD = 20_000
-# One token per CJK/kana/Thai... character (scripts without spaces); elsewhere runs of word characters.
-_NO_SPACE = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# One token per CJK/kana/Thai... character (scripts without spaces; Han's supplementary planes and
+# half-width katakana included); elsewhere runs of word characters. ASCII text has none of them, so its
+# tokens are the runs of [A-Za-z0-9_] that the bytes.translate fast paths split on.
+_NO_SPACE = ("\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3100-\u312f\u31f0-\u31ff\u3400-\u4dbf"
+             "\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f")
 _TOKEN = re.compile(f"[{_NO_SPACE}]|[^\\W{_NO_SPACE}]+")
+_NO_SPACE_CHAR = re.compile(f"[{_NO_SPACE}]")
 _WORD_BYTES = bytes(b if (chr(b).isalnum() or chr(b) == "_") else 32 for b in range(256))
 _ASCII_TEXT = bytes(b for b in range(128) if chr(b).isalnum() or chr(b).isspace())
 _NON_TEXT = re.compile(r"[^\w\s\u0300-\u036f\u0900-\u0dff\u0e31\u0e34-\u0e3a\u0e47-\u0e4e\u1ab0-\u1aff\u20d0-\u20ff]")
