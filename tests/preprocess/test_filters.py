@@ -94,7 +94,7 @@ def test_language_filter_keeps_short_and_code_and_drops_other_language():
            chat("Capital?", "Paris."),
            chat("Code?", "```python\nprint('hallo welt wie geht es dir heute')\n```")]
     drops = apply_filters(exs, range(4), FilterConfig(lang=["en"]))
-    assert drops == {1: "filter_language"}
+    assert list(drops) == [1] and drops[1].startswith("filter_language: detected de (")
 
 
 def test_unknown_language_code_is_a_config_error():

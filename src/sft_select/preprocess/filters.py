@@ -12,7 +12,8 @@ Checks run cheapest first and the first failing one names the reason:
   filter_truncated                 unclosed code, or a last sentence that stops on "and", "the", ","…
   filter_symbols_prompt, filter_symbols_response / _text   symbol soup, binary junk
   filter_repeated_lines, filter_repeated_ngram, filter_duplicate_ngrams   Gopher-style repetition
-  filter_language                  none of `lang` (off by default; lingua, offline, batched)
+  filter_language                  none of `lang` (off by default; lingua, offline, batched): "filter_language:
+                                   detected de (0.93), wanted en (0.05)"; too little running text is kept
 
 The statistics come from `sft_select.textstats.signals`, which the quality_heuristic view also reads. Every
 statistic reads a bounded head or tail of the text, so a 1 MB example costs little more than a small one.
@@ -30,7 +31,7 @@ from sft_select.core.record import Example
 from sft_select.executors import pool as parallel
 from sft_select.preprocess import filter_batch
 from sft_select.preprocess.config import FilterConfig
-from sft_select.preprocess.langid import languages, off_language
+from sft_select.preprocess.langid import language_reasons, languages
 from sft_select.preprocess.shingles import words_of
 from sft_select.textstats import signals
 
@@ -184,9 +185,9 @@ def apply_filters(examples: Sequence[Example], positions: Sequence[int], cfg: Fi
     drops = {p: r for p, r in zip(positions, found) if r}
     if cfg.lang:
         rest = [p for p in positions if p not in drops]
-        flags = off_language([examples[p].content for p in rest], cfg.lang,
-                             min_confidence=cfg.lang_min_confidence, min_letters=cfg.lang_min_letters)
-        drops.update({p: "filter_language" for p, off in zip(rest, flags) if off})
+        judged = language_reasons([examples[p].content for p in rest], cfg.lang,
+                                  min_confidence=cfg.lang_min_confidence, min_letters=cfg.lang_min_letters)
+        drops.update({p: r for p, r in zip(rest, judged) if r})
     return drops
 
 
