@@ -53,7 +53,8 @@ class FilterConfig(_Section):
         None, description="ISO 639-1 codes to keep (e.g. [en]); unset: no language filter (lingua, offline)")
     lang_min_confidence: float = Field(
         0.5, ge=0, le=1, description="drop when the kept languages' summed confidence is below this")
-    lang_min_letters: int = Field(40, ge=1, description="texts with fewer letters (code stripped) are kept")
+    lang_min_letters: int = Field(40, ge=1, description="texts with fewer letters of running text (stretches of "
+                                  "4+ words; code stripped) are kept, not judged")
 
     @model_validator(mode="after")
     def _ngram_keys(self) -> "FilterConfig":
