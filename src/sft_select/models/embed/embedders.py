@@ -26,6 +26,7 @@ import numpy as np
 from sft_select.core.cache import fingerprint, user_cache_dir
 from sft_select.core.errors import ConfigError, MissingDependency, SftSelectError, load_error
 from sft_select.core.progress import info
+from sft_select.core.shard_cache import ShardCache
 from sft_select.executors import pool as parallel
 from sft_select.models.embed.both_ends import BothEnds
 
@@ -193,8 +194,13 @@ def get_embedder(spec: str = DEFAULT_MODEL) -> Embedder:
     return _LOADED[spec]
 
 
-class DiskCache:
-    """Embeddings of one model on disk: shards of `<key>.npy` (float32 vectors) + `<key>.ids.npy` (ids).
+def _damaged_shard(path: Path, exc: Exception) -> None:
+    info(f"[yellow]ignoring unreadable embedding cache shard {path}[/yellow]: {exc}")
+
+
+class DiskCache(ShardCache):
+    """Embeddings of one model on disk, in the shared id-keyed shard cache (core/shard_cache.py): shards
+    of `<shard>.npy` (float32 vectors) + `<shard>.ids.npy` (ids) in `root/<fingerprint of the model>/`.
 
     Plain `.npy` read with `allow_pickle=False`, vectors memory-mapped, so a cache file can never run
     code and a large cache costs no memory until read. A shard is written once and never changed: the
@@ -203,50 +209,12 @@ class DiskCache:
     """
 
     def __init__(self, root: Path, model_fingerprint: str):
-        self.dir = root / fingerprint("embeddings", model_fingerprint)
+        super().__init__(root / fingerprint("embeddings", model_fingerprint), mmap=True, on_damaged=_damaged_shard)
+        self.dir = self.folder
         self.model_fingerprint = model_fingerprint
-        self._where: dict[str, tuple[int, int]] | None = None  # id -> (shard, row)
-        self._shards: list[np.ndarray] = []
-        self._seen: set[str] = set()
 
-    def _refresh(self) -> None:
-        if self._where is None:
-            self._where = {}
-        if not self.dir.is_dir():
-            return
-        for ids_file in sorted(self.dir.glob("*.ids.npy")):
-            if ids_file.name in self._seen:
-                continue
-            try:
-                ids = np.load(ids_file, allow_pickle=False)
-                vecs = np.load(ids_file.with_name(ids_file.name[: -len(".ids.npy")] + ".npy"),
-                               mmap_mode="r", allow_pickle=False)
-            except (OSError, ValueError) as exc:  # a damaged shard is ignored and recomputed, not fatal
-                info(f"[yellow]ignoring unreadable embedding cache shard {ids_file}[/yellow]: {exc}")
-                self._seen.add(ids_file.name)
-                continue
-            if len(ids) != len(vecs):
-                self._seen.add(ids_file.name)
-                continue
-            shard = len(self._shards)
-            self._shards.append(vecs)
-            for row, key in enumerate(ids.tolist()):
-                self._where.setdefault(key, (shard, row))
-            self._seen.add(ids_file.name)
-
-    def get(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """The cached vectors among `ids` (shards written by other processes since the last call included)."""
-        if self._where is None or any(key not in self._where for key in ids):
-            self._refresh()
-        found = {}
-        for key in ids:
-            loc = self._where.get(key) if self._where is not None else None
-            if loc is not None:
-                found[key] = np.array(self._shards[loc[0]][loc[1]])  # copy out of the memory map
-        return found
-
-    def put(self, ids: Sequence[str], vectors: np.ndarray) -> None:
-        from sft_select.io.atomic import atomic_open, atomic_path
+    def put(self, ids: Sequence[str], vectors: np.ndarray) -> None:  # type: ignore[override]
+        from sft_select.io.atomic import atomic_open
 
         if not len(ids):
             return
@@ -255,13 +223,7 @@ class DiskCache:
         if not meta.exists():
             with atomic_open(meta) as fh:
                 fh.write(self.model_fingerprint + "\n")
-        name = fingerprint("shard", list(ids))
-        with atomic_path(self.dir / f"{name}.npy") as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
-        with atomic_path(self.dir / f"{name}.ids.npy") as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, np.asarray(list(ids), dtype=str), allow_pickle=False)
+        super().put(ids, vectors, dtype=np.float32)
 
 
 def _encode_into(spec: str, batch_size: int, texts: Sequence[str], ids: Sequence[str], out: np.ndarray,
