@@ -125,7 +125,8 @@ def overrides(*, n: int | None = None, fraction: float | None = None, threshold:
               keep: str | None = None, engine: str | None = None, ray_address: str | None = None,
               lang: str | None = None, decontaminate: list[Path] | None = None,
               streaming: str | None = None, workers: str | None = None,
-              proxy: str | None = None, strategy: str | None = None) -> dict[str, Any]:
+              proxy: str | None = None, strategy: str | None = None, output_format: str | None = None,
+              split: str | None = None) -> dict[str, Any]:
     """CLI flags as a nested config dict; only flags the user gave are set."""
     o: dict[str, Any] = {}
     if n is not None and fraction is not None:  # caught here, where the message can name the flags
@@ -141,6 +142,8 @@ def overrides(*, n: int | None = None, fraction: float | None = None, threshold:
     put("select", "strategy", strategy)  # Config checks the name against the strategy registry
     put("input", "format", fmt)
     put("input", "on_error", on_error)
+    put("input", "split", split)
+    put("output", "format", output_format)
     put("views", "use", [v.strip() for v in views.split(",")] if views else None)
     put("embedding", "model", embedder)
     put("preprocess", "keep", keep)
@@ -188,6 +191,10 @@ LANG = typer.Option(None, "--lang", help="Keep only examples in these languages,
 PROXY = typer.Option(None, "--proxy", help="The model that measures f(S) when tuning: auto, classifier, lm, "
                      "coverage (instruction data on CPU), or a "
                      "classifier model: logreg, mlp (fits S, flipped labels included, as a fine-tune does), encoder.")
+OUTPUT_FORMAT = typer.Option(None, "--output-format", help="Schema of the selected rows: same (default: the "
+                             "input's rows as read), messages, alpaca, sharegpt, prompt_completion or text.")
+SPLIT = typer.Option(None, "--split", help="The split to read from a DatasetDict folder or a Hub dataset "
+                     "(default: train).")
 DECONTAMINATE = typer.Option(None, "--decontaminate", help="Drop examples sharing a 13-word n-gram with this eval "
                              "file (repeatable).")
 
@@ -236,14 +243,15 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
         validation: Optional[Path] = typer.Option(None, "--validation", help="Held-out examples of the task: "
                                                   "tune view weights and τ on them before selecting."),
         no_tune: bool = typer.Option(False, "--no-tune", help="Select with the given weights even with --validation."),
-        proxy: Optional[str] = PROXY, strategy: Optional[str] = STRATEGY) -> None:
+        proxy: Optional[str] = PROXY, strategy: Optional[str] = STRATEGY,
+        output_format: Optional[str] = OUTPUT_FORMAT, split: Optional[str] = SPLIT) -> None:
     """Run the whole pipeline: load, preprocess, score, combine, (tune,) select, write RUN_DIR."""
     _verbosity(quiet, verbose)
     result = _run(inputs, out, config, target, force, "select", validation=validation, no_tune=no_tune, n=n,
                   fraction=fraction, threshold=threshold, fmt=fmt, on_error=on_error, seed=seed, views=views,
                   weights=weights, embedder=embedder, engine=engine, ray_address=ray_address, lang=lang,
                   decontaminate=decontaminate, streaming=streaming, workers=workers, proxy=proxy,
-                  strategy=strategy)
+                  strategy=strategy, output_format=output_format, split=split)
     _say_if_nothing_selected(result.table, threshold)
 
 
@@ -253,11 +261,11 @@ def score(inputs: List[Path] = typer.Argument(...), out: Path = OUT, config: Opt
           target: Optional[Path] = TARGET, fmt: Optional[str] = FMT, on_error: Optional[str] = ON_ERROR,
           seed: Optional[int] = SEED, views: Optional[str] = VIEWS, weights: Optional[str] = WEIGHTS,
           embedder: Optional[str] = EMBEDDER, force: bool = FORCE, quiet: bool = QUIET,
-          verbose: bool = VERBOSE) -> None:
+          verbose: bool = VERBOSE, split: Optional[str] = SPLIT) -> None:
     """Stop after scoring: writes scores.parquet and the manifest; `select` picks from them later."""
     _verbosity(quiet, verbose)
     _run(inputs, out, config, target, force, "score", fmt=fmt, on_error=on_error, seed=seed, views=views,
-         weights=weights, embedder=embedder)
+         weights=weights, embedder=embedder, split=split)
 
 
 @app.command("select")
@@ -268,7 +276,8 @@ def select_cmd(run_dir: Path = typer.Argument(..., help="A run directory with sc
                threshold: Optional[float] = typer.Option(None, "--threshold"), weights: Optional[str] = WEIGHTS,
                seed: Optional[int] = SEED,
                keep: Optional[str] = typer.Option(None, "--keep", help="best | first member of duplicate clusters"),
-               strategy: Optional[str] = STRATEGY, quiet: bool = QUIET, verbose: bool = VERBOSE) -> None:
+               strategy: Optional[str] = STRATEGY, output_format: Optional[str] = OUTPUT_FORMAT,
+               quiet: bool = QUIET, verbose: bool = VERBOSE) -> None:
     """Re-select from a run's cached scores with a new N, τ or weights, without re-scoring.
 
     Each select starts from the run's own config (as `run` resolved it, or as `tune --apply` last set it)
@@ -282,7 +291,7 @@ def select_cmd(run_dir: Path = typer.Argument(..., help="A run directory with sc
     from sft_select.rundir.reopen import read_run_checked
 
     flags = overrides(n=n, fraction=fraction, threshold=threshold, weights=weights, seed=seed, keep=keep,
-                      strategy=strategy)
+                      strategy=strategy, output_format=output_format)
     manifest, _ = read_run_checked(run_dir, need_config=True)  # one clear error for a damaged run
     result = reselect(run_dir, reselect_overrides(manifest, flags))
     _say_if_nothing_selected(result.table, threshold)

@@ -30,6 +30,16 @@ class InputConfig(Strict):
                                    "{instruction: question, output: answer}")
     on_error: Literal["fail", "skip"] = Field(
         "fail", description="fail: stop at the first bad row (exit 2); skip: send it to rejected.jsonl")
+    split: str = Field("train", description="the split read from a DatasetDict folder or a Hub dataset")
+
+
+OUTPUT_FORMATS = ("same", "messages", "alpaca", "sharegpt", "prompt_completion", "text")
+
+
+class OutputConfig(Strict):
+    format: Literal["same", "messages", "alpaca", "sharegpt", "prompt_completion", "text"] = Field(
+        "same", description="schema of the selected rows: same (the input's rows, as read), messages (TRL, "
+        "axolotl chat_template), alpaca, sharegpt, prompt_completion or text")
 
 
 class EmbeddingConfig(Strict):
@@ -97,6 +107,7 @@ class Config(Strict):
                                  "strategy (each strategy's own settings in its sub-section)")
     engine: EngineConfig = Field(default_factory=EngineConfig, description="where the work runs")
     report: ReportConfig = Field(default_factory=ReportConfig, description="report.html and summary.json")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="how the selected rows are written")
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="the proxy that measures f(S) "
                                      "when tuning (run --validation, sft-select tune)")
     tune: TuneConfig = Field(default_factory=TuneConfig, description="the loop run with --validation")

@@ -282,13 +282,14 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
         scoring.wait_written()  # the views' cache files (scoring.score_all), before the outputs
         with timer.step("write"):
             if stream is None:
-                outputs = write_outputs(out, table, loaded, write_selected=(stop_after == "select"))
+                outputs = write_outputs(out, table, loaded, write_selected=(stop_after == "select"),
+                                        output_format=cfg.output.format)
             else:  # a streaming run reads the inputs once more; the report gets the examples it shows
                 from sft_select.pipelines.streaming.outputs import report_ids, write_stream_outputs
 
                 shown = report_ids(table, names, cfg.report.max_points, cfg.seed)
                 outputs, loaded = write_stream_outputs(out, table, stream, write_selected=(stop_after == "select"),
-                                                       report_ids=shown)
+                                                       report_ids=shown, output_format=cfg.output.format)
     except BaseException:
         if report is not None:
             report.cancel()  # type: ignore[attr-defined]

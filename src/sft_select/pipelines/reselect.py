@@ -38,7 +38,7 @@ def reselect(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     _lock(run_dir)
     remove_path(run_dir / "manifest.json")
     with timer.step("write"):
-        outputs = write_outputs(run_dir, table, loaded)
+        outputs = write_outputs(run_dir, table, loaded, output_format=cfg.output.format)
     from sft_select.rundir.manifest import counts
 
     manifest.update(status="complete", config=cfg.model_dump(mode="json"), outputs=outputs,

@@ -10,7 +10,9 @@ from sft_select.io.load import Loaded
 from sft_select.io.writers import Dropped, output_type, write_rejected, write_rows
 
 
-def write_outputs(out: Path, table: pd.DataFrame, loaded: Loaded, *, write_selected: bool = True) -> dict[str, str]:
+def write_outputs(out: Path, table: pd.DataFrame, loaded: Loaded, *, write_selected: bool = True,
+                  output_format: str = "same") -> dict[str, str]:
+    """`output_format` (config output.format): the schema of the selected rows; "same" writes them as read."""
     outputs: dict[str, str] = {}
     by_id = {ex.id: ex for ex in loaded.examples}
     mask = ~table["selected"].astype(bool) if write_selected else table["reason"].notna()

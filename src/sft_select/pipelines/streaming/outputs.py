@@ -56,7 +56,7 @@ class _Plan:
 
 
 def write_stream_outputs(out: Path, table: pd.DataFrame, stream: Stream, *, write_selected: bool,
-                         report_ids: set[str]) -> tuple[dict[str, str], Loaded]:
+                         report_ids: set[str], output_format: str = "same") -> tuple[dict[str, str], Loaded]:
     """Writes rejected.jsonl, the selected rows (when `write_selected`) and scores.parquet; returns the
     outputs and a `Loaded` holding only the examples the report shows."""
     plan = _Plan.of(table, write_selected, report_ids)
