@@ -148,3 +148,27 @@ def test_score_says_what_it_scored_not_that_it_selected_nothing(tmp_path):
     assert code == 0, out + err
     said = " ".join((out + err).split())
     assert "Selected" not in said and "Scored 30 examples with" in said and "sft-select select" in said
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--threshold", "5"], "--threshold: "),
+    (["--strategy", "nope"], "--strategy: unknown 'nope'"),
+    (["-n", "-3"], "-n: "),
+    (["--weights", "nope=1"], "--weights: unknown view(s) ['nope']"),
+    (["--output-format", "csv"], "--output-format: "),
+])
+def test_a_bad_flag_value_is_named_by_its_flag_not_by_the_manifest(small_run, flags, named):
+    before = (small_run / "manifest.json").read_bytes()
+    code, out, err = invoke("select", small_run, *flags)
+    assert code == 2
+    assert f"command line: {named}" in out + err
+    assert "manifest.json" not in out + err
+    assert (small_run / "manifest.json").read_bytes() == before  # refused before anything was touched
+
+
+def test_a_bad_value_under_a_flag_names_the_flag_and_the_key():
+    from sft_select.cli.app import check_flags
+    from sft_select.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"command line: --weights \(quality_heuristic.weight\): "):
+        check_flags({"views": {"settings": {"quality_heuristic": {"weight": -1}}}})

@@ -161,7 +161,25 @@ def overrides(*, n: int | None = None, fraction: float | None = None, threshold:
         o["seed"] = seed
     if proxy is not None:
         o["evaluate"] = proxy_override(proxy)
+    check_flags(o)
     return o
+
+
+# The config key each flag sets, so that a bad value is reported by the flag the user typed, not by a
+# config key or the manifest a `select` starts from.
+FLAG_NAMES = {"select.n": "-n", "select.fraction": "--fraction", "select.threshold": "--threshold",
+              "select.strategy": "--strategy", "input.format": "--format", "input.on_error": "--on-error",
+              "input.split": "--split", "output.format": "--output-format", "views.use": "--views",
+              "views.settings": "--weights", "embedding.model": "--embedder", "preprocess.keep": "--keep",
+              "engine.name": "--engine", "engine.streaming": "--streaming", "engine.workers": "--workers",
+              "engine.ray_address": "--ray-address", "preprocess.filters.lang": "--lang", "seed": "--seed"}
+
+
+def check_flags(flags: dict[str, Any]) -> None:
+    """The flags alone over the default config: a bad value is named by its flag (`--threshold: …`)."""
+    from sft_select.config.schema import build_config
+
+    build_config(flags, source="command line", labels=FLAG_NAMES)
 
 
 # Options shared by `run` and `score`; typer needs them spelled out per command.

@@ -134,20 +134,42 @@ class Config(Strict):
         return self
 
 
-def _format_error(exc: ValidationError, source: str) -> str:
+def _format_error(exc: ValidationError, source: str, labels: dict[str, str] | None = None) -> str:
+    """One line per error: `source: location: message`. `labels` renames a location (a config key set by a
+    command-line flag is named by the flag); a whole-config check's message that starts with a labelled key
+    ("select.strategy: unknown …") is renamed the same way."""
+    labels = labels or {}
     lines = []
     for err in exc.errors():
         loc = clip(".".join(str(p) for p in err["loc"]), 120) or "(top level)"
         msg = "unknown key" if err["type"] == "extra_forbidden" else clip(err["msg"])
-        lines.append(f"{source}: {loc}: {msg}")
+        if loc == "(top level)":
+            body = msg.removeprefix("Value error, ")
+            key = body.split(":", 1)[0]
+            if key in labels:
+                loc, msg = labels[key], body.split(":", 1)[1].strip()
+        lines.append(f"{source}: {_label(loc, labels)}: {msg}")
     return "\n".join(lines)
 
 
-def build_config(data: dict[str, Any] | None = None, *, source: str = "config") -> Config:
+def _label(loc: str, labels: dict[str, str]) -> str:
+    """`loc` by its label, or by the label of the longest labelled key it lies under (`views.settings.q.weight`
+    → `--weights (q.weight)`)."""
+    if loc in labels:
+        return labels[loc]
+    under = [k for k in labels if loc.startswith(k + ".")]
+    if not under:
+        return loc
+    key = max(under, key=len)
+    return f"{labels[key]} ({loc[len(key) + 1:]})"
+
+
+def build_config(data: dict[str, Any] | None = None, *, source: str = "config",
+                 labels: dict[str, str] | None = None) -> Config:
     try:
         return Config.model_validate(data or {})
     except ValidationError as exc:
-        raise ConfigError(_format_error(exc, source)) from None
+        raise ConfigError(_format_error(exc, source, labels)) from None
 
 
 # A config is a few hundred nodes. Aliases may repeat a part, but not blow it up: a 500-byte "billion
