@@ -94,3 +94,81 @@ def test_no_pickle_is_ever_loaded(tmp_path):
     got = ShardCache(folder, on_damaged=lambda path, exc: seen.append(path.name)).get(["a"])
     assert got == {}
     assert sorted(seen) == ["evil.ids.npy", "evil2.ids.npy"]
+
+
+# Table shards: a chunk of examples whole (the scoring checkpoints, the streaming engine's chunks).
+
+def _frame(ids):
+    import pandas as pd
+
+    return pd.DataFrame({"id": ids, "raw": [float(i) for i in range(len(ids))],
+                         "reason": [None if i % 2 else f"r{i}" for i in range(len(ids))],
+                         "row": list(range(len(ids)))})
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_a_table_shard_round_trips_with_its_arrays(tmp_path, mmap):
+    import pandas as pd
+
+    ids = ["a", "b", "c"]
+    frame = _frame(ids)
+    arrays = {"keys": np.arange(6, dtype=np.uint64).reshape(3, 2), "ragged": np.arange(5, dtype=np.uint64),
+              "offsets": np.array([0, 2, 2, 5], dtype=np.uint64)}
+    cache = ShardCache(tmp_path / "k", mmap=mmap)
+    assert cache.get_table(ids, name="chunk-0") is None  # nothing yet: no error
+    path = cache.put_table(frame, name="chunk-0", arrays=arrays)
+    assert path.name == "chunk-0.parquet"
+    got = ShardCache(tmp_path / "k", mmap=mmap).get_table(ids, name="chunk-0")
+    # what DataFrame.to_parquet then pandas.read_parquet give: a streamed run's table must read back as before
+    frame.to_parquet(tmp_path / "plain.parquet", index=False)
+    pd.testing.assert_frame_equal(got.table, pd.read_parquet(tmp_path / "plain.parquet"))
+    assert sorted(got.arrays) == sorted(arrays)
+    for key, values in arrays.items():
+        np.testing.assert_array_equal(got.arrays[key], values)
+        assert got.arrays[key].dtype == values.dtype
+        assert isinstance(got.arrays[key], np.memmap) is mmap
+    assert not [p for p in (tmp_path / "k").iterdir() if p.name.startswith(".")]  # no temps left
+
+
+def test_a_table_shard_is_read_only_for_exactly_its_ids_in_order(tmp_path):
+    import pyarrow as pa
+
+    cache = ShardCache(tmp_path / "k")
+    cache.put_table(pa.table({"id": ["a", "b"], "raw": [1.0, 2.0]}), name="000-002")  # an Arrow table too
+    assert cache.get_table(["a", "b"], name="000-002").table["raw"].tolist() == [1.0, 2.0]
+    assert cache.get_table(["b", "a"], name="000-002") is None
+    assert cache.get_table(["a", "b", "c"], name="000-002") is None
+    assert cache.get_table(["a", "b"], name="other") is None
+    # unnamed: named by the ids' fingerprint, so the same ids find it
+    cache.put_table(_frame(["x", "y"]))
+    assert cache.get_table(["x", "y"]).table["id"].tolist() == ["x", "y"]
+    assert cache.get_table(["y", "x"]) is None
+
+
+def test_a_damaged_or_half_written_table_shard_is_skipped(tmp_path):
+    folder = tmp_path / "k"
+    seen = []
+    cache = ShardCache(folder, mmap=True, on_damaged=lambda path, exc: seen.append(path.name))
+    ids = ["a", "b", "c"]
+    cache.put_table(_frame(ids), name="t", arrays={"keys": np.zeros((3, 2))})
+    (folder / "t.keys.npy").unlink()  # an array the table lists is missing
+    assert cache.get_table(ids, name="t") is None and seen == ["t.parquet"]
+    cache.put_table(_frame(ids), name="t", arrays={"keys": np.zeros((3, 2))})  # the recomputation replaces it
+    assert cache.get_table(ids, name="t") is not None
+    table = folder / "t.parquet"
+    table.write_bytes(table.read_bytes()[:-20])  # truncated
+    assert cache.get_table(ids, name="t") is None and seen == ["t.parquet", "t.parquet"]
+    # a writer killed after the arrays, before the table: no shard
+    table.unlink()
+    assert (folder / "t.keys.npy").exists() and cache.get_table(ids, name="t") is None
+
+
+def test_a_table_shard_needs_ids_and_plain_array_names(tmp_path):
+    import pandas as pd
+
+    cache = ShardCache(tmp_path / "k")
+    with pytest.raises(ValueError, match="id"):
+        cache.put_table(pd.DataFrame({"raw": [1.0]}))
+    for bad in ("ids", "../x", ".hidden"):
+        with pytest.raises(ValueError, match="array names"):
+            cache.put_table(_frame(["a"]), arrays={bad: np.zeros(1)})

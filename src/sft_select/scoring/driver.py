@@ -17,8 +17,9 @@ import pandas as pd
 from sft_select.core.cache import file_fingerprint, fingerprint, ids_fingerprint
 from sft_select.core.progress import debug, info
 from sft_select.core.record import Example
+from sft_select.core.shard_cache import ShardCache
 from sft_select.executors import pool as parallel
-from sft_select.io.atomic import atomic_path, remove_path
+from sft_select.io.atomic import remove_path
 from sft_select.scoring.batch import ScoreBatch, decode
 from sft_select.scoring.with_embeddings import with_embeddings_ahead
 from sft_select.views.base import View, ViewResult
@@ -60,10 +61,12 @@ def cache_key(view: View, pool_fp: str, target_fp: str | None) -> str:
     return fingerprint(*parts)
 
 
-# A view is scored in chunks, each saved to cache/<view>-<key>.parts/ as soon as it is done, so a run
-# killed after hours of scoring resumes from its last finished chunk instead of from the start. A chunk
-# is a whole number of batches (the batches, hence the scores, are the same as unchunked) and at least
-# CHECKPOINT_MIN_EXAMPLES long, so a fast view is not slowed by writing many tiny files.
+# A view is scored in chunks, each saved as soon as it is done, so a run killed after hours of scoring
+# resumes from its last finished chunk instead of from the start: a table shard of the shard cache
+# (core/shard_cache.py) in cache/<view>-<key>.parts/, named by its row range and read back only for
+# exactly the chunk's ids. A chunk is a whole number of batches (the batches, hence the scores, are the
+# same as unchunked) and at least CHECKPOINT_MIN_EXAMPLES long, so a fast view is not slowed by writing
+# many tiny files. The view's whole cache file, cache/<view>-<key>.parquet, is a table shard too.
 CHECKPOINT_BATCHES = 16
 CHECKPOINT_MIN_EXAMPLES = 4096
 
@@ -157,13 +160,14 @@ def _score_pass(views: list[View], pool: Sequence[Example], executor, size: int,
     bounds = [(s, min(s + step, len(pool))) for s in range(0, len(pool), step)]
     if len(bounds) < 2:
         dirs = [None] * len(views)  # one chunk: the whole-view cache file, written next, is the checkpoint
-    parts = [[d / f"{s:012d}-{e:012d}.parquet" if d is not None else None for s, e in bounds] for d in dirs]
+    caches = [ShardCache(d, on_damaged=_damaged) if d is not None else None for d in dirs]
+    shards = [f"{s:012d}-{e:012d}" for s, e in bounds]  # a chunk's shard: named by its row range
     done: dict[tuple[int, int], ViewResult] = {}
-    for v, row in enumerate(parts):
-        for k, path in enumerate(row):
-            saved = _read_part(path, pool[bounds[k][0]:bounds[k][1]]) if path is not None else None
+    for v, cache in enumerate(caches):
+        for k, name in enumerate(shards) if cache is not None else ():
+            saved = cache.get_table([ex.id for ex in pool[bounds[k][0]:bounds[k][1]]], name=name)
             if saved is not None:
-                done[(v, k)] = saved
+                done[(v, k)] = _from_frame(saved.table)
     for v, view in enumerate(views):
         reused = sum(bounds[k][1] - bounds[k][0] for k in range(len(bounds)) if (v, k) in done)
         if reused:
@@ -184,8 +188,8 @@ def _score_pass(views: list[View], pool: Sequence[Example], executor, size: int,
                 result, spent = decode(views[v].name, cols)
                 seconds[v] += spent
                 done[(v, k)] = result
-                if parts[v][k] is not None:
-                    _write_part(parts[v][k], pool[bounds[k][0]:bounds[k][1]], result)
+                if caches[v] is not None:
+                    _write_scores(caches[v], shards[k], [ex.id for ex in pool[bounds[k][0]:bounds[k][1]]], result)
     return [(_concat(view, [done[(v, k)] for k in range(len(bounds))]), seconds[v]) for v, view in enumerate(views)]
 
 
@@ -225,22 +229,21 @@ def _concat(view: View, parts: Sequence[ViewResult]) -> ViewResult:
     return ViewResult(raw, reasons, extra or None)
 
 
+def _damaged(path: Path, exc: Exception) -> None:
+    debug(f"scores cache: ignoring unreadable {path} ({exc}); scored again")
 
-def _write_scores(path: Path, ids: list[str], result: ViewResult) -> None:
-    """One view's scores of `ids` as a Parquet file (atomically): id, raw, reason, extra:<name>.
 
-    An Arrow table written straight, without dictionary pages or column statistics: several times
-    faster than through a pandas frame, and a run writes many chunks. The file is this package's own
-    cache, read back whole, so neither would ever be used."""
+def _write_scores(cache: ShardCache, name: str, ids: list[str], result: ViewResult) -> None:
+    """One view's scores of `ids` as a table shard `name` of `cache`: id, raw, reason, extra:<name>.
+    An Arrow table built straight from the arrays: several times faster than through a pandas frame,
+    and a run writes many chunks."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     reasons = result.reasons if result.reasons is not None else [None] * len(ids)
     columns = {"id": pa.array(ids, pa.string()), "raw": pa.array(np.asarray(result.raw, dtype=np.float64)),
                "reason": pa.array(reasons, pa.string()),
                **{_EXTRA + k: pa.array(np.asarray(v)) for k, v in (result.extra or {}).items()}}
-    with atomic_path(path) as tmp:
-        pq.write_table(pa.table(columns), tmp, use_dictionary=False, write_statistics=False)
+    cache.put_table(pa.table(columns), name=name)
 
 
 def _from_frame(frame: pd.DataFrame) -> ViewResult:
@@ -248,29 +251,18 @@ def _from_frame(frame: pd.DataFrame) -> ViewResult:
     return ViewResult(frame["raw"].to_numpy(dtype=float), frame["reason"].tolist(), extra or None)
 
 
-def _write_part(path: Path, chunk: Sequence[Example], result: ViewResult) -> None:
-    _write_scores(path, [ex.id for ex in chunk], result)
-
-
-def _read_part(path: Path, chunk: Sequence[Example]) -> ViewResult | None:
-    """A saved chunk, if it exists and is for exactly these examples (else it is scored again)."""
-    if not path.exists():
-        return None
-    saved = pd.read_parquet(path)
-    if saved["id"].tolist() != [ex.id for ex in chunk]:
-        return None
-    return _from_frame(saved)
-
-
 def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[Example] | None,
               executor, cache_dir: Path | None, *, announce_skips: bool = True) -> ScoringResult:
-    """Every view's scores: read from its cache file when one exists, else fit and scored, all the views
-    to score together (`score_views`), then each written to its own cache file."""
+    """Every view's scores: read from its cache file when one exists (a table shard of `cache_dir` for
+    exactly this pool's ids), else fit and scored, all the views to score together (`score_views`), then
+    each written to its own cache file."""
     out = ScoringResult()
-    pool_fp = ids_fingerprint(ex.id for ex in pool)
+    ids = [ex.id for ex in pool]
+    pool_fp = ids_fingerprint(ids)
     target_fp = ids_fingerprint(ex.id for ex in target) if target else None
+    cache = ShardCache(cache_dir, on_damaged=_damaged) if cache_dir else None
     found: dict[str, ViewScores] = {}
-    todo: list[tuple[View, Path | None, Path | None]] = []  # view, its cache file, its checkpoint folder
+    todo: list[tuple[View, str, Path | None]] = []  # view, its cache file's name, its checkpoint folder
     for view in views:
         why = view.skip_reason(pool, target) if announce_skips else view.default_skip_reason(pool, target)
         if why:
@@ -279,23 +271,22 @@ def score_all(views: Sequence[View], pool: Sequence[Example], target: Sequence[E
             out.skipped[view.name] = why
             continue
         stem = f"{view.name}-{cache_key(view, pool_fp, target_fp)}"
-        path = cache_dir / f"{stem}.parquet" if cache_dir else None
         parts = cache_dir / f"{stem}.parts" if cache_dir else None
-        if path is not None and path.exists():
-            start = time.perf_counter()
-            cached = _from_frame(pd.read_parquet(path))
+        start = time.perf_counter()
+        saved = cache.get_table(ids, name=stem) if cache is not None else None
+        if saved is not None:
+            cached = _from_frame(saved.table)
             info(f"{view.name}: scores reused from the cache")
             remove_path(parts)  # left behind when a run was killed between the two writes
             found[view.name] = ViewScores(view.name, cached.raw, list(cached.reasons or []),
                                           time.perf_counter() - start, True, cached.extra or {})
             continue
-        todo.append((view, path, parts))
+        todo.append((view, stem, parts))
     scored = score_views_ahead([v for v, _, _ in todo], pool, target, executor, [c for _, _, c in todo])
-    ids = [ex.id for ex in pool]
     writes = []
-    for (view, path, parts), (result, seconds) in zip(todo, scored):
-        if path is not None:
-            writes.append(partial(_write_cache, path, parts, ids, result))
+    for (view, stem, parts), (result, seconds) in zip(todo, scored):
+        if cache_dir is not None:
+            writes.append(partial(_write_cache, cache_dir, stem, parts, ids, result))
         debug(f"{view.name}: {len(pool)} examples in {seconds:.2f}s")
         found[view.name] = ViewScores(view.name, result.raw, list(result.reasons or []), seconds, False,
                                       result.extra or {})
@@ -313,7 +304,7 @@ def _write_caches(writes: Sequence[Callable[[], None]]) -> None:
         write()
 
 
-def _write_cache(path: Path, parts: Path | None, ids: list[str], result: ViewResult) -> None:
-    _write_scores(path, ids, result)
+def _write_cache(cache_dir: Path, name: str, parts: Path | None, ids: list[str], result: ViewResult) -> None:
+    _write_scores(ShardCache(cache_dir), name, ids, result)
     if parts is not None:
         remove_path(parts)  # the whole-view cache now holds every chunk
