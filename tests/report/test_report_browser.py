@@ -67,8 +67,9 @@ def test_map_hover_shows_the_example_text(drv, demo_run):
     ActionChains(drv).move_to_element(point).perform()
     label = drv.execute_script("var h = document.querySelector('#fig-map .hoverlayer');"
                                "return h ? h.textContent : ''")
-    # "id · status · cluster", then the example's first characters (the nearest point wins the hover)
-    assert re.match(r"[0-9a-f]{12} · (not selected|duplicate|selected) · cluster [^ ]+?\S", label), label
+    # "id label · status · cluster", then the example's first characters (the nearest point wins the hover)
+    assert re.match(r"[0-9a-f]{8}…[0-9a-f]{4}(~\d+)? · (not selected|duplicate|selected) · cluster [^ ]+?\S",
+                    label), label
     assert len(label) > 50, label
 
 

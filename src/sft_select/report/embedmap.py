@@ -95,6 +95,9 @@ def build_map(table: pd.DataFrame, status: np.ndarray, examples: dict[str, Examp
         "explained_variance": [round(float(v), 4) for v in pca.explained_variance_ratio_[:2]],
         "points": {"id": ids.tolist(), "x": np.round(xy[:, 0], 4).tolist(), "y": np.round(xy[:, 1], 4).tolist(),
                    "status": status[pos].tolist(), "weight": np.round(weights, 3).tolist()},
+        # The run's rows per status, so the legend can say "2,500 shown of 10,000" rather than present
+        # the sample's counts as the selection's.
+        "status_totals": {str(k): int(v) for k, v in pd.Series(status, dtype=object).value_counts().items()},
     }
     if tvecs is not None and len(tvecs):
         txy = pca.transform(tvecs)[:, :2]

@@ -128,10 +128,12 @@ def drops_figure(by_reason: dict[str, int]) -> Fig | None:
     items = sorted(by_reason.items(), key=lambda kv: -kv[1])[:20]
     colors = [COLORS["duplicate"] if k.startswith("duplicate") else COLORS["filtered"] if k != "not_selected"
               and not k.startswith("below") else COLORS["not selected"] for k, _ in items]
-    trace = {"type": "bar", "orientation": "h", "y": [esc(k) for k, _ in items], "x": [v for _, v in items],
+    names = [esc(k) for k, _ in items]
+    trace = {"type": "bar", "orientation": "h", "y": names, "x": [v for _, v in items],
              "marker": {"color": colors}, "text": [f"{v:,}" for _, v in items], "textposition": "auto",
              "hovertemplate": "%{y}: %{x:,}<extra></extra>"}
-    return {"data": [trace], "layout": layout(height=60 + 36 * len(items), yaxis={"autorange": "reversed"},
+    return {"data": [trace], "layout": layout(height=60 + 36 * len(items),
+                                              yaxis={"autorange": "reversed", **tick_labels(names, 28)},
                                               xaxis={"title": {"text": "examples dropped"}}, margin={"l": 170})}
 
 
@@ -170,36 +172,61 @@ def histogram_figure(hist: dict[str, list], x_title: str, cut: float | None = No
                                            yaxis=yaxis)}
 
 
-def correlation_figure(c: dict[str, Any]) -> Fig | None:
+def _mix(a: str, b: str, t: float) -> str:
+    """The colour a fraction `t` of the way from `a` to `b` (both #rrggbb)."""
+    ca, cb = (tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in (a, b))
+    return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(ca, cb))
+
+
+def correlation_cells(c: dict[str, Any]) -> list[list[dict[str, str]]] | None:
+    """The correlation matrix as table cells (value, background, ink) rather than a plotly heatmap: a few
+    views make a small table that reads better as numbers, and it keeps the heatmap trace, and with it
+    plotly.js's larger bundle, out of the page. Red at ρ = -1, white at 0, blue at 1."""
     if not c["matrix"]:
         return None
-    names = [esc(n) for n in c["views"]]
-    trace = {"type": "heatmap", "z": c["matrix"], "x": names, "y": names, "zmin": -1, "zmax": 1,
-             "colorscale": [[0, "#b91c1c"], [0.5, "#f8fafc"], [1, "#1d4ed8"]], "texttemplate": "%{z:.2f}",
-             "hovertemplate": "%{y} × %{x}: ρ = %{z:.3f}<extra></extra>", "colorbar": {"thickness": 12}}
-    side = max(260, 70 * len(names) + 120)
-    return {"data": [trace], "layout": layout(height=side, margin={"l": 160, "b": 120},
-                                              yaxis={"autorange": "reversed"}, xaxis={"tickangle": -30})}
+    rows = []
+    for row in c["matrix"]:
+        cells = []
+        for rho in row:
+            rho = 0.0 if rho is None else float(rho)
+            bg = _mix("#f8fafc", "#1d4ed8" if rho >= 0 else "#b91c1c", min(abs(rho), 1.0))
+            cells.append({"text": f"{rho:.2f}", "bg": bg, "ink": "#ffffff" if abs(rho) > 0.55 else ACCENT})
+        rows.append(cells)
+    return rows
 
 
-def map_figure(m: dict[str, Any], text: Callable[[str], str | None]) -> Fig | None:
+def _legend_count(shown: int, total: int | None, sampled: bool) -> str:
+    """A legend count that says what it counts: points drawn, and of how many in the run when sampled."""
+    if not sampled:
+        return f"{shown:,}"
+    return f"{shown:,} shown of {total:,}" if total is not None else f"{shown:,} shown"
+
+
+def map_figure(m: dict[str, Any], text: Callable[[str], str | None],
+               labels: dict[str, str] | None = None) -> Fig | None:
+    """The map in a compact form: x, y and the hover texts once under "points", each trace naming the
+    rows it draws ("rows"); the page's script (report.js) and `expand_points` fill the traces in. The
+    status and the cluster colourings draw the same points, so this halves what the page carries."""
     if "points" not in m:
         return None
     p = m["points"]
-    hover = [hover_text(f"{i[:12]} · {s}" + (f" · cluster {c}" if c is not None else ""), text(i))
+    labels = labels or {}
+    sampled = m.get("n_points", len(p["x"])) < m.get("n_total", len(p["x"]))
+    totals = m.get("status_totals") or {}
+    hover = [hover_text(f"{labels.get(i, i)} · {s}" + (f" · cluster {c}" if c is not None else ""), text(i))
              for i, s, c in zip(p["id"], p["status"], p["cluster"])]
     data, by_status, by_cluster = [], [], []
 
     def points(idx: list[int], name: str, color: str, size: int = 6) -> Fig:
-        return {"type": "scatter", "mode": "markers", "name": esc(name), "x": [p["x"][i] for i in idx],
-                "y": [p["y"][i] for i in idx], "hovertext": [hover[i] for i in idx],
+        return {"type": "scatter", "mode": "markers", "name": esc(name), "rows": idx,
                 "hovertemplate": "%{hovertext}<extra></extra>",
                 "marker": {"color": color, "size": size, "opacity": 0.75, "line": {"width": 0}}}
 
     for s in STATUS_ORDER:
         idx = [i for i, v in enumerate(p["status"]) if v == s]
         if idx:
-            data.append(points(idx, f"{s} ({len(idx):,})", COLORS[s], 7 if s == "selected" else 5))
+            count = _legend_count(len(idx), totals.get(s), sampled)
+            data.append(points(idx, f"{s} ({count})", COLORS[s], 7 if s == "selected" else 5))
             by_status.append(len(data) - 1)
     counts: dict[str, int] = {}
     for c in p["cluster"]:
@@ -208,7 +235,8 @@ def map_figure(m: dict[str, Any], text: Callable[[str], str | None]) -> Fig | No
     for k, c in enumerate(named + ["other"]):
         idx = [i for i, v in enumerate(p["cluster"]) if (str(v) == c if c != "other" else str(v) not in named)]
         if idx:
-            trace = points(idx, f"cluster {c}" if c != "other" else "other clusters",
+            name = f"cluster {c}" if c != "other" else "other clusters"
+            trace = points(idx, f"{name} ({_legend_count(len(idx), None, sampled)})",
                            QUALITATIVE[k] if c != "other" else "#cbd5e1")
             trace["visible"] = False
             data.append(trace)
@@ -232,23 +260,48 @@ def map_figure(m: dict[str, Any], text: Callable[[str], str | None]) -> Fig | No
                           {"label": "colour: cluster", "method": "restyle",
                            "args": [{"visible": visible(by_cluster)}]}]}]
     ev = m.get("explained_variance") or [0, 0]
-    return {"data": data, "layout": layout(
+    return {"data": data, "points": {"x": p["x"], "y": p["y"], "hovertext": hover}, "layout": layout(
         height=620, updatemenus=menus, margin={"b": 110, "t": 48},
         legend={"y": -0.13, "yanchor": "top", "x": 0, "xanchor": "left"},
         xaxis={"title": {"text": f"PC1 ({100 * ev[0]:.0f}% of variance)"}, "zeroline": False},
         yaxis={"title": {"text": f"PC2 ({100 * ev[1]:.0f}% of variance)"}, "zeroline": False})}
 
 
+def expand_points(fig: Fig) -> Fig:
+    """A figure as plotly takes it: each trace's "rows" replaced by its x, y and hover texts (what
+    report.js does in the page)."""
+    shared = fig.get("points")
+    if shared is None:
+        return fig
+    data = []
+    for trace in fig["data"]:
+        trace = dict(trace)
+        rows = trace.pop("rows", None)
+        if rows is not None:
+            trace.update({k: [shared[k][i] for i in rows] for k in ("x", "y", "hovertext")})
+        data.append(trace)
+    return {"data": data, "layout": fig["layout"]}
+
+
+def tick_labels(categories: list[str], chars: int = 22) -> dict[str, Any]:
+    """Axis settings that keep long category names from being clipped: each tick cut to `chars`
+    characters (the hover keeps the whole name), and the margin grown to fit what is left."""
+    text = [c if len(c) <= chars else c[: chars - 1] + "…" for c in categories]
+    return {"type": "category", "automargin": True, "tickmode": "array", "tickvals": categories,
+            "ticktext": text}
+
+
 def share_figure(dist: dict[str, Any], x_title: str) -> Fig:
     cats = [esc(c) for c in dist["categories"]]
-    data = []
+    data: list[Fig] = []
     for name, key, color in (("pool", "pool", POOL), ("selected", "selected", SELECTED)):
         total = sum(dist[key]) or 1
         data.append({"type": "bar", "name": name, "x": cats, "y": [100 * v / total for v in dist[key]],
                      "customdata": dist[key], "marker": {"color": color},
                      "hovertemplate": f"%{{x}} · {name}: %{{y:.1f}}% (%{{customdata:,.0f}})<extra></extra>"})
-    return {"data": data, "layout": layout(barmode="group", bargap=0.25, xaxis={"title": {"text": esc(x_title)},
-                                                                                "type": "category"},
+    # Many categories get slanted ticks: more of each name fits, and automargin makes room below.
+    xaxis = {"title": {"text": esc(x_title)}, **tick_labels(cats), "tickangle": -30 if len(cats) > 6 else "auto"}
+    return {"data": data, "layout": layout(barmode="group", bargap=0.25, xaxis=xaxis,
                                            yaxis={"title": {"text": "share (%)"}})}
 
 
@@ -347,14 +400,15 @@ def timings_figure(timings: dict[str, float]) -> Fig | None:
                                               xaxis={"title": {"text": "seconds"}}, margin={"l": 140})}
 
 
-def build_figures(summary: dict[str, Any], text: Callable[[str], str | None]) -> dict[str, Fig]:
-    """Every figure of the page by id; an id absent here means the section shows a note instead."""
+def build_figures(summary: dict[str, Any], text: Callable[[str], str | None],
+                  labels: dict[str, str] | None = None) -> dict[str, Fig]:
+    """Every figure of the page by id; an id absent here means the section shows a note instead.
+    `labels`: the page's short id labels (ids.id_labels), so the map's hovers match the tables."""
     figs: dict[str, Fig | None] = {
         "funnel": funnel_figure(summary["funnel"]),
         "drops": drops_figure(summary["funnel"]["by_reason"]),
         "score": histogram_figure(summary["score"]["hist"], "combined score", summary["score"]["cut"]),
-        "correlation": correlation_figure(summary["correlation"]),
-        "map": map_figure(summary["map"], text),
+        "map": map_figure(summary["map"], text, labels),
         "length": length_figure(summary["coverage"]["length"]),
         "timings": timings_figure((summary["manifest"] or {}).get("timings") or {}),
     }

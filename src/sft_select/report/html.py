@@ -13,7 +13,8 @@ import math
 from functools import lru_cache
 from typing import Any, Callable
 
-from sft_select.report.figures import COLORS, build_figures
+from sft_select.report.figures import COLORS, build_figures, correlation_cells
+from sft_select.report.ids import id_labels, page_ids
 
 
 def safe_json(obj: Any) -> str:
@@ -23,11 +24,16 @@ def safe_json(obj: Any) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
+PLOTLY_BUNDLE = "plotly-basic.min.js"
+
+
 @lru_cache(maxsize=1)
 def plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    return get_plotlyjs()
+    """plotly.js's cartesian bundle (bar, scatter, heatmap, ...: every trace the page draws), vendored in
+    templates/: a third of the full bundle that the plotly package ships, and it starts in about half
+    the time, which is most of what a browser spends opening the page. Once per page, whatever the
+    number of figures."""
+    return _env().loader.get_source(_env(), PLOTLY_BUNDLE)[0]
 
 
 # No bytecode cache for the compiled template (compiled again for each report): jinja's cache is marshalled code
@@ -88,11 +94,12 @@ def _nonce(summary: dict[str, Any], figures: dict[str, Any]) -> str:
 def render_html(summary: dict[str, Any], text: Callable[[str], str | None]) -> str:
     import yaml
 
-    figures = json_safe(build_figures(summary, text))
+    labels = id_labels(page_ids(summary))
+    figures = json_safe(build_figures(summary, text, labels))
     config = (summary.get("manifest") or {}).get("config") or {}
     return _env().get_template("report.html").render(
-        s=summary, figures=figures, figures_json=safe_json(figures), plotly_js=plotly_js(),
-        nonce=_nonce(summary, figures), colors=COLORS,
+        s=summary, figures=figures, figures_json=safe_json(figures), plotly_js=plotly_js(), ids=labels,
+        nonce=_nonce(summary, figures), colors=COLORS, corr=correlation_cells(summary["correlation"]),
         config_yaml=yaml.safe_dump(config, sort_keys=False, allow_unicode=True) if config else "",
         css=_env().loader.get_source(_env(), "report.css")[0],
         js=_env().loader.get_source(_env(), "report.js")[0])

@@ -63,11 +63,14 @@ def print_inspect(s: dict[str, Any], console: Console | None = None) -> None:
     if warning:
         console.print(Text(f"length: {warning}", style="yellow"))
     tot = s["coverage"]["totals"]
-    cols = ["", "examples", "characters"] + (["tokens"] if "tokens" in tot["pool"] else [])
+    cols = ["", "examples", "characters"] + (["tokens (est.)"] if "tokens" in tot["pool"] else [])
     stages = (("pool", "pool as read"), ("candidates", "after preprocessing"), ("selected", "selected"))
     console.print(_table("Coverage", cols, [[name] + [tot[key].get(k) for k in ("examples", "chars", "tokens")
                                                       if k in tot["pool"]]
                                             for key, name in stages]))
+    if "tokens" in tot["pool"]:
+        method = s["coverage"].get("token_method") or "a regex count of words and punctuation"
+        console.print(Text(f"tokens are an estimate, not a model tokenizer's count: {method}", style="dim"))
     for key, title in (("labels", "Labels"), ("clusters", "Clusters"), ("sources", "Input files")):
         d = s["coverage"].get(key)
         if not d:
