@@ -116,8 +116,11 @@ def test_init_writes_the_file_and_says_where_in_one_line(tmp_path):
     assert isinstance(yaml.safe_load(path.read_text()), dict)
 
 
-def test_ctrl_c_in_tune_does_not_claim_cached_steps(tmp_path, monkeypatch):
+def test_ctrl_c_in_tune_says_its_evaluations_are_cached_and_augment_does_not(tmp_path, monkeypatch):
+    """tune caches each finished proxy evaluation (tune/evaluations.py), so its stop message may say so;
+    augment caches nothing and must not."""
     import sft_select.pipelines.tune as tune_pipeline
+    import sft_select.rundir.reopen as reopen
 
     def stop(*args, **kwargs):
         raise KeyboardInterrupt
@@ -125,19 +128,23 @@ def test_ctrl_c_in_tune_does_not_claim_cached_steps(tmp_path, monkeypatch):
     monkeypatch.setattr(tune_pipeline, "tune_run", stop)
     code, out, err = invoke("tune", tmp_path, "--validation", tmp_path / "v.jsonl")
     assert code == 130
+    assert "interrupted: finished steps are cached; run the same command to resume" in out + err
+    monkeypatch.setattr(reopen, "reopen", stop)
+    code, out, err = invoke("augment", tmp_path)
+    assert code == 130
     assert "interrupted" in out + err and "cached" not in out + err
 
 
-def test_a_full_disk_in_tune_does_not_claim_cached_steps(tmp_path, monkeypatch):
+def test_a_full_disk_in_augment_does_not_claim_cached_steps(tmp_path, monkeypatch):
     import errno
 
-    import sft_select.pipelines.tune as tune_pipeline
+    import sft_select.rundir.reopen as reopen
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(tune_pipeline, "tune_run", full)
-    code, out, err = invoke("tune", tmp_path, "--validation", tmp_path / "v.jsonl")
+    monkeypatch.setattr(reopen, "reopen", full)
+    code, out, err = invoke("augment", tmp_path)
     assert code == 2 and "free some space" in err and "cached" not in err
     assert len(err.strip().splitlines()) == 1
 

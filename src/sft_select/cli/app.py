@@ -23,7 +23,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 
 def guarded(fn: Callable | None = None, *, resumes: bool = True) -> Callable:
     """Turn user errors into one clear line and exit code 2; Ctrl-C into exit 130. `resumes`: the command
-    caches its finished steps (`run`, `score`), so the stop message may say that running it again resumes;
+    caches its finished steps (`run`, `score`, `tune`), so the stop message may say that running it again resumes;
     the other commands are registered with `once`, which says no such thing."""
     if fn is None:
         return lambda f: guarded(f, resumes=resumes)
@@ -354,7 +354,8 @@ _SIGNALS_SEEN: list[int] = []  # the stop signals this process received (see `gu
 
 def _stopped(exc: KeyboardInterrupt, *, resumes: bool = False):
     what = "terminated" if isinstance(exc, Terminated) else "interrupted"
-    # Only `run` and `score` cache their finished steps (the views' scores); the other commands start over.
+    # Only `run`, `score` and `tune` cache their finished steps (the views' scores, the tune's evaluations);
+    # the other commands start over.
     tail = ": finished steps are cached; run the same command to resume" if resumes else ""
     progress.console.print(what + tail)
     raise typer.Exit(getattr(exc, "exit_code", 130)) from None
@@ -380,7 +381,7 @@ once = partial(guarded, resumes=False)  # commands that cache nothing: a stop st
 app.command("dedup")(once(_dedup))
 _register_train_quality(app, once)
 _register_report(app, once)
-_register_tune(app, once)
+_register_tune(app, guarded, once)  # tune caches its evaluations (tune/evaluations.py); augment nothing
 
 
 def with_verbosity(fn: Callable) -> Callable:

@@ -54,7 +54,8 @@ def tune(run_dir: Path = typer.Argument(..., help="A run directory with scores.p
     """Search view weights and τ for the best proxy score on a validation file (no re-scoring).
 
     Writes RUN_DIR/tune.json (the τ curve, the search trace, random and whole-pool baselines, holdout
-    scores) and RUN_DIR/tuned-config.yaml, which `sft-select run --config` accepts as is.
+    scores) and RUN_DIR/tuned-config.yaml, which `sft-select run --config` accepts as is. Each proxy
+    evaluation is cached in RUN_DIR/cache/tune/: stopped and run again, it reuses the finished ones.
     """
     from sft_select.pipelines.tune import apply_tuned, tune_run
     from sft_select.tune.loop import holdout_line
@@ -108,6 +109,8 @@ def augment(run_dir: Path = typer.Argument(..., help="A finished run directory."
                   f"({stats.backed_off} backed off)")
 
 
-def register(app: typer.Typer, guarded: Callable) -> None:
-    app.command("tune")(guarded(tune))
-    app.command("augment")(guarded(augment))
+def register(app: typer.Typer, resuming: Callable, once: Callable) -> None:
+    """`resuming` for a command whose finished steps are cached (tune's evaluations, so a stop message may
+    say so), `once` for one that starts over."""
+    app.command("tune")(resuming(tune))
+    app.command("augment")(once(augment))

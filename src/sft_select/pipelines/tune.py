@@ -4,7 +4,8 @@ strategy's settings for the best proxy score on a validation file, without re-sc
     result, tuned = sft_select.tune_run("runs/demo", "val.jsonl", {"select": {"n": 1000}})
 
 Writes RUN_DIR/tune.json and RUN_DIR/tuned-config.yaml; with `apply`, re-selects the run with the tuned
-config, which becomes the run's own.
+config, which becomes the run's own. Each proxy evaluation is cached in RUN_DIR/cache/tune/, so a killed
+tune, run again, reuses the evaluations it finished (tune/evaluations.py).
 """
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ from sft_select.pipelines.in_memory import streams
 from sft_select.pipelines.reselect import reselect
 from sft_select.rundir.manifest import write_manifest
 from sft_select.rundir.reopen import reopen
-from sft_select.tune.loop import TuneResult, load_validation, tune_sample_table, tune_table, write_tune_outputs
+from sft_select.tune.loop import (
+    TuneResult,
+    load_validation,
+    tune_cache,
+    tune_sample_table,
+    tune_table,
+    write_tune_outputs,
+)
 
 
 def tune_run(run_dir: str | Path, validation: str | Path, overrides: dict[str, Any] | None = None, *,
@@ -36,10 +44,12 @@ def tune_run(run_dir: str | Path, validation: str | Path, overrides: dict[str, A
             cfg.engine.fit_sample, cfg.seed)
         if not {ex.id for ex in sample} <= set(table["id"]):
             raise opened.changed()
-        result, tuned = tune_sample_table(table, sample, cfg, val, names, validation_path=validation)
+        result, tuned = tune_sample_table(table, sample, cfg, val, names, validation_path=validation,
+                                          cache_dir=tune_cache(run_dir))
     else:
         loaded = opened.load_inputs(cfg)
-        result, tuned = tune_table(table, loaded.examples, cfg, val, names, validation_path=validation)
+        result, tuned = tune_table(table, loaded.examples, cfg, val, names, validation_path=validation,
+                                   cache_dir=tune_cache(run_dir))
     write_tune_outputs(run_dir, result, tuned)
     if apply:
         apply_tuned(run_dir, tuned)

@@ -26,7 +26,8 @@ tune.json (schema version 1; every `f` is higher-is-better: accuracy, macro-F1 o
   grids: {strategy: {select field: values tried}} (from tune.trims, tune.active_skips, ...), else null
   weights_searched: false when the tune part was under tune.min_rows_weights (only τ was chosen)
   guard: the guard's decision and figures on the holdout (tune/guard.py), null when it did not run
-  evaluations: proxy fits run; seconds: wall time
+  evaluations: distinct proxy evaluations (both parts); evaluations_reused: how many of them this invocation
+  read from RUN_DIR/cache/tune/ (tune/evaluations.py) instead of computing; seconds: wall time
   point = {round, phase ("initial"|"weights"|"sweep"|"settings"|"strategy"), label,
            weights, threshold, size, f, se, metrics, seconds}
 
@@ -46,8 +47,7 @@ import pandas as pd
 from rich.markup import escape
 
 from sft_select.config.schema import Config, dump_config
-from sft_select.core.cache import ids_fingerprint
-from sft_select.core.errors import ConfigError, InputError
+from sft_select.core.errors import ConfigError, InputError, RunDirError
 from sft_select.core.progress import info
 from sft_select.core.record import Example
 from sft_select.evaluate.proxy import ProxyScore, build_proxy
@@ -57,9 +57,12 @@ from sft_select.selection.base import size_limit
 from sft_select.selection.combine import resolve_weights
 from sft_select.selection.finalize import weight_specs
 from sft_select.selection.strategies import Context
+from sft_select.tune.eta import EtaLines
+from sft_select.tune.evaluations import Evaluations
 from sft_select.tune.guard import Candidate, decide, verdict_line
 from sft_select.tune.objective import Objective, Point
-from sft_select.tune.params import choose_params, grid_points, settings_label
+from sft_select.tune.params import choose_params, settings_label
+from sft_select.tune.plan import plan, searches_weights
 from sft_select.tune.strategy_choice import choose_strategy
 from sft_select.tune.sweep import best, one_se, sweep
 from sft_select.tune.weights import search
@@ -116,7 +119,7 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
     initial = objective(initial_weights, initial_threshold, label="initial", phase="initial")
     current = initial
     centre: dict[str, float] | None = None
-    small = len(objective.validation) < min_rows_weights and len(objective.names) > 1
+    small = not searches_weights(objective, min_rows_weights)
     if small:
         # Each weight is a free parameter the tune part must pay for: on a small one the search fits its
         # noise (0.47 on a length score for a news pool, from 350 rows), so only τ is chosen.
@@ -185,13 +188,8 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
              "on this pool; compare with a random selection before training on it")
 
     # The holdout part is read only from here on, once per subset, after every choice has been made.
-    held: dict[str, ProxyScore] = {}
-
     def holdout_score(ids: Sequence[str]) -> ProxyScore:
-        key = ids_fingerprint(sorted(ids))
-        if key not in held:
-            held[key] = objective.proxy.evaluate([objective.examples[i] for i in ids], holdout, objective.seed)
-        return held[key]
+        return objective.fit_on(ids, holdout, "holdout")
 
     def on_holdout(ids: Sequence[str]) -> dict:
         if not holdout or not ids:
@@ -212,7 +210,8 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
         "whole_pool": {"size": len(pool_ids), "f": round(whole.value, 6), **on_holdout(pool_ids)},
     }
     if holdout and hasattr(objective.proxy, "base_loss"):
-        baselines["base_model"] = {"f_holdout": round(-objective.proxy.base_loss(holdout, objective.seed), 6)}
+        loss = objective.evals.base_loss(objective.proxy, holdout, part="holdout", seed=objective.seed)
+        baselines["base_model"] = {"f_holdout": round(-loss, 6)}
     report = {
         "version": 1,
         "proxy": objective.proxy.describe(),
@@ -238,6 +237,7 @@ def run_loop(objective: Objective, holdout: Sequence[Example], *, initial_weight
         report["balance"] = {"pool": imbalance_report(labels.loc[pool_ids].tolist()),
                              "selected": imbalance_report(labels.loc[current.ids].tolist())}
     report["evaluations"] = objective.evaluations
+    report["evaluations_reused"] = objective.evals.reused
     report["seconds"] = round(time.perf_counter() - start, 2)
     return TuneResult(current.weights, current.threshold, report, settings, strategy, guard)
 
@@ -257,7 +257,7 @@ def run_guard(objective: Objective, score, chosen: dict[str, list[str]], pool_id
     strat = objective.select.model_copy(update={"strategy": "stratified", "threshold": None, "n": max(size, 1),
                                                 "fraction": None, "budget_tokens": None})
     equal = {n: 1.0 / len(objective.names) for n in objective.names}
-    chosen = {**chosen, "stratified": replace(objective, select=strat, memo={}).subset(equal, None)}
+    chosen = {**chosen, "stratified": replace(objective, select=strat).subset(equal, None)}
     candidates, randoms = [], []
     for name, ids in chosen.items():
         if not ids:
@@ -321,8 +321,11 @@ def tuned_config(cfg: Config, names: Sequence[str], result: TuneResult) -> Confi
 
 
 def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, validation: Sequence[Example],
-               names: Sequence[str], *, validation_path: str | Path | None = None) -> tuple[TuneResult, Config]:
-    """Tune on a scored table; returns the result and the tuned config (weights, τ)."""
+               names: Sequence[str], *, validation_path: str | Path | None = None,
+               cache_dir: str | Path | None = None) -> tuple[TuneResult, Config]:
+    """Tune on a scored table; returns the result and the tuned config (weights, τ). With `cache_dir`
+    (RUN_DIR/cache/tune), each proxy evaluation is cached there and reused by a later tune that asks
+    for it again (tune/evaluations.py)."""
     if not cfg.select.has_size():
         raise ConfigError("tune: say how much to keep (-n or --fraction)")
     specs = weight_specs(cfg, names)
@@ -330,26 +333,27 @@ def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, va
     pool = [by_id[i] for i in table.loc[table["filter_reason"].isna(), "id"]]
     proxy = build_proxy(cfg.evaluate, pool, embedder=cfg.embedding.model)
     tune_part, holdout = split_validation(validation, cfg.tune.holdout, cfg.seed)
+    evals = Evaluations(cache_dir=cache_dir)
     objective = Objective(table=table, specs=specs, select=cfg.select, proxy=proxy, examples=by_id,
                           validation=tune_part, ctx=Context(by_id, cfg.embedding.model), keep=cfg.preprocess.keep,
-                          weights_policy=cfg.combine.weights, seed=cfg.seed)
+                          weights_policy=cfg.combine.weights, seed=cfg.seed, evals=evals)
     t = cfg.tune
-    k = len(names)
     grids = t.grids([cfg.select.strategy, *t.strategies])
-    n_settings = sum(len(grid_points(objective, g)) - 1 for g in grids.values())
-    fits = (k + 1 if k > 1 else 1) + (t.trials if k > 1 else 0) + len(t.sweep) \
-        + (t.rounds - 1) * (1 + (t.trials if k > 1 else 0) + len(t.sweep)) + 2 * t.random_seeds + 3 \
-        + len(t.strategies) + n_settings
-    info(f"tune: up to {fits} fits of the {proxy.name} proxy on {len(tune_part)} validation examples "
-         f"({len(holdout)} held out)")
+    planned = plan(objective, rounds=t.rounds, trials=t.trials, shares=t.sweep, random_seeds=t.random_seeds,
+                   strategies=t.strategies, grids=grids, min_rows_weights=t.min_rows_weights,
+                   holdout=len(holdout), guard=t.guard)
+    info(f"tune: up to {planned.total} evaluations of the {proxy.name} proxy ({planned.describe()}) on "
+         f"{len(tune_part)} validation examples ({len(holdout)} held out); a time estimate follows the first")
     if proxy.name == "lora_lm" and not _cuda():
-        info("  LoRA fits on CPU take minutes each; for a quick loop lower tune.trials, tune.rounds or "
-             "evaluate.lm.token_budget")
+        info("  LoRA fits on CPU take a minute or more each; for a quick loop lower tune.trials, tune.rounds "
+             "or evaluate.lm.token_budget")
+    evals.progress = EtaLines(planned.total)
     result = run_loop(objective, holdout, initial_weights=resolve_weights(specs, cfg.combine.weights),
                       initial_threshold=cfg.select.threshold, rounds=t.rounds, trials=t.trials, method=t.search,
                       alpha=t.concentration, shares=t.sweep, random_seeds=t.random_seeds, seed=cfg.seed,
                       choose=t.choose, strategies=t.strategies, grids=grids, guard_on=t.guard,
                       min_rows_weights=t.min_rows_weights)
+    info(evals.progress.summary() + (f" ({escape(str(cache_dir))})" if evals.reused else ""))
     result.report = {**result.report, "validation": {"path": str(validation_path) if validation_path else None,
                                                      "tune": len(tune_part), "holdout": len(holdout),
                                                      "seed": cfg.seed}}
@@ -378,8 +382,20 @@ def tune_step(out: Path, table: pd.DataFrame, examples: Sequence[Example], cfg: 
              names: Sequence[str]) -> tuple[Config, dict | None]:
     """The step `sft-select run --validation FILE` runs before the final selection; returns the tuned config
     and the guard's decision (tune/guard.py; None when it did not run)."""
-    result, tuned = tune_table(table, examples, cfg, validation, names, validation_path=validation_path)
+    result, tuned = tune_table(table, examples, cfg, validation, names, validation_path=validation_path,
+                               cache_dir=tune_cache(out))
     return _tuned(out, result, tuned)
+
+
+def tune_cache(run_dir: str | Path) -> Path:
+    """Where a run's tune evaluations are cached (tune/evaluations.py). A link there is refused, as `run`
+    refuses one in cache/ (rundir/folder.py): the cache would be written through it, out of the run."""
+    folder = Path(run_dir) / "cache" / "tune"
+    for path in (folder.parent, folder):
+        if path.is_symlink():
+            raise RunDirError(f"{run_dir}: {path.relative_to(run_dir)} is a symlink; a run directory's cache is "
+                              "never followed out of it: remove the link")
+    return folder
 
 
 def _tuned(out: Path, result: TuneResult, tuned: Config) -> tuple[Config, dict | None]:
@@ -414,11 +430,13 @@ def tune_on_sample(out: Path, table: pd.DataFrame, sample: Sequence[Example], cf
                    validation_path: str | Path, validation: Sequence[Example],
                    names: Sequence[str]) -> tuple[Config, dict | None]:
     """`tune_step` for a streaming run, whose pool is not in memory (`tune_sample_table`)."""
-    return _tuned(out, *tune_sample_table(table, sample, cfg, validation, names, validation_path=validation_path))
+    return _tuned(out, *tune_sample_table(table, sample, cfg, validation, names, validation_path=validation_path,
+                                          cache_dir=tune_cache(out)))
 
 
 def tune_sample_table(table: pd.DataFrame, sample: Sequence[Example], cfg: Config, validation: Sequence[Example],
-                      names: Sequence[str], *, validation_path: str | Path | None = None) -> tuple[TuneResult, Config]:
+                      names: Sequence[str], *, validation_path: str | Path | None = None,
+                      cache_dir: str | Path | None = None) -> tuple[TuneResult, Config]:
     """`tune_table` over the rows of the sample a streaming run's views were fit on (a seeded uniform
     sample of the pool), with the absolute sizes (-n, the token budget, the quotas' minimum) scaled to the
     sample's share of the scored rows; weights, τ and the strategy's settings carry over to the whole
@@ -430,7 +448,7 @@ def tune_sample_table(table: pd.DataFrame, sample: Sequence[Example], cfg: Confi
     scaled = {key: max(1, round(value * scored / max(pool_scored, 1)))
               for key in ("n", "budget_tokens", "min_per_group") if (value := getattr(s, key))}
     result, tuned = tune_table(part, sample, cfg.model_copy(update={"select": s.model_copy(update=scaled)}),
-                               validation, names, validation_path=validation_path)
+                               validation, names, validation_path=validation_path, cache_dir=cache_dir)
     pool_sizes = {key: getattr(s, key) for key in scaled}
     tuned = tuned.model_copy(update={"select": tuned.select.model_copy(update=pool_sizes)})
     result.report = {**result.report, "sample": {"scored": scored, "pool_scored": pool_scored, "sizes": scaled}}

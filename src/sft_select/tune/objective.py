@@ -2,7 +2,8 @@
 train the proxy on S and score it on the tuning part of the validation file.
 
 Nothing is re-scored: combine and select run on the score table in milliseconds; only the proxy fit
-costs time, and a subset already evaluated (same ids) is not trained again.
+costs time, and a subset already evaluated (same ids) is not trained again: in this process, nor, with a
+cache folder, in a later one (tune/evaluations.py).
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from sft_select.core.cache import ids_fingerprint
 from sft_select.core.record import Example
 from sft_select.evaluate.base import Proxy, ProxyScore
 from sft_select.preprocess.clusters import resolve
@@ -21,6 +21,7 @@ from sft_select.selection.combine import ViewWeight, combine
 from sft_select.selection.config import SelectConfig
 from sft_select.selection.finalize import finalize
 from sft_select.selection.strategies import Context
+from sft_select.tune.evaluations import Evaluations
 
 
 @dataclass
@@ -60,8 +61,18 @@ class Objective:
     keep: str = "best"
     weights_policy: str = "normalize"
     seed: int = 0
-    memo: dict[str, ProxyScore] = field(default_factory=dict)
-    evaluations: int = 0
+    # The evaluations made so far, shared by the variants `dataclasses.replace` makes (another strategy, other
+    # settings): one memo, one count, one cache.
+    evals: Evaluations = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.evals is None:
+            self.evals = Evaluations()
+
+    @property
+    def evaluations(self) -> int:
+        """Distinct proxy evaluations so far (computed or read from the cache)."""
+        return self.evals.distinct
 
     @property
     def names(self) -> list[str]:
@@ -86,11 +97,11 @@ class Objective:
         return t.loc[t["selected"].astype(bool), "id"].tolist()
 
     def fit(self, ids: Sequence[str]) -> ProxyScore:
-        key = ids_fingerprint(sorted(ids))
-        if key not in self.memo:
-            self.evaluations += 1
-            self.memo[key] = self.proxy.evaluate([self.examples[i] for i in ids], self.validation, self.seed)
-        return self.memo[key]
+        return self.evals.score(self.proxy, ids, self.examples, self.validation, part="tune", seed=self.seed)
+
+    def fit_on(self, ids: Sequence[str], validation: Sequence[Example], part: str) -> ProxyScore:
+        """f(S) on another part of the validation file (the holdout)."""
+        return self.evals.score(self.proxy, ids, self.examples, validation, part=part, seed=self.seed)
 
     def __call__(self, weights: dict[str, float], threshold: float | None, *, label: str = "", round: int = 0,
                  phase: str = "") -> Point:

@@ -56,11 +56,8 @@ def choose_params(objective: Objective, current: Point, grid: dict[str, Sequence
     tried: list[Point] = []
     for setting in settings[1:]:
         variant = replace(objective, select=objective.select.with_settings(setting))
-        try:
-            point = variant(current.weights, current.threshold, label=settings_label(setting), round=round,
-                            phase="settings")
-        finally:
-            objective.evaluations = variant.evaluations
+        point = variant(current.weights, current.threshold, label=settings_label(setting), round=round,
+                        phase="settings")
         by.append((setting, point))
         tried.append(point)
     changed = [sum(setting[k] != given[k] for k in given) for setting, _ in by]

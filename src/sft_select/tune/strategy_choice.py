@@ -37,14 +37,9 @@ def choose_strategy(objective: Objective, current: Point, strategies: Sequence[s
         except ConfigError as exc:
             info(f"  strategy {name} skipped: {exc}")
             continue
-        finally:
-            objective.evaluations = variant.evaluations
         tried.append(by[name])
         if refine is not None:
-            try:
-                by[name], more = refine(name, variant, by[name])
-            finally:
-                objective.evaluations = variant.evaluations
+            by[name], more = refine(name, variant, by[name])
             tried += more
     if choose != "one_se":
         chosen = max(by, key=lambda k: (by[k].f, by[k].size))
