@@ -13,10 +13,11 @@ from sft_select.core.record import Example, Turn
 from sft_select.io.load import load
 from sft_select.pipelines.dedup import run_dedup as dedup
 from sft_select.pipelines.in_memory import RunResult, run
+from sft_select.pipelines.push import push_to_hub
 from sft_select.pipelines.reselect import reselect
 from sft_select.pipelines.tune import tune_run
 
 __version__ = "0.1.0"
 
 __all__ = ["Config", "ConfigError", "Example", "InputError", "RunResult", "SftSelectError", "Turn",
-           "build_config", "dedup", "load", "load_config", "reselect", "run", "tune_run", "__version__"]
+           "build_config", "dedup", "load", "load_config", "push_to_hub", "reselect", "run", "tune_run", "__version__"]

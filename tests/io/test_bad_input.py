@@ -166,11 +166,14 @@ def test_truncated_gzip_names_the_last_good_line(tmp_path, cli):
 
 
 def test_datasetdict_folder_is_named_as_such(tmp_path, cli):
+    """A DatasetDict folder is read by --split (default train); one without that split is named, with its
+    splits (tests/io/test_hf_datasets.py has the rest)."""
     datasets = pytest.importorskip("datasets")
     folder = tmp_path / "dd"
-    datasets.DatasetDict({"train": datasets.Dataset.from_list(GOOD[:4]),
+    datasets.DatasetDict({"validation": datasets.Dataset.from_list(GOOD[:4]),
                           "test": datasets.Dataset.from_list(GOOD[4:])}).save_to_disk(str(folder))
-    run_fails(cli, tmp_path, folder, "a DatasetDict with splits train, test", str(folder / "train"))
+    run_fails(cli, tmp_path, folder, "a DatasetDict without a split 'train'; its splits are validation, test",
+              "--split")
 
 
 def test_symlink_loop_is_not_file_not_found(tmp_path, cli):

@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 
 from sft_select.cli.flags import PROXY_MODELS, parse_weights, proxy_override  # noqa: F401 (re-exported)
+from sft_select.cli.push import PUSH_TO_HUB, check_push, push_selection
 from sft_select.core import progress
 from sft_select.core.errors import ConfigError, SftSelectError, Terminated
 from sft_select.core.textsafe import clip
@@ -262,15 +263,18 @@ def run(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, json,
                                                   "tune view weights and τ on them before selecting."),
         no_tune: bool = typer.Option(False, "--no-tune", help="Select with the given weights even with --validation."),
         proxy: Optional[str] = PROXY, strategy: Optional[str] = STRATEGY,
-        output_format: Optional[str] = OUTPUT_FORMAT, split: Optional[str] = SPLIT) -> None:
+        output_format: Optional[str] = OUTPUT_FORMAT, split: Optional[str] = SPLIT,
+        push_to_hub: Optional[str] = PUSH_TO_HUB) -> None:
     """Run the whole pipeline: load, preprocess, score, combine, (tune,) select, write RUN_DIR."""
     _verbosity(quiet, verbose)
+    check_push(push_to_hub)  # offline or no token: refused before the run, not after it
     result = _run(inputs, out, config, target, force, "select", validation=validation, no_tune=no_tune, n=n,
                   fraction=fraction, threshold=threshold, fmt=fmt, on_error=on_error, seed=seed, views=views,
                   weights=weights, embedder=embedder, engine=engine, ray_address=ray_address, lang=lang,
                   decontaminate=decontaminate, streaming=streaming, workers=workers, proxy=proxy,
                   strategy=strategy, output_format=output_format, split=split)
     _say_if_nothing_selected(result.table, threshold)
+    push_selection(result.run_dir, push_to_hub)
 
 
 @app.command()
@@ -295,7 +299,7 @@ def select_cmd(run_dir: Path = typer.Argument(..., help="A run directory with sc
                seed: Optional[int] = SEED,
                keep: Optional[str] = typer.Option(None, "--keep", help="best | first member of duplicate clusters"),
                strategy: Optional[str] = STRATEGY, output_format: Optional[str] = OUTPUT_FORMAT,
-               quiet: bool = QUIET, verbose: bool = VERBOSE) -> None:
+               quiet: bool = QUIET, verbose: bool = VERBOSE, push_to_hub: Optional[str] = PUSH_TO_HUB) -> None:
     """Re-select from a run's cached scores with a new N, τ or weights, without re-scoring.
 
     Each select starts from the run's own config (as `run` resolved it, or as `tune --apply` last set it)
@@ -305,6 +309,7 @@ def select_cmd(run_dir: Path = typer.Argument(..., help="A run directory with sc
     to sum to 1.
     """
     _verbosity(quiet, verbose)
+    check_push(push_to_hub)
     from sft_select.pipelines.reselect import reselect
     from sft_select.rundir.reopen import read_run_checked
 
@@ -313,6 +318,7 @@ def select_cmd(run_dir: Path = typer.Argument(..., help="A run directory with sc
     manifest, _ = read_run_checked(run_dir, need_config=True)  # one clear error for a damaged run
     result = reselect(run_dir, reselect_overrides(manifest, flags))
     _say_if_nothing_selected(result.table, threshold)
+    push_selection(result.run_dir, push_to_hub)
 
 
 def reselect_overrides(manifest: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:

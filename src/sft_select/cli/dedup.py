@@ -38,6 +38,8 @@ def dedup(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, jso
           fmt: Optional[str] = typer.Option(None, "--format",
                                             help="alpaca | sharegpt | openai | prompt_completion | text_label"),
           on_error: Optional[str] = typer.Option(None, "--on-error", help="fail (default) or skip bad rows"),
+          split: Optional[str] = typer.Option(None, "--split", help="The split to read from a DatasetDict folder "
+                                              "or a Hub dataset (default: train)."),
           exact: Optional[bool] = typer.Option(None, "--exact/--no-exact", help="Exact dedup (default on)."),
           near: Optional[bool] = typer.Option(None, "--near/--no-near", help="MinHash-LSH near dedup (default on)."),
           near_threshold: Optional[float] = typer.Option(None, "--near-threshold", help="Jaccard threshold (0.7)."),
@@ -64,6 +66,8 @@ def dedup(inputs: List[Path] = typer.Argument(..., help="Input files (jsonl, jso
         o["input"] = {"format": fmt}
     if on_error:
         o = deep_merge(o, {"input": {"on_error": on_error}})
+    if split:
+        o = deep_merge(o, {"input": {"split": split}})
     if embedder:
         o["embedding"] = {"model": embedder}
     run_dedup(inputs, out, load_config(config, o), force=force)

@@ -62,13 +62,15 @@ def _warn_mixed_labels(source: str, field: str) -> None:
 
 
 def iter_file(path: str | Path, *, fmt: str | None = None, fields: Mapping[str, str] | None = None,
-              on_error: str = "fail", formats: dict[str, str] | None = None) -> Iterator[Example | Rejected]:
+              on_error: str = "fail", formats: dict[str, str] | None = None,
+              split: str = "train") -> Iterator[Example | Rejected]:
     """Parse one file row by row: an `Example` (without its id) or a `Rejected` per row, in reading order.
 
     `fmt=None` detects the format from the first readable row; the format is recorded in `formats`.
-    Rows are yielded as they are read, so a streaming run holds one chunk, not the file.
+    Rows are yielded as they are read, so a streaming run holds one chunk, not the file. `split`: the
+    split read from a DatasetDict folder or a Hub dataset (readers.read_rows).
     """
-    yield from parse_rows(read_rows(path), path, fmt=fmt, fields=fields, on_error=on_error, formats=formats)
+    yield from parse_rows(read_rows(path, split), path, fmt=fmt, fields=fields, on_error=on_error, formats=formats)
 
 
 def parse_rows(rows: Iterable[RawRow], path: str | Path, *, fmt: str | None = None,
@@ -122,23 +124,24 @@ def parse_rows(rows: Iterable[RawRow], path: str | Path, *, fmt: str | None = No
 
 
 def load_file(path: str | Path, *, fmt: str | None = None, fields: Mapping[str, str] | None = None,
-              on_error: str = "fail") -> Loaded:
+              on_error: str = "fail", split: str = "train") -> Loaded:
     """Read one file. `fmt=None` detects the format from the first readable row."""
     out = Loaded()
-    for item in iter_file(path, fmt=fmt, fields=fields, on_error=on_error, formats=out.formats):
+    for item in iter_file(path, fmt=fmt, fields=fields, on_error=on_error, formats=out.formats, split=split):
         (out.rejected if isinstance(item, Rejected) else out.examples).append(item)
     return out
 
 
 def load(paths: Iterable[str | Path], *, fmt: str | None = None, fields: Mapping[str, str] | None = None,
-         on_error: str = "fail", alongside: dict[str, Job] | None = None) -> Loaded:
-    """Read every input and give each example its stable id (content hash, repeats suffixed).
+         on_error: str = "fail", alongside: dict[str, Job] | None = None, split: str = "train") -> Loaded:
+    """Read every input and give each example its stable id (content hash, repeats suffixed). `split`: the
+    split read from a DatasetDict folder or a Hub dataset; other inputs ignore it.
 
     With worker processes on, the content hashes, and the caller's per-example `alongside` jobs (e.g. the
     filters), are computed in a worker while the rest of the input is read (io/read_ahead.py), off this
     process's serial time. `alongside` results land in `Loaded.alongside`."""
     with _collector_paused():
-        return _load(paths, fmt=fmt, fields=fields, on_error=on_error, alongside=alongside)
+        return _load(paths, fmt=fmt, fields=fields, on_error=on_error, alongside=alongside, split=split)
 
 
 @contextmanager
@@ -155,13 +158,14 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _load(paths: Iterable[str | Path], *, fmt: str | None, fields: Mapping[str, str] | None, on_error: str,
-          alongside: dict[str, Job] | None) -> Loaded:
+          alongside: dict[str, Job] | None, split: str) -> Loaded:
     out = Loaded()
     ahead = ReadAhead({"content_hash": content_hashes, **(alongside or {})}, every=parallel.min_items()) \
         if parallel.active() > 1 else None
     try:
         for path in paths:
-            for item in iter_file(path, fmt=fmt, fields=fields, on_error=on_error, formats=out.formats):
+            for item in iter_file(path, fmt=fmt, fields=fields, on_error=on_error, formats=out.formats,
+                                  split=split):
                 if isinstance(item, Rejected):
                     out.rejected.append(item)
                 else:

@@ -1,4 +1,5 @@
-"""Readers for JSONL, JSON (list), CSV, Parquet and `datasets.save_to_disk` folders; gzip transparently.
+"""Readers for JSONL, JSON (list), CSV, Parquet, `datasets.save_to_disk` folders (a DatasetDict's by split)
+and datasets `load_dataset` reads (a Hub dataset, a local dataset repo folder: io/hub.py); gzip transparently.
 
 Every reader yields `RawRow`s: the 0-based row index, the 1-based line where the file has lines, and
 either the row as a dict or the error that made it unreadable. Unreadable rows are not raised here, so
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sft_select.core.errors import InputError
+from sft_select.io.hub import hub_source, load_split
 from sft_select.io.jsonrows import bad_utf8_problem, fast_object, parse_json, parse_number, row_problem, suspicious
 
 FILE_TYPES = ("jsonl", "json", "csv", "parquet", "hf")
@@ -113,7 +115,7 @@ def check_input(path: Path) -> None:
         raise InputError(path, "not a regular file (FIFO/device); save it to a file first")
 
 
-def _dataset_dict_splits(path: Path) -> list[str] | None:
+def dataset_dict_splits(path: Path) -> list[str] | None:
     """The splits of a `DatasetDict.save_to_disk` folder (its dataset_dict.json), or None."""
     marker = path / "dataset_dict.json"
     if not marker.is_file():
@@ -127,20 +129,22 @@ def _dataset_dict_splits(path: Path) -> list[str] | None:
     return [str(s) for s in splits]
 
 
-def _dataset_dict_error(path: Path, splits: list[str]) -> InputError:
-    example = path / splits[0] if splits else path / "train"
-    return InputError(path, f"a DatasetDict with splits {', '.join(splits) or '(none)'}: give one split's folder, "
-                            f"e.g. {example}")
+def _missing_split(path: Path, split: str, splits: list[str]) -> InputError:
+    return InputError(path, f"a DatasetDict without a split '{split}'; its splits are "
+                            f"{', '.join(splits) or '(none)'}: pick one with --split (input.split in the config)")
 
 
 def file_type(path: Path) -> str:
-    """The container type from the name: a folder is a `datasets` folder; `.gz` is looked through."""
+    """The container type from the name: a `save_to_disk` folder (a Dataset's or a DatasetDict's) is "hf";
+    `.gz` is looked through. What `load_dataset` reads (io/hub.py) is written back as JSONL."""
+    if hub_source(path) is not None:
+        return "jsonl"
     if path.is_dir():
-        if not (path / "dataset_info.json").exists() and not (path / "state.json").exists():
-            splits = _dataset_dict_splits(path)
-            if splits is not None:
-                raise _dataset_dict_error(path, splits)
-            raise InputError(path, "a folder input must be a Hugging Face dataset saved with save_to_disk")
+        if not (path / "dataset_info.json").exists() and not (path / "state.json").exists() \
+                and dataset_dict_splits(path) is None:
+            raise InputError(path, "a folder input must be a Hugging Face dataset saved with save_to_disk (a "
+                                   "Dataset or a DatasetDict), or a dataset repo folder with its README.md, as "
+                                   "`hf download` writes it")
         return "hf"
     name = path.name.lower()
     if name.endswith(".gz"):
@@ -187,12 +191,18 @@ def open_bytes(path: Path) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")  # type: ignore[return-value]
 
 
-def read_rows(path: str | Path) -> Iterator[RawRow]:
+def read_rows(path: str | Path, split: str = "train") -> Iterator[RawRow]:
+    """The rows of one input. `split`: the split read from a DatasetDict folder or a `load_dataset` input
+    (a Hub dataset, a dataset repo folder); other inputs have none and ignore it."""
+    source = hub_source(path)
+    if source is not None:
+        yield from _dataset_rows(load_split(source, split), source.name)
+        return
     path = Path(path)
     check_input(path)
     kind = file_type(path)
     try:
-        yield from _READERS[kind](path)
+        yield from (_read_hf(path, split) if kind == "hf" else _READERS[kind](path))
     except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip streams among them
         raise InputError(path, f"cannot read the file: {one_line(exc)}") from None
 
@@ -450,18 +460,28 @@ def _read_parquet(path: Path) -> Iterator[RawRow]:
             index += 1
 
 
-def _read_hf(path: Path) -> Iterator[RawRow]:
+def _read_hf(path: Path, split: str) -> Iterator[RawRow]:
     try:
         import datasets
     except ImportError:
         from sft_select.core.errors import MissingDependency
         raise MissingDependency("datasets", "reading a save_to_disk folder") from None
+    splits = dataset_dict_splits(path)
+    if splits is not None and split not in splits:  # before load_from_disk, which opens every split
+        raise _missing_split(path, split, splits)
     try:
         ds = datasets.load_from_disk(str(path))
     except Exception as exc:
         raise InputError(path, f"not a readable datasets folder: {one_line(exc)}") from None
     if isinstance(ds, datasets.DatasetDict):
-        raise _dataset_dict_error(path, list(ds))
+        if split not in ds:
+            raise _missing_split(path, split, list(ds))
+        ds = ds[split]
+    yield from _dataset_rows(ds, path)
+
+
+def _dataset_rows(ds, path: str | Path) -> Iterator[RawRow]:
+    """The rows of a `datasets.Dataset`, as plain dicts."""
     rows = iter(ds)
     index = 0
     while True:
@@ -475,4 +495,4 @@ def _read_hf(path: Path) -> Iterator[RawRow]:
         index += 1
 
 
-_READERS = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "parquet": _read_parquet, "hf": _read_hf}
+_READERS = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "parquet": _read_parquet}

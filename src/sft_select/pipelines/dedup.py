@@ -26,7 +26,7 @@ from sft_select.io.writers import output_type, write_rejected, write_rows
 from sft_select.preprocess.clusters import resolve
 from sft_select.preprocess.run import run_preprocess
 from sft_select.rundir.folder import prepare
-from sft_select.rundir.manifest import file_fingerprint, versions, write_strict_json
+from sft_select.rundir.manifest import input_fingerprint, versions, write_strict_json
 from sft_select.scoring.table import base_table
 
 
@@ -39,7 +39,8 @@ def run_dedup(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None 
     out = Path(out)
     timer = Timer()
     with timer.step("load"):
-        loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error)
+        loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error,
+                      split=cfg.input.split)
     if not loaded.examples:
         raise InputError(", ".join(map(str, inputs)), "no usable examples in the input")
     prepare(out, force=force)
@@ -51,6 +52,8 @@ def run_dedup(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None 
     table["reason"] = table["filter_reason"]
     table["score"] = np.nan
     table = resolve(table, "first")  # no scores here: the earliest member of a cluster stays
+    if "kept_id" not in table:  # no duplicate at all: resolve added no column (clusters.parquet has one)
+        table["kept_id"] = None
     kept_mask = table["reason"].isna().to_numpy()
     with timer.step("write"):
         kind = output_type(list(loaded.formats))
@@ -66,7 +69,7 @@ def run_dedup(inputs: Sequence[str | Path], out: str | Path, cfg: Config | None 
     reasons = table["reason"].dropna().astype(str).str.split(":").str[0].value_counts().sort_index()
     manifest = {
         "tool": "sft-select", "command": "dedup", "status": "complete", "keep": "first",
-        "inputs": [dict(file_fingerprint(p), format=loaded.formats.get(str(p))) for p in inputs],
+        "inputs": [dict(input_fingerprint(p, cfg.input.split), format=loaded.formats.get(str(p))) for p in inputs],
         "counts": {"rows_read": len(table) + len(loaded.rejected), "unreadable": len(loaded.rejected),
                    "examples": len(table), "kept": int(kept_mask.sum()),
                    "by_reason": {k: int(v) for k, v in reasons.items()}},

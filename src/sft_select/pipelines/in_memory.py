@@ -124,7 +124,7 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
         if cfg.preprocess.exact_dedup:
             jobs["dedup_keys"] = key_job
         loaded = load(inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error,
-                      alongside=jobs)
+                      alongside=jobs, split=cfg.input.split)
         reasons = loaded.alongside.get("filters")
         known_filters = dict(enumerate(reasons)) if reasons is not None else None
         target_examples = load_target(target, cfg)
@@ -218,7 +218,7 @@ def _run_streaming(inputs, out: Path, cfg: Config, views: list[View], *, target,
     target_examples = load_target(target, cfg)
     # read before the pass, so a bad validation file fails in seconds, not after scoring
     validation_examples = load_validation(validation, cfg) if validation is not None else None
-    stream = Stream(inputs, cfg.input.format, cfg.input.fields, cfg.input.on_error)
+    stream = Stream(inputs, cfg.input.format, cfg.input.fields, cfg.input.on_error, cfg.input.split)
     resumed = prepare(out, force=force, protect=[*inputs, *([target] if target else [])])
     if resumed:
         info(f"Resuming the unfinished run in {escape(str(out))}")

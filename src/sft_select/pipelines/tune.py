@@ -40,7 +40,8 @@ def tune_run(run_dir: str | Path, validation: str | Path, overrides: dict[str, A
     if streams(cfg, opened.inputs):
         from sft_select.pipelines.streaming.source import Stream
 
-        sample, _ = Stream(opened.inputs, cfg.input.format, cfg.input.fields, cfg.input.on_error).sample(
+        sample, _ = Stream(opened.inputs, cfg.input.format, cfg.input.fields, cfg.input.on_error,
+                           cfg.input.split).sample(
             cfg.engine.fit_sample, cfg.seed)
         if not {ex.id for ex in sample} <= set(table["id"]):
             raise opened.changed()

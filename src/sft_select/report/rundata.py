@@ -77,14 +77,16 @@ def open_run(run_dir: str | Path, *, examples: Sequence[Example] | None = None, 
 
 def _input_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
     inp = cfg.get("input") if isinstance(cfg.get("input"), dict) else {}
-    return {"fmt": inp.get("format"), "fields": inp.get("fields") or {}, "on_error": "skip"}
+    return {"fmt": inp.get("format"), "fields": inp.get("fields") or {}, "on_error": "skip",
+            "split": inp.get("split") or "train"}
 
 
 def _load_inputs(data: RunData) -> dict[str, Example] | None:
+    from sft_select.io.hub import hub_source
     from sft_select.io.load import load
 
     paths = [e.get("path") for e in data.manifest.get("inputs", []) if isinstance(e, dict)]
-    missing = [p for p in paths if not p or not Path(p).exists()]
+    missing = [p for p in paths if not p or not (Path(p).exists() or hub_source(p))]  # a Hub name is no path
     if not paths or missing:
         data.notes.append("The input files are gone (" + ", ".join(map(str, missing or ["none named"]))
                           + "): example texts, token counts and the embedding map are left out.")

@@ -46,6 +46,21 @@ def file_fingerprint(path: str | Path) -> dict[str, Any]:
     return {"path": str(path.resolve()), "bytes": size, "xxh3_128": h.hexdigest()}
 
 
+def input_fingerprint(path: str | Path, split: str = "train") -> dict[str, Any]:
+    """An input's manifest entry: `file_fingerprint`, except for a DatasetDict folder (its `split`'s files,
+    with the split named) and a dataset `load_dataset` reads (its name, split and own fingerprint,
+    io/hub.py): so the entry changes with the split the run read, and `path` reopens it."""
+    from sft_select.io.hub import hub_fingerprint, hub_source
+    from sft_select.io.readers import dataset_dict_splits
+
+    source = hub_source(path)
+    if source is not None:
+        return hub_fingerprint(source, split)
+    if dataset_dict_splits(Path(path)) is not None:
+        return {**file_fingerprint(Path(path) / split), "path": str(Path(path).resolve()), "split": split}
+    return file_fingerprint(path)
+
+
 def counts(table: pd.DataFrame, loaded) -> dict[str, Any]:
     # by kind (a reason's text before any ':'), cut and counted by Arrow: reasons carry numbers, so nearly
     # every one is distinct, and splitting them one by one in Python is a loop over every row
@@ -72,7 +87,7 @@ def build_manifest(cfg: Config, *, inputs: Sequence, target, loaded, table: pd.D
         "tool": "sft-select",
         "status": status,
         "seed": cfg.seed,
-        "inputs": [dict(file_fingerprint(p), format=loaded.formats.get(str(p))) for p in inputs],
+        "inputs": [dict(input_fingerprint(p, cfg.input.split), format=loaded.formats.get(str(p))) for p in inputs],
         "target": file_fingerprint(target) if target else None,
         "pool_fingerprint": ids_fingerprint(table["id"]),
         "versions": versions(),

@@ -46,7 +46,8 @@ class Reopened:
     def load_inputs(self, cfg: Config) -> Loaded:
         """The run's inputs read again with `cfg`'s input settings; refused when their examples are no longer
         the ones the score table holds."""
-        loaded = load(self.inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error)
+        loaded = load(self.inputs, fmt=cfg.input.format, fields=cfg.input.fields, on_error=cfg.input.on_error,
+                      split=cfg.input.split)
         if set(self.table["id"]) != {ex.id for ex in loaded.examples}:
             raise self.changed()
         return loaded

@@ -130,7 +130,7 @@ def _raw_rows(plan: _Plan, stream: Stream, positions: range) -> Iterator[tuple[s
     its last; without offsets, every row of every input (positions is then the whole table)."""
     if not stream.offsets:
         for path in stream.paths:
-            yield str(path), read_rows(path)
+            yield str(path), read_rows(path, stream.split)
         return
     sources, rownos = plan.sources[positions.start:positions.stop], plan.rownos[positions.start:positions.stop]
     for path in stream.paths:

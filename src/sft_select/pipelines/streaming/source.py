@@ -29,6 +29,7 @@ class Stream:
     fmt: str | None = None
     fields: dict | None = None
     on_error: str = "fail"
+    split: str = "train"  # read from a DatasetDict folder or a Hub dataset (io.readers.read_rows)
     formats: dict[str, str] = field(default_factory=dict)
     rejected: list[Rejected] = field(default_factory=list)
     offsets: dict[str, RowOffsets] = field(default_factory=dict)  # by path, when `sample` scanned them
@@ -46,7 +47,7 @@ class Stream:
         kind = None
         for path in self.paths:
             for item in iter_file(path, fmt=self.fmt, fields=self.fields, on_error=self.on_error,
-                                  formats=self.formats):
+                                  formats=self.formats, split=self.split):
                 if isinstance(item, Rejected):
                     self.rejected.append(item)
                     continue
@@ -127,7 +128,8 @@ class Stream:
     def _first_format(self, path: str | Path) -> str | None:
         """The format detected from the file's first readable row, as a whole read detects it."""
         found: dict[str, str] = {}
-        for item in iter_file(path, fmt=None, fields=self.fields, on_error=self.on_error, formats=found):
+        for item in iter_file(path, fmt=None, fields=self.fields, on_error=self.on_error, formats=found,
+                              split=self.split):
             if isinstance(item, Example):
                 break
         return found.get(str(path))
