@@ -89,15 +89,12 @@ def test_streaming_decontaminates_as_in_memory(tmp_path, pool):
 
 def test_every_preprocessing_step_runs_in_both_engines():
     """One ordered list of steps: drop steps come before link steps (a streamed chunk drops before it keeps
-    the link steps' arrays), and each link step has its streaming split."""
-    from sft_select.pipelines.streaming.chunk import KEEP
-    from sft_select.pipelines.streaming.run import LINK_SAVED
+    the link steps' arrays), and each link step declares its streaming split."""
     from sft_select.preprocess.steps import STEPS
 
     kinds = [step.kind for step in STEPS]
     assert kinds == sorted(kinds, key=["drop", "link"].index)
-    links = {step.name for step in STEPS if step.kind == "link"}
-    assert links == set(KEEP) == set(LINK_SAVED)
+    assert all(step.streamed is not None for step in STEPS if step.kind == "link")
 
 
 def labelled_pool(tmp_path):
@@ -262,8 +259,8 @@ def test_band_keys_computed_by_the_shingling_workers_equal_one_process():
     import numpy as np
 
     from sft_select.executors import pool as parallel
-    from sft_select.pipelines.streaming.near import band_keys, bands_for, shingles_and_band_keys
     from sft_select.preprocess.config import NearConfig
+    from sft_select.preprocess.near_stream import band_keys, bands_for, shingles_and_band_keys
     from sft_select.preprocess.shingles import word_hashes
     from sft_select.preprocess.word_memo import forget_words, recall_words
 
@@ -309,3 +306,77 @@ def test_filtered_rows_are_left_out_of_the_fit_as_in_memory(tmp_path):
     pd.testing.assert_frame_equal(a, b, check_dtype=False)
     for name in ("selected.jsonl", "rejected.jsonl"):
         assert (tmp_path / "st" / name).read_bytes() == (tmp_path / "mem" / name).read_bytes()
+
+
+def _toy_key(ex) -> int:
+    import zlib
+
+    return zlib.crc32(" ".join(ex.content.split()[:3]).encode())  # the first three words
+
+
+def _toy_link(examples, positions, clusters, cfg, inputs):
+    first: dict[int, int] = {}
+    for p in positions:
+        key = _toy_key(examples[p])
+        if key in first:
+            clusters.link([(first[key], p)], "toy")
+        first.setdefault(key, p)
+    return {}
+
+
+def _toy_keep(examples, positions, cfg, inputs):
+    import numpy as np
+
+    return {"toy_key": np.array([_toy_key(examples[p]) for p in positions], dtype=np.uint64)}
+
+
+def _toy_link_saved(saved, cfg, inputs):
+    import numpy as np
+
+    keys = saved.rows("toy_key", saved.distinct_rows).tolist()
+    first: dict[int, int] = {}
+    pairs = []
+    for i, key in enumerate(keys):
+        if key in first:
+            pairs.append((first[key], i))
+        first.setdefault(key, i)
+    saved.link(saved.distinct_rows[np.array(pairs, dtype=np.int64).reshape(-1, 2)], "toy")
+    return {"pairs": len(pairs)}
+
+
+def test_a_link_step_declared_in_steps_alone_runs_in_both_engines(tmp_path, pool, monkeypatch):
+    """Adding a link step is its functions and one `Step(...)` in STEPS: the streaming engine reads its
+    split from the declaration (no table of its own to extend), and both engines link the same rows."""
+    from sft_select.preprocess import steps as steps_mod
+    from sft_select.preprocess.steps import Step, Streamed
+
+    src, target = pool
+    toy = Step("toy_dedup", lambda cfg, inputs: True, link=_toy_link, pairs=True,
+               streamed=Streamed(_toy_keep, _toy_link_saved))
+    monkeypatch.setattr(steps_mod, "STEPS", (*steps_mod.STEPS, toy))
+    mem = run([src], tmp_path / "mem", cfg_for("off"), target=target)
+    st = run([src], tmp_path / "st", cfg_for("on"), target=target)
+    assert st.manifest["timings"].get("pass") is not None
+    for name in ("selected.jsonl", "rejected.jsonl"):
+        assert (tmp_path / "st" / name).read_bytes() == (tmp_path / "mem" / name).read_bytes()
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "mem" / "scores.parquet"),
+                                  pd.read_parquet(tmp_path / "st" / "scores.parquet"), check_dtype=False)
+    rejected = (tmp_path / "st" / "rejected.jsonl").read_text()
+    assert '"duplicate_toy"' in rejected  # it linked rows the built-in steps left apart
+    steps = {mode: {s["step"]: s for s in r.manifest["steps"]} for mode, r in (("off", mem), ("on", st))}
+    assert steps["on"]["toy_dedup"]["out"] == steps["off"]["toy_dedup"]["out"] < steps["on"]["near_dedup"]["out"]
+    assert steps["on"]["toy_dedup"]["details"]["pairs"] > 0
+
+
+def test_a_link_step_without_a_streamed_split_is_refused_before_the_pass(tmp_path, pool, monkeypatch):
+    from sft_select.core.errors import ConfigError
+    from sft_select.preprocess import steps as steps_mod
+    from sft_select.preprocess.steps import Step
+
+    src, _ = pool
+    monkeypatch.setattr(steps_mod, "STEPS", (*steps_mod.STEPS, Step("toy_dedup", lambda cfg, inputs: True,
+                                                                    link=_toy_link)))
+    with pytest.raises(ConfigError, match="toy_dedup does not run in a streaming run"):
+        run([src], tmp_path / "st", cfg_for("on"))
+    assert not (tmp_path / "st" / "cache").exists()  # refused before any chunk was read or saved
+    run([src], tmp_path / "mem", cfg_for("off"))  # the in-memory engine runs it

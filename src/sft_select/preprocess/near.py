@@ -30,7 +30,7 @@ import numpy as np
 
 from sft_select.core.errors import MissingDependency
 
-# pipelines.streaming.near imports `_bucket_pairs` from here; the kernel lives with the executors' kernels
+# preprocess.near_stream imports `_bucket_pairs` from here; the kernel lives with the executors' kernels
 from sft_select.executors.kernels import bucket_pairs as _bucket_pairs  # noqa: F401
 from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.preprocess.config import NearConfig

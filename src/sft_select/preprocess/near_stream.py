@@ -1,5 +1,5 @@
-"""Near dedup split for streaming: shingles and LSH band keys per chunk, candidate pairs and their exact
-Jaccard check after the pass, over the band keys of every chunk.
+"""Near dedup split for a streamed run (stream_links.py): shingles and LSH band keys per chunk,
+candidate pairs and their exact Jaccard check after the pass, over the band keys of every chunk.
 
 Per document the band keys are what `preprocess.near.lsh_candidates` computes (rensa R-MinHash digests,
 rows of a band mixed into one uint64), so bucketing all of them gives the in-memory run's candidates.

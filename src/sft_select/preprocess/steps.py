@@ -8,14 +8,15 @@ its work, of one of two kinds:
   dropped example is seen by no later step, nor scored. Both engines call the same `drop` function: the
   in-memory pipeline over the pool, the streaming engine over each chunk.
 - a *link* step joins duplicates into clusters; which member stays is decided after scoring
-  (`clusters.resolve`). Linking compares the whole pool: the in-memory pipeline calls `link`; the
-  streaming engine splits a link step in two, per-chunk arrays and a global step over them after the pass
-  (pipelines/streaming: `chunk.KEEP` and `run.LINK_SAVED`, by step name), and refuses a step it has no
-  split for.
+  (`clusters.resolve`). Linking compares the whole pool: the in-memory pipeline calls `link`. A streamed
+  run cannot hold the pool, so the step also declares itself split in two (`Streamed`): `keep`, per
+  chunk, arrays about the chunk's live examples, saved with the chunk; `link`, after the pass, over
+  every chunk's arrays (`saved.SavedRows`). The streaming engine reads both from the declaration and
+  refuses a link step without one.
 Steps after exact dedup compare one member per exact-duplicate cluster: identical contents add nothing
 but work.
 
-Adding a step: a module with its function and a `Step`, and one line in STEPS.
+Adding a step: a module with its functions, and one `Step(...)` line in STEPS naming them.
 """
 from __future__ import annotations
 
@@ -24,8 +25,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from sft_select.core.record import Example
+from sft_select.preprocess import stream_links
 from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.preprocess.config import PreprocessConfig
+from sft_select.preprocess.saved import SavedRows
 
 
 @dataclass
@@ -58,6 +61,21 @@ DropFn = Callable[[Sequence[Example], Sequence[int], PreprocessConfig, StepInput
 # link(examples, positions, clusters, cfg, inputs) -> details for the manifest; `positions`: the examples
 # to compare (one per exact-duplicate cluster once exact dedup has run)
 LinkFn = Callable[[Sequence[Example], Sequence[int], DuplicateClusters, PreprocessConfig, StepInputs], dict]
+# keep(examples, positions, cfg, inputs) -> {name: array}: a chunk's arrays for the global half, about the
+# live examples at `positions` (one row each, or any shape the step's `link` reads back)
+KeepFn = Callable[[Sequence[Example], Sequence[int], PreprocessConfig, StepInputs], dict[str, Any]]
+# link(saved, cfg, inputs) -> details for the manifest, after the pass
+SavedLinkFn = Callable[[SavedRows, PreprocessConfig, StepInputs], dict]
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A link step split for a streamed run: `keep` per chunk, `link` after the pass (saved.py)."""
+
+    keep: KeepFn
+    link: SavedLinkFn
+    # `keep` runs after the chunk's views are scored, so it can reuse the embeddings they made
+    after_views: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,7 +84,9 @@ class Step:
     enabled: Callable[[PreprocessConfig, StepInputs], bool]
     drop: DropFn | None = None
     link: LinkFn | None = None
-    # A link step whose clusters later link steps take one member of (exact dedup: identical contents).
+    streamed: Streamed | None = None  # a link step's split for a streamed run
+    # A link step whose clusters later link steps take one member of (exact dedup: identical contents);
+    # its streamed `link` sets `SavedRows.distinct_rows`.
     narrows: bool = False
     # A link step that compares pairs: nothing to do with fewer than two examples.
     pairs: bool = False
@@ -120,9 +140,12 @@ def _semantic(examples, positions, clusters, cfg, inputs):
 STEPS: tuple[Step, ...] = (
     Step("filters", lambda cfg, inputs: cfg.filters.enabled, drop=_filters),
     Step("decontaminate", lambda cfg, inputs: bool(inputs.eval_files(cfg)), drop=_decontaminate),
-    Step("exact_dedup", lambda cfg, inputs: cfg.exact_dedup, link=_exact, narrows=True),
-    Step("near_dedup", lambda cfg, inputs: cfg.near.enabled, link=_near, pairs=True),
-    Step("semantic_dedup", lambda cfg, inputs: cfg.semantic.enabled, link=_semantic, pairs=True),
+    Step("exact_dedup", lambda cfg, inputs: cfg.exact_dedup, link=_exact, narrows=True,
+         streamed=Streamed(stream_links.keep_keys, stream_links.link_keys)),
+    Step("near_dedup", lambda cfg, inputs: cfg.near.enabled, link=_near, pairs=True,
+         streamed=Streamed(stream_links.keep_bands, stream_links.link_bands)),
+    Step("semantic_dedup", lambda cfg, inputs: cfg.semantic.enabled, link=_semantic, pairs=True,
+         streamed=Streamed(stream_links.keep_semantic, stream_links.link_semantic, after_views=True)),
 )
 
 
