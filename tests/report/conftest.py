@@ -76,3 +76,42 @@ def labelled_run(tmp_path_factory) -> Path:
     do_run(write_jsonl(rows, base / "pool.jsonl"), base / "run", views={"use": ["quality_heuristic"]},
            select={"fraction": 0.3})
     return base / "run"
+
+
+LONG_LABELS = [f"a long class name number {i} about {topic}" for i, topic in
+               enumerate(["organic chemistry and lab safety", "medieval European history", "travel in Iceland"])]
+LONG_DIR = "an_input_folder_with_a_very_long_name_that_does_not_break_" * 3
+
+
+@pytest.fixture(scope="session")
+def big_page(demo_run, tmp_path_factory) -> Path:
+    """A report page as a 100k-row run would draw it, built in about a second: the demo run's summary
+    with its map swapped for 5,000 synthetic points out of 100,000 (exact repeats with `~k` ids among
+    them), long class labels and a long input path. The page is what is tested, not the run."""
+    import numpy as np
+
+    from sft_select.report.html import json_safe, render_html
+    from sft_select.report.rundata import open_run
+    from sft_select.report.summary import build_summary
+
+    data = open_run(demo_run)
+    summary = build_summary(data)
+    rng = np.random.default_rng(0)
+    n = 5000
+    hashes = [f"{rng.integers(1 << 48):012x}{rng.integers(1 << 48):012x}" for _ in range(n // 2)]
+    ids = hashes + [f"{h}~1" for h in hashes]  # each hash twice: the kept example and its repeat
+    status = rng.choice(["selected", "not selected", "duplicate"], size=n, p=[0.5, 0.45, 0.05]).tolist()
+    summary["map"].update(
+        n_points=n, n_total=100_000,
+        status_totals={"selected": 10_000, "not selected": 86_000, "duplicate": 4_000},
+        points={"id": ids, "x": np.round(rng.normal(size=n), 4).tolist(), "y": np.round(rng.normal(size=n), 4).tolist(),
+                "status": status, "weight": [20.0] * n, "cluster": [f"k{c}" for c in rng.integers(0, 12, n)]})
+    summary["coverage"]["labels"] = {"categories": LONG_LABELS, "pool": [50_000.0, 30_000.0, 20_000.0],
+                                     "selected": [4_000.0, 5_000.0, 1_000.0], "n_categories": 3}
+    summary["manifest"]["inputs"] = [{"path": f"/data/{LONG_DIR}/pool.jsonl", "bytes": 51_075_046,
+                                      "xxh3_128": "69f30644a7" + "0" * 22}]
+    text = "A long example answer that goes on for a while, as answers do, with enough words to wrap. " * 4
+    page = render_html(json_safe(summary), lambda i: text)
+    path = tmp_path_factory.mktemp("big") / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -99,3 +99,37 @@ def test_hostile_texts_show_as_text_and_never_run(drv, xss_run, tmp_path):
     shot = tmp_path / "report-xss.png"
     full_screenshot(drv, shot)
     _keep(shot)
+
+
+def test_a_100k_style_page_draws_with_one_plotly_and_no_errors(drv, big_page):
+    """5,000 map points out of 100,000, long class labels, a long input path and repeated ids."""
+    drv.get_log("browser")
+    assert open_report(drv, big_page) == "1"
+    assert console_errors(drv) == []
+    copies = drv.execute_script("return Array.from(document.scripts).filter(function (s) {"
+                                " return s.text.indexOf('plotly.js (basic - minified)') >= 0; }).length")
+    assert copies == 1 and drv.execute_script("return typeof Plotly.newPlot") == "function"
+    plots = drv.execute_script("return Array.from(document.querySelectorAll('.plot'))"
+                               ".map(function (p) { return [p.dataset.fig, p.dataset.rendered || '']; })")
+    assert all(rendered == "1" for _, rendered in plots), plots
+    points = drv.execute_script("return document.querySelectorAll('#fig-map .scatterlayer .trace .points path')"
+                                ".length")
+    assert points >= 5000
+    legend = drv.execute_script("return Array.from(document.querySelectorAll('#fig-map .legendtext'))"
+                                ".map(function (t) { return t.textContent; })")
+    assert any(re.fullmatch(r"selected \([\d,]+ shown of 10,000\)", n) for n in legend), legend
+    # the class names' ticks lie inside their figure (not cut off at its bottom or sides)
+    outside = drv.execute_script("""
+        var fig = document.querySelector('#fig-cov-labels svg.main-svg').getBoundingClientRect();
+        return Array.from(document.querySelectorAll('#fig-cov-labels .xtick text')).filter(function (t) {
+          var r = t.getBoundingClientRect();
+          return r.bottom > fig.bottom + 0.5 || r.left < fig.left - 0.5 || r.right > fig.right + 0.5;
+        }).map(function (t) { return t.textContent; });""")
+    assert outside == []
+    # the inputs' table, hash column included, stays inside its card
+    over = drv.execute_script("""
+        var card = document.getElementById('manifest').getBoundingClientRect();
+        var hash = document.querySelector('table.inputs td.hash').getBoundingClientRect();
+        var col = document.querySelector('table.inputs').parentElement.parentElement.getBoundingClientRect();
+        return [hash.right - card.right, hash.right - col.right];""")
+    assert over[0] <= 0 and over[1] <= 0.5, over

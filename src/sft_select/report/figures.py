@@ -132,8 +132,8 @@ def drops_figure(by_reason: dict[str, int]) -> Fig | None:
     trace = {"type": "bar", "orientation": "h", "y": names, "x": [v for _, v in items],
              "marker": {"color": colors}, "text": [f"{v:,}" for _, v in items], "textposition": "auto",
              "hovertemplate": "%{y}: %{x:,}<extra></extra>"}
-    return {"data": [trace], "layout": layout(height=60 + 36 * len(items),
-                                              yaxis={"autorange": "reversed", **tick_labels(names, 28)},
+    ticks = tick_labels([k for k, _ in items], 32, 1)
+    return {"data": [trace], "layout": layout(height=60 + 36 * len(items), yaxis={"autorange": "reversed", **ticks},
                                               xaxis={"title": {"text": "examples dropped"}}, margin={"l": 170})}
 
 
@@ -283,12 +283,30 @@ def expand_points(fig: Fig) -> Fig:
     return {"data": data, "layout": fig["layout"]}
 
 
-def tick_labels(categories: list[str], chars: int = 22) -> dict[str, Any]:
-    """Axis settings that keep long category names from being clipped: each tick cut to `chars`
-    characters (the hover keeps the whole name), and the margin grown to fit what is left."""
-    text = [c if len(c) <= chars else c[: chars - 1] + "…" for c in categories]
-    return {"type": "category", "automargin": True, "tickmode": "array", "tickvals": categories,
-            "ticktext": text}
+def _tick(name: str, width: int, lines: int) -> str:
+    """A category name in at most `lines` lines of `width` characters; a longer one keeps its start and its
+    end around an ellipsis (names that differ only at the end, "group 1 …", "group 2 …", stay apart)."""
+    parts = wrap(" ".join(name.split()), width) or [""]
+    if len(parts) > lines:
+        if lines == 1:
+            head = (width - 1) // 2
+            parts = [name[:head].rstrip() + "…" + name[-(width - 1 - head):].lstrip()]
+        else:
+            parts = parts[: lines - 1] + ["…" + name[-(width - 1):].lstrip()]
+    return "<br>".join(esc(part) for part in parts)
+
+
+def tick_labels(categories: list[str], width: int = 18, lines: int = 3) -> dict[str, Any]:
+    """Axis settings that keep long category names from being clipped: each tick wrapped and cut
+    (`_tick`; the hover keeps the whole name), and the margin grown to fit (automargin). Two names that
+    would still show the same tick get their rank appended."""
+    text = [_tick(c, width, lines) for c in categories]
+    seen: dict[str, int] = {}
+    for t in text:
+        seen[t] = seen.get(t, 0) + 1
+    text = [f"{t} #{k + 1}" if seen[t] > 1 else t for k, t in enumerate(text)]
+    return {"type": "category", "automargin": True, "tickmode": "array",
+            "tickvals": [esc(c) for c in categories], "ticktext": text}
 
 
 def share_figure(dist: dict[str, Any], x_title: str) -> Fig:
@@ -299,8 +317,10 @@ def share_figure(dist: dict[str, Any], x_title: str) -> Fig:
         data.append({"type": "bar", "name": name, "x": cats, "y": [100 * v / total for v in dist[key]],
                      "customdata": dist[key], "marker": {"color": color},
                      "hovertemplate": f"%{{x}} · {name}: %{{y:.1f}}% (%{{customdata:,.0f}})<extra></extra>"})
-    # Many categories get slanted ticks: more of each name fits, and automargin makes room below.
-    xaxis = {"title": {"text": esc(x_title)}, **tick_labels(cats), "tickangle": -30 if len(cats) > 6 else "auto"}
+    # A few categories get up to three lines each; many get one slanted line, and automargin makes room.
+    many = len(cats) > 6
+    ticks = tick_labels(dist["categories"], 22, 1) if many else tick_labels(dist["categories"])
+    xaxis = {"title": {"text": esc(x_title)}, **ticks, "tickangle": -30 if many else 0}
     return {"data": data, "layout": layout(barmode="group", bargap=0.25, xaxis=xaxis,
                                            yaxis={"title": {"text": "share (%)"}})}
 
