@@ -1,7 +1,5 @@
-"""Write original rows back in the input's own container type, atomically.
-
-The selected file must drop straight into TRL, LLaMA-Factory or axolotl, so rows are written exactly as
-they were read: same keys, same values, same order of keys.
+"""Write rows back in the input's own container type, atomically: the same keys, values and order of keys
+as read (a JSONL input's selected lines are its own bytes instead: row_bytes.py); and rejected.jsonl.
 """
 from __future__ import annotations
 
@@ -292,6 +290,30 @@ def _line(row: Any, reason: str, source: str, index: int, line: int | None, id_:
 
 # Dates, and subclasses of str, int, dict and list, go to `_json_default` as they do under json.dumps.
 _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def json_line(obj: Any) -> bytes:
+    """One compact line of JSON as bytes, as `_dumps` writes it (orjson where it writes the same)."""
+    try:
+        line = orjson.dumps(obj, default=_orjson_default, option=_ORJSON_OPTIONS | orjson.OPT_APPEND_NEWLINE)
+        if b"null" not in line:
+            return line
+    except TypeError:  # orjson.JSONEncodeError
+        pass
+    return (json_text(obj, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def write_lines(lines: Iterable[bytes], target: Path) -> Path:
+    """Write lines of bytes (each ending in a newline) to `target`, atomically; returns the path."""
+    with atomic_open(target, "wb") as fh:
+        block: list[bytes] = []
+        for line in lines:
+            block.append(line)
+            if len(block) >= 10_000:
+                fh.write(b"".join(block))
+                block = []
+        fh.write(b"".join(block))
+    return target
 
 
 def _dumps(obj: dict[str, Any]) -> str:

@@ -283,7 +283,7 @@ def _finish(out: Path, table: pd.DataFrame, loaded: Loaded, cfg: Config, *, stop
         with timer.step("write"):
             if stream is None:
                 outputs = write_outputs(out, table, loaded, write_selected=(stop_after == "select"),
-                                        output_format=cfg.output.format)
+                                        output_format=cfg.output.format, fields=cfg.input.fields)
             else:  # a streaming run reads the inputs once more; the report gets the examples it shows
                 from sft_select.pipelines.streaming.outputs import report_ids, write_stream_outputs
 

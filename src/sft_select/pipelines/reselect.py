@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sft_select.core.progress import Timer, info
+from sft_select.io.export import Export
 from sft_select.pipelines.in_memory import RunResult
 from sft_select.rundir.manifest import write_manifest
 from sft_select.rundir.outputs import write_outputs
@@ -25,6 +26,7 @@ def reselect(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     timer = Timer()
     with timer.step("load"):
         loaded = opened.load_inputs(cfg)
+    Export.of(cfg.output.format, loaded.formats)  # a format the inputs cannot take fails before anything changes
     names = [n for n in view_names(table) if n in manifest["views"]["used"]]
     with timer.step("combine_select"):
         table, weights = finalize(table, weight_specs(cfg, names), cfg.select, keep=cfg.preprocess.keep,
@@ -38,7 +40,7 @@ def reselect(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     _lock(run_dir)
     remove_path(run_dir / "manifest.json")
     with timer.step("write"):
-        outputs = write_outputs(run_dir, table, loaded, output_format=cfg.output.format)
+        outputs = write_outputs(run_dir, table, loaded, output_format=cfg.output.format, fields=cfg.input.fields)
     from sft_select.rundir.manifest import counts
 
     manifest.update(status="complete", config=cfg.model_dump(mode="json"), outputs=outputs,

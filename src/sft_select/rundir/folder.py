@@ -1,7 +1,9 @@
 """The run directory: what a run writes, where, and the rules for reusing a folder.
 
 RUN_DIR/
-  selected.<fmt>     original rows of the selected examples, in the input's own format
+  selected.<fmt>     the selected rows: the input's own (a JSONL input's lines byte for byte), or
+                     selected.jsonl in the schema of --output-format (io/export.py)
+  dataset_info.json  LLaMA-Factory's entry for selected.jsonl (--output-format alpaca, sharegpt, messages)
   rejected.jsonl     every row that left, with `row` (original) and `reason`
   scores.parquet     the score table (see scoring/table.py)
   manifest.json      resolved config, versions, fingerprints, seed, counts, timings; written last
@@ -29,7 +31,7 @@ from sft_select.executors.pool import on_worker_start
 from sft_select.io.atomic import remove_path, remove_stale_temps
 
 MARKER = ".sft-select-run"
-OUTPUTS = ("selected.jsonl", "selected.json", "selected.csv", "selected.parquet", "selected.hf",
+OUTPUTS = ("selected.jsonl", "selected.json", "selected.csv", "selected.parquet", "selected.hf", "dataset_info.json",
            "rejected.jsonl", "scores.parquet", "manifest.json", "config.yaml", "report.html", "summary.json",
            "tune.json", "tuned-config.yaml", "augmented.jsonl", "augmented.json", "augmented.csv",
            "augmented.parquet", "augmented.hf")
