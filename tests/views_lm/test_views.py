@@ -119,13 +119,69 @@ def test_long_texts_are_truncated_and_say_so(smollm):
     assert "truncated" not in result.reasons[1]
 
 
-def test_cpu_estimate_is_printed_before_scoring(smollm, monkeypatch):
+def test_cpu_estimate_is_printed_when_scoring_starts(smollm, monkeypatch):
     import sft_select.views.lm_base as lm_base
 
     said: list[str] = []
     monkeypatch.setattr(lm_base, "info", said.append)
-    DifficultyLoss(device="cpu").fit(FLUENT)
+    view = DifficultyLoss(device="cpu").fit(FLUENT)
+    assert said == []  # other LM views may still join the pass: it is announced when scoring starts
+    view.score_batch(FLUENT)
     assert len(said) == 1 and "2 examples" in said[0] and "tokens" in said[0] and "min" in said[0]
+
+
+def test_one_estimate_per_shared_pass_naming_its_views(monkeypatch):
+    """The three LM views share one forward pass per example: one estimate, not three (no model needed)."""
+    import sft_select.views.lm_base as lm_base
+
+    said: list[str] = []
+    counted: list[int] = []
+
+    def pending(pool, **params):
+        counted.append(len(pool))
+        return len(pool), 1234 * len(pool)
+
+    monkeypatch.setattr(lm_base, "info", said.append)
+    monkeypatch.setattr(lm_base, "pending_tokens", pending)
+    monkeypatch.setattr(lm_base, "lm_stats", lambda batch, **kw: np.tile([1.0, 2.0, 5, 5, 0, 1], (len(batch), 1)))
+    views = [cls(device="cpu").fit(FLUENT + GARBAGE) for cls in (DifficultyIFD, DifficultyLoss, QualityFluency)]
+    other = DifficultyLoss(device="cpu", max_tokens=64).fit(FLUENT)  # other settings: a pass of its own
+    for view in views + [other]:
+        view.score_batch(FLUENT)
+    assert counted == [4, 2]  # the pool is tokenized once per pass, not once per view
+    assert len(said) == 2
+    assert said[0].startswith("difficulty_ifd, difficulty_loss, quality_fluency: one shared pass of 4 examples "
+                              "(4,936 tokens)")
+    assert said[1].startswith("difficulty_loss: one shared pass of 2 examples")
+    views[0].fit(FLUENT + GARBAGE).score_batch(FLUENT)  # a new run over the same pool: a new estimate
+    assert len(said) == 3 and said[2].startswith("difficulty_ifd: one shared pass of 4 examples")
+
+
+def test_the_forward_passes_report_progress_by_token(smollm, monkeypatch):
+    """A CPU batch of 512 examples takes minutes: its bar advances per forward batch, in tokens."""
+    import sft_select.models.lm.stats as stats
+
+    seen = {"done": 0}
+
+    class Recorder:
+        def __init__(self, desc, total):
+            seen["desc"], seen["total"] = desc, total
+
+        def __enter__(self):
+            def advance(n):
+                seen["done"] += n
+                seen.setdefault("steps", 0)
+                seen["steps"] += 1
+            return advance
+
+        def __exit__(self, *exc):
+            pass
+
+    monkeypatch.setattr(stats, "progress_bar", Recorder)
+    batch = FLUENT + GARBAGE + [HELPFUL, UNRELATED]
+    compute_stats(smollm, batch, max_tokens=512, batch_tokens=64)  # small batches: several forward passes
+    assert seen["total"] > 0 and seen["done"] == seen["total"] and seen["steps"] > 2
+    assert "6 examples" in seen["desc"] and "tokens" in seen["desc"]
 
 
 def test_picklable_without_live_model(smollm):

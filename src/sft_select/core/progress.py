@@ -9,6 +9,8 @@ from typing import Callable, Iterator
 
 from rich.console import Console
 
+from sft_select.core import bars
+
 _state = {"quiet": False, "verbose": False}
 console = Console(stderr=True, highlight=False)
 
@@ -66,18 +68,26 @@ def debug(message: str) -> None:
         say(message, style="dim")
 
 
-@contextmanager
-def progress_bar(desc: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A rich bar for `total` items; silent when quiet, or when the work is too small to watch."""
-    if _state["quiet"] or not desc or total < 2000:
-        yield lambda n: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+def _ignore(n: int = 1) -> None:
+    pass
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as prog:
-        task = prog.add_task(desc, total=total)
-        yield lambda n: prog.advance(task, n)
+
+@contextmanager
+def progress_bar(desc: str, total: int, *, show_after: float = bars.SHOW_AFTER,
+                 poll: Callable[[], int] | None = None) -> Iterator[Callable[[int], None]]:
+    """A bar for a step of `total` units, advanced by the callable it yields (`advance(n)`, as units
+    finish here) and by `poll()`, if given (units other processes finished: a shared counter). Shown
+    once the step has run `show_after` seconds, whatever `total` is, with elapsed time and an ETA,
+    shortened to the console's width; status lines instead where stderr is not a terminal
+    (core/bars.py). Silent when quiet or without a description."""
+    if _state["quiet"] or not desc:
+        yield _ignore
+        return
+    bar = bars.Bar(desc, total, console, show_after, poll).open()
+    try:
+        yield bar.advance
+    finally:
+        bar.close()
 
 
 class Timer:

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from sft_select.core.errors import MissingDependency
+from sft_select.core.progress import progress_bar
 from sft_select.core.record import Example
 from sft_select.evaluate.base import ProxyScore
 
@@ -114,7 +115,8 @@ class LoRAProxy:
         rows = [r for r in rows if any(y != IGNORE for y in r[1][1:])]
         total, count = 0.0, 0
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), progress_bar(f"LM proxy: loss on {len(rows)} validation examples",
+                                           total=len(rows)) as advance:
             for s in range(0, len(rows), self.batch_size):
                 ids, labels, mask = collate(rows[s:s + self.batch_size], tok.pad_token_id, torch)
                 logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
@@ -123,6 +125,7 @@ class LoRAProxy:
                                                         shift.reshape(-1), ignore_index=IGNORE, reduction="sum")
                 total += float(nll)
                 count += int((shift != IGNORE).sum())
+                advance(len(rows[s:s + self.batch_size]))
         return total / max(count, 1)
 
     def evaluate(self, train: Sequence[Example], validation: Sequence[Example], seed: int = 0) -> ProxyScore:
@@ -147,20 +150,25 @@ class LoRAProxy:
         rng = np.random.default_rng(seed)
         seen, steps, train_loss = 0, 0, []
         model.train()
-        while seen < self.token_budget:
-            order = rng.permutation(len(rows))
-            for s in range(0, len(order), self.batch_size):
-                batch = [rows[i] for i in order[s:s + self.batch_size]]
-                ids, labels, mask = collate(batch, tok.pad_token_id, torch)
-                out = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device))
-                opt.zero_grad()
-                out.loss.backward()
-                opt.step()
-                train_loss.append(out.loss.item())
-                seen += int(mask.sum())
-                steps += 1
-                if seen >= self.token_budget:
-                    break
+        # By training tokens, the budget every fit reads whatever |S| is: a step per batch of rows.
+        with progress_bar(f"LM proxy: LoRA fine-tune on {len(rows)} examples, tokens",
+                          total=self.token_budget) as advance:
+            while seen < self.token_budget:
+                order = rng.permutation(len(rows))
+                for s in range(0, len(order), self.batch_size):
+                    batch = [rows[i] for i in order[s:s + self.batch_size]]
+                    ids, labels, mask = collate(batch, tok.pad_token_id, torch)
+                    out = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device))
+                    opt.zero_grad()
+                    out.loss.backward()
+                    opt.step()
+                    train_loss.append(out.loss.item())
+                    step_tokens = int(mask.sum())
+                    advance(min(step_tokens, self.token_budget - seen))
+                    seen += step_tokens
+                    steps += 1
+                    if seen >= self.token_budget:
+                        break
         val = self._validation(validation, seed)
         loss = self.loss(model, tok, val, device)
         metrics = {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "steps": float(steps),

@@ -41,9 +41,33 @@ def _next_window(window: int, done: int, seconds: float, size: int) -> int:
     return max(window, -(-int(done * WINDOW_SECONDS / seconds) // size) * size)
 
 
-def _run_batches(fn: Callable[[Sequence[T]], dict], batch_size: int, items: Sequence[T]) -> list[dict]:
-    """One worker's share of `map_batches`: its batches, in order."""
-    return [fn(items[start:start + batch_size]) for start in range(0, len(items), batch_size)]
+class _Window(Sequence):
+    """A window's items which, sliced into a worker's part, remember where the part starts."""
+
+    def __init__(self, items: Sequence, start: int = 0):
+        self.items, self.start = items, start
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            lo, hi, _ = i.indices(len(self.items))
+            return _Window(self.items[lo:hi], self.start + lo)
+        return self.items[i]
+
+
+def _run_batches(fn: Callable[[Sequence[T]], dict], batch_size: int, done: np.ndarray, first: int,
+                 part: _Window) -> list[dict]:
+    """One worker's share of a window of `map_batches`: its batches, in order. Each batch's length goes
+    into its slot of `done` (shared memory, one slot per batch of the call, the window's first at `first`)
+    as it ends: the parent's progress bar reads them, so a window that runs for minutes still moves it."""
+    out = []
+    for start in range(0, len(part), batch_size):
+        batch = part.items[start:start + batch_size]
+        out.append(fn(batch))
+        done[first + (part.start + start) // batch_size] = len(batch)
+    return out
 
 
 class LocalExecutor:
@@ -112,10 +136,11 @@ class LocalExecutor:
         window = len(items)
         if workers > 1:  # at least the run's parallel minimum, or map_parts would run the window here
             window = -(-max(pool.min_items, workers * WINDOW_BATCHES * size) // size) * size
-        job = partial(_run_batches, fn, size)
+        # Batches done in the workers, one slot each (written by one worker only, so no lock is needed).
+        done = parallel.shared_array((-(-len(items) // size),), np.int64) if workers > 1 else None
         running = None  # (window, its started workers, when they started)
         pos = 0
-        with progress_bar(desc, total=len(items)) as advance:
+        with progress_bar(desc, total=len(items), poll=None if done is None else lambda: int(done.sum())) as advance:
             try:
                 while True:
                     finished = None
@@ -126,13 +151,13 @@ class LocalExecutor:
                     part = items[pos:pos + window] if pos < len(items) else None
                     pos += window
                     if part is not None and workers > 1:
-                        started = pool.start_parts(job, part, multiple=size)
+                        job = partial(_run_batches, fn, size, done, (pos - window) // size)
+                        started = pool.start_parts(job, _Window(part), multiple=size)
                         running = (part, started, time.perf_counter()) if started is not None else None
                     if finished is not None:
                         # The next window's workers run while the caller takes these results (the
                         # scoring pass writes its checkpoints, once serial between windows).
                         yield from (r for results in finished[1] for r in results)
-                        advance(len(finished[0]))
                     if part is None:
                         break
                     if running is None:  # one worker, or too small to fork for

@@ -22,7 +22,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from sft_select.core.errors import InputError
-from sft_select.core.record import Example, content_hash
+from sft_select.core.progress import progress_bar
+from sft_select.core.record import Example, Turn, content_hash
 
 
 @dataclass
@@ -129,22 +130,24 @@ def augment_classification(examples: Sequence[Example], *, per_example: int = 1,
     vocabs = label_vocab(vocab_from if vocab_from is not None else examples)
     rng = np.random.default_rng(seed)
     out, stats = [], AugmentStats()
-    for ex in examples:
-        if ex.text is None:
-            raise InputError(ex.source, "word-level augmentation is for text/label data; use paraphrase for "
-                             "instruction data", line=ex.row + 1)
-        path = _find_leaf(ex.original, ex.text)
-        if path is None:
-            raise InputError(ex.source, "cannot find the text field in the original row", line=ex.row + 1)
-        vocab = vocabs.get(ex.label, ([], np.zeros(0)))
-        for _ in range(per_example):
-            res = augment_text(ex.text, rng, vocab, p=p, max_change=max_change)
-            if res is None:
-                stats.backed_off += 1
-                continue
-            text, how = res
-            out.append(_new_example(ex, marked_row(ex, path, text, how), text))
-            stats.made += 1
+    with progress_bar("word-level augmentation", total=len(examples)) as advance:
+        for ex in examples:
+            if ex.text is None:
+                raise InputError(ex.source, "word-level augmentation is for text/label data; use paraphrase "
+                                 "for instruction data", line=ex.row + 1)
+            path = _find_leaf(ex.original, ex.text)
+            if path is None:
+                raise InputError(ex.source, "cannot find the text field in the original row", line=ex.row + 1)
+            vocab = vocabs.get(ex.label, ([], np.zeros(0)))
+            for _ in range(per_example):
+                res = augment_text(ex.text, rng, vocab, p=p, max_change=max_change)
+                if res is None:
+                    stats.backed_off += 1
+                    continue
+                text, how = res
+                out.append(_new_example(ex, marked_row(ex, path, text, how), text))
+                stats.made += 1
+            advance(1)
     return out, stats
 
 
@@ -173,39 +176,48 @@ def paraphrase_instructions(examples: Sequence[Example], *, model: str = "smollm
     """One LM rewrite of each example's request (greedy decoding: deterministic)."""
     import torch
 
-    from sft_select.core.record import Turn
     from sft_select.models.lm.loader import get_lm
 
     loaded = get_lm(model, "cpu", "float32", option="the paraphrase model (augment)")
     lm, tok = loaded.model, loaded.tokenizer
     torch.manual_seed(seed)
     out, stats = [], AugmentStats()
-    for ex in examples:
-        found = _request_leaf(ex) if ex.turns else None
-        if found is None:
-            stats.backed_off += 1
-            continue
-        path, original = found
-        msgs = [{"role": "user", "content": PROMPT.format(text=original)}]
-        if getattr(tok, "chat_template", None):
-            prompt = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-        else:
-            prompt = f"User: {msgs[0]['content']}\nAssistant: "
-        enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
-        with torch.no_grad():
-            gen = lm.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                              pad_token_id=tok.pad_token_id)
-        text = tok.decode(gen[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
-        ratio = len(text) / max(1, len(original))
-        if not text or text.strip().lower() == original.strip().lower() or not 0.5 <= ratio <= 2.0:
-            stats.backed_off += 1
-            continue
-        turns, replaced = [], False
-        for t in reversed(ex.turns):  # the last user turn gets the rewrite
-            if not replaced and t.role == "user" and original in t.content:
-                t, replaced = Turn(t.role, t.content.replace(original, text)), True
-            turns.append(t)
-        row = marked_row(ex, path, text, f"paraphrase model={model}")
-        out.append(_new_example(ex, row, None, tuple(reversed(turns))))
-        stats.made += 1
+    with progress_bar(f"paraphrasing with {model}", total=len(examples)) as advance:
+        for ex in examples:
+            _paraphrase_one(ex, lm, tok, model, max_new_tokens, out, stats)
+            advance(1)
     return out, stats
+
+
+def _paraphrase_one(ex: Example, lm, tok, model: str, max_new_tokens: int, out: list[Example],
+                    stats: AugmentStats) -> None:
+    """One example's rewrite appended to `out`, or counted as backed off in `stats`."""
+    import torch
+
+    found = _request_leaf(ex) if ex.turns else None
+    if found is None:
+        stats.backed_off += 1
+        return
+    path, original = found
+    msgs = [{"role": "user", "content": PROMPT.format(text=original)}]
+    if getattr(tok, "chat_template", None):
+        prompt = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    else:
+        prompt = f"User: {msgs[0]['content']}\nAssistant: "
+    enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        gen = lm.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                          pad_token_id=tok.pad_token_id)
+    text = tok.decode(gen[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    ratio = len(text) / max(1, len(original))
+    if not text or text.strip().lower() == original.strip().lower() or not 0.5 <= ratio <= 2.0:
+        stats.backed_off += 1
+        return
+    turns, replaced = [], False
+    for t in reversed(ex.turns):  # the last user turn gets the rewrite
+        if not replaced and t.role == "user" and original in t.content:
+            t, replaced = Turn(t.role, t.content.replace(original, text)), True
+        turns.append(t)
+    row = marked_row(ex, path, text, f"paraphrase model={model}")
+    out.append(_new_example(ex, row, None, tuple(reversed(turns))))
+    stats.made += 1

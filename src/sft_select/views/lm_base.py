@@ -2,19 +2,49 @@
 
 difficulty_ifd, difficulty_loss and quality_fluency read the same per-example statistics
 (`sft_select.models.lm.stats`), so whichever runs first pays for the forward passes and the others reuse them.
+Hence one time estimate per shared pass (`PassPlan`), naming the views it serves: each view's fit joins
+the plan of its model settings and pool, and the first batch any of them scores prints it, once every
+view has been fit and the plan knows them all.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
+from sft_select.core.cache import ids_fingerprint
 from sft_select.core.errors import ConfigError
 from sft_select.core.progress import info
 from sft_select.core.record import Example
 from sft_select.models.lm.loader import DEFAULT_LM, DEVICES, DTYPES, REMOVED_DTYPES, resolve_device
 from sft_select.models.lm.stats import CPU_TOKENS_PER_S, lm_stats, pending_tokens
 from sft_select.views.base import View, ViewResult
+
+
+@dataclass
+class PassPlan:
+    """The forward passes that the LM views fit on one pool with the same model settings share."""
+
+    model: str
+    todo: int  # examples whose statistics are not cached yet
+    tokens: int  # tokens their forward passes will read
+    views: list[str] = field(default_factory=list)
+    announced: bool = False
+
+    def announce(self) -> None:
+        if self.announced:
+            return
+        self.announced = True
+        if self.todo:
+            minutes = self.tokens / CPU_TOKENS_PER_S / 60
+            info(f"{', '.join(self.views)}: one shared pass of {self.todo} examples ({self.tokens:,} tokens) "
+                 f"through {self.model} on CPU: about {minutes:.1f} min on idle cores at an assumed "
+                 f"{CPU_TOKENS_PER_S:,} tokens/s, longer under load (a GPU makes this fast)")
+
+
+# Plans by (statistics settings, pool fingerprint), while their views are being fit; replaced once announced.
+_PLANS: dict[tuple, PassPlan] = {}
 
 
 class LMView(View):
@@ -63,19 +93,24 @@ class LMView(View):
         return {"model": self.model, "max_tokens": self.max_tokens, "device": self.device, "dtype": self.dtype}
 
     def fit(self, pool: Sequence[Example], target: Sequence[Example] | None = None) -> "LMView":
-        """Learns nothing; on CPU it says how long the forward passes will take before starting them."""
+        """Learns nothing; on CPU it joins the time estimate of the pass it shares with the other LM views
+        fit on this pool (`PassPlan`), printed when the first of them starts scoring."""
         self._check()
+        self.plan_ = None
         if resolve_device(self.device) == "cpu":
-            todo, tokens = pending_tokens(pool, **self._stats_params())
-            if todo:
-                minutes = tokens / CPU_TOKENS_PER_S / 60
-                info(f"{self.name}: {todo} examples ({tokens:,} tokens) through {self.model} on CPU: "
-                     f"about {minutes:.1f} min on idle cores at an assumed {CPU_TOKENS_PER_S:,} tokens/s, "
-                     "longer under load (a GPU makes this fast)")
+            key = (tuple(sorted(self._stats_params().items())), ids_fingerprint(ex.id for ex in pool))
+            plan = _PLANS.get(key)
+            if plan is None or plan.announced:  # a new run over the same pool gets a new estimate
+                plan = _PLANS[key] = PassPlan(self.model, *pending_tokens(pool, **self._stats_params()))
+            if self.name not in plan.views:
+                plan.views.append(self.name)
+            self.plan_ = plan
         return self
 
     def score_batch(self, batch: Sequence[Example]) -> ViewResult:
         self._check()
+        if getattr(self, "plan_", None) is not None:
+            self.plan_.announce()
         batch_tokens = self.batch_tokens or (256 if resolve_device(self.device) == "cpu" else 16384)
         stats = lm_stats(batch, batch_tokens=batch_tokens, **self._stats_params())
         raw, reasons = np.full(len(batch), np.nan), []

@@ -25,7 +25,7 @@ import numpy as np
 
 from sft_select.core.cache import fingerprint, user_cache_dir
 from sft_select.core.errors import ConfigError, MissingDependency, SftSelectError, load_error
-from sft_select.core.progress import info
+from sft_select.core.progress import info, progress_bar
 from sft_select.core.shard_cache import ShardCache
 from sft_select.executors import pool as parallel
 from sft_select.models.embed.both_ends import BothEnds
@@ -227,13 +227,15 @@ class DiskCache(ShardCache):
 
 
 def _encode_into(spec: str, batch_size: int, texts: Sequence[str], ids: Sequence[str], out: np.ndarray,
-                 disk: "DiskCache | None", positions: range) -> None:
+                 disk: "DiskCache | None", done: np.ndarray, positions: range) -> None:
     """A worker's share of `EmbeddingStore.embed`: the vectors of `texts[positions]`, `batch_size` at a
-    time, written into the shared array `out` and, as one shard, into the disk cache."""
+    time, written into the shared array `out` and, as one shard, into the disk cache; each batch's
+    length into its slot of the shared `done`, which the parent's progress bar reads."""
     model = get_embedder(spec)
     for s in range(positions.start, positions.stop, batch_size):
         e = min(s + batch_size, positions.stop)
         out[s:e] = model.encode(texts[s:e])
+        done[s // batch_size] = e - s
     if disk is not None:
         disk.put(ids[positions.start:positions.stop], out[positions.start:positions.stop])
 
@@ -368,20 +370,24 @@ class EmbeddingStore:
         # shared memory and its own cache shard, so nothing goes back through a pipe.
         if getattr(model, "cpu_parallel", False) and parallel.active() > 1 and len(missing) >= parallel.min_items():
             vecs = parallel.shared_array((len(missing), model.dim), np.float32)
+            done = parallel.shared_array((-(-len(missing) // batch_size),), np.int64)
             texts_todo = [texts[i] for i in missing]
             ids_todo = [ids[i] for i in missing]
-            parts = parallel.map_parts(partial(_encode_into, spec, batch_size, texts_todo, ids_todo, vecs, disk),
-                                       range(len(missing)), multiple=batch_size)
+            with progress_bar(f"embedding with {spec}", total=len(missing), poll=lambda: int(done.sum())):
+                parts = parallel.map_parts(partial(_encode_into, spec, batch_size, texts_todo, ids_todo, vecs,
+                                                   disk, done), range(len(missing)), multiple=batch_size)
             if parts is not None:
                 cls._remember(ids_todo, vecs, fp)  # every id, in order: returned whole below, not stacked
                 missing = []
         steps = [missing[s:s + batch_size] for s in range(0, len(missing), batch_size)]
-        for chunk in steps:
-            vecs = np.asarray(model.encode([texts[i] for i in chunk]), dtype=np.float32)
-            for i, v in zip(chunk, vecs):
-                cls._memory[(ids[i], fp)] = v
-            if disk is not None:
-                disk.put([ids[i] for i in chunk], vecs)
+        with progress_bar(f"embedding with {spec}" if steps else "", total=len(missing)) as advance:
+            for chunk in steps:
+                vecs = np.asarray(model.encode([texts[i] for i in chunk]), dtype=np.float32)
+                for i, v in zip(chunk, vecs):
+                    cls._memory[(ids[i], fp)] = v
+                if disk is not None:
+                    disk.put([ids[i] for i in chunk], vecs)
+                advance(len(chunk))
         if not ids:
             return np.zeros((0, model.dim), dtype=np.float32)
         whole = cls._as_remembered(ids, fp)

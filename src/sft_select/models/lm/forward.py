@@ -13,7 +13,7 @@ checks this to 1e-4 in float32 against each sequence alone through the model's o
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -88,8 +88,9 @@ def _logits(head, hidden):
 
 
 def sequence_losses(model, seqs: Sequence[tuple[list[int], int]], *, pad_id: int, batch_tokens: int,
-                    share_prefix: bool = True) -> np.ndarray:
-    """Mean next-token loss over each sequence's tokens from `context` on, for (ids, context) pairs."""
+                    share_prefix: bool = True, advance: Callable[[int], None] | None = None) -> np.ndarray:
+    """Mean next-token loss over each sequence's tokens from `context` on, for (ids, context) pairs.
+    `advance(tokens)` is called after each forward batch with its sequences' lengths summed (a progress bar)."""
     import copy
 
     import torch
@@ -117,6 +118,8 @@ def sequence_losses(model, seqs: Sequence[tuple[list[int], int]], *, pad_id: int
             cols.extend(range(context - 1 - shared, len(seq) - 1 - shared))  # position p predicts token p + 1
             rows.extend([r] * (len(seq) - context))
         if not rows:
+            if advance is not None:
+                advance(sum(len(seqs[k][0]) for k in batch))
             continue
         ids, mask = ids.to(device), mask.to(device)
         rows_t, cols_t = torch.tensor(rows, device=device), torch.tensor(cols, device=device)
@@ -138,4 +141,6 @@ def sequence_losses(model, seqs: Sequence[tuple[list[int], int]], *, pad_id: int
         counts = np.bincount(rows, minlength=len(batch))
         for r, k in enumerate(batch):
             out[k] = sums[r] / counts[r] if counts[r] else np.nan
+        if advance is not None:
+            advance(sum(len(seqs[k][0]) for k in batch))
     return out

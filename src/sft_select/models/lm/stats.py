@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from sft_select.core.cache import fingerprint, user_cache_dir
-from sft_select.core.progress import debug
+from sft_select.core.progress import debug, progress_bar
 from sft_select.core.record import Example, Turn
 from sft_select.core.shard_cache import ShardCache
 from sft_select.models.lm.forward import sequence_losses
@@ -117,14 +117,19 @@ def compute_stats(lm: LoadedLM, examples: Sequence[Example], *, max_tokens: int,
             seqs.append((e.without_prompt + e.response, max(1, len(e.without_prompt))))
             where.append((i, 1))
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else (lm.tokenizer.eos_token_id or 0)
-    # With and without the prompt apart: each group has its own shared prefix, computed once (the chat
-    # frame's system turn for the first; the whole empty-prompt context for the second).
-    for col in (0, 1):
-        group = [j for j, (_, c) in enumerate(where) if c == col]
-        if group:
-            losses = sequence_losses(lm.model, [seqs[j] for j in group], pad_id=pad, batch_tokens=batch_tokens)
-            for j, loss in zip(group, losses):
-                stats[where[j][0], col] = loss
+    # A bar over tokens, not examples: a batch of 512 examples can take minutes on CPU, and sequences run
+    # longest first, so a count of sequences would promise too late an end.
+    with progress_bar(f"LM forward passes of {len(examples)} examples, tokens",
+                      total=sum(len(ids) for ids, _ in seqs)) as advance:
+        # With and without the prompt apart: each group has its own shared prefix, computed once (the chat
+        # frame's system turn for the first; the whole empty-prompt context for the second).
+        for col in (0, 1):
+            group = [j for j, (_, c) in enumerate(where) if c == col]
+            if group:
+                losses = sequence_losses(lm.model, [seqs[j] for j in group], pad_id=pad, batch_tokens=batch_tokens,
+                                         advance=advance)
+                for j, loss in zip(group, losses):
+                    stats[where[j][0], col] = loss
     for i, e in enumerate(encoded):
         if e is not None and not e.has_prompt:
             stats[i, 1] = stats[i, 0]
