@@ -52,7 +52,8 @@ def test_the_first_evaluation_gives_the_estimate_and_later_lines_update_it(tmp_p
     clock, lines = Clock(), []
     examples = pool(40)
     ids = sorted(examples)
-    progress = EtaLines(10, clock=clock, say=lines.append, every=5.0)
+    steps = []
+    progress = EtaLines(10, clock=clock, say=lines.append, every=5.0, advance=steps.append)
     evals = Evaluations(cache_dir=tmp_path, progress=progress, clock=clock)
     proxy = SlowProxy(clock, 30.0)
     val = list(examples.values())[:5]
@@ -64,6 +65,7 @@ def test_the_first_evaluation_gives_the_estimate_and_later_lines_update_it(tmp_p
     evals.score(proxy, ids[:20], examples, val, part="tune", seed=0)
     assert lines[-1] == f"tune: 3/10 evaluations, {duration(60)} so far, about {duration(7 * 20)} left (estimate)"
     assert evals.computed == 2 and evals.requests == {"tune": 3}
+    assert steps == [1, 1, 1], "the bar over the evaluations advances once per step, a repeat included"
 
     # Run again over the same cache: the recorded times estimate before anything is computed.
     clock2, lines2 = Clock(), []
@@ -114,10 +116,20 @@ def test_the_plan_counts_what_the_loop_asks_for(settings):
 
 def test_the_plan_line_comes_before_the_first_evaluation(tmp_path, monkeypatch):
     """Through `run --validation`: the count line is printed before the proxy is first called, and the
-    estimate line right after the first evaluation."""
+    estimate line right after the first evaluation; a bar over the plan's evaluations runs meanwhile."""
     import sys
+    from contextlib import contextmanager
 
     import sft_select.tune.loop as loop
+
+    bars = []
+
+    @contextmanager
+    def bar(desc, total):
+        bars.append({"desc": desc, "total": total, "done": 0})
+        yield lambda n: bars[-1].update(done=bars[-1]["done"] + n)
+
+    monkeypatch.setattr(loop, "progress_bar", bar)
 
     built = loop.build_proxy
 
@@ -140,3 +152,6 @@ def test_the_plan_line_comes_before_the_first_evaluation(tmp_path, monkeypatch):
     said = [line for line in output.splitlines() if line.startswith(("tune:", "<evaluation>"))]
     assert said[0].startswith("tune: up to ") and " evaluations of the logreg proxy" in said[0]
     assert said[1] == "<evaluation>" and said[2].startswith("tune: the first evaluation took ")
+    (shown,) = bars
+    assert shown["desc"] == "tune: logreg proxy evaluations" and f"up to {shown['total']} evaluations" in said[0]
+    assert 0 < shown["done"] <= shown["total"]

@@ -32,11 +32,13 @@ class EtaLines:
     read from the cache (`reused`), or a repeat of one made before (`repeat`)."""
 
     def __init__(self, planned: int, *, clock: Callable[[], float] = time.perf_counter,
-                 say: Callable[[str], None] = info, every: float = 5.0) -> None:
+                 say: Callable[[str], None] | None = None, every: float = 5.0,
+                 advance: Callable[[int], None] | None = None) -> None:
         self.planned = planned
         self.clock = clock
-        self.say = say
+        self.say = say if say is not None else info
         self.every = every
+        self.advance = advance  # a progress bar's, advanced by one per step
         self.counts = {"computed": 0, "reused": 0, "repeat": 0}
         self.seconds = {"computed": 0.0, "reused": 0.0}
         self.started = self.last_line = clock()
@@ -60,6 +62,8 @@ class EtaLines:
 
     def finished(self, seconds: float, *, how: str) -> None:
         self.counts[how] += 1
+        if self.advance is not None:
+            self.advance(1)
         if how in self.seconds:
             self.seconds[how] += seconds
         self.planned = max(self.planned, self.done)

@@ -48,7 +48,7 @@ from rich.markup import escape
 
 from sft_select.config.schema import Config, dump_config
 from sft_select.core.errors import ConfigError, InputError, RunDirError
-from sft_select.core.progress import info
+from sft_select.core.progress import info, progress_bar
 from sft_select.core.record import Example
 from sft_select.evaluate.proxy import ProxyScore, build_proxy
 from sft_select.io.atomic import atomic_open, write_json
@@ -345,14 +345,17 @@ def tune_table(table: pd.DataFrame, examples: Sequence[Example], cfg: Config, va
     info(f"tune: up to {planned.total} evaluations of the {proxy.name} proxy ({planned.describe()}) on "
          f"{len(tune_part)} validation examples ({len(holdout)} held out); a time estimate follows the first")
     if proxy.name == "lora_lm" and not _cuda():
-        info("  LoRA fits on CPU take a minute or more each; for a quick loop lower tune.trials, tune.rounds "
-             "or evaluate.lm.token_budget")
-    evals.progress = EtaLines(planned.total)
-    result = run_loop(objective, holdout, initial_weights=resolve_weights(specs, cfg.combine.weights),
-                      initial_threshold=cfg.select.threshold, rounds=t.rounds, trials=t.trials, method=t.search,
-                      alpha=t.concentration, shares=t.sweep, random_seeds=t.random_seeds, seed=cfg.seed,
-                      choose=t.choose, strategies=t.strategies, grids=grids, guard_on=t.guard,
-                      min_rows_weights=t.min_rows_weights)
+        info("  LoRA fits on CPU take minutes each; for a quick loop lower tune.trials, tune.rounds or "
+             "evaluate.lm.token_budget")
+    # A bar over the evaluations (with its own elapsed time and ETA, once the tune has run a few seconds)
+    # besides the lines: a bar the proxy opens inside an evaluation is a row under it (core/progress.py).
+    with progress_bar(f"tune: {proxy.name} proxy evaluations", planned.total) as advance:
+        evals.progress = EtaLines(planned.total, advance=advance)
+        result = run_loop(objective, holdout, initial_weights=resolve_weights(specs, cfg.combine.weights),
+                          initial_threshold=cfg.select.threshold, rounds=t.rounds, trials=t.trials,
+                          method=t.search, alpha=t.concentration, shares=t.sweep, random_seeds=t.random_seeds,
+                          seed=cfg.seed, choose=t.choose, strategies=t.strategies, grids=grids, guard_on=t.guard,
+                          min_rows_weights=t.min_rows_weights)
     info(evals.progress.summary() + (f" ({escape(str(cache_dir))})" if evals.reused else ""))
     result.report = {**result.report, "validation": {"path": str(validation_path) if validation_path else None,
                                                      "tune": len(tune_part), "holdout": len(holdout),
