@@ -153,3 +153,32 @@ def test_a_linked_tune_cache_is_refused(tmp_path):
     code, output = invoke("tune", out, "--validation", val)
     assert code == 2 and "symlink" in output and not list(elsewhere.iterdir())
     assert yaml.safe_load(cfg.read_text())  # the user's files untouched
+
+
+def test_the_lm_proxys_base_loss_is_cached_like_an_evaluation(problem, tmp_path):
+    """The LM proxy's untrained loss on the holdout (its floor in tune.json) costs a pass over the rows: cached
+    too, under its own key."""
+    _, _, _, tune_part, holdout, _ = problem
+
+    class WithBase:
+        name, metric = "lm-like", "-loss"
+
+        def __init__(self):
+            self.passes = 0
+
+        def describe(self):
+            return {"name": self.name}
+
+        def base_loss(self, validation, seed=0):
+            self.passes += 1
+            return 2.5 + len(validation) / 1000
+
+    proxy = WithBase()
+    first = Evaluations(cache_dir=tmp_path)
+    loss = first.base_loss(proxy, holdout, part="holdout", seed=0)
+    assert first.base_loss(proxy, holdout, part="holdout", seed=0) == loss and proxy.passes == 1
+    again = Evaluations(cache_dir=tmp_path)
+    assert again.base_loss(proxy, holdout, part="holdout", seed=0) == loss and proxy.passes == 1
+    assert again.reused == 1
+    other = Evaluations(cache_dir=tmp_path)
+    assert other.base_loss(proxy, tune_part, part="tune", seed=0) != loss and proxy.passes == 2
