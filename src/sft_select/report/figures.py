@@ -286,13 +286,14 @@ def expand_points(fig: Fig) -> Fig:
 def _tick(name: str, width: int, lines: int) -> str:
     """A category name in at most `lines` lines of `width` characters; a longer one keeps its start and its
     end around an ellipsis (names that differ only at the end, "group 1 …", "group 2 …", stay apart)."""
-    parts = wrap(" ".join(name.split()), width) or [""]
+    flat = " ".join(name.split())
+    parts = wrap(flat, width) or [""]
     if len(parts) > lines:
         if lines == 1:
             head = (width - 1) // 2
-            parts = [name[:head].rstrip() + "…" + name[-(width - 1 - head):].lstrip()]
+            parts = [flat[:head].rstrip() + "…" + flat[-(width - 1 - head):].lstrip()]
         else:
-            parts = parts[: lines - 1] + ["…" + name[-(width - 1):].lstrip()]
+            parts = parts[: lines - 1] + ["…" + flat[-(width - 1):].lstrip()]
     return "<br>".join(esc(part) for part in parts)
 
 
