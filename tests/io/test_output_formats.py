@@ -316,3 +316,25 @@ def test_labelled_text_with_a_chat_schema_fails_before_anything_changes(tmp_path
     code, text = cli("select", out, "-n", "4", "--output-format", "messages")
     assert code == 2 and "--output-format messages" in text
     assert (out / "manifest.json").exists() and (out / "selected.jsonl").read_bytes() == before
+
+
+@pytest.mark.parametrize("block", [5, 64, 1 << 24])
+@pytest.mark.parametrize("gz", [False, True])
+def test_lines_are_found_where_the_reader_finds_rows_across_block_boundaries(tmp_path, monkeypatch, block, gz):
+    """Rows (non-blank lines) by index, as readers.read_rows numbers them, whatever the block size: lines
+    longer than a block, blank and whitespace-only lines, CRLF, a last line without a newline."""
+    import numpy as np
+
+    from sft_select.io import row_bytes
+    from sft_select.io.readers import read_rows
+
+    monkeypatch.setattr(row_bytes, "_BLOCK", block)
+    text = ('{"a": 1}\n\n  \n{"b": "' + "x" * 100 + '"}\r\n\t\n{"c": [1, 2]}\n \t \r\n{"d": "\u00e9"}\n\n{"e": 5}')
+    data = text.encode("utf-8")
+    src = tmp_path / ("f.jsonl.gz" if gz else "f.jsonl")
+    src.write_bytes(gzip.compress(data) if gz else data)
+    rows = list(read_rows(src))
+    for wanted in ([0, 1, 2, 3, 4], [1, 4], [4], [0]):
+        got = list(row_bytes.lines_at(src, np.array(wanted)))
+        assert [(k, line) for k, line, _ in got] == [(rows[k].index, rows[k].line) for k in wanted]
+        assert [json.loads(raw) for _, _, raw in got] == [rows[k].data for k in wanted]
