@@ -133,3 +133,17 @@ def test_a_100k_style_page_draws_with_one_plotly_and_no_errors(drv, big_page):
         var col = document.querySelector('table.inputs').parentElement.parentElement.getBoundingClientRect();
         return [hash.right - card.right, hash.right - col.right];""")
     assert over[0] <= 0 and over[1] <= 0.5, over
+    # and nothing else sticks out of its card (wide tables scroll inside their .table-wrap instead)
+    sticking_out = drv.execute_script("""
+        var out = [];
+        document.querySelectorAll('.report-section').forEach(function (s) {
+          var card = s.getBoundingClientRect();
+          s.querySelectorAll('*').forEach(function (e) {
+            var wrap = e.closest('.table-wrap');
+            if ((wrap && wrap !== e) || e.closest('svg')) return;
+            var r = e.getBoundingClientRect();
+            if (r.width && r.right > card.right + 1) out.push(s.id + ' ' + e.textContent.slice(0, 40));
+          });
+        });
+        return out;""")
+    assert sticking_out == [], sticking_out[:5]
