@@ -71,6 +71,6 @@ def upload_selection(selected: Path, repo: str, *, split: str = "train", private
 def _as_parquet(folder: Path, tmp: Path) -> Path:
     import datasets
 
-    target = tmp / "selected.parquet"
-    datasets.load_from_disk(str(folder)).to_parquet(str(target))
-    return target
+    # written in the push's own temporary folder, never beside the user's files
+    datasets.load_from_disk(str(folder)).to_parquet(str(tmp / "selected.parquet"))
+    return tmp / "selected.parquet"
