@@ -307,7 +307,7 @@ def test_labelled_text_with_a_chat_schema_fails_before_anything_changes(tmp_path
     out = tmp_path / "run"
     code, text = cli("run", pool, "--out", out, "-n", "8", "--embedder", "hashing", "--output-format", "alpaca")
     assert code == 2 and "--output-format alpaca" in text and "labelled text" in text
-    assert not (out / "manifest.json").exists()
+    assert not out.exists()  # refused after reading the input, before the run folder or any scoring
     code, text = cli("run", pool, "--out", out, "-n", "8", "--embedder", "hashing", "--output-format", "text")
     assert code == 0, text
     assert all(set(json.loads(line)) == {"text", "label"}

@@ -21,6 +21,7 @@ from sft_select.core.progress import Timer, info
 from sft_select.core.record import Example
 from sft_select.executors import get_executor
 from sft_select.executors import pool as parallel
+from sft_select.io.export import Export
 from sft_select.io.load import Loaded, load
 from sft_select.preprocess.exact import key_job
 from sft_select.preprocess.filters import filter_job
@@ -135,6 +136,8 @@ def _run(inputs: Sequence[str | Path], out: str | Path, cfg: Config, *, target: 
             validation_examples = load_validation(validation, cfg)
     if not loaded.examples:
         raise InputError(", ".join(map(str, inputs)), "no usable examples in the input")
+    if stop_after == "select":  # an output format the data cannot take fails before scoring, not after
+        Export.of(cfg.output.format, loaded.formats, cfg.input.fields)
     resumed = prepare(out, force=force, protect=[*inputs, *([target] if target else [])])
     if resumed:
         info(f"Resuming the unfinished run in {escape(str(out))}")
@@ -228,6 +231,8 @@ def _run_streaming(inputs, out: Path, cfg: Config, views: list[View], *, target,
                                                      keep_sample=validation is not None)
     if not scoring.scores:
         raise ConfigError("every selected view was skipped: " + "; ".join(scoring.skipped.values()))
+    if stop_after == "select":  # the formats are known once the pass has read the inputs: before tuning
+        Export.of(cfg.output.format, stream.formats, cfg.input.fields)
     cfg = resolved_strategy(cfg, table)
     guard = None
     if validation is not None:
