@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from sft_select.core.errors import ConfigError, MissingDependency
-from sft_select.core.progress import debug, info
+from sft_select.core.progress import configure, debug, info
 from sft_select.executors.pool import WorkerPool
 
 
@@ -44,6 +44,7 @@ class _ApplyBatch:
     """Actor-side callable: holds the batch function and the examples for its lifetime."""
 
     def __init__(self, fn: Callable, blocks: list, block_rows: int):
+        configure(quiet=True)  # the driver reports progress: a worker's bars would print past --quiet
         self.fn = fn
         self.examples = _Examples(blocks, block_rows)
 
@@ -62,6 +63,7 @@ def _apply_task(batch: dict[str, np.ndarray], token: str, fn_box: list, blocks: 
     import ray
 
     if token not in _HELD_FN:
+        configure(quiet=True)  # as in _ApplyBatch
         _HELD_FN.clear()  # one call's function at a time: an earlier call's fitted views are not kept
         _HELD_FN[token] = ray.get(fn_box[0])
     positions = batch["pos"].astype(np.int64)

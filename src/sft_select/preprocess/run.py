@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from sft_select.core.progress import debug
+from sft_select.core.progress import debug, progress_bar
 from sft_select.core.record import Example
 from sft_select.preprocess.clusters import DuplicateClusters
 from sft_select.preprocess.config import PreprocessConfig
@@ -57,25 +57,30 @@ def run_preprocess(examples: Sequence[Example], cfg: PreprocessConfig, target: S
     result = PreprocessResult(drops={}, clusters=DuplicateClusters(len(examples)))
     alive = list(range(len(examples)))
     distinct, narrowed = alive, False  # one member per exact-duplicate cluster, once exact dedup has run
-    for step in enabled_steps(cfg, inputs):
-        if step.pairs and len(distinct) <= 1:
-            continue
-        start = time.perf_counter()
-        if step.drop is not None:
-            dropped, details = step.drop(examples, alive, cfg, inputs)
-            result.drops.update(dropped)
-            before, alive = len(alive), [p for p in alive if p not in dropped]
-            distinct = [p for p in distinct if p not in dropped] if narrowed else alive
-            count_in, count_out = before, len(alive)
-        else:
-            details = step.link(examples, distinct, result.clusters, cfg, inputs)
-            if step.narrows:
-                distinct, narrowed = [p for p in alive if result.clusters.find(p) == p], True
-                count_out = len(distinct)
+    steps = list(enabled_steps(cfg, inputs))
+    # By step, so a long one (near or semantic dedup of a large pool) shows elapsed time and an ETA.
+    with progress_bar("preprocessing: " + ", ".join(step.name for step in steps), total=len(steps)) as advance:
+        for step in steps:
+            if step.pairs and len(distinct) <= 1:
+                advance(1)
+                continue
+            start = time.perf_counter()
+            if step.drop is not None:
+                dropped, details = step.drop(examples, alive, cfg, inputs)
+                result.drops.update(dropped)
+                before, alive = len(alive), [p for p in alive if p not in dropped]
+                distinct = [p for p in distinct if p not in dropped] if narrowed else alive
+                count_in, count_out = before, len(alive)
             else:
-                count_out = len({result.clusters.find(p) for p in alive})
-            count_in = len(alive)
-        seconds = time.perf_counter() - start
-        result.steps.append(StepStats(step.name, count_in, count_out, seconds, details))
-        debug(f"preprocess {step.name}: {count_in} → {count_out} in {seconds:.2f}s")
+                details = step.link(examples, distinct, result.clusters, cfg, inputs)
+                if step.narrows:
+                    distinct, narrowed = [p for p in alive if result.clusters.find(p) == p], True
+                    count_out = len(distinct)
+                else:
+                    count_out = len({result.clusters.find(p) for p in alive})
+                count_in = len(alive)
+            seconds = time.perf_counter() - start
+            result.steps.append(StepStats(step.name, count_in, count_out, seconds, details))
+            debug(f"preprocess {step.name}: {count_in} → {count_out} in {seconds:.2f}s")
+            advance(1)
     return result

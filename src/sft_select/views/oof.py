@@ -146,8 +146,7 @@ def _fit_folds(pool: Sequence[Example], model: str, folds: int, seed: int, C: fl
     k = int(min(folds, max(2, counts[counts > 0].min())))
     # By fold: one fit of 7,530 rows and 20 classes takes seconds to tens of seconds, and the features
     # (embedding, with its own bar, or TF-IDF) come first under the same bar so it shows their time too.
-    with progress_bar(f"out-of-fold classifier on {'TF-IDF' if tfidf else model}, {len(pool)} rows, folds",
-                      total=k) as advance:
+    with progress_bar(f"out-of-fold fits on {'TF-IDF' if tfidf else model}", total=k) as advance:
         text_map = TfidfMap.fit([ex.content for ex in pool], width) if tfidf else None
         X = _features(pool, model, text_map)
         splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)

@@ -24,7 +24,7 @@ from typing import Any
 
 from sft_select.core.cache import fingerprint, user_cache_dir
 from sft_select.core.errors import ConfigError, MissingDependency, load_error
-from sft_select.core.progress import info
+from sft_select.core.progress import info, progress_bar
 
 DEFAULT_LM = "smollm2-135m"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -183,28 +183,35 @@ def get_lm(spec: str = DEFAULT_LM, device: str = "auto", dtype: str = "auto", *,
     precision = resolve_dtype(dtype, device)
     key = (spec, device, precision)
     if key not in _LOADED:
-        where, identity = model_location(spec)
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        try:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-        except ImportError:
-            raise MissingDependency("transformers", "the causal LM (LM views, LoRA proxy, paraphrase)") from None
-        import torch
-
-        torch_dtype = getattr(torch, precision)
-        try:
-            tokenizer = _TOKENIZERS[spec] if spec in _TOKENIZERS else AutoTokenizer.from_pretrained(where)
-            model = AutoModelForCausalLM.from_pretrained(where, dtype=torch_dtype,
-                                                         use_safetensors=True if spec == DEFAULT_LM else None)
-        except Exception as exc:  # a damaged or foreign folder fails in many ways (OSError, ValueError,
-            # SafetensorError, KeyError…): all are the folder's problem, said in one line
-            raise load_error(option, spec, exc, "offline as a causal LM") from None
-        _TOKENIZERS[spec] = _with_pad(tokenizer)
-        model.to(device).eval()
-        revision = getattr(model.config, "_commit_hash", None)
-        _LOADED[key] = LoadedLM(model, tokenizer, model.device,
-                                fingerprint(identity, revision, str(torch_dtype), FORWARD_PATH), precision)
+        # One unit, so no ETA, but elapsed time: importing torch and loading weights take seconds to minutes.
+        with progress_bar(f"loading {spec}", total=1):
+            _LOADED[key] = _load(spec, device, precision, option)
     return _LOADED[key]
+
+
+def _load(spec: str, device: str, precision: str, option: str) -> LoadedLM:
+    """`get_lm`'s work when the model is not loaded yet."""
+    where, identity = model_location(spec)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError:
+        raise MissingDependency("transformers", "the causal LM (LM views, LoRA proxy, paraphrase)") from None
+    import torch
+
+    torch_dtype = getattr(torch, precision)
+    try:
+        tokenizer = _TOKENIZERS[spec] if spec in _TOKENIZERS else AutoTokenizer.from_pretrained(where)
+        model = AutoModelForCausalLM.from_pretrained(where, dtype=torch_dtype,
+                                                     use_safetensors=True if spec == DEFAULT_LM else None)
+    except Exception as exc:  # a damaged or foreign folder fails in many ways (OSError, ValueError,
+        # SafetensorError, KeyError…): all are the folder's problem, said in one line
+        raise load_error(option, spec, exc, "offline as a causal LM") from None
+    _TOKENIZERS[spec] = _with_pad(tokenizer)
+    model.to(device).eval()
+    revision = getattr(model.config, "_commit_hash", None)
+    return LoadedLM(model, tokenizer, model.device, fingerprint(identity, revision, str(torch_dtype), FORWARD_PATH),
+                    precision)
 
 
 def get_tokenizer(spec: str = DEFAULT_LM, *, option: str = "select.tokenizer") -> Any:
