@@ -124,6 +124,12 @@ def test_status_lines_fit_80_columns(clock):
     assert cell_len(line) <= 80 and line.endswith(": 3/10 (30%), 0:05 elapsed, ETA 0:11") and "…" in line
 
 
+def test_a_description_shows_control_characters_as_escapes(clock):
+    """A model path is user input: ESC in it must not reach the terminal (docs/reliability.md)."""
+    bar = bars.Bar("embedding with /tmp/\x1b[2Jx", total=1, console=log_console())
+    assert "\x1b" not in bar.status(clock.now, 80) and "\\x1b" in bar.status(clock.now, 80)
+
+
 def test_quiet_shows_no_bar(clock, monkeypatch):
     out = terminal()
     monkeypatch.setattr(progress, "console", out)

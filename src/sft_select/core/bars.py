@@ -24,6 +24,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from sft_select.core.textsafe import printable
+
 SHOW_AFTER = 2.0  # seconds a step runs before its bar appears: quicker steps print nothing
 LOG_EVERY = 30.0  # seconds between status lines where the console is not a terminal
 MAX_WIDTH = 100  # a row spans at most this many cells (fewer on a narrower console)
@@ -67,7 +69,7 @@ class Bar:
 
     def __init__(self, desc: str, total: int, console: Console, show_after: float = SHOW_AFTER,
                  poll: Callable[[], int] | None = None):
-        self.desc = " ".join(desc.split())  # one line: a row never wraps
+        self.desc = printable(" ".join(desc.split()))  # one line, and a path's control characters as escapes
         self.total = max(0, int(total))
         self.console = console
         self.show_after = show_after
