@@ -114,16 +114,20 @@ def test_resume_removes_temp_files_a_kill_left(tmp_path: Path) -> None:
     # The names the package's writes use (io/atomic.py): atomic_path's, and the parts workers write.
     leftovers = [out / ".scores.parquet.abc12_yz.tmp", out / "cache" / ".v-1.parquet.x0x0x0x0.tmp",
                  out / "cache" / "v-1.parts" / ".000-004.parquet.y1y1y1y1.tmp",
+                 out / "cache" / "tune" / ".0a1b.json.z2z2z2z2.tmp",
+                 out / "cache" / "stream-v3-abc" / ".0.parquet.w3w3w3w3.tmp",
                  out / ".rejected.jsonl.4242.part0.tmp", out / ".rejected.jsonl.stream5000.tmp"]
     for p in leftovers:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(b"partial")
     keep = out / "cache" / "v-1.parts" / "000-004.parquet"
     keep.write_bytes(b"complete")
+    kept_evaluation = out / "cache" / "tune" / "0a1b.json"
+    kept_evaluation.write_bytes(b"{}")
     assert prepare(out, force=False) is True  # marker, no manifest: an interrupted run, resumed
     release(out)
     assert not any(p.exists() for p in leftovers)
-    assert keep.exists()
+    assert keep.exists() and kept_evaluation.exists()
 
 
 def test_force_removes_the_manifest_so_a_half_cleaned_run_reads_as_unfinished(tmp_path: Path) -> None:

@@ -83,9 +83,10 @@ def prepare(out: Path, *, force: bool, protect: Iterable[str | Path] = ()) -> bo
     # removes only the temp names the package writes, io.atomic.is_temp).
     for folder in (out, out / "cache"):
         remove_stale_temps(folder)
-    if (out / "cache").is_dir():
-        for parts in (out / "cache").glob("*.parts"):
-            remove_stale_temps(parts)
+    if (out / "cache").is_dir():  # and one level down: scoring parts, streaming chunks, tune evaluations
+        for sub in (out / "cache").iterdir():
+            if sub.is_dir() and not sub.is_symlink():
+                remove_stale_temps(sub)
     return resumed
 
 
