@@ -258,3 +258,23 @@ def test_embedding_alongside_the_text_views_gives_the_scores_of_one_process(data
     for (a, _), (b, _) in zip(serial, ahead):
         assert_same(a, b)
     assert [v.reads_embeddings for v in views()] == [True, False, False, True]
+
+
+def test_each_views_fit_has_a_bar_named_for_it(data, monkeypatch):
+    """A fit (k-means, a learned model) can run for seconds before any row is scored: it gets a bar of its
+    own, which core/progress shows once it has run ~2 s, and it is finished when the fit returns."""
+    from contextlib import contextmanager
+
+    opened: list[tuple[str, int]] = []
+    done: list[int] = []
+
+    @contextmanager
+    def recording_bar(desc, total, **kwargs):
+        opened.append((desc, total))
+        yield done.append
+
+    monkeypatch.setattr(scoring, "progress_bar", recording_bar)
+    pool, target = data
+    scoring.score_views(views(), pool, target, LocalExecutor())
+    assert opened == [(f"fitting {view.name}", 1) for view in views()]
+    assert done == [1] * len(views())

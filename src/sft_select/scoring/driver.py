@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sft_select.core.cache import file_fingerprint, fingerprint, ids_fingerprint
-from sft_select.core.progress import debug, info
+from sft_select.core.progress import debug, info, progress_bar
 from sft_select.core.record import Example
 from sft_select.core.shard_cache import ShardCache
 from sft_select.executors import pool as parallel
@@ -100,7 +100,10 @@ def score_views(views: Sequence[View], pool: Sequence[Example], target: Sequence
     fit_seconds = []
     for view in views:
         start = time.perf_counter()
-        view.fit(pool, target)
+        # one unit: elapsed time only, shown once a fit (k-means, a learned model) runs past ~2 s
+        with progress_bar(f"fitting {view.name}", total=1) as advance:
+            view.fit(pool, target)
+            advance(1)
         fit_seconds.append(time.perf_counter() - start)
     passes: dict[tuple[int, bool], list[int]] = {}
     for i, view in enumerate(views):
