@@ -36,3 +36,24 @@ def test_the_byte_claim_is_what_same_does(tmp_path):
                         "preprocess": {"near": {"enabled": False}}})
     run([src], tmp_path / "run", cfg)
     assert (tmp_path / "run" / "selected.jsonl").read_bytes() == "".join(lines).encode("utf-8")
+
+
+def _recipe(target: str) -> str:
+    """The commands of a Makefile target, joined, with `$(BIN)/` dropped and whitespace collapsed."""
+    text = (ROOT / "Makefile").read_text(encoding="utf-8").replace("\\\n", " ")
+    block = re.search(rf"^{target}:[^\n]*\n((?:\t[^\n]*\n)+)", text, flags=re.M)
+    assert block is not None, f"Makefile has a `{target}` target"
+    return " ".join(block.group(1).replace("$(BIN)/", "").split())
+
+
+def test_the_readme_starts_with_the_two_setup_commands_and_they_do_what_it_says():
+    first_block = re.search(r"```bash\n(.*?)```", README, flags=re.S)
+    assert first_block is not None and README.index("```bash") < README.index("\n## ")
+    commands = [line.split("#", 1)[0].strip() for line in first_block.group(1).strip().splitlines()]
+    assert commands == ["make demo", "make test"]
+    assert "demo: install" in (ROOT / "Makefile").read_text() and "test: install" in (ROOT / "Makefile").read_text()
+    shown = re.search(r"```bash\n(sft-select run examples/demo/[^\n]*)\n```", README)
+    assert shown is not None, "the README shows the command `make demo` runs"
+    assert " ".join(shown.group(1).split()) in _recipe("demo")
+    assert "python -m pytest" in _recipe("test")
+    assert "make test" in (ROOT / ".ci" / "run").read_text()  # CI runs the README's test command
