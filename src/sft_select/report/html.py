@@ -29,10 +29,10 @@ PLOTLY_BUNDLE = "plotly-basic.min.js"
 
 @lru_cache(maxsize=1)
 def plotly_js() -> str:
-    """plotly.js's cartesian bundle (bar, scatter, heatmap, ...: every trace the page draws), vendored in
-    templates/: a third of the full bundle that the plotly package ships, and it starts in about half
-    the time, which is most of what a browser spends opening the page. Once per page, whatever the
-    number of figures."""
+    """plotly.js's basic bundle (bar, scatter, pie: every trace the page draws), vendored in templates/
+    from the npm package plotly.js-basic-dist-min: a quarter of the full bundle, and it starts in a
+    fraction of the time, which is most of what a browser spends opening the page. Once per page,
+    whatever the number of figures."""
     return _env().loader.get_source(_env(), PLOTLY_BUNDLE)[0]
 
 
