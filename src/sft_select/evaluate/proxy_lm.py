@@ -3,16 +3,28 @@
 f(S) = − mean response-token loss on the validation file (perplexity = exp(loss) is reported too).
 Training reads a fixed number of tokens (`token_budget`) whatever |S| is, cycling through S in a seeded
 order, so two subsets cost the same and differ only in what they teach. Only response tokens carry
-loss (the prompt is context), as in TRL's completion-only SFT. The base model is loaded once per process
-and copied for each fit, so fits never leak into each other; the GPU is used when present.
+loss (the prompt is context), as in TRL's completion-only SFT. The GPU is used when present.
+
+Memory, which on a CPU is what limits a fit (docs/benchmarks.md, "LoRA proxy memory (CPU)"):
+- the vocabulary projection runs only at the positions whose next token carries loss (`response_nll`):
+  full logits are batch x length x vocabulary floats (400 MB for 8 x 256 tokens at SmolLM2's 49k words),
+  kept several times over through the loss and its backward;
+- each fit wraps a copy of the base model's modules that shares its weight tensors (`lora_copy`), so LoRA
+  never touches the cached base, fits never leak into each other, and no second copy of the weights is made;
+- after each step and each fit, freed memory is handed back to the OS (`release_memory`), so RSS does not
+  creep up step after step and fit after fit.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import ctypes
+import functools
+import gc
 import math
 import os
 import time
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -66,6 +78,71 @@ def collate(rows: list[tuple[list[int], list[int]]], pad_id: int, torch):
     return ids, labels, mask
 
 
+def full_logits_nll(model, ids, labels, mask, *, reduction: str = "mean"):
+    """Response-token cross-entropy through the model's own forward: the reference `response_nll` is
+    tested against, and the path for models whose logits are not the head applied to the decoder's output."""
+    import torch
+
+    logits = model(input_ids=ids, attention_mask=mask).logits.float()
+    shift = labels[:, 1:]
+    return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), shift.reshape(-1),
+                                             ignore_index=IGNORE, reduction=reduction)
+
+
+def response_nll(model, ids, labels, mask, *, reduction: str = "mean"):
+    """Response-token cross-entropy with the vocabulary projection only where it is read: the decoder runs
+    to hidden states, and the head is applied to the positions whose next token is a response token.
+    Equal to `full_logits_nll` for models that `models.lm.forward.capabilities` finds splittable."""
+    import torch
+
+    shift = labels[:, 1:]
+    rows, cols = (shift != IGNORE).nonzero(as_tuple=True)
+    hidden = model.get_decoder()(input_ids=ids, attention_mask=mask)[0][rows, cols]
+    logits = model.get_output_embeddings()(hidden).float()
+    return torch.nn.functional.cross_entropy(logits, shift[rows, cols], reduction=reduction)
+
+
+@contextlib.contextmanager
+def lora_copy(base, lora_config) -> Iterator:
+    """A peft model over a copy of `base`'s modules that shares its parameters and buffers.
+
+    LoRA replaces modules in the tree it is given, so it gets a copy of the tree; the weights are shared,
+    not copied (half the memory of a deep copy), and stay untouched: they are frozen and only the adapter
+    reaches the optimizer. Freezing sets `requires_grad` on the shared tensors, so the flags are restored
+    on the way out, whatever happens inside."""
+    from peft import get_peft_model
+
+    shared = list(base.parameters()) + list(base.buffers())
+    flags = [p.requires_grad for p in base.parameters()]
+    try:
+        yield get_peft_model(copy.deepcopy(base, {id(t): t for t in shared}), lora_config)
+    finally:
+        for p, flag in zip(base.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's `malloc_trim`, or None where the C library has none (musl, macOS, Windows)."""
+    try:
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
+    except (OSError, TypeError):  # no C library loadable by name-less CDLL (Windows)
+        return None
+
+
+def release_memory(*, collect: bool = True) -> None:
+    """Hand freed heap pages back to the OS (glibc's `malloc_trim`), after collecting cycles if `collect`.
+
+    Without it, glibc keeps what a CPU step freed, the next step's differently-sized tensors do not fit the
+    holes, and RSS grows step after step to well above what is ever live; trimmed, each step starts from
+    the model's size again. Measured costless next to a step (docs/benchmarks.md)."""
+    if collect:
+        gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 class LoRAProxy:
     name = "lora_lm"
     metric = "-loss"
@@ -95,7 +172,7 @@ class LoRAProxy:
 
     def _base(self, device: str):
         """(model, tokenizer) in float32 on `device`, shared with every user of the process's LM cache:
-        `evaluate` trains a copy, `base_loss` only reads it."""
+        `evaluate` adapts a copy of its modules (`lora_copy`), `base_loss` only reads it."""
         from sft_select.models.lm.loader import get_lm
 
         lm = get_lm(self.model, device, "float32", option="evaluate.lm.model (the lm proxy)")
@@ -107,10 +184,17 @@ class LoRAProxy:
         idx = np.sort(np.random.default_rng(seed).choice(len(validation), self.max_validation, replace=False))
         return [validation[i] for i in idx]
 
-    def loss(self, model, tok, examples: Sequence[Example], device: str) -> float:
+    def _nll(self, base):
+        """The loss function for fits of `base`: `response_nll` where the split gives the model's logits."""
+        from sft_select.models.lm.forward import capabilities
+
+        return response_nll if capabilities(base)[0] else full_logits_nll
+
+    def loss(self, model, tok, examples: Sequence[Example], device: str, nll=None) -> float:
         """Mean response-token loss (token-weighted) of `model` on `examples`."""
         import torch
 
+        nll = nll or self._nll(model)
         rows = [encode(ex, tok, self.max_length) for ex in examples]
         rows = [r for r in rows if any(y != IGNORE for y in r[1][1:])]
         total, count = 0.0, 0
@@ -119,12 +203,8 @@ class LoRAProxy:
                                            total=len(rows)) as advance:
             for s in range(0, len(rows), self.batch_size):
                 ids, labels, mask = collate(rows[s:s + self.batch_size], tok.pad_token_id, torch)
-                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-                shift = labels[:, 1:].to(device)
-                nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)),
-                                                        shift.reshape(-1), ignore_index=IGNORE, reduction="sum")
-                total += float(nll)
-                count += int((shift != IGNORE).sum())
+                total += float(nll(model, ids.to(device), labels.to(device), mask.to(device), reduction="sum"))
+                count += int((labels[:, 1:] != IGNORE).sum())
                 advance(len(rows[s:s + self.batch_size]))
         return total / max(count, 1)
 
@@ -132,20 +212,35 @@ class LoRAProxy:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             import torch
-            from peft import LoraConfig, get_peft_model
+            from peft import LoraConfig
         except ImportError:
             raise MissingDependency("peft", "the LM proxy (LoRA fine-tune)") from None
         start = time.perf_counter()
         device = self._device(torch)
         base, tok = self._base(device)
-        torch.manual_seed(seed)
-        model = get_peft_model(copy.deepcopy(base), LoraConfig(
-            r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=0.0, target_modules=self.target_modules,
-            task_type="CAUSAL_LM")).to(device)
         rows = [encode(ex, tok, self.max_length) for ex in train]
         rows = [r for r in rows if any(y != IGNORE for y in r[1][1:])]
         if not rows:
             raise ValueError("no training example has a response to learn")
+        nll = self._nll(base)
+        torch.manual_seed(seed)
+        config = LoraConfig(r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=0.0,
+                            target_modules=self.target_modules, task_type="CAUSAL_LM")
+        try:
+            with lora_copy(base, config) as model:  # released when the block ends, before the trim below
+                steps, seen, train_loss = self._fit(model.to(device), rows, tok, device, nll, seed)
+                loss = self.loss(model, tok, self._validation(validation, seed), device, nll)
+                del model
+        finally:
+            release_memory()
+        metrics = {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "steps": float(steps),
+                   "train_tokens": float(seen), "train_loss_last": float(np.mean(train_loss[-5:]))}
+        return ProxyScore(-loss, metrics, len(train), time.perf_counter() - start)
+
+    def _fit(self, model, rows, tok, device: str, nll, seed: int) -> tuple[int, int, list[float]]:
+        """AdamW on the adapter for `token_budget` training tokens; (steps, tokens seen, step losses)."""
+        import torch
+
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=self.lr)
         rng = np.random.default_rng(seed)
         seen, steps, train_loss = 0, 0, []
@@ -158,23 +253,19 @@ class LoRAProxy:
                 for s in range(0, len(order), self.batch_size):
                     batch = [rows[i] for i in order[s:s + self.batch_size]]
                     ids, labels, mask = collate(batch, tok.pad_token_id, torch)
-                    out = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device))
+                    loss = nll(model, ids.to(device), labels.to(device), mask.to(device))
                     opt.zero_grad()
-                    out.loss.backward()
+                    loss.backward()
                     opt.step()
-                    train_loss.append(out.loss.item())
+                    train_loss.append(loss.item())
+                    release_memory(collect=False)
                     step_tokens = int(mask.sum())
                     advance(min(step_tokens, self.token_budget - seen))
                     seen += step_tokens
                     steps += 1
                     if seen >= self.token_budget:
                         break
-        val = self._validation(validation, seed)
-        loss = self.loss(model, tok, val, device)
-        metrics = {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "steps": float(steps),
-                   "train_tokens": float(seen), "train_loss_last": float(np.mean(train_loss[-5:]))}
-        del model, opt
-        return ProxyScore(-loss, metrics, len(train), time.perf_counter() - start)
+        return steps, seen, train_loss
 
     def base_loss(self, validation: Sequence[Example], seed: int = 0) -> float:
         """The untrained model's loss on the same validation examples: the floor any S must beat."""
