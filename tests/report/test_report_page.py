@@ -164,6 +164,26 @@ def test_inspect_says_tokens_are_estimates(demo_run):
     assert "tokens (est.)" in out and "estimate" in out and TOKEN_METHOD in out
 
 
+def test_inspect_fits_80_columns_without_cutting_a_number(demo_run):
+    """In an 80-column terminal the last column of the views table was cut ("1.691" shown as "1"): names
+    fold onto a second line instead, numbers keep every digit, and counts print as whole numbers."""
+    from rich.console import Console
+
+    from sft_select.report.terminal import print_inspect
+
+    summary = json.loads((demo_run / "summary.json").read_text())
+    for view in summary["views"]:
+        view["name"] = view["name"] + "_with_a_long_suffix"
+        view["seconds"] = 1234.5678
+    console = Console(record=True, width=80)
+    print_inspect(summary, console)
+    out = console.export_text()
+    assert max(len(line) for line in out.splitlines()) <= 80
+    views = out[out.index("Views (raw values"):out.index("combined score")]
+    assert views.count("1,234.568") == len(summary["views"]), views
+    assert not re.search(r"\b\d+\.000\b", out[out.index("Clusters"):]) if "Clusters" in out else True
+
+
 # 6. Page weight: one small plotly bundle, the map's texts once
 
 def test_the_page_carries_plotly_once_and_each_hover_once(big_page):

@@ -23,11 +23,20 @@ def _n(x: Any, digits: int = 3) -> str:
     return _fmt_num(x, digits)
 
 
-def _table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]], numeric_from: int = 1) -> Table:
+def _count(x: Any) -> Any:
+    """A count stored as a float (summary.json's lists are floats) printed as the whole number it is."""
+    return int(x) if isinstance(x, float) and x.is_integer() else x
+
+
+def _table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]], numeric_from: int = 1,
+           text_columns: frozenset[int] = frozenset()) -> Table:
+    # Numbers keep their width (a cut number reads as another number); names fold onto a second line, so
+    # a table fits an 80-column terminal instead of losing its last columns.
     t = Table(title=Text(title), title_justify="left", title_style="bold", header_style="dim", show_edge=False)
     for k, col in enumerate(columns):
-        t.add_column(Text(col), justify="right" if k >= numeric_from else "left", overflow="fold", no_wrap=k == 0,
-                     min_width=len(col))
+        numeric = k >= numeric_from and k not in text_columns
+        t.add_column(Text(col), justify="right" if numeric else "left", overflow="fold", no_wrap=numeric,
+                     min_width=min(len(col), 6) if not numeric else None)
     for row in rows:
         t.add_row(*[cell if isinstance(cell, Text) else Text(_n(cell)) for cell in row])
     return t
@@ -44,9 +53,9 @@ def print_inspect(s: dict[str, Any], console: Console | None = None) -> None:
     console.print(_table("Funnel", ["stage", "remaining", "share", "dropped here"],
                          [(st["stage"], st["count"], f"{100 * st['count'] / top:.1f}%",
                            Text(", ".join(f"{k} {v:,}" for k, v in st["dropped"].items()) or "–"))
-                          for st in f["stages"]], numeric_from=1))
-    console.print(_table("Views (raw values)", ["view", "weight", "mean sel.", "mean rest", "min", "median", "max",
-                                                 "s"],
+                          for st in f["stages"]], numeric_from=1, text_columns=frozenset({3})))
+    console.print(_table("Views (raw values; sel./rest: mean over the selected/the rest; s: seconds)",
+                         ["view", "weight", "sel.", "rest", "min", "median", "max", "s"],
                          [(v["name"], v["weight"], v["stats"]["mean_selected"], v["stats"]["mean_rest"],
                            v["stats"]["min"], v["stats"]["median"], v["stats"]["max"], v["seconds"])
                           for v in s["views"]]))
@@ -77,7 +86,7 @@ def print_inspect(s: dict[str, Any], console: Console | None = None) -> None:
             continue
         ptot, stot = sum(d["pool"]) or 1, sum(d["selected"]) or 1
         console.print(_table(title, ["", "pool", "pool %", "selected", "selected %"],
-                             [(Text(cat), p, f"{100 * p / ptot:.1f}%", q, f"{100 * q / stot:.1f}%")
+                             [(Text(cat), _count(p), f"{100 * p / ptot:.1f}%", _count(q), f"{100 * q / stot:.1f}%")
                               for cat, p, q in list(zip(d["categories"], d["pool"], d["selected"]))[:15]]))
     t = s.get("tune")
     if t and not t["empty"]:
