@@ -196,3 +196,20 @@ def test_the_page_carries_plotly_once_and_each_hover_once(big_page):
     drawn = expand_points(fig)["data"]
     assert sum(len(t["x"]) for t in drawn if t.get("visible", True) and t["name"] != "target examples") == 5000
     assert len(page) < 3_600_000  # 1.2 MB of plotly.js, 5,000 hover texts of ~400 characters
+
+
+def test_explain_never_says_a_score_is_below_a_cut_it_is_above():
+    """Coverage, quota and stratified pick within groups: a dropped row can score above the lowest selected
+    score. The verdict said '(score 0.198 < cut 0.045)'; it says what holds."""
+    import pandas as pd
+
+    from sft_select.report.explain import _verdict
+
+    row = pd.Series({"score": 0.198, "reason": "not_selected: cluster '33' has its 26 of N=583"})
+    above = _verdict(row, "not selected", 2623, 2916, 0.045, "best")
+    assert "<" not in above and "above the lowest selected score 0.045" in above and "one cut" in above
+    below = _verdict(pd.Series({"score": 0.01, "reason": "not_selected: rank 9 > N=8"}), "not selected", 9, 20,
+                     0.045, "best")
+    assert "(score 0.010 < the lowest selected score 0.045)" in below
+    kept = _verdict(pd.Series({"score": 0.5, "reason": None}), "selected", 1, 20, 0.045, "best")
+    assert "the lowest selected score is 0.045" in kept

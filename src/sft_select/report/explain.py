@@ -46,7 +46,8 @@ def _verdict(row: pd.Series, status: str, rank: int | None, n_cand: int, cut: fl
     score = num(row.get("score"))
     if status == "selected":
         where = f"rank {rank} of {n_cand} candidates by combined score" if rank else "selected"
-        cut_note = f" (score {score:.3f}, the cut is {cut:.3f})" if score is not None and cut is not None else ""
+        cut_note = (f" (score {score:.3f}; the lowest selected score is {cut:.3f})"
+                    if score is not None and cut is not None else "")
         return f"kept: {where}" + cut_note
     if status in ("filtered", "decontaminated"):
         return f"dropped by preprocessing before scoring: {row.get('filter_reason')}"
@@ -57,8 +58,14 @@ def _verdict(row: pd.Series, status: str, rank: int | None, n_cand: int, cut: fl
         return f"dropped by a floor, whatever its combined score: {reason}"
     if reason is None:
         return "not selected: this run stopped after scoring"
-    tail = f" (score {score:.3f} < cut {cut:.3f})" if score is not None and cut is not None else ""
-    return f"dropped: {reason}{tail}"
+    if score is None or cut is None:
+        return f"dropped: {reason}"
+    if score < cut:
+        return f"dropped: {reason} (score {score:.3f} < the lowest selected score {cut:.3f})"
+    # A strategy that picks within groups (coverage, quota, stratified) or skips near-copies leaves out
+    # rows that score above some it keeps: no single cut explains them, the reason does.
+    return (f"dropped: {reason} (score {score:.3f}, above the lowest selected score {cut:.3f}: this strategy "
+            "does not select by one cut)")
 
 
 def explain(data: RunData, query: str) -> dict[str, Any]:

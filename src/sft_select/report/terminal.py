@@ -116,7 +116,7 @@ def print_explain(d: dict[str, Any], console: Console | None = None) -> None:
         if v["reason"]:
             console.print(Text(f"  {v['view']}: {v['reason']}", style="dim"))
     rank = f"rank {d['rank']:,} of {d['candidates']:,}" if d["rank"] else "not a candidate"
-    console.print(Text(f"combined score {_n(d['score'])} · {rank} · selection cut {_n(d['cut'])}"))
+    console.print(Text(f"combined score {_n(d['score'])} · {rank} · lowest selected score {_n(d['cut'])}"))
     if d["held_back_most_by"]:
         console.print(Text(f"furthest below the selected examples' mean contribution: {d['held_back_most_by']}"))
     dup = d["duplicates"]
