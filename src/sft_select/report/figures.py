@@ -160,7 +160,7 @@ def histogram_figure(hist: dict[str, list], x_title: str, cut: float | None = No
             for name, key, color in (("selected", "selected", SELECTED), ("not selected", "other", POOL))]
     tallest = max((a + b for a, b in zip(hist["selected"], hist["other"])), default=0)
     if cut is not None:  # a trace rather than a shape, so the legend names it instead of a label over the bars
-        data.append({"type": "scatter", "mode": "lines", "name": f"selection cut ({cut:.3f})", "x": [cut, cut],
+        data.append({"type": "scatter", "mode": "lines", "name": f"lowest selected score ({cut:.3f})", "x": [cut, cut],
                      "y": [0, tallest], "line": {"color": ACCENT, "dash": "dash", "width": 1.5},
                      "hovertemplate": f"lowest selected score: {cut:.4f}<extra></extra>"})
     yaxis = {"title": {"text": "examples"}, "rangemode": "tozero"}
