@@ -210,6 +210,8 @@ def test_hf_url_goes_through_load_dataset(monkeypatch, tmp_path, cli):
     entry = json.loads((out / "manifest.json").read_text())["inputs"][0]
     assert entry["path"] == "hf://datasets/owner/name@v1.0/data/*.jsonl" and entry["split"] == "test"
     assert entry["dataset_fingerprint"]
+    rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
+    assert rejected and {r["source"] for r in rejected} == {"hf://datasets/owner/name@v1.0/data/*.jsonl"}
     from sft_select.report.rundata import open_run
 
     data = open_run(out)  # the report reads a Hub input back by its name (not "the input files are gone")

@@ -73,13 +73,20 @@ def iter_file(path: str | Path, *, fmt: str | None = None, fields: Mapping[str, 
     yield from parse_rows(read_rows(path, split), path, fmt=fmt, fields=fields, on_error=on_error, formats=formats)
 
 
+def source_name(path: str | Path) -> str:
+    """How rows name their input: its path, or a Hub dataset's `hf://…` as typed (a command-line path
+    argument arrives as `hf:/…`: pathlib collapses the double slash)."""
+    text = str(path)
+    return "hf://" + text[len("hf:/"):] if text.startswith("hf:/") and not text.startswith("hf://") else text
+
+
 def parse_rows(rows: Iterable[RawRow], path: str | Path, *, fmt: str | None = None,
                fields: Mapping[str, str] | None = None, on_error: str = "fail",
                formats: dict[str, str] | None = None) -> Iterator[Example | Rejected]:
     """`iter_file` over rows already read from `path` (all of them, or some: a streaming run's sample)."""
     if fmt is not None and fmt not in FORMATS:
         raise InputError(path, f"unknown format '{fmt}'; expected one of {', '.join(FORMATS)}")
-    source = str(path)
+    source = source_name(path)
     formats = formats if formats is not None else {}
     any_rejected = False
     label_field = (fields or {}).get("label", "label") if fmt == "text_label" else None
