@@ -12,8 +12,9 @@
   text               TRL's language modeling {"text"}: labelled text as {"text", "label"}, a conversation
                      rendered as "### System:\\n…\\n\\n### User:\\n…\\n\\n### Assistant:\\n…"
 
-`same` is not here: it writes the input's rows themselves (selected.py). One schema for every row, whatever
-the inputs' formats, since they all become the same record.
+`same` is not here: it writes the input's rows themselves (rundir/outputs.py, from the lines
+io/row_bytes.py finds). One schema for every row, whatever the inputs' formats, since they all become
+the same record.
 """
 from __future__ import annotations
 
