@@ -102,6 +102,18 @@ def test_report_reads_the_runs_split(dataset_dict, tmp_path, cli):
     assert data.notes == [] and len(data.examples) == 5
 
 
+def test_the_streaming_size_counts_only_the_split_read(dataset_dict):
+    """--streaming auto decides by the data a run holds: of a DatasetDict, the split it reads, not all."""
+    from sft_select.io.readers import data_bytes
+
+    def files(folder: Path) -> int:
+        return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+    assert data_bytes(dataset_dict, "test") == files(dataset_dict / "test") < files(dataset_dict)
+    assert data_bytes(dataset_dict, "train") == files(dataset_dict / "train")
+    assert data_bytes(dataset_dict) == files(dataset_dict)  # no split named: the whole folder, as before
+
+
 def test_input_fingerprint_changes_with_the_split(dataset_dict):
     from sft_select.rundir.manifest import input_fingerprint
 

@@ -161,12 +161,14 @@ def is_gzip(path: Path) -> bool:
         return fh.read(2) == b"\x1f\x8b"
 
 
-def data_bytes(path: Path) -> int:
+def data_bytes(path: Path, split: str | None = None) -> int:
     """About how many bytes the input's data take once read, which is what a run holds in memory: the
     decompressed size of a gzip file (its trailer's; a trailer smaller than the file itself, a multi-member
     file or one past 4 GiB, counts as 4 GiB more), a Parquet file's rows at the decoded size of its first
     1,000 (its metadata counts encoded bytes: repeated strings dictionary-encoded), a datasets folder's
-    files, else the file's size."""
+    files (of a DatasetDict, only the `split` read), else the file's size."""
+    if path.is_dir() and split is not None and split in (dataset_dict_splits(path) or []):
+        path = path / split
     size = path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     if path.is_file() and is_gzip(path) and size >= 18:  # 10-byte header, 8-byte trailer
         with open(path, "rb") as fh:

@@ -204,7 +204,7 @@ def streams(cfg: Config, inputs: Sequence[str | Path]) -> bool:
     mode = cfg.engine.streaming
     if mode != "auto" or cfg.engine.name != "local":
         return mode == "on"
-    size = sum(data_bytes(Path(p)) for p in inputs if Path(p).exists())
+    size = sum(data_bytes(Path(p), cfg.input.split) for p in inputs if Path(p).exists())
     return size > cfg.engine.stream_above_mb * 1e6
 
 
