@@ -113,3 +113,27 @@ def test_release_memory_without_a_trim(monkeypatch):
     proxy_lm.release_memory()  # glibc here: trims
     monkeypatch.setattr(proxy_lm, "_malloc_trim", lambda: None)
     proxy_lm.release_memory()  # a C library without malloc_trim: only collects
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
+    model = lora(tiny_llama())
+    model.train()
+    ids, labels, mask = batch()
+    ref_loss, ref_grads = lora_grads(model, response_nll, ids, labels, mask)
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    assert model.base_model.model.model.layers[0].gradient_checkpointing
+    loss, grads = lora_grads(model, response_nll, ids, labels, mask)
+    assert float(loss) == pytest.approx(float(ref_loss), rel=1e-6)
+    for name, g in grads.items():
+        torch.testing.assert_close(g, ref_grads[name], rtol=1e-5, atol=1e-7)
+
+
+def test_a_checkpointed_fit_scores_as_a_plain_one_and_leaves_the_base_without_checkpointing(tiny_lm):
+    args = dict(model=tiny_lm, token_budget=600, max_length=64, batch_size=8, lr=5e-2, lora_r=4, device="cpu")
+    train, val = chat_examples(16, seed=1), chat_examples(8, seed=2)
+    plain = LoRAProxy(**args).evaluate(train, val)
+    checkpointed_proxy = LoRAProxy(**args, gradient_checkpointing=True)
+    checkpointed = checkpointed_proxy.evaluate(train, val)
+    assert checkpointed.metrics["loss"] == pytest.approx(plain.metrics["loss"], rel=1e-5)
+    base, _ = checkpointed_proxy._base("cpu")
+    assert not any(getattr(layer, "gradient_checkpointing", False) for layer in base.model.layers)

@@ -97,6 +97,9 @@ class LMProxyConfig(_Strict):
                                       description="the layers LoRA adapts")
     max_validation: int = Field(256, ge=1, description="validation examples read (seeded sample beyond this)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: the GPU when there is one")
+    gradient_checkpointing: bool = Field(False, description="recompute each layer's activations in the backward "
+                                         "pass: a fit's peak memory about halves, for ~35-40% more time "
+                                         "(docs/benchmarks.md, LoRA proxy memory)")
 
 
 class CoverageProxyConfig(_Strict):

@@ -150,7 +150,7 @@ class LoRAProxy:
     def __init__(self, *, model: str = "smollm2-135m", token_budget: int = 16_384, max_length: int = 256,
                  batch_size: int = 8, lr: float = 1e-3, lora_r: int = 8, lora_alpha: int = 16,
                  target_modules: Sequence[str] = ("q_proj", "v_proj"), max_validation: int = 256,
-                 device: str = "auto"):
+                 device: str = "auto", gradient_checkpointing: bool = False):
         self.model = model
         self.token_budget = token_budget
         self.max_length = max_length
@@ -161,6 +161,7 @@ class LoRAProxy:
         self.target_modules = list(target_modules)
         self.max_validation = max_validation
         self.device = device
+        self.gradient_checkpointing = gradient_checkpointing
 
     def describe(self) -> dict:
         return {"name": self.name, "metric": self.metric, "model": self.model, "token_budget": self.token_budget,
@@ -228,6 +229,8 @@ class LoRAProxy:
                             target_modules=self.target_modules, task_type="CAUSAL_LM")
         try:
             with lora_copy(base, config) as model:  # released when the block ends, before the trim below
+                if self.gradient_checkpointing:  # on the copy's layers only: the cached base is not touched
+                    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
                 steps, seen, train_loss = self._fit(model.to(device), rows, tok, device, nll, seed)
                 loss = self.loss(model, tok, self._validation(validation, seed), device, nll)
                 del model
