@@ -202,6 +202,15 @@ def test_fifo_is_refused_without_reading_it(tmp_path):
     assert "Traceback" not in done.stderr and not out.exists()
 
 
+def run_skipping(cli, tmp_path, src):
+    """A run with --on-error skip: (its folder, rejected.jsonl's rows, those rejected as unreadable)."""
+    out = tmp_path / "run"
+    code, output = cli("run", src, "-n", "100", "--out", out, "--embedder", "hashing", "--on-error", "skip")
+    assert code == 0, output
+    rejected = [json.loads(x) for x in (out / "rejected.jsonl").read_text().splitlines()]
+    return out, rejected, [r for r in rejected if r["reason"].startswith("unreadable")]
+
+
 def test_csv_with_invalid_utf8_skips_the_row(tmp_path, cli):
     src = tmp_path / "pool.csv"
     header = b"instruction,input,output\n"
@@ -209,11 +218,7 @@ def test_csv_with_invalid_utf8_skips_the_row(tmp_path, cli):
     src.write_bytes(header + good[0] + good[1] + b'"Caf\xe9 au lait?",,"A coffee with milk, served hot."\n'
                     + b"".join(good[2:]))
     run_fails(cli, tmp_path, src, "pool.csv, line 4", "invalid UTF-8")
-    out = tmp_path / "run"
-    code, output = cli("run", src, "-n", "100", "--out", out, "--embedder", "hashing", "--on-error", "skip")
-    assert code == 0, output
-    rejected = [json.loads(x) for x in (out / "rejected.jsonl").read_text().splitlines()]
-    bad = [r for r in rejected if r["reason"].startswith("unreadable")]
+    out, rejected, bad = run_skipping(cli, tmp_path, src)
     assert len(bad) == 1 and bad[0]["line"] == 4 and "invalid UTF-8" in bad[0]["reason"]
     assert "Caf\ufffd au lait?" in bad[0]["row"] and "served hot" in bad[0]["row"]
     selected = (out / "selected.csv").read_text().splitlines()
@@ -226,11 +231,7 @@ def test_json_list_with_invalid_utf8_skips_the_element(tmp_path, cli):
     items[2] = items[2].replace(b"sort", b"s\xf6rt", 1)
     src.write_bytes(b"[\n" + b",\n".join(items) + b"\n]")
     run_fails(cli, tmp_path, src, "pool.json, element 3", "invalid UTF-8", "line 4")
-    out = tmp_path / "run"
-    code, output = cli("run", src, "-n", "100", "--out", out, "--embedder", "hashing", "--on-error", "skip")
-    assert code == 0, output
-    rejected = [json.loads(x) for x in (out / "rejected.jsonl").read_text().splitlines()]
-    bad = [r for r in rejected if r["reason"].startswith("unreadable")]
+    out, rejected, bad = run_skipping(cli, tmp_path, src)
     assert len(bad) == 1 and bad[0]["row_index"] == 2 and "invalid UTF-8" in bad[0]["reason"]
     assert len(json.loads((out / "selected.json").read_text())) + len(rejected) == len(GOOD)
 
@@ -240,11 +241,7 @@ def test_csv_row_with_an_extra_cell_is_kept_whole(tmp_path, cli):
     rows = [f'"{r["instruction"]}",,"{r["output"]}"' for r in GOOD]
     rows[1] += ",one too many"
     src.write_text("instruction,input,output\n" + "\n".join(rows) + "\n")
-    out = tmp_path / "run"
-    code, output = cli("run", src, "-n", "100", "--out", out, "--embedder", "hashing", "--on-error", "skip")
-    assert code == 0, output
-    rejected = [json.loads(x) for x in (out / "rejected.jsonl").read_text().splitlines()]
-    bad = [r for r in rejected if r["reason"].startswith("unreadable")]
+    out, rejected, bad = run_skipping(cli, tmp_path, src)
     assert len(bad) == 1 and bad[0]["line"] == 3
     assert GOOD[1]["instruction"] in bad[0]["row"] and GOOD[1]["output"] in bad[0]["row"]
     assert "one too many" in bad[0]["row"]
